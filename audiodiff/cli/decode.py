@@ -1,0 +1,78 @@
+"""`audiodiff decode`: spectrogram PNGs -> WAV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from audiodiff.cli.common import (
+    Failures,
+    device_option,
+    load_mel_config,
+    mel_config_option,
+    resolve_device_or_fail,
+    seed_option,
+)
+
+
+@click.command("decode")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@mel_config_option
+@click.option("--n-iter", type=int, default=None, help="Griffin-Lim iterations. Default: n_iter of the mel config.")
+@click.option(
+    "--vocoder",
+    type=click.Choice(["griffinlim", "librosa"]),
+    default="griffinlim",
+    help="griffinlim: fast, batched torch; librosa: the reference decoder.",
+)
+@click.option("--batch-size", type=int, default=8, help="Images decoded at once.")
+@seed_option
+@device_option
+def command(images, out_dir, mel_config_path, n_iter, vocoder, batch_size, seed, device) -> None:
+    """Write <stem>.wav for each spectrogram IMAGE (8- or 16-bit grayscale PNG).
+
+    The mel settings come from --mel-config, else from a mel_config.json beside the first image (as written by
+    `audiodiff encode`), else the reference defaults. Unreadable or mis-sized images are reported and skipped.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from audiodiff.audio import save_audio
+    from audiodiff.codec import SpectrogramCodec, load_png
+    from audiodiff.vocoders import make_vocoder
+
+    config = load_mel_config(mel_config_path, fallback=images[0].parent)
+    torch_device = resolve_device_or_fail(device)
+    codec = SpectrogramCodec(config, vocoder=make_vocoder(vocoder, config, n_iter)).to(torch_device)
+    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    generator = torch.Generator(torch_device).manual_seed(seed)
+    failures = Failures()
+    # Group by (bit depth, width) so each batch is one tensor.
+    groups: dict[tuple[int, int], list[tuple[Path, object]]] = {}
+    for path in images:
+        try:
+            pixels, bits = load_png(path)
+        except ValueError as error:
+            failures.add(path, str(error).split(": ", 1)[-1])
+            continue
+        if pixels.shape[0] != config.n_mels:
+            failures.add(path, f"image is {pixels.shape[0]} pixels high but the mel config has y_res={config.n_mels}")
+            continue
+        groups.setdefault((bits, pixels.shape[1]), []).append((path, pixels))
+    written = 0
+    with tqdm(total=sum(len(group) for group in groups.values()), desc="decode", unit="image") as progress:
+        for (bits, _), group in groups.items():
+            for start in range(0, len(group), batch_size):
+                batch = group[start : start + batch_size]
+                pixels = torch.stack([torch.from_numpy(item.astype("int64")) for _, item in batch])
+                audio = codec.decode(codec.pixels_to_images(pixels, bits), generator=generator).cpu()
+                for (path, _), clip in zip(batch, audio):
+                    save_audio(out_dir / f"{path.stem}.wav", clip, config.sample_rate)
+                    written += 1
+                progress.update(len(batch))
+    click.echo(f"seed {seed}")
+    failures.finish(written, "audio file(s)")

@@ -1,0 +1,50 @@
+"""`audiodiff encode`: audio files -> one spectrogram PNG per slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from audiodiff.cli.common import Failures, device_option, load_mel_config, mel_config_option, resolve_device_or_fail
+
+
+@click.command("encode")
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@mel_config_option
+@click.option("--bits", type=click.Choice(["8", "16"]), default="8", help="PNG bit depth (8 = reference format).")
+@click.option("--batch-size", type=int, default=16, help="Slices encoded at once.")
+@device_option
+def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
+    """Write <stem>_<slice>.png for each slice of each AUDIO file, and OUT/mel_config.json.
+
+    Files shorter than one slice are zero-padded to one slice, as in the reference. Unreadable files are reported
+    and skipped; the exit status is 1 if any was.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from audiodiff.audio import AudioError, load_audio, slice_audio
+    from audiodiff.codec import SpectrogramCodec, save_png
+
+    config = load_mel_config(mel_config_path)
+    codec = SpectrogramCodec(config).to(resolve_device_or_fail(device))
+    bit_depth = int(bits)
+    config.save(out_dir)
+    failures = Failures()
+    written = 0
+    for path in tqdm(audio, desc="encode", unit="file", disable=len(audio) < 2):
+        try:
+            slices = slice_audio(load_audio(path, config.sample_rate), config.slice_size)
+        except AudioError as error:
+            failures.add(error.source, error.reason)
+            continue
+        for start in range(0, len(slices), batch_size):
+            pixels = codec.audio_to_pixels(torch.from_numpy(slices[start : start + batch_size]), bit_depth).cpu()
+            for offset, image in enumerate(pixels):
+                save_png(out_dir / f"{path.stem}_{start + offset:04d}.png", image.numpy(), bit_depth)
+                written += 1
+    failures.finish(written, "spectrogram image(s)")

@@ -1,0 +1,190 @@
+"""Waveform <-> mel-spectrogram image conversion, batched on torch, pixel-compatible with the reference `Mel`.
+
+Representations used throughout audiodiff:
+
+- audio: float `(batch, time)` in [-1, 1] at `config.sample_rate`.
+- mel power: `(batch, n_mels, frames)`; mel dB: the same in decibels relative to each item's maximum, in
+  [-top_db, 0] (librosa's `power_to_db(S, ref=np.max, top_db)`).
+- pixels: integer `(batch, n_mels, frames)`, 0..255 (8-bit, the reference image format) or 0..65535 (16-bit),
+  `pixel = floor(clip((dB + top_db) * levels / top_db, 0, levels) + 0.5)`; row 0 is the lowest mel band.
+- images: float `(batch, 1, n_mels, frames)` in [-1, 1] = `pixel / levels * 2 - 1`, the diffusion model's space.
+
+PNG I/O keeps the bit depth in the file: mode "L" is 8-bit, mode "I;16" is 16-bit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from audiodiff.config import MelConfig
+from audiodiff.vocoders import GriffinLimVocoder, Vocoder, mel_filterbank
+
+BIT_DEPTHS = (8, 16)
+
+
+def levels_for(bits: int) -> int:
+    if bits not in BIT_DEPTHS:
+        raise ValueError(f"bit depth must be 8 or 16, got {bits}")
+    return (1 << bits) - 1
+
+
+class SpectrogramCodec(nn.Module):
+    """Converts batches of audio slices to spectrogram images and back, on any device.
+
+    Encoding is the reference `Mel.audio_slice_to_image` on torch: centred STFT (Hann window, zero padding),
+    power spectrogram, Slaney mel filterbank, dB relative to the slice maximum clipped at `top_db`, quantised.
+    Decoding inverts the quantisation and the dB mapping and hands the mel power to a vocoder
+    (fast Griffin-Lim on torch by default).
+
+    Example:
+        >>> codec = SpectrogramCodec(MelConfig())
+        >>> images = codec.encode(torch.zeros(2, codec.config.slice_size))   # (2, 1, 256, 256)
+        >>> audio = codec.decode(images)                                     # (2, 130560)
+    """
+
+    def __init__(self, config: MelConfig | None = None, vocoder: Vocoder | None = None):
+        super().__init__()
+        self.config = config or MelConfig()
+        self.register_buffer("window", torch.hann_window(self.config.n_fft), persistent=False)
+        self.register_buffer("filterbank", mel_filterbank(self.config), persistent=False)
+        self.vocoder = vocoder if vocoder is not None else GriffinLimVocoder(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        return self.window.device
+
+    # --- analysis -------------------------------------------------------------------------------------------------
+    def mel_power(self, audio: torch.Tensor) -> torch.Tensor:
+        """Mel power spectrogram of `(batch, time)` audio: `(batch, n_mels, 1 + time // hop_length)`."""
+        audio = torch.as_tensor(audio, dtype=torch.float32).to(self.device)
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        spectrum = torch.stft(
+            audio,
+            n_fft=self.config.n_fft,
+            hop_length=self.config.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spectrum.real.square() + spectrum.imag.square()
+        return self.filterbank.T @ power
+
+    def power_to_db(self, mel_power: torch.Tensor) -> torch.Tensor:
+        """dB relative to each item's maximum, floored at -top_db: `(batch, n_mels, frames)` in [-top_db, 0]."""
+        amin = 1e-10
+        log_power = 10.0 * torch.log10(torch.clamp(mel_power, min=amin))
+        reference = 10.0 * torch.log10(torch.clamp(mel_power.amax(dim=(-2, -1), keepdim=True), min=amin))
+        return torch.clamp(log_power - reference, min=-float(self.config.top_db))
+
+    def db_to_pixels(self, mel_db: torch.Tensor, bits: int = 8) -> torch.Tensor:
+        """Quantise dB to integer pixels (int64) in [0, 2**bits - 1], the reference's rounding."""
+        levels = levels_for(bits)
+        top_db = float(self.config.top_db)
+        return torch.floor(torch.clamp((mel_db + top_db) * levels / top_db, 0, levels) + 0.5).to(torch.int64)
+
+    def audio_to_pixels(self, audio: torch.Tensor, bits: int = 8) -> torch.Tensor:
+        """`(batch, time)` audio -> integer pixels `(batch, n_mels, frames)`."""
+        return self.db_to_pixels(self.power_to_db(self.mel_power(audio)), bits)
+
+    def encode(self, audio: torch.Tensor, bits: int | None = 8) -> torch.Tensor:
+        """`(batch, time)` audio -> images `(batch, 1, n_mels, frames)` in [-1, 1].
+
+        With `bits` set, the values are exactly those of a PNG of that depth (what training sees after a dataset
+        round trip); `bits=None` skips quantisation.
+        """
+        mel_db = self.power_to_db(self.mel_power(audio))
+        if bits is None:
+            unit = (mel_db + self.config.top_db) / self.config.top_db
+        else:
+            unit = self.db_to_pixels(mel_db, bits).float() / levels_for(bits)
+        return (unit * 2 - 1).unsqueeze(1)
+
+    # --- synthesis ------------------------------------------------------------------------------------------------
+    def images_to_mel_power(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1], `(batch, 1, n_mels, frames)` or `(batch, n_mels, frames)` -> mel power (peak 1)."""
+        images = torch.as_tensor(images).to(self.device, torch.float32)
+        if images.ndim == 4:
+            if images.shape[1] != 1:
+                raise ValueError(f"expected 1-channel images (batch, 1, n_mels, frames), got {tuple(images.shape)}")
+            images = images[:, 0]
+        if images.ndim == 2:
+            images = images.unsqueeze(0)
+        if images.shape[-2] != self.config.n_mels:
+            raise ValueError(
+                f"images have {images.shape[-2]} rows but this codec has {self.config.n_mels} mel bands (y_res)"
+            )
+        unit = torch.clamp((images + 1) / 2, 0, 1)
+        mel_db = unit * self.config.top_db - self.config.top_db
+        return torch.pow(10.0, mel_db / 10.0)
+
+    def pixels_to_images(self, pixels: torch.Tensor | np.ndarray, bits: int = 8) -> torch.Tensor:
+        """Integer pixels `(batch, n_mels, frames)` -> images `(batch, 1, n_mels, frames)` in [-1, 1]."""
+        pixels = torch.as_tensor(np.asarray(pixels, dtype=np.int64) if isinstance(pixels, np.ndarray) else pixels)
+        if pixels.ndim == 2:
+            pixels = pixels.unsqueeze(0)
+        return (pixels.to(self.device, torch.float32) / levels_for(bits) * 2 - 1).unsqueeze(1)
+
+    def decode(
+        self, images: torch.Tensor, vocoder: Vocoder | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Images in [-1, 1] `(batch, 1, n_mels, frames)` -> audio `(batch, (frames - 1) * hop_length)`.
+
+        `generator` seeds Griffin-Lim's initial phase (on the codec's device) for reproducible audio.
+        """
+        vocoder = vocoder if vocoder is not None else self.vocoder
+        return vocoder(self.images_to_mel_power(images), generator=generator)
+
+
+# --- PNG I/O ----------------------------------------------------------------------------------------------------------
+def pixels_to_pil(pixels: np.ndarray | torch.Tensor, bits: int = 8) -> Image.Image:
+    """`(n_mels, frames)` integer pixels -> grayscale PIL image: mode "L" (8-bit) or "I;16" (16-bit)."""
+    if isinstance(pixels, torch.Tensor):
+        pixels = pixels.detach().cpu().numpy()
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 2:
+        raise ValueError(f"expected one (n_mels, frames) image, got shape {pixels.shape}")
+    levels = levels_for(bits)
+    if pixels.min() < 0 or pixels.max() > levels:
+        raise ValueError(f"pixel values outside 0..{levels} for a {bits}-bit image")
+    dtype = np.uint8 if bits == 8 else np.uint16
+    return Image.fromarray(np.ascontiguousarray(pixels.astype(dtype)))
+
+
+def pil_to_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
+    """Grayscale PIL image -> (`(height, width)` integer pixels, bit depth). RGB images are converted to gray."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.asarray(image, dtype=np.int64)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ValueError(f"32-bit image values outside the 16-bit range ({pixels.min()}..{pixels.max()})")
+        return pixels.astype(np.uint16), 16
+    if image.mode != "L":
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.uint8), 8
+
+
+def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: int = 8) -> Path:
+    """Write one `(n_mels, frames)` spectrogram as an 8- or 16-bit grayscale PNG; parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels_to_pil(pixels, bits).save(path, format="PNG")
+    return path
+
+
+def load_png(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a spectrogram image -> (`(n_mels, frames)` pixels, bit depth). Errors name the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return pil_to_pixels(image)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"{path}: not a readable image ({error})") from None

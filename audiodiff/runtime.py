@@ -1,0 +1,53 @@
+"""Devices, threads and environment facts (used by the CLI; library code takes `device` from its caller)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+
+def best_device() -> torch.device:
+    """The fastest available device: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """`None`/"auto" -> `best_device()`; otherwise the named device, with a clear error when it is absent."""
+    if name in (None, "", "auto"):
+        return best_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r} ({error})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r} requested but MPS is not available on this machine")
+    return device
+
+
+def environment_info() -> dict[str, str]:
+    """Versions of the stack, the default device and thread counts, for bug reports and benchmarks."""
+    import importlib.metadata as metadata
+
+    info = {"audiodiff": metadata.version("audiodiff"), "python": platform.python_version()}
+    for package in ("torch", "torchaudio", "diffusers", "accelerate", "datasets", "librosa", "soundfile", "numpy"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = "not installed"
+    device = best_device()
+    info["device"] = str(device)
+    if device.type == "cuda":
+        info["gpu"] = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        info["cuda"] = str(torch.version.cuda)
+    info["cpu_count"] = str(os.cpu_count())
+    info["torch_threads"] = str(torch.get_num_threads())
+    info["platform"] = platform.platform()
+    return info
