@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from audiodiff.audio import slice_audio
+from audiodiff.codec import SpectrogramCodec, load_png, save_png
+from audiodiff.config import MelConfig
+from audiodiff.metrics import spectral_convergence
+from audiodiff.vocoders import LibrosaVocoder
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return SpectrogramCodec(MelConfig())
+
+
+@pytest.fixture(scope="module")
+def reference_mel():
+    from diffusers.pipelines.deprecated.audio_diffusion import Mel
+
+    return Mel()
+
+
+@pytest.mark.parametrize("genre", ["beats", "pads", "arpeggios"])
+def test_slices_and_8bit_images_match_the_reference_mel(codec, reference_mel, music, genre):
+    audio = music[genre]
+    reference_mel.load_audio(raw_audio=audio)
+    count = reference_mel.get_number_of_slices()
+    slices = slice_audio(audio, codec.config.slice_size)
+    assert len(slices) == count == 2
+    for index in range(count):
+        np.testing.assert_array_equal(slices[index], reference_mel.get_audio_slice(index))
+    expected = np.stack([np.asarray(reference_mel.audio_slice_to_image(index)) for index in range(count)])
+    ours = codec.audio_to_pixels(torch.from_numpy(slices)).numpy()
+    assert ours.shape == expected.shape == (2, 256, 256)
+    difference = np.abs(ours - expected.astype(np.int64))
+    assert difference.max() <= 1
+    assert (difference == 0).mean() >= 0.99
+
+
+def test_reference_pads_short_audio_like_we_do(codec, reference_mel):
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 50000).astype(np.float32)
+    reference_mel.load_audio(raw_audio=audio)
+    expected = np.asarray(reference_mel.audio_slice_to_image(0))
+    ours = codec.audio_to_pixels(torch.from_numpy(slice_audio(audio, codec.config.slice_size)))[0].numpy()
+    assert (np.abs(ours - expected.astype(np.int64)) <= 1).mean() >= 0.99
+
+
+def test_batched_equals_one_by_one_and_model_space(codec, music):
+    slices = torch.from_numpy(slice_audio(music["pads"], codec.config.slice_size))
+    batch = codec.audio_to_pixels(slices)
+    single = torch.cat([codec.audio_to_pixels(item[None]) for item in slices])
+    assert torch.equal(batch, single)
+    images = codec.encode(slices)
+    assert images.shape == (2, 1, 256, 256)
+    assert torch.allclose(images, codec.pixels_to_images(batch))
+    assert images.min() >= -1 and images.max() <= 1 and images.max() == 1.0  # the loudest bin is 0 dB
+
+
+def test_16bit_mode_refines_the_8bit_mapping_and_is_visible_in_the_file(codec, music, tmp_path):
+    slices = torch.from_numpy(slice_audio(music["arpeggios"], codec.config.slice_size))[:1]
+    pixels8 = codec.audio_to_pixels(slices, bits=8)[0].numpy()
+    pixels16 = codec.audio_to_pixels(slices, bits=16)[0].numpy()
+    assert pixels16.max() == 65535
+    assert np.abs(pixels16 / 257.0 - pixels8).max() <= 0.5 + 1e-6
+    path = save_png(tmp_path / "x16.png", pixels16, bits=16)
+    assert path.read_bytes()[24] == 16  # PNG IHDR bit depth
+    assert Image.open(path).mode.startswith("I")
+    loaded, bits = load_png(path)
+    assert bits == 16 and np.array_equal(loaded, pixels16)
+    path8 = save_png(tmp_path / "x8.png", pixels8, bits=8)
+    assert path8.read_bytes()[24] == 8
+    loaded8, bits8 = load_png(path8)
+    assert bits8 == 8 and np.array_equal(loaded8, pixels8)
+    # The quantisation error bound shrinks from half an 8-bit step to half a 16-bit step.
+    mel_db = codec.power_to_db(codec.mel_power(slices))[0].numpy()
+    error8 = np.abs(pixels8 * 80 / 255 - 80 - mel_db).max()
+    error16 = np.abs(pixels16 * 80 / 65535 - 80 - mel_db).max()
+    assert error8 <= 80 / 255 / 2 + 1e-3 and error16 <= 80 / 65535 / 2 + 1e-4
+
+
+def test_png_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="bad.png: not a readable image"):
+        load_png(bad)
+    with pytest.raises(ValueError, match="outside 0..255"):
+        save_png(tmp_path / "x.png", np.full((4, 4), 300), bits=8)
+
+
+def test_decoding_shapes_determinism_and_inputs(small_mel):
+    codec = SpectrogramCodec(small_mel)
+    images = torch.rand(3, 1, 64, 64) * 2 - 1  # unquantised model output
+    first = codec.decode(images, generator=torch.Generator().manual_seed(1))
+    second = codec.decode(images, generator=torch.Generator().manual_seed(1))
+    assert first.shape == (3, 63 * small_mel.hop_length)
+    assert torch.equal(first, second)
+    with pytest.raises(ValueError, match="64 mel bands"):
+        codec.decode(torch.zeros(1, 1, 32, 64))
+
+
+def test_round_trip_quality_torch_decoder_no_worse_than_librosa(codec, music):
+    """Spectral convergence of encode -> decode on real-length slices, same images for both decoders."""
+    slices = torch.from_numpy(
+        np.concatenate([slice_audio(music[genre], codec.config.slice_size)[:1] for genre in ("pads", "beats")])
+    )
+    images = codec.encode(slices)
+    ours = codec.decode(images, generator=torch.Generator().manual_seed(0))
+    reference = codec.decode(images, vocoder=LibrosaVocoder(codec.config), generator=torch.Generator().manual_seed(0))
+    assert ours.shape == reference.shape == (2, 255 * 512)
+    sc_ours = spectral_convergence(slices, ours)
+    sc_reference = spectral_convergence(slices, reference)
+    print(f"spectral convergence: torch {sc_ours.tolist()} librosa {sc_reference.tolist()}")
+    assert (sc_ours < 0.25).all()
+    assert sc_ours.mean() <= sc_reference.mean() + 0.01
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(codec, music):
+    slices = torch.from_numpy(slice_audio(music["beats"], codec.config.slice_size))
+    cpu = codec.audio_to_pixels(slices)
+    gpu = SpectrogramCodec(codec.config).cuda().audio_to_pixels(slices.cuda()).cpu()
+    assert ((cpu - gpu).abs() <= 1).float().mean() >= 0.999
+    audio = SpectrogramCodec(codec.config).cuda().decode(codec.pixels_to_images(cpu).cuda())
+    assert audio.is_cuda and audio.shape == (2, 255 * 512)

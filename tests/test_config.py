@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from audiodiff.config import ConfigError, MelConfig, load_dataclass
+
+
+def test_defaults_are_the_reference_settings():
+    config = MelConfig()
+    assert config.to_dict() == {
+        "x_res": 256,
+        "y_res": 256,
+        "sample_rate": 22050,
+        "n_fft": 2048,
+        "hop_length": 512,
+        "top_db": 80,
+        "n_iter": 32,
+    }
+    assert config.slice_size == 256 * 512 - 1
+    assert config.frames_for(config.slice_size) == 256
+    assert config.slice_seconds == pytest.approx(5.944, abs=1e-3)
+
+
+def test_save_load_round_trip_and_reference_format(tmp_path):
+    config = MelConfig(x_res=128, y_res=64, sample_rate=16000)
+    path = config.save(tmp_path)
+    assert path == tmp_path / "mel_config.json"
+    data = json.loads(path.read_text())
+    assert data["_class_name"] == "Mel"
+    assert MelConfig.load(tmp_path) == config
+    assert MelConfig.load(path) == config
+
+
+def test_config_is_readable_by_the_reference_mel(tmp_path):
+    from diffusers.pipelines.deprecated.audio_diffusion import Mel
+
+    MelConfig(x_res=64, y_res=32).save(tmp_path)
+    mel = Mel.from_pretrained(tmp_path)
+    assert (mel.x_res, mel.y_res, mel.slice_size) == (64, 32, 64 * 512 - 1)
+
+
+def test_loads_pipeline_folder_layout_and_yaml(tmp_path):
+    MelConfig(x_res=32).save(tmp_path / "mel")
+    assert MelConfig.load(tmp_path).x_res == 32
+    (tmp_path / "mel.yaml").write_text("x_res: 48\ny_res: 48\n")
+    assert MelConfig.load(tmp_path / "mel.yaml").y_res == 48
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"x_res": 0}, "x_res must be positive"),
+        ({"n_fft": -2}, "n_fft must be positive"),
+        ({"hop_length": 4096}, "hop_length (4096) must not exceed n_fft (2048)"),
+        ({"y_res": 2000}, "y_res (2000) mel bands need at most"),
+        ({"sample_rate": 22050.5}, "sample_rate must be a whole number"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_key(changes, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        MelConfig(**changes)
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "mel_config.json"
+    path.write_text(json.dumps({"x_res": 64, "hop_lenght": 256}))
+    with pytest.raises(ConfigError, match="unknown key 'hop_lenght'") as error:
+        MelConfig.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="no mel_config.json"):
+        MelConfig.load(tmp_path)
+    bad = tmp_path / "mel_config.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        MelConfig.load(bad)
+
+
+def test_load_dataclass_requires_required_fields():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Needs:
+        name: str
+        size: int = 1
+
+    assert load_dataclass(Needs, {"name": "a"}) == Needs("a", 1)
+    with pytest.raises(ConfigError, match="missing required key 'name'"):
+        load_dataclass(Needs, {"size": 2}, "preset.yaml")
