@@ -1,0 +1,199 @@
+"""Editing building blocks for spectrogram diffusion: pure tensor functions, no models inside.
+
+- img2img strength -> the first denoising step (SDEdit, Meng et al. 2021; the reference's `start_step`);
+- time masks for inpainting, continuation (outpainting) and loops, with linear ramps so known and generated
+  regions cross-fade instead of meeting at a hard edge (the mask is applied at every step, RePaint-style:
+  Lugmayr et al. 2022);
+- spherical linear interpolation of noise (Shoemake 1985), which keeps interpolated Gaussian noise at the norm the
+  model expects;
+- deterministic DDIM inversion (Song, Meng and Ermon 2020, "Denoising Diffusion Implicit Models", eq. 12 with
+  eta = 0 run backwards), the inverse of the DDIM sampler used to reconstruct and edit real clips;
+- classifier-free guidance (Ho and Salimans 2022);
+- audio splicing and loop cross-fades.
+
+Images are `(batch, channels, n_mels, frames)`; masks broadcast against them over the last (time) axis, with 1 where
+the input is kept and 0 where the model generates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+
+# --- strength ---------------------------------------------------------------------------------------------------------
+def start_step(num_inference_steps: int, strength: float) -> int:
+    """Index of the first denoising step for img2img with `strength` in [0, 1] (diffusers' img2img convention).
+
+    strength 1 starts from pure noise (index 0); strength 0 runs no step and returns the input. The reference's
+    `start_step` is this index: `start_step = num_inference_steps - int(num_inference_steps * strength)`.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    return num_inference_steps - min(int(num_inference_steps * strength), num_inference_steps)
+
+
+# --- masks ------------------------------------------------------------------------------------------------------------
+def seconds_to_frames(seconds: float, sample_rate: int, hop_length: int) -> int:
+    """Spectrogram columns covering `seconds` of audio (one column per `hop_length` samples), rounded."""
+    return int(round(seconds * sample_rate / hop_length))
+
+
+def time_mask(frames: int, start: int, end: int, fade: int = 0) -> torch.Tensor:
+    """Keep-mask `(frames,)`: 0 on the columns `[start, end)` to regenerate, 1 elsewhere.
+
+    With `fade` > 0 the kept columns next to the region ramp linearly towards 0 over `fade` columns
+    (`[start - fade, start)` and `[end, end + fade)`), so that the result cross-fades from the input into the
+    generated part. Columns outside `[0, frames)` are ignored.
+    """
+    if not 0 <= start <= end <= frames:
+        raise ValueError(f"mask region [{start}, {end}) must lie within [0, {frames}]")
+    columns = torch.arange(frames, dtype=torch.float32)
+    if fade <= 0:
+        return ((columns < start) | (columns >= end)).float()
+    before = ((start - columns) / (fade + 1)).clamp(0, 1)
+    after = ((columns - end + 1) / (fade + 1)).clamp(0, 1)
+    mask = torch.maximum(before, after)
+    mask[start:end] = 0
+    return mask
+
+
+def blend(known: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`mask * known + (1 - mask) * generated`; mask `(frames,)` or anything broadcasting to the images."""
+    mask = mask.to(generated.device, generated.dtype)
+    return mask * known + (1 - mask) * generated
+
+
+def resize_mask(mask: torch.Tensor, frames: int) -> torch.Tensor:
+    """Resample a keep-mask `(..., frames_in)` to `frames` columns by area averaging (pixel -> latent time axis)."""
+    if mask.shape[-1] == frames:
+        return mask
+    shape = mask.shape
+    flat = mask.reshape(-1, 1, shape[-1]).float()
+    resized = torch.nn.functional.interpolate(flat, size=frames, mode="area" if frames < shape[-1] else "linear")
+    return resized.reshape(*shape[:-1], frames)
+
+
+# --- interpolation ----------------------------------------------------------------------------------------------------
+def slerp(start: torch.Tensor, end: torch.Tensor, weight: float | torch.Tensor) -> torch.Tensor:
+    """Spherical linear interpolation (Shoemake 1985) per batch item.
+
+    start, end: `(batch, ...)`; the angle is taken over all non-batch dimensions. weight: a float or `(batch,)`,
+    0 gives `start`, 1 gives `end`. Nearly parallel items fall back to linear interpolation.
+    """
+    if start.shape != end.shape:
+        raise ValueError(f"slerp needs equal shapes, got {tuple(start.shape)} and {tuple(end.shape)}")
+    flat_start, flat_end = start.reshape(len(start), -1).double(), end.reshape(len(end), -1).double()
+    weight = torch.as_tensor(weight, dtype=torch.float64, device=start.device).reshape(-1, 1)
+    cosine = (flat_start * flat_end).sum(-1, keepdim=True) / (
+        flat_start.norm(dim=-1, keepdim=True) * flat_end.norm(dim=-1, keepdim=True)
+    ).clamp(min=1e-30)
+    theta = torch.arccos(cosine.clamp(-1, 1))
+    sin_theta = torch.sin(theta)
+    parallel = sin_theta.abs() < 1e-6
+    safe = torch.where(parallel, torch.ones_like(sin_theta), sin_theta)
+    spherical = (torch.sin((1 - weight) * theta) * flat_start + torch.sin(weight * theta) * flat_end) / safe
+    linear = (1 - weight) * flat_start + weight * flat_end
+    return torch.where(parallel, linear, spherical).to(start.dtype).reshape(start.shape)
+
+
+def interpolation_path(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` points from `start` to `end` (both `(channels, height, width)`), by slerp: `(steps, channels, h, w)`."""
+    if steps < 2:
+        raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
+    weights = torch.linspace(0, 1, steps, device=start.device)
+    return slerp(start.expand(steps, *start.shape), end.expand(steps, *end.shape), weights)
+
+
+# --- diffusion --------------------------------------------------------------------------------------------------------
+def classifier_free_guidance(unconditional: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (Ho and Salimans 2022): `uncond + scale * (cond - uncond)`, any equal shapes."""
+    return unconditional + scale * (conditional - unconditional)
+
+
+def epsilon_from_output(
+    output: torch.Tensor, sample: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """The noise estimate from a model output of any diffusers `prediction_type`, for `x_t = sqrt(a) x0 + sqrt(1-a) e`.
+
+    output, sample: `(batch, channels, height, width)`; alpha_prod: the cumulative alpha `a` at the sample's timestep.
+    """
+    alpha_prod = torch.as_tensor(alpha_prod, dtype=sample.dtype, device=sample.device)
+    if prediction_type == "epsilon":
+        return output
+    if prediction_type == "v_prediction":
+        return alpha_prod.sqrt() * output + (1 - alpha_prod).sqrt() * sample
+    if prediction_type == "sample":
+        return (sample - alpha_prod.sqrt() * output) / (1 - alpha_prod).sqrt()
+    raise ValueError(f"unknown prediction_type {prediction_type!r}")
+
+
+def ddim_invert(
+    predict_epsilon: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    sample: torch.Tensor,
+    timesteps: Sequence[int] | torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    final_alpha_cumprod: torch.Tensor | float,
+    progress: Callable | None = None,
+) -> torch.Tensor:
+    """Deterministic DDIM inversion (Song et al. 2020): clean sample -> the noise that DDIM (eta 0) maps back to it.
+
+    `timesteps` are a DDIM sampler's, in sampling (descending) order; the sample is taken from below the last one up
+    to the first. Each step reverses one DDIM update, `x_t = sqrt(a_t) x0_hat + sqrt(1 - a_t) e`, with
+    `x0_hat = (x_prev - sqrt(1 - a_prev) e) / sqrt(a_prev)` and the noise `e = predict_epsilon(x_prev, t)` evaluated
+    at the less noisy sample (the standard approximation, exact as the step size goes to 0).
+    sample: `(batch, channels, height, width)`; returns the same shape, the sample at `timesteps[0]`.
+    """
+    timesteps = [int(t) for t in timesteps]
+    steps = range(len(timesteps) - 1, -1, -1)
+    for index in progress(steps) if progress is not None else steps:
+        timestep = timesteps[index]
+        alpha_prod = alphas_cumprod[timestep]
+        alpha_prod_prev = alphas_cumprod[timesteps[index + 1]] if index + 1 < len(timesteps) else final_alpha_cumprod
+        alpha_prod, alpha_prod_prev = (
+            torch.as_tensor(value, dtype=torch.float64).item() for value in (alpha_prod, alpha_prod_prev)
+        )
+        epsilon = predict_epsilon(sample, torch.tensor(timestep, device=sample.device))
+        original = (sample - math.sqrt(1 - alpha_prod_prev) * epsilon) / math.sqrt(alpha_prod_prev)
+        sample = math.sqrt(alpha_prod) * original + math.sqrt(1 - alpha_prod) * epsilon
+    return sample
+
+
+# --- audio ------------------------------------------------------------------------------------------------------------
+def loop_crossfade(audio: torch.Tensor, period: int, fade: int) -> torch.Tensor:
+    """Make `(batch, time)` audio loop with period `period` samples.
+
+    `audio` must extend at least `fade` samples beyond `period` (its continuation past the loop point); that tail is
+    cross-faded (linearly, `fade` samples) into the start, so the last sample of the result flows into its first.
+    Returns `(batch, period)`.
+    """
+    if audio.shape[-1] < period + fade:
+        raise ValueError(f"loop needs {period + fade} samples, got {audio.shape[-1]}")
+    result = audio[..., :period].clone()
+    if fade > 0:
+        ramp = torch.linspace(0, 1, fade + 2, device=audio.device, dtype=audio.dtype)[1:-1]
+        result[..., :fade] = ramp * audio[..., :fade] + (1 - ramp) * audio[..., period : period + fade]
+    return result
+
+
+def splice_audio(original: torch.Tensor, replacement: torch.Tensor, start: int, fade: int) -> torch.Tensor:
+    """Put `(batch, n)` `replacement` into `(batch, time)` `original` at sample `start`, cross-fading `fade` samples.
+
+    The fades lie inside the replaced span at both ends (linear). Returns `(batch, time)`; samples outside
+    `[start, start + n)` are the original's, untouched.
+    """
+    length = replacement.shape[-1]
+    if start < 0 or start + length > original.shape[-1]:
+        raise ValueError(f"replacement [{start}, {start + length}) exceeds the original's {original.shape[-1]} samples")
+    fade = max(0, min(fade, length // 2))
+    weight = torch.ones(length, device=original.device, dtype=original.dtype)
+    if fade > 0:
+        ramp = torch.linspace(0, 1, fade + 2, device=original.device, dtype=original.dtype)[1:-1]
+        weight[:fade] = ramp
+        weight[length - fade :] = ramp.flip(0)
+    result = original.clone()
+    span = result[..., start : start + length]
+    result[..., start : start + length] = weight * replacement.to(original) + (1 - weight) * span
+    return result

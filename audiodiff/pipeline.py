@@ -1,0 +1,704 @@
+"""`AudioDiffusionPipeline`: sampling spectrogram-diffusion models into audio, compatible with the reference format.
+
+One `__call__` covers generation, variation (img2img / SDEdit), inpainting, loops and long-form continuation by
+outpainting; `invert` is deterministic DDIM inversion (Song et al. 2020) for reconstruction, editing and
+interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("dpm")`, `"ddim"`, ...); the
+default fast sampler is DPM-Solver++(2M) (Lu et al. 2022) with 20 steps, against the reference's DDPM with 1000.
+
+A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadable by `diffusers.DiffusionPipeline`:
+
+    model_index.json   {"_class_name": "AudioDiffusionPipeline", "mel": ["diffusers", "Mel"],
+                        "scheduler": ["diffusers", "<Scheduler>"], "unet": ["diffusers", "UNet2DModel"]}
+                       (+ "vqvae": ["diffusers", "AutoencoderKL"] for latent models)
+    unet/ scheduler/ mel/mel_config.json [vqvae/]
+    audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record
+
+Genre conditioning: `UNet2DModel(num_class_embeds=len(genres) + 1)`; class `len(genres)` is the null label, used for
+unconditional sampling and classifier-free guidance (Ho and Salimans 2022).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from audiodiff import editing
+from audiodiff.codec import SpectrogramCodec, levels_for, pixels_to_pil
+from audiodiff.config import MEL_CONFIG_NAME, MelConfig
+
+METADATA_NAME = "audiodiff.json"
+
+# Short names for the CLI and `set_scheduler`; any diffusers scheduler class name works too.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddpm": ("DDPMScheduler", {}),
+    "ddim": ("DDIMScheduler", {}),
+    "dpm": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+}
+DEFAULT_SCHEDULER = "dpm"
+# Default steps per scheduler class: the reference's 1000 for DDPM and 50 for DDIM; 20 for the fast solvers.
+_DEFAULT_STEPS = {"DDPMScheduler": 1000, "DDIMScheduler": 50, "PNDMScheduler": 50}
+FAST_STEPS = 20
+
+
+def make_scheduler(name: str, config: Any) -> SchedulerMixin:
+    """A scheduler by short name (see `SCHEDULERS`) or diffusers class name, built from another scheduler's config.
+
+    The training schedule (betas, number of train timesteps, prediction type) carries over from `config`.
+    """
+    class_name, overrides = SCHEDULERS.get(name.lower(), (name, {}))
+    scheduler_class = getattr(diffusers, class_name, None)
+    if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+        raise ValueError(f"unknown scheduler {name!r}: choose from {', '.join(SCHEDULERS)} or a diffusers class name")
+    return scheduler_class.from_config(config, **overrides)
+
+
+class Mel(ConfigMixin, SchedulerMixin):
+    """The pipeline's `mel` component: the seven settings of the reference `Mel`, saved as `mel/mel_config.json`.
+
+    Only settings: the conversion itself is `SpectrogramCodec`. It derives from `SchedulerMixin` (as the reference
+    `Mel` does) only so that diffusers' save machinery knows how to write it.
+    """
+
+    config_name = MEL_CONFIG_NAME
+
+    @register_to_config
+    def __init__(
+        self,
+        x_res: int = 256,
+        y_res: int = 256,
+        sample_rate: int = 22050,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        top_db: int = 80,
+        n_iter: int = 32,
+    ):
+        self.settings = MelConfig(x_res, y_res, sample_rate, n_fft, hop_length, top_db, n_iter)
+
+    @classmethod
+    def from_mel_config(cls, config: MelConfig) -> Mel:
+        return cls(**config.to_dict())
+
+    def get_sample_rate(self) -> int:
+        """The reference `Mel`'s accessor."""
+        return self.settings.sample_rate
+
+
+@dataclass
+class AudioDiffusionOutput(BaseOutput):
+    """Output of `AudioDiffusionPipeline.__call__`.
+
+    images: list of PIL grayscale images ("pil"), integer pixels `(batch, n_mels, frames)` ("np"), or float images
+        `(batch, 1, n_mels, frames)` in [-1, 1] ("pt"), at the pipeline's bit depth.
+    audios: `(batch, time)` float audio (numpy, or a CPU tensor for "pt").
+    sample_rate: of `audios`.
+    """
+
+    images: list[Image.Image] | np.ndarray | torch.Tensor
+    audios: np.ndarray | torch.Tensor
+    sample_rate: int
+
+
+class AudioDiffusionPipeline(DiffusionPipeline):
+    """Spectrogram diffusion: a UNet (pixel space, or latent space with `vqvae`), a scheduler and mel settings.
+
+    Build from components (what training does):
+        `AudioDiffusionPipeline(unet=unet, scheduler=scheduler, mel_config=MelConfig(...), genres=[...], bits=8)`;
+    or load a folder or hub id, ours or the reference's:
+        `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="dpm")`.
+
+    unet: `UNet2DModel` over `(batch, channels, height, width)` = `(batch, 1, y_res, x_res)` in pixel space.
+    scheduler: any diffusers scheduler. mel: `Mel` settings (or pass `mel_config`). vqvae: optional `AutoencoderKL`
+    for latent models (reference `latent-audio-diffusion`). genres: class names of a genre-conditioned UNet (class
+    `len(genres)` is the null label). bits: 8 or 16, the depth of the spectrogram images the model was trained on.
+    training: free-form record saved in `audiodiff.json`.
+
+    `unet_evaluations` counts UNet evaluations per batch item (a guided step counts 2), cumulatively.
+    """
+
+    _optional_components = ["mel", "vqvae"]
+
+    def __init__(
+        self,
+        unet: UNet2DModel,
+        scheduler: SchedulerMixin,
+        mel: Mel | None = None,
+        vqvae: AutoencoderKL | None = None,
+        *,
+        mel_config: MelConfig | None = None,
+        genres: Sequence[str] | None = None,
+        bits: int = 8,
+        training: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        if mel is None:
+            mel = Mel.from_mel_config(mel_config or MelConfig())
+        elif mel_config is not None and mel.settings != mel_config:
+            raise ValueError("pass either mel or mel_config, not two different mel settings")
+        self.register_modules(unet=unet, scheduler=scheduler, mel=mel, vqvae=vqvae)
+        # The reference name, so that diffusers resolves the folder's `mel` to its own (deprecated) `Mel`.
+        self.register_to_config(mel=("diffusers", "Mel"))
+        levels_for(bits)
+        self.bits = int(bits)
+        self.genres = list(genres) if genres else None
+        self.training = dict(training or {})
+        self.unet_evaluations = 0
+        self._codecs: dict[str, SpectrogramCodec] = {}
+        self._check_components()
+
+    # --- description ----------------------------------------------------------------------------------------------
+    @property
+    def mel_config(self) -> MelConfig:
+        return self.mel.settings
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel_config.sample_rate
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """`(channels, height, width)` of the UNet's samples."""
+        size = self.unet.config.sample_size
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        return self.unet.config.in_channels, int(height), int(width)
+
+    @property
+    def null_label(self) -> int | None:
+        """Class index of "no genre" for a genre-conditioned UNet, else None."""
+        count = self.unet.config.num_class_embeds
+        return None if count is None else count - 1
+
+    @property
+    def default_steps(self) -> int:
+        """The reference defaults: 1000 steps for DDPM, 50 for DDIM; 20 for the fast solvers (DPM-Solver++, ...)."""
+        return _DEFAULT_STEPS.get(type(self.scheduler).__name__, FAST_STEPS)
+
+    def _check_components(self) -> None:
+        config = self.mel_config
+        channels, height, width = self.latent_shape
+        if self.vqvae is None:
+            if channels != 1 or (height, width) != (config.y_res, config.x_res):
+                raise ValueError(
+                    f"unet samples ({channels}, {height}, {width}) do not match the mel images (1, {config.y_res}, "
+                    f"{config.x_res})"
+                )
+        else:
+            factor = 2 ** (len(self.vqvae.config.block_out_channels) - 1)
+            if (height * factor, width * factor) != (config.y_res, config.x_res):
+                raise ValueError(
+                    f"unet latents {height}x{width} times the vqvae's factor {factor} do not match the mel images "
+                    f"{config.y_res}x{config.x_res}"
+                )
+        if self.genres is not None and self.null_label != len(self.genres):
+            raise ValueError(
+                f"{len(self.genres)} genres need a UNet with num_class_embeds={len(self.genres) + 1} "
+                f"(the last is the null label), got {self.unet.config.num_class_embeds}"
+            )
+
+    # --- schedulers -----------------------------------------------------------------------------------------------
+    def set_scheduler(self, scheduler: str | SchedulerMixin) -> AudioDiffusionPipeline:
+        """Swap the sampler: a short name (`SCHEDULERS`), a diffusers class name, or an instance. Returns self."""
+        if isinstance(scheduler, str):
+            scheduler = make_scheduler(scheduler, self.scheduler.config)
+        self.scheduler = scheduler
+        return self
+
+    # --- save and load --------------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike, safe_serialization: bool = True, **kwargs) -> None:
+        """Write the reference folder layout (safetensors unless `safe_serialization=False`) and audiodiff.json."""
+        super().save_pretrained(save_directory, safe_serialization=safe_serialization, **kwargs)
+        folder = Path(save_directory)
+        index_path = folder / "model_index.json"
+        index = json.loads(index_path.read_text())
+        index["mel"] = ["diffusers", "Mel"]
+        if not (index.get("vqvae") or [None])[0]:
+            index.pop("vqvae", None)
+        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        self.mel_config.save(folder / "mel")
+        metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
+        (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        scheduler: str | SchedulerMixin | None = None,
+        torch_dtype: torch.dtype | None = None,
+        **download_kwargs,
+    ) -> AudioDiffusionPipeline:
+        """Load a pipeline folder or hub id: audiodiff's (safetensors) or the reference's (`.bin`, read with
+        `torch.load(weights_only=True)` by diffusers). `scheduler` swaps the sampler (name or instance); the folder's
+        scheduler is kept by default. `download_kwargs` go to `huggingface_hub.snapshot_download` for hub ids.
+        """
+        folder = _resolve_folder(pretrained_model_name_or_path, **download_kwargs)
+        index_path = folder / "model_index.json"
+        if not index_path.is_file():
+            raise ValueError(f"{folder}: no model_index.json, not a pipeline folder")
+        index = json.loads(index_path.read_text())
+        unet_class = (index.get("unet") or [None, None])[1]
+        if unet_class != "UNet2DModel":
+            raise ValueError(f"{folder}: unet is {unet_class}, audiodiff samples UNet2DModel checkpoints")
+        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype)
+        scheduler_name = (index.get("scheduler") or [None, "DDPMScheduler"])[1]
+        scheduler_class = getattr(diffusers, scheduler_name, None)
+        if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+            raise ValueError(f"{folder}: unknown scheduler class {scheduler_name!r}")
+        saved_scheduler = scheduler_class.from_pretrained(folder, subfolder="scheduler")
+        if isinstance(scheduler, str):
+            scheduler = make_scheduler(scheduler, saved_scheduler.config)
+        vqvae = None
+        if (index.get("vqvae") or [None])[0]:
+            vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
+        mel_config = MelConfig.load(folder / "mel" / MEL_CONFIG_NAME)
+        metadata = {}
+        if (folder / METADATA_NAME).is_file():
+            metadata = json.loads((folder / METADATA_NAME).read_text())
+        pipeline = cls(
+            unet=unet,
+            scheduler=scheduler or saved_scheduler,
+            vqvae=vqvae,
+            mel_config=mel_config,
+            genres=metadata.get("genres"),
+            bits=metadata.get("bits", 8),
+            training=metadata.get("training"),
+        )
+        pipeline.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
+        return pipeline
+
+    # --- conversions ----------------------------------------------------------------------------------------------
+    def codec(self, device: torch.device | str | None = None) -> SpectrogramCodec:
+        """The `SpectrogramCodec` of these mel settings on `device` (default: the pipeline's), cached."""
+        device = torch.device(device or self._execution_device)
+        if str(device) not in self._codecs:
+            self._codecs[str(device)] = SpectrogramCodec(self.mel_config).to(device)
+        return self._codecs[str(device)]
+
+    def audio_to_images(self, audio: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """`(time,)` or `(batch, time)` audio -> images `(batch, 1, y_res, x_res)` at the pipeline's bit depth.
+
+        Each item is cut (or zero-padded) to one slice, `x_res * hop_length - 1` samples, as the reference does.
+        """
+        audio = torch.as_tensor(np.asarray(audio) if not isinstance(audio, torch.Tensor) else audio).float()
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        if audio.ndim != 2:
+            raise ValueError(f"expected audio of shape (time,) or (batch, time), got {tuple(audio.shape)}")
+        size = self.mel_config.slice_size
+        audio = torch.nn.functional.pad(audio[:, :size], (0, max(0, size - audio.shape[-1])))
+        return self.codec().encode(audio, bits=self.bits)
+
+    def quantize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] -> integer pixels `(batch, height, width)` at the pipeline's bit depth."""
+        levels = levels_for(self.bits)
+        return torch.round((images[:, 0].float() / 2 + 0.5).clamp(0, 1) * levels).to(torch.int64)
+
+    def images_to_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Images `(batch, 1, y_res, x_res)` -> UNet samples (VAE mean times its scaling factor for latent models)."""
+        images = images.to(self._execution_device, self.unet.dtype)
+        if self.vqvae is None:
+            return images
+        latents = self.vqvae.encode(images.to(self.vqvae.dtype)).latent_dist.mode()
+        return (latents * self.vqvae.config.scaling_factor).to(self.unet.dtype)
+
+    def latents_to_images(self, latents: torch.Tensor) -> torch.Tensor:
+        """UNet samples -> images `(batch, 1, y_res, x_res)` in [-1, 1]."""
+        if self.vqvae is not None:
+            latents = latents.to(self.vqvae.dtype) / self.vqvae.config.scaling_factor
+            latents = self.vqvae.decode(latents).sample
+        return latents.float().clamp(-1, 1)
+
+    def images_to_audio(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, loop: bool = False
+    ) -> torch.Tensor:
+        """Images `(batch, 1, y_res, frames)` -> audio `(batch, (frames - 1) * hop_length)` via the codec's vocoder.
+
+        With `loop`, the result is `(batch, frames * hop_length)` and loops seamlessly: the image is vocoded with its
+        first columns appended and that continuation is cross-faded into the start.
+        """
+        codec = self.codec()
+        if not loop:
+            return codec.decode(images, generator=generator)
+        frames, hop = images.shape[-1], self.mel_config.hop_length
+        extra = max(2, frames // 8)
+        audio = codec.decode(torch.cat([images, images[..., :extra]], dim=-1), generator=generator)
+        return editing.loop_crossfade(audio, frames * hop, (extra - 1) * hop)
+
+    def genre_labels(self, genre: str | int | Sequence[str | int] | None, batch_size: int) -> torch.Tensor | None:
+        """Class labels `(batch,)` for `genre` (a name, an index, or one per item; None = unconditional)."""
+        if self.null_label is None:
+            if genre is not None:
+                raise ValueError("this model is not genre-conditioned (its UNet has no class embedding)")
+            return None
+        items = list(genre) if isinstance(genre, (list, tuple)) else [genre] * batch_size
+        if len(items) != batch_size:
+            raise ValueError(f"got {len(items)} genres for a batch of {batch_size}")
+        labels = []
+        for item in items:
+            if item is None:
+                labels.append(self.null_label)
+            elif isinstance(item, str):
+                if not self.genres or item not in self.genres:
+                    known = ", ".join(self.genres or []) or "none named; use an index"
+                    raise ValueError(f"unknown genre {item!r} (known: {known})")
+                labels.append(self.genres.index(item))
+            elif 0 <= int(item) <= self.null_label:
+                labels.append(int(item))
+            else:
+                raise ValueError(f"genre index {item} out of range 0..{self.null_label}")
+        return torch.tensor(labels, device=self._execution_device)
+
+    # --- sampling -------------------------------------------------------------------------------------------------
+    def prepare_latents(
+        self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> torch.Tensor:
+        """Standard Gaussian noise `(batch, channels, height, width)` in the UNet's sample space."""
+        _check_generators(generator, batch_size)
+        return randn_tensor(
+            (batch_size, *self.latent_shape), generator=generator, device=self._execution_device, dtype=self.unet.dtype
+        )
+
+    def _model_output(
+        self, sample: torch.Tensor, timestep: torch.Tensor, labels: torch.Tensor | None, guidance_scale: float
+    ) -> torch.Tensor:
+        """UNet prediction for `(batch, channels, h, w)` samples, with classifier-free guidance when scale != 1."""
+        if labels is None:
+            self.unet_evaluations += len(sample)
+            return self.unet(sample, timestep).sample
+        if guidance_scale == 1.0:
+            self.unet_evaluations += len(sample)
+            return self.unet(sample, timestep, class_labels=labels).sample
+        self.unet_evaluations += 2 * len(sample)
+        null = torch.full_like(labels, self.null_label)
+        output = self.unet(torch.cat([sample, sample]), timestep, class_labels=torch.cat([null, labels])).sample
+        unconditional, conditional = output.chunk(2)
+        return editing.classifier_free_guidance(unconditional, conditional, guidance_scale)
+
+    def _sample_space_scale(self, timestep: torch.Tensor) -> torch.Tensor:
+        """Factor taking `x_t = sqrt(a) x0 + sqrt(1 - a) e` into the scheduler's sample space at `timestep`.
+
+        1 for DDPM/DDIM/DPM-Solver; `sqrt(1 + sigma^2)` for sigma-space schedulers (Euler, Heun), whose samples are
+        `x0 + sigma e`: read off the scheduler's own `add_noise`.
+        """
+        one = torch.ones(1, device=self._execution_device)
+        signal = self.scheduler.add_noise(one, torch.zeros_like(one), timestep.reshape(1))
+        noise = self.scheduler.add_noise(torch.zeros_like(one), one, timestep.reshape(1))
+        return (signal.square() + noise.square()).sqrt()
+
+    def _sample_slice(
+        self,
+        batch_size: int,
+        num_inference_steps: int,
+        generator,
+        latents: torch.Tensor | None,
+        init_images: torch.Tensor | None,
+        strength: float,
+        keep: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        guidance_scale: float,
+        eta: float,
+    ) -> torch.Tensor:
+        """One sampling run -> images `(batch, 1, y_res, x_res)` in [-1, 1].
+
+        Starts from `latents` (DDPM-space samples at the first step), else the noised `init_images` (strength < 1),
+        else noise. Where the keep-mask `keep` (`(x_res,)` or broadcastable) is 1, every step replaces the sample by
+        `init_images` noised to the next timestep (RePaint-style inpainting), and the result by `init_images`.
+        """
+        device = self._execution_device
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        begin = editing.start_step(num_inference_steps, strength) * self.scheduler.order
+        timesteps = self.scheduler.timesteps[begin:]
+        if hasattr(self.scheduler, "set_begin_index"):
+            self.scheduler.set_begin_index(begin)
+        noise = self.prepare_latents(batch_size, generator)
+        known = None if init_images is None else self.images_to_latents(init_images)
+        latent_keep = None if keep is None else editing.resize_mask(keep.to(device), self.latent_shape[2])
+        if len(timesteps) == 0:
+            if init_images is not None:
+                return init_images.float()
+            return self.latents_to_images(latents if latents is not None else noise)
+        if latents is not None:
+            sample = latents.to(device, self.unet.dtype) * self._sample_space_scale(timesteps[0])
+        elif known is not None and begin > 0:
+            sample = self.scheduler.add_noise(known, noise, timesteps[:1].repeat(batch_size))
+        else:
+            sample = noise * self.scheduler.init_noise_sigma
+        step_arguments = inspect.signature(self.scheduler.step).parameters
+        extra = {"eta": eta} if "eta" in step_arguments else {}
+        if "generator" in step_arguments:
+            extra["generator"] = generator
+        for index, timestep in enumerate(self.progress_bar(timesteps)):
+            model_input = self.scheduler.scale_model_input(sample, timestep)
+            output = self._model_output(model_input, timestep, labels, guidance_scale)
+            sample = self.scheduler.step(output, timestep, sample, **extra).prev_sample
+            if latent_keep is not None:
+                if index + 1 < len(timesteps):
+                    next_timestep = timesteps[index + 1 : index + 2].repeat(batch_size)
+                    target = self.scheduler.add_noise(known, noise, next_timestep)
+                else:
+                    target = known
+                sample = editing.blend(target, sample, latent_keep)
+        images = self.latents_to_images(sample)
+        if keep is not None:
+            images = editing.blend(init_images.float(), images, keep.to(device))
+        return images
+
+    def _continue(self, images: torch.Tensor, frames: int, overlap: int, **sampling) -> torch.Tensor:
+        """Outpaint `(batch, 1, y_res, x_res)` images to `frames` columns, one new slice at a time.
+
+        Each new slice is sampled with its first `overlap` columns fixed to the previous slice's last ones (the
+        last half of them ramping into the generated part, applied at every step) and joined there, so the pieces
+        cross-fade in the spectrogram and are vocoded as one signal. Returns `(batch, 1, y_res, frames)`.
+        """
+        width = self.mel_config.x_res
+        if not 0 < overlap < width:
+            raise ValueError(f"overlap must be between 1 and {width - 1} frames, got {overlap}")
+        keep = editing.time_mask(width, overlap, width, fade=overlap // 2)
+        result = images
+        while result.shape[-1] < frames:
+            known = torch.full_like(images, -1.0)
+            known[..., :overlap] = result[..., -overlap:]
+            piece = self._sample_slice(init_images=known, strength=1.0, keep=keep, latents=None, **sampling)
+            result = torch.cat([result[..., :-overlap], piece], dim=-1)
+        return result[..., :frames]
+
+    @torch.no_grad()
+    def invert(
+        self,
+        audio: torch.Tensor | np.ndarray | None = None,
+        images: torch.Tensor | None = None,
+        num_inference_steps: int = 50,
+        strength: float = 1.0,
+        genre: str | int | Sequence[str | int] | None = None,
+    ) -> torch.Tensor:
+        """Deterministic DDIM inversion (Song et al. 2020) of clips to the samples DDIM regenerates them from.
+
+        audio: `(time,)` / `(batch, time)` (one slice each) or images `(batch, 1, y_res, x_res)` in [-1, 1].
+        Inverts up to the step where a run of `num_inference_steps` with `strength` starts, conditioned on `genre`.
+        Returns DDPM-space latents `(batch, channels, height, width)`; `pipe(latents=..., num_inference_steps=...,
+        strength=...)` with a DDIM scheduler (eta 0) reconstructs the clips, and another genre or model edits them.
+        """
+        init_images = self._input_images(audio, images)
+        sample = self.images_to_latents(init_images)
+        scheduler = self.scheduler
+        if not isinstance(scheduler, DDIMScheduler):
+            scheduler = DDIMScheduler.from_config(scheduler.config)
+        scheduler.set_timesteps(num_inference_steps)
+        timesteps = scheduler.timesteps[editing.start_step(num_inference_steps, strength) :]
+        labels = self.genre_labels(genre, len(sample))
+        prediction_type = scheduler.config.prediction_type
+
+        def predict_epsilon(current: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            output = self._model_output(current, timestep, labels, 1.0)
+            alpha_prod = scheduler.alphas_cumprod[int(timestep)]
+            return editing.epsilon_from_output(output, current, alpha_prod, prediction_type)
+
+        return editing.ddim_invert(
+            predict_epsilon,
+            sample,
+            timesteps,
+            scheduler.alphas_cumprod,
+            scheduler.final_alpha_cumprod,
+            progress=self.progress_bar,
+        )
+
+    def _input_images(self, audio, images) -> torch.Tensor | None:
+        if audio is not None and images is not None:
+            raise ValueError("pass either audio or images, not both")
+        if audio is not None:
+            return self.audio_to_images(audio)
+        if images is None:
+            return None
+        images = torch.as_tensor(images).to(self._execution_device, torch.float32)
+        expected = (1, self.mel_config.y_res, self.mel_config.x_res)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"expected images of shape (batch, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
+            )
+        return images
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        num_inference_steps: int | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        audio: torch.Tensor | np.ndarray | None = None,
+        images: torch.Tensor | None = None,
+        strength: float = 1.0,
+        mask: torch.Tensor | None = None,
+        inpaint_seconds: tuple[float, float] | None = None,
+        loop_seconds: float | None = None,
+        seconds: float | None = None,
+        overlap_seconds: float | None = None,
+        genre: str | int | Sequence[str | int] | None = None,
+        guidance_scale: float = 1.0,
+        eta: float = 0.0,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> AudioDiffusionOutput | tuple:
+        """Generate, vary, inpaint, loop or continue spectrograms and vocode them.
+
+        Args:
+            batch_size: clips to make (taken from `audio`/`images`/`latents` when those hold several).
+            num_inference_steps: sampler steps; default `default_steps` (1000 DDPM, 50 DDIM, 20 DPM-Solver++).
+            generator: a `torch.Generator`, or one per batch item; seeds noise, stochastic steps and the vocoder.
+            latents: start samples `(batch, channels, height, width)`: pure noise at strength 1, or `invert`'s output
+                with the same steps and strength (edits, interpolations).
+            audio / images: the input clip, `(time,)`/`(batch, time)` audio (first slice used) or images
+                `(batch, 1, y_res, x_res)` in [-1, 1].
+            strength: how much of the input is regenerated, in [0, 1] (img2img / SDEdit); the reference's
+                `start_step` is `num_inference_steps - int(num_inference_steps * strength)`.
+            mask: keep-mask over time, `(x_res,)` or broadcastable to the images: 1 keeps the input, 0 regenerates.
+            inpaint_seconds: `(start, end)` seconds of the input slice to regenerate (a keep-mask with short ramps).
+            loop_seconds: make the input loop: regenerate this many seconds around the point where its end wraps
+                to its start; the audio is `x_res * hop_length` samples and loops without a click.
+            seconds: output duration; beyond one slice, continue by outpainting, each new slice overlapping the
+                previous by `overlap_seconds` (default a third of a slice), joined with a cross-fade.
+            genre: genre name/index (or one per item) for genre-conditioned models; None = unconditional.
+            guidance_scale: classifier-free guidance `eps_u + w (eps_c - eps_u)`; 1 = conditional only.
+            eta: DDIM's eta (0 = deterministic); ignored by schedulers without it.
+            output_type: "pil", "np" (integer pixels) or "pt" (float images in [-1, 1]).
+            return_dict: `AudioDiffusionOutput`, else the tuple `(images, audios, sample_rate)`.
+
+        Example:
+            >>> import torch
+            >>> from diffusers import DDPMScheduler, UNet2DModel
+            >>> from audiodiff.config import MelConfig
+            >>> from audiodiff.pipeline import AudioDiffusionPipeline
+            >>> mel = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64)
+            >>> unet = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, layers_per_block=1,
+            ...     block_out_channels=(8, 16), norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
+            ...     up_block_types=("UpBlock2D", "UpBlock2D"))
+            >>> pipe = AudioDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(), mel_config=mel).set_scheduler("dpm")
+            >>> pipe.set_progress_bar_config(disable=True)
+            >>> out = pipe(batch_size=2, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
+            >>> out.audios.shape, out.sample_rate, out.images[0].size
+            ((2, 1984), 8000, (32, 32))
+            >>> longer = pipe(num_inference_steps=4, seconds=1.0, generator=torch.Generator().manual_seed(0))
+            >>> longer.audios.shape  # continued by outpainting: 125 spectrogram columns
+            (1, 7936)
+        """
+        if output_type not in ("pil", "np", "pt"):
+            raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        steps = int(num_inference_steps or self.default_steps)
+        config = self.mel_config
+        init_images = self._input_images(audio, images)
+        for given in (init_images, latents):
+            if given is not None and len(given) != batch_size:
+                if batch_size == 1:
+                    batch_size = len(given)
+                elif len(given) != 1:
+                    raise ValueError(f"got {len(given)} inputs for a batch of {batch_size}")
+        if init_images is not None and len(init_images) != batch_size:
+            init_images = init_images.expand(batch_size, -1, -1, -1)
+        if latents is not None and len(latents) != batch_size:
+            latents = latents.expand(batch_size, -1, -1, -1)
+        _check_generators(generator, batch_size)
+        labels = self.genre_labels(genre, batch_size)
+
+        masks_given = [name for name, value in (("mask", mask), ("inpaint_seconds", inpaint_seconds),
+                                                 ("loop_seconds", loop_seconds)) if value is not None]  # fmt: skip
+        if len(masks_given) > 1:
+            raise ValueError(f"{' and '.join(masks_given)} cannot be combined")
+        if masks_given and init_images is None:
+            raise ValueError(f"{masks_given[0]} needs input audio or images")
+        if loop_seconds is not None and seconds is not None:
+            raise ValueError("loop_seconds and seconds cannot be combined")
+        keep, shift = None, 0
+        to_frames = lambda value: editing.seconds_to_frames(value, config.sample_rate, config.hop_length)  # noqa: E731
+        if mask is not None:
+            keep = torch.as_tensor(mask, dtype=torch.float32)
+        elif inpaint_seconds is not None:
+            start, end = (min(max(to_frames(value), 0), config.x_res) for value in inpaint_seconds)
+            if end <= start:
+                raise ValueError(f"inpaint_seconds {tuple(inpaint_seconds)} select no columns of the slice")
+            keep = editing.time_mask(config.x_res, start, end, fade=max(1, config.x_res // 64))
+        elif loop_seconds is not None:
+            region = min(max(2, to_frames(loop_seconds)), config.x_res - 2)
+            shift = config.x_res // 2
+            keep = editing.time_mask(
+                config.x_res, shift - region // 2, shift + region - region // 2, max(1, region // 4)
+            )
+            init_images = torch.roll(init_images, shift, dims=-1)
+
+        sampling = dict(
+            batch_size=batch_size,
+            num_inference_steps=steps,
+            generator=generator,
+            labels=labels,
+            guidance_scale=guidance_scale,
+            eta=eta,
+        )
+        result = self._sample_slice(latents=latents, init_images=init_images, strength=strength, keep=keep, **sampling)
+        if shift:
+            result = torch.roll(result, -shift, dims=-1)
+        if seconds is not None:
+            frames = max(1, to_frames(seconds))
+            overlap = to_frames(overlap_seconds) if overlap_seconds is not None else config.x_res // 3
+            result = self._continue(result, frames, overlap, **sampling)
+
+        pixels = self.quantize(result)
+        float_images = (pixels.float() / levels_for(self.bits) * 2 - 1).unsqueeze(1)
+        audios = self.images_to_audio(float_images, _vocoder_generator(generator, self.codec().device), bool(shift))
+        if output_type == "pil":
+            images_out = [pixels_to_pil(item, self.bits) for item in pixels.cpu()]
+        elif output_type == "np":
+            images_out = pixels.cpu().numpy().astype(np.uint8 if self.bits == 8 else np.uint16)
+        else:
+            images_out = float_images.cpu()
+        audios = audios.float().cpu()
+        if output_type != "pt":
+            audios = audios.numpy()
+        output = AudioDiffusionOutput(images=images_out, audios=audios, sample_rate=config.sample_rate)
+        return output if return_dict else output.to_tuple()
+
+
+def _check_generators(generator, batch_size: int) -> None:
+    if isinstance(generator, list) and len(generator) != batch_size:
+        raise ValueError(f"got {len(generator)} generators for a batch of {batch_size}: pass one, or one per item")
+
+
+def _vocoder_generator(generator, device: torch.device) -> torch.Generator | None:
+    """A generator on the vocoder's device for Griffin-Lim's initial phase, drawn from the caller's (first) one."""
+    source = generator[0] if isinstance(generator, list) else generator
+    if source is None:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device).item())
+    return torch.Generator(device).manual_seed(seed)
+
+
+def _resolve_folder(name_or_path: str | os.PathLike, **download_kwargs) -> Path:
+    """A local folder as is; an `owner/name` hub id downloaded (or found in the cache) by huggingface_hub."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    text = str(name_or_path)
+    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise ValueError(f"{text}: no such pipeline folder (and not a hub id of the form owner/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(text, **download_kwargs))
+    except Exception as error:  # noqa: BLE001 - hub errors come in many types; report one line
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{text}: could not download the pipeline ({first_line})") from None
