@@ -1,0 +1,103 @@
+"""`audiodiff train-classifier` and `audiodiff evaluate` end to end on synthesized folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from audiodiff.audio import slice_audio
+from audiodiff.cli.main import cli
+from audiodiff.codec import SpectrogramCodec, save_png
+from audiodiff.config import MelConfig
+from audiodiff.synth import synthesize, write_collection
+
+MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=16)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """music/<genre>/*.wav (3 genres x 4 tracks x 3 s), generated pads as PNGs (new seeds), mel settings file."""
+    root = tmp_path_factory.mktemp("evaluate")
+    write_collection(root / "music", tracks_per_genre=4, seconds=3.0, sample_rate=MEL.sample_rate)
+    mel_file = MEL.save(root / "mel.json")
+    codec = SpectrogramCodec(MEL)
+    for track in range(2):
+        slices = slice_audio(synthesize("pads", 3.0, MEL.sample_rate, seed=50 + track), MEL.slice_size)
+        for index, pixels in enumerate(codec.audio_to_pixels(torch.from_numpy(slices))):
+            save_png(root / "generated" / f"pads{track}_{index:04d}.png", pixels.numpy())
+    return root, mel_file
+
+
+def run(*arguments):
+    result = CliRunner().invoke(cli, [str(argument) for argument in arguments])
+    return result
+
+
+@pytest.fixture(scope="module")
+def classifier(folders):
+    root, mel_file = folders
+    out = root / "classifier"
+    result = run(
+        "train-classifier", "--data", root / "music", "--out", out, "--mel-config", mel_file,
+        "--steps", 40, "--batch-size", 24, "--input-size", 32, "--seed", 0,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_train_classifier_reports_held_out_accuracy_and_saves(classifier):
+    out, output = classifier
+    assert "held-out accuracy" in output and "(split by track)" in output
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["held_out_accuracy"] >= 0.9
+    config = json.loads((out / "config.json").read_text())
+    assert config["genres"] == ["arpeggios", "beats", "pads"] and config["mel_config"]["y_res"] == 64
+    assert (out / "model.safetensors").is_file()
+
+
+def test_evaluate_writes_report_and_figure(folders, classifier, tmp_path):
+    root, mel_file = folders
+    result = run(
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--genre", "pads",
+        "--classifier", classifier[0], "--n", 8, "--reconstruction-clips", 2, "--backend", "vggish",
+        "--mel-config", mel_file, "--out", tmp_path, "--seed", 1,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (tmp_path / "report.png").is_file()
+    assert report["target_genre"] == "pads" and report["generated"]["clips"] == 8
+    assert report["mel_config"] == MEL.to_dict()
+    assert report["genre"]["target_share"] >= 0.9 and report["genre"]["reference_target_share"] >= 0.9
+    assert report["genre"]["classifier_held_out_accuracy"] >= 0.9
+    distances = report["frechet_distance"]
+    assert set(distances) == {"log-mel", "classifier", "vggish"}
+    assert distances["vggish"]["available"] is False and "nothing is downloaded" in distances["vggish"]["reason"]
+    assert distances["log-mel"]["ratio_to_baseline"] < 3
+    assert report["reconstruction"]["clips"] == 2 and report["reconstruction"]["spectral_convergence"] < 0.6
+    assert report["diversity"]["generated_mean_pairwise_db"] > 1
+    assert "Frechet distance [log-mel]" in result.output and "genre share [pads]" in result.output
+
+
+def test_evaluate_errors_are_one_line(folders, tmp_path):
+    root, mel_file = folders
+    missing = run("evaluate", "--generated", root / "generated", "--reference", tmp_path / "nowhere", "--out", tmp_path)
+    assert missing.exit_code == 1 and "no such file or folder" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+    wrong_genre = run(
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--genre", "jazz",
+        "--mel-config", mel_file, "--out", tmp_path,
+    )  # fmt: skip
+    assert wrong_genre.exit_code == 1 and "no clips of genre 'jazz'" in wrong_genre.output
+    bad_backend = run(
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--backend", "inception"
+    )
+    assert bad_backend.exit_code == 2 and "unknown embedding backend" in bad_backend.output
+
+
+def test_train_classifier_needs_genre_folders(folders, tmp_path):
+    root, mel_file = folders
+    result = run("train-classifier", "--data", root / "generated", "--out", tmp_path, "--mel-config", mel_file)
+    assert result.exit_code == 1 and "no genre labels" in result.output

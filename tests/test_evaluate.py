@@ -1,0 +1,228 @@
+"""Evaluation metrics on data built so that the answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from PIL import Image
+
+from audiodiff.audio import save_audio, slice_audio
+from audiodiff.codec import SpectrogramCodec, save_png
+from audiodiff.config import MelConfig
+from audiodiff.embeddings import (
+    EmbeddingUnavailable,
+    LogMelEmbedder,
+    load_pretrained_embedder,
+    log_mel_frame_embeddings,
+    parse_backend,
+)
+from audiodiff.evaluate import (
+    ClipSet,
+    EvaluationError,
+    FolderSource,
+    diversity,
+    evaluate,
+    frechet_distance,
+    frechet_distance_between,
+    gaussian_statistics,
+    genre_share,
+    nearest_neighbour_distances,
+    render_figure,
+    select_refs,
+    split_reference,
+    summary_lines,
+)
+from audiodiff.synth import synthesize
+
+MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=16)
+
+
+def clip_set(genre: str, tracks, name: str = "set") -> ClipSet:
+    """Every 64-frame slice of 3 s of `genre` per track seed: images, original audio, labels and track names."""
+    codec = SpectrogramCodec(MEL)
+    audio = [slice_audio(synthesize(genre, 3.0, MEL.sample_rate, seed=seed), MEL.slice_size) for seed in tracks]
+    groups = [f"{genre}_{seed}" for seed, slices in zip(tracks, audio) for _ in slices]
+    waveforms = torch.from_numpy(np.concatenate(audio))
+    return ClipSet(
+        images=codec.encode(waveforms),
+        mel_config=MEL,
+        genres=[genre] * len(groups),
+        groups=groups,
+        names=[f"{group}#{index}" for index, group in enumerate(groups)],
+        source=name,
+        kind="test",
+        audio=waveforms,
+    )
+
+
+@pytest.fixture(scope="module")
+def genres() -> dict[str, ClipSet]:
+    return {genre: clip_set(genre, range(4), genre) for genre in ("beats", "pads", "arpeggios")}
+
+
+# --- Frechet distance ------------------------------------------------------------------------------------------------
+def test_frechet_distance_closed_form_for_diagonal_gaussians():
+    # Commuting covariances: FD = |mu_a - mu_b|^2 + sum (sqrt(a_i) - sqrt(b_i))^2 = 9 + 1 + 1.
+    covariance_a, covariance_b = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([4.0, 1.0]))
+    value = frechet_distance(torch.tensor([0.0, 0.0]), covariance_a, torch.tensor([3.0, 0.0]), covariance_b)
+    assert value == pytest.approx(11.0, abs=1e-9)
+
+
+def test_frechet_distance_matches_scipy_sqrtm_for_full_covariances():
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 6, generator=generator, dtype=torch.float64), torch.randn(6, 6, generator=generator).double()
+    covariance_a, covariance_b = a @ a.T + 0.1 * torch.eye(6), b @ b.T
+    mean_a, mean_b = torch.randn(6, generator=generator).double(), torch.zeros(6, dtype=torch.float64)
+    root = scipy.linalg.sqrtm(covariance_a.numpy() @ covariance_b.numpy()).real
+    expected = float((mean_a - mean_b).square().sum() + covariance_a.trace() + covariance_b.trace()) - 2 * np.trace(
+        root
+    )
+    assert frechet_distance(mean_a, covariance_a, mean_b, covariance_b) == pytest.approx(expected, rel=1e-8)
+
+
+def test_gaussian_statistics_pool_leading_axes_and_need_two_vectors():
+    embeddings = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(1))
+    mean, covariance = gaussian_statistics(embeddings)
+    assert mean.shape == (4,) and covariance.shape == (4, 4)
+    assert torch.allclose(mean, embeddings.reshape(-1, 4).double().mean(0))
+    with pytest.raises(EvaluationError, match="at least 2"):
+        gaussian_statistics(torch.zeros(1, 4))
+
+
+def test_identical_sets_give_zero_frechet_distance(genres):
+    embeddings = log_mel_frame_embeddings(genres["pads"].images, MEL.top_db)
+    assert frechet_distance_between(embeddings, embeddings) < 1e-6
+
+
+def test_different_genres_are_far_apart_and_farther_than_two_halves_of_one_genre(genres):
+    beats = log_mel_frame_embeddings(genres["beats"].images, MEL.top_db)
+    pads = log_mel_frame_embeddings(genres["pads"].images, MEL.top_db)
+    half = len(beats) // 2  # tracks 0-1 against tracks 2-3: same genre, different music
+    beats_halves = frechet_distance_between(beats[:half], beats[half:])
+    pads_halves = frechet_distance_between(pads[: len(pads) // 2], pads[len(pads) // 2 :])
+    across = frechet_distance_between(beats, pads)
+    assert across > 10_000  # in dB^2
+    assert across > 5 * max(beats_halves, pads_halves)
+
+
+def test_log_mel_frame_embeddings_are_levels_and_their_changes():
+    # A clip whose every band sits at -20 dB, then -40 dB from frame 3 on.
+    db = torch.full((1, 64, 8), -20.0)
+    db[..., 3:] = -40.0
+    images = ((db + 80) / 80 * 2 - 1).unsqueeze(1)
+    embeddings = log_mel_frame_embeddings(images, top_db=80, bands=16)
+    assert embeddings.shape == (1, 7, 32)
+    assert torch.allclose(embeddings[0, :, :16], db[0, :16, 1:].T, atol=1e-4)  # frames 1..7
+    changes = embeddings[0, :, 16:]
+    assert torch.allclose(changes[2], torch.full((16,), -20.0), atol=1e-4)  # the step at frame 3
+    assert changes[[0, 1, 3, 4, 5, 6]].abs().max() < 1e-4
+
+
+# --- diversity, copying, genre share -------------------------------------------------------------------------------
+def test_copies_of_one_clip_have_zero_diversity_and_distinct_clips_do_not(genres):
+    copies = genres["beats"].images[:1].repeat(6, 1, 1, 1)
+    assert diversity(copies, MEL.top_db)["mean_pairwise_db"] < 1e-3
+    spread = diversity(genres["beats"].images, MEL.top_db)
+    assert spread["mean_pairwise_db"] > 5.0
+    assert 0 < spread["closest_pair_db"] <= spread["mean_pairwise_db"]
+
+
+def test_nearest_reference_distance_catches_copied_training_clips(genres):
+    reference = genres["pads"].images
+    copied = reference[[1, 4, 7]]
+    assert nearest_neighbour_distances(copied, reference, MEL.top_db).max() < 1e-3
+    leave_one_out = nearest_neighbour_distances(reference, reference, MEL.top_db, exclude_self=True)
+    assert leave_one_out.min() > 1.0
+
+
+def test_genre_share_counts_argmax():
+    probabilities = torch.tensor([[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.9, 0.1]])
+    assert genre_share(probabilities, 0) == 0.75
+
+
+def test_split_reference_keeps_tracks_on_one_side():
+    groups = ["a", "a", "b", "b", "b", "c", "d", "d"]
+    compared, baseline, mode = split_reference(groups, count=10)
+    assert mode == "track"
+    assert not {groups[i] for i in compared} & {groups[i] for i in baseline}
+    assert sorted(compared + baseline) == list(range(len(groups)))
+    compared, baseline, mode = split_reference(["x"] * 6, count=3)
+    assert (compared, baseline, mode) == ([0, 1, 2], [3, 4, 5], "clip")
+
+
+# --- the report ----------------------------------------------------------------------------------------------------
+def test_evaluate_separates_right_from_wrong_genre(genres, tmp_path):
+    reference = genres["pads"]
+    right = clip_set("pads", [10, 11], "more pads")
+    wrong = clip_set("beats", [10, 11], "beats")
+    embedders = [LogMelEmbedder(MEL.top_db)]
+    generator = torch.Generator().manual_seed(0)
+    good = evaluate(
+        right, reference, target_genre="pads", embedders=embedders, reconstruction_clips=2, generator=generator
+    )
+    bad = evaluate(wrong, reference, target_genre="pads", embedders=embedders, reconstruction_clips=2)
+    good_fd, bad_fd = good["frechet_distance"]["log-mel"], bad["frechet_distance"]["log-mel"]
+    assert good_fd["ratio_to_baseline"] < 2.0  # as close as other pads are to each other
+    assert bad_fd["ratio_to_baseline"] > 5.0
+    assert good["reference"]["baseline_split"] == "track"
+    assert good["genre"]["available"] is False
+    reconstruction = good["reconstruction"]
+    assert reconstruction["clips"] == 2
+    assert 0 < reconstruction["spectral_convergence"] < 0.6
+    assert 0 < reconstruction["log_spectral_distance_db"] < 10
+    assert 0.5 < good["diversity"]["ratio_to_reference"] < 2.0
+    json.dumps(good)  # JSON-ready
+    lines = summary_lines(good)
+    assert any(line.startswith("Frechet distance [log-mel]") for line in lines)
+    figure = render_figure(right, reference, good, tmp_path / "report.png")
+    with Image.open(figure) as image:
+        assert image.mode == "RGB" and image.width >= 700 and image.height > 300
+
+
+def test_evaluate_rejects_mismatched_mel_settings(genres):
+    other = genres["pads"].subset(range(4))
+    other.mel_config = MEL.replace(sample_rate=22050)
+    with pytest.raises(EvaluationError, match="sample_rate"):
+        evaluate(other, genres["pads"], embedders=[LogMelEmbedder(MEL.top_db)])
+
+
+# --- embedding backends --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["vggish", "pann", "clap"])
+def test_pretrained_backends_report_unavailable_without_weights(name, tmp_path):
+    with pytest.raises(EmbeddingUnavailable, match=name):
+        load_pretrained_embedder(name, str(tmp_path / "missing.pt") if name != "vggish" else None)
+
+
+def test_parse_backend():
+    assert parse_backend("clap=~/clap.pt")[0] == "clap"
+    assert parse_backend("vggish") == ("vggish", None)
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        parse_backend("inception")
+
+
+# --- clip sources --------------------------------------------------------------------------------------------------
+def test_folder_of_audio_by_genre_and_folder_of_pngs(tmp_path):
+    for genre in ("beats", "pads"):
+        save_audio(
+            tmp_path / "audio" / genre / f"{genre}.wav", synthesize(genre, 1.5, MEL.sample_rate), MEL.sample_rate
+        )
+    source = FolderSource(tmp_path / "audio", MEL)
+    assert len(source.refs) == 4  # 1.5 s = 2 slices of 8191 samples per file
+    pads = source.load(select_refs(source.refs, None, "pads", None))
+    assert pads.genres == ["pads", "pads"] and pads.images.shape == (2, 1, 64, 64) and pads.audio.shape == (2, 8191)
+    with pytest.raises(EvaluationError, match="no clips of genre 'jazz'"):
+        select_refs(source.refs, None, "jazz", None)
+
+    pixels = SpectrogramCodec(MEL).audio_to_pixels(pads.audio)
+    for index, image in enumerate(pixels):
+        save_png(tmp_path / "png" / f"track_{index:04d}.png", image.numpy())
+    MEL.save(tmp_path / "png")
+    images = FolderSource(tmp_path / "png")  # mel settings from png/mel_config.json
+    assert images.uses_images and images.mel_config == MEL
+    loaded = images.load(images.refs)
+    assert torch.allclose(loaded.images, pads.images, atol=1e-6)
+    assert loaded.groups == ["track", "track"] and loaded.audio is None
