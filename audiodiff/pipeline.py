@@ -165,6 +165,28 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self._codecs: dict[str, SpectrogramCodec] = {}
         self._check_components()
 
+    @classmethod
+    def from_components(
+        cls,
+        unet: UNet2DModel,
+        scheduler: SchedulerMixin,
+        mel_config: MelConfig | None = None,
+        vqvae: AutoencoderKL | None = None,
+        genres: Sequence[str] | None = None,
+        bits: int = 8,
+        training: dict[str, Any] | None = None,
+    ) -> AudioDiffusionPipeline:
+        """The constructor under a name that says what it takes (what training calls)."""
+        return cls(
+            unet=unet,
+            scheduler=scheduler,
+            vqvae=vqvae,
+            mel_config=mel_config,
+            genres=genres,
+            bits=bits,
+            training=training,
+        )
+
     # --- description ----------------------------------------------------------------------------------------------
     @property
     def mel_config(self) -> MelConfig:
