@@ -312,10 +312,13 @@ def is_pipeline_folder(path: str | Path) -> bool:
     return (Path(path) / "model_index.json").is_file()
 
 
+_DATASET_MARKERS = ("audiodiff_dataset.json", "dataset_info.json", "state.json", "dataset_dict.json")
+
+
 def is_dataset_source(path: str | Path) -> bool:
-    """A saved `datasets` dataset (a folder with dataset_info.json / state.json / dataset_dict.json)."""
+    """A prepared or saved `datasets` dataset: a folder with audiodiff_dataset.json, state.json, ... ."""
     path = Path(path)
-    return any((path / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json"))
+    return any((path / name).is_file() for name in _DATASET_MARKERS)
 
 
 class DatasetSource:
@@ -325,13 +328,14 @@ class DatasetSource:
 
     def __init__(self, source: str | Path):
         try:
-            from audiodiff.data import load_spectrogram_dataset
+            from audiodiff.data import images_to_tensor, load_spectrogram_dataset
         except ImportError:
             raise EvaluationError(
                 f"{source}: reading prepared spectrogram datasets needs audiodiff.data, which this installation "
                 "lacks; give a folder of WAV or PNG files instead"
             ) from None
         self.source = str(source)
+        self._images_to_tensor = images_to_tensor
         try:
             prepared = load_spectrogram_dataset(source)
         except (OSError, ValueError, ConfigError) as error:
@@ -357,12 +361,10 @@ class DatasetSource:
     def load(self, refs: Sequence[DatasetRef], device: torch.device | str = "cpu", audio_clips: int = 0) -> ClipSet:
         """Load the chosen rows' images; original audio for up to `audio_clips` leading rows when the files exist."""
         rows = self.prepared.dataset.select([ref.row for ref in refs])
-        arrays = []
-        for image in rows["image"]:
-            pixels, depth = _pil_pixels(image)
-            arrays.append(pixels.astype(np.float32) / ((1 << depth) - 1) * 2 - 1)
-        width = min(array.shape[1] for array in arrays)
-        images = torch.from_numpy(np.stack([array[:, :width] for array in arrays])).unsqueeze(1)
+        try:
+            images = self._images_to_tensor(rows["image"], self.bits)
+        except ValueError as error:
+            raise EvaluationError(f"{self.source}: {error}") from None
         audio = []
         for ref in refs[:audio_clips]:
             clip = _original_slice(ref, self.mel_config)
@@ -391,12 +393,6 @@ class DatasetRef:
     group: str
 
 
-def _pil_pixels(image) -> tuple[np.ndarray, int]:
-    from audiodiff.codec import pil_to_pixels
-
-    return pil_to_pixels(image)
-
-
 def _original_slice(ref: DatasetRef, config: MelConfig) -> np.ndarray | None:
     if not ref.audio_file or not Path(ref.audio_file).is_file():
         return None
@@ -413,12 +409,18 @@ def generate_clips(
     *,
     genre: str | None = None,
     num_inference_steps: int | None = None,
+    scheduler: str | None = None,
     batch_size: int = 8,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     progress: Callable[[int], None] | None = None,
 ) -> ClipSet:
-    """Generate `count` clips with a pipeline folder (`audiodiff.pipeline.AudioDiffusionPipeline`)."""
+    """Generate `count` clips with a pipeline folder (`audiodiff.pipeline.AudioDiffusionPipeline`).
+
+    `genre` conditions a genre-conditioned pipeline (it must know the genre); an unconditional pipeline (typically
+    fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...);
+    `num_inference_steps` defaults to the pipeline's. Images `(count, 1, n_mels, frames)` and audio `(count, time)`.
+    """
     try:
         from audiodiff.pipeline import AudioDiffusionPipeline
     except ImportError:
@@ -427,65 +429,51 @@ def generate_clips(
             "generate clips first and pass their folder"
         ) from None
     try:
-        pipeline = AudioDiffusionPipeline.from_pretrained(str(pipeline_folder)).to(device)
-    except (OSError, ValueError, ConfigError) as error:
-        raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({str(error).splitlines()[0]})") from None
-    mel_config = folder_mel_config(Path(pipeline_folder)) or getattr(pipeline, "mel_config", None) or MelConfig()
+        pipeline = AudioDiffusionPipeline.from_pretrained(str(pipeline_folder), scheduler=scheduler).to(device)
+    except (OSError, ValueError, KeyError, ConfigError) as error:
+        raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({_first_line(error)})") from None
+    pipeline.set_progress_bar_config(disable=True)
+    condition = None
+    if genre is not None and pipeline.genres:
+        if genre not in pipeline.genres:
+            raise EvaluationError(
+                f"{pipeline_folder}: the pipeline knows genres {', '.join(pipeline.genres)}, not {genre!r}"
+            )
+        condition = genre
     images, audio = [], []
-    sample_rate = mel_config.sample_rate
     for start in range(0, count, batch_size):
-        arguments: dict[str, Any] = {"batch_size": min(batch_size, count - start), "generator": generator}
-        if num_inference_steps is not None:
-            arguments["num_inference_steps"] = num_inference_steps
-        if genre is not None:
-            arguments["genre"] = genre
+        size = min(batch_size, count - start)
         try:
-            output = pipeline(**arguments)
-        except (ValueError, KeyError) as error:
-            raise EvaluationError(f"{pipeline_folder}: generation failed ({str(error).splitlines()[0]})") from None
-        images.append(_as_image_tensor(output.images))
-        if getattr(output, "audios", None) is not None or getattr(output, "audio", None) is not None:
-            audio.append(torch.as_tensor(np.asarray(getattr(output, "audios", None) or output.audio)).float())
-        sample_rate = int(getattr(output, "sample_rate", sample_rate) or sample_rate)
+            output = pipeline(
+                batch_size=size,
+                num_inference_steps=num_inference_steps,
+                generator=generator,
+                genre=condition,
+                output_type="pt",
+            )
+        except ValueError as error:
+            raise EvaluationError(f"{pipeline_folder}: generation failed ({_first_line(error)})") from None
+        images.append(torch.as_tensor(output.images).float().cpu())
+        audio.append(torch.as_tensor(output.audios).float().cpu())
         if progress is not None:
-            progress(arguments["batch_size"])
-    all_images = torch.cat(images)
-    all_audio = torch.cat([part.reshape(len(part), -1) for part in audio]) if audio else None
-    if sample_rate != mel_config.sample_rate:
-        raise EvaluationError(
-            f"pipeline audio is at {sample_rate} Hz but its mel settings say {mel_config.sample_rate}"
-        )
+            progress(size)
+    names = [f"generated_{index:04d}" for index in range(count)]
     return ClipSet(
-        all_images,
-        mel_config,
-        [genre] * len(all_images),
-        [f"generated_{index}" for index in range(len(all_images))],
-        [f"generated_{index:04d}" for index in range(len(all_images))],
+        torch.cat(images),
+        pipeline.mel_config,
+        [genre] * count,
+        names,
+        names,
         str(pipeline_folder),
         "pipeline",
-        audio=all_audio,
+        audio=torch.cat(audio),
+        bits=pipeline.bits,
     )
 
 
-def _as_image_tensor(images) -> torch.Tensor:
-    """Pipeline images (tensor in [-1, 1], or PIL images / uint8 arrays) -> `(batch, 1, n_mels, frames)` in [-1, 1]."""
-    if isinstance(images, torch.Tensor):
-        tensor = images.detach().float().cpu()
-        if tensor.ndim == 3:
-            tensor = tensor.unsqueeze(1)
-        if tensor.min() >= 0 and tensor.max() > 1:  # pixel values
-            tensor = tensor / 255 * 2 - 1
-        return tensor
-    if isinstance(images, np.ndarray) and images.dtype != object:
-        return _as_image_tensor(torch.from_numpy(images.astype(np.float32)))
-    arrays = []
-    for image in images:
-        if isinstance(image, torch.Tensor):
-            arrays.append(_as_image_tensor(image.unsqueeze(0))[0, 0].numpy())
-            continue
-        pixels, depth = _pil_pixels(image) if hasattr(image, "mode") else (np.asarray(image), 8)
-        arrays.append(pixels.astype(np.float32) / ((1 << depth) - 1) * 2 - 1)
-    return torch.from_numpy(np.stack(arrays)).unsqueeze(1)
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def open_source(path: str | Path, mel_config: MelConfig | None = None):
@@ -495,6 +483,8 @@ def open_source(path: str | Path, mel_config: MelConfig | None = None):
     """
     path = Path(path)
     if not path.exists():
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) and not str(path).startswith((".", "/", "~")):
+            return DatasetSource(str(path))  # a hub dataset id (`datasets.load_dataset`)
         raise EvaluationError(f"{path}: no such file or folder")
     if is_pipeline_folder(path):
         raise EvaluationError(f"{path}: is a pipeline folder, not a set of clips")

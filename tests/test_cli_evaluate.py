@@ -101,3 +101,57 @@ def test_train_classifier_needs_genre_folders(folders, tmp_path):
     root, mel_file = folders
     result = run("train-classifier", "--data", root / "generated", "--out", tmp_path, "--mel-config", mel_file)
     assert result.exit_code == 1 and "no genre labels" in result.output
+
+
+@pytest.fixture(scope="module")
+def prepared_and_pipeline(folders):
+    """A prepared spectrogram dataset of the music folder and a tiny (untrained) genre-conditioned pipeline."""
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    from audiodiff.data import prepare_dataset
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    root, _ = folders
+    dataset = root / "dataset"
+    prepare_dataset([root / "music"], dataset, MEL, genre_from="folder", num_proc=1, progress=False)
+    genres = ["arpeggios", "beats", "pads"]
+    unet = UNet2DModel(
+        sample_size=64, in_channels=1, out_channels=1, layers_per_block=1, block_out_channels=(8, 16),
+        norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+        num_class_embeds=len(genres) + 1,
+    )  # fmt: skip
+    pipeline = AudioDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(), mel_config=MEL, genres=genres)
+    pipeline.save_pretrained(root / "pipeline")
+    return dataset, root / "pipeline"
+
+
+def test_evaluate_a_pipeline_against_a_prepared_dataset(prepared_and_pipeline, classifier, tmp_path):
+    dataset, pipeline = prepared_and_pipeline
+    result = run(
+        "evaluate", "--generated", pipeline, "--reference", dataset, "--genre", "pads", "--n", 4, "--steps", 2,
+        "--classifier", classifier[0], "--reconstruction-clips", 2, "--out", tmp_path, "--seed", 0, "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["generated"] == {"source": str(pipeline), "kind": "pipeline", "clips": 4}
+    assert report["reference"]["kind"] == "dataset" and report["target_genre"] == "pads"
+    assert report["reconstruction"]["clips"] == 2  # the dataset's audio_file paths lead back to the WAVs
+    assert report["genre"]["reference_target_share"] >= 0.9
+    # An untrained model makes noise: far from the reference, unlike the reference from itself.
+    assert report["frechet_distance"]["log-mel"]["ratio_to_baseline"] > 3
+    written = sorted(path.name for path in (tmp_path / "generated").iterdir())
+    assert written[:2] == ["generated_0000.png", "generated_0000.wav"] and len(written) == 8
+    unknown = run("evaluate", "--generated", pipeline, "--reference", dataset, "--genre", "jazz", "--out", tmp_path)
+    assert unknown.exit_code == 1 and "jazz" in unknown.output
+
+
+def test_train_classifier_on_a_prepared_dataset(prepared_and_pipeline, tmp_path):
+    dataset, _ = prepared_and_pipeline
+    result = run(
+        "train-classifier", "--data", dataset, "--out", tmp_path, "--steps", 40, "--batch-size", 24,
+        "--input-size", 32, "--seed", 0,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "training_report.json").read_text())
+    assert report["genres"] == ["arpeggios", "beats", "pads"] and report["held_out_split"] == "track"
+    assert report["held_out_accuracy"] >= 0.9

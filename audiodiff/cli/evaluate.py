@@ -59,6 +59,11 @@ from audiodiff.cli.common import device_option, mel_config_option, resolve_devic
 @click.option("--n-iter", type=int, default=None, help="Griffin-Lim iterations. Default: n_iter of the mel config.")
 @click.option("--reconstruction-clips", type=click.IntRange(min=1), default=8, help="Reference clips round-tripped.")
 @click.option("--steps", type=int, default=None, help="Inference steps when generating from a pipeline.")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Sampler when generating from a pipeline: dpm, ddim, ddpm, unipc, ... Default: the pipeline folder's.",
+)
 @click.option("--batch-size", type=int, default=8, help="Clips generated at once (pipeline).")
 @seed_option
 @device_option
@@ -75,6 +80,7 @@ def command(
     n_iter,
     reconstruction_clips,
     steps,
+    scheduler,
     batch_size,
     seed,
     device,
@@ -154,14 +160,16 @@ def command(
                 count,
                 genre=genre,
                 num_inference_steps=steps,
+                scheduler=scheduler,
                 batch_size=batch_size,
                 generator=torch.Generator(torch_device).manual_seed(seed),
                 device=torch_device,
             )
             clips_dir = out_dir / "generated"
-            pixels = torch.floor((generated.images[:, 0].clamp(-1, 1) + 1) / 2 * 255 + 0.5).to(torch.int64)
+            levels = (1 << generated.bits) - 1
+            pixels = torch.floor((generated.images[:, 0].clamp(-1, 1) + 1) / 2 * levels + 0.5).to(torch.int64)
             for index, name in enumerate(generated.names):
-                save_png(clips_dir / f"{name}.png", pixels[index].numpy(), 8)
+                save_png(clips_dir / f"{name}.png", pixels[index].numpy(), generated.bits)
                 if generated.audio is not None and index < len(generated.audio):
                     save_audio(clips_dir / f"{name}.wav", generated.audio[index], generated.mel_config.sample_rate)
         else:
