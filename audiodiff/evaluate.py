@@ -216,11 +216,14 @@ class FolderSource:
     A file at `DIR/<genre>/...` gets that genre; files directly in DIR have none. When the folder holds PNG files
     they are used (the images a model produced, as `audiodiff generate` writes them next to their WAVs); otherwise
     every slice of every audio file is a clip. A PNG named `<track>_<number>.png` belongs to track `<track>`.
+
+    Mel settings: `mel_config` when given, else the folder's own mel_config.json, else `fallback` (the other side's
+    settings), else the reference defaults. Unreadable audio files are listed in `skipped`.
     """
 
     kind = "folder"
 
-    def __init__(self, folder: str | Path, mel_config: MelConfig | None = None):
+    def __init__(self, folder: str | Path, mel_config: MelConfig | None = None, fallback: MelConfig | None = None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise EvaluationError(f"{self.folder}: not a folder")
@@ -228,7 +231,7 @@ class FolderSource:
             stored = folder_mel_config(self.folder)
         except ConfigError as error:
             raise EvaluationError(str(error)) from None
-        self.mel_config = mel_config or stored or MelConfig()
+        self.mel_config = mel_config or stored or fallback or MelConfig()
         files = sorted(path for path in self.folder.rglob("*") if path.is_file())
         images = [path for path in files if path.suffix.lower() == ".png"]
         audio = [path for path in files if is_audio_file(path)]
@@ -476,8 +479,9 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def open_source(path: str | Path, mel_config: MelConfig | None = None):
-    """A reference or generated source by what `path` is: a prepared dataset, or a folder of WAV/PNG files.
+def open_source(path: str | Path, mel_config: MelConfig | None = None, fallback: MelConfig | None = None):
+    """A reference or generated source by what `path` is: a prepared dataset (or hub dataset id), or a folder of
+    WAV/PNG files (`FolderSource`, with `mel_config` / `fallback` mel settings).
 
     Pipeline folders are not opened here (`generate_clips` runs them).
     """
@@ -490,7 +494,7 @@ def open_source(path: str | Path, mel_config: MelConfig | None = None):
         raise EvaluationError(f"{path}: is a pipeline folder, not a set of clips")
     if is_dataset_source(path):
         return DatasetSource(path)
-    return FolderSource(path, mel_config)
+    return FolderSource(path, mel_config, fallback)
 
 
 # --- the evaluation --------------------------------------------------------------------------------------------------

@@ -155,3 +155,14 @@ def test_train_classifier_on_a_prepared_dataset(prepared_and_pipeline, tmp_path)
     report = json.loads((tmp_path / "training_report.json").read_text())
     assert report["genres"] == ["arpeggios", "beats", "pads"] and report["held_out_split"] == "track"
     assert report["held_out_accuracy"] >= 0.9
+
+
+def test_evaluate_refuses_clips_made_with_other_mel_settings(folders, prepared_and_pipeline, tmp_path):
+    root, _ = folders
+    dataset, _ = prepared_and_pipeline
+    for png in sorted((root / "generated").glob("*.png"))[:3]:
+        (tmp_path / "other").mkdir(exist_ok=True)
+        (tmp_path / "other" / png.name).write_bytes(png.read_bytes())
+    MEL.replace(sample_rate=22050).save(tmp_path / "other")  # the folder's own settings win over the dataset's
+    result = run("evaluate", "--generated", tmp_path / "other", "--reference", dataset, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "sample_rate=22050" in result.output

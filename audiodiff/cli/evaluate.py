@@ -135,13 +135,10 @@ def command(
         raise click.UsageError(str(error)) from None
 
     try:
-        # Folders without their own mel settings borrow the other side's (a pipeline's or a dataset's).
-        other_mel = None
-        if explicit_mel is None:
-            for path in (reference_path, generated_path):
-                if Path(path).is_dir():
-                    other_mel = other_mel or folder_mel_config(Path(path))
-        reference_source = open_source(reference_path, explicit_mel or other_mel)
+        # A folder without its own mel settings borrows the other side's (a pipeline's, a dataset's, a PNG folder's).
+        generated_mel = folder_mel_config(generated_path) if generated_path.is_dir() else None
+        reference_source = open_source(reference_path, explicit_mel, fallback=generated_mel)
+        _report_skipped(reference_source)
         mel_config = reference_source.mel_config
         select_generator = torch.Generator().manual_seed(seed)
         reference_refs = select_refs(reference_source.refs, 2 * count, genre, select_generator)
@@ -173,7 +170,8 @@ def command(
                 if generated.audio is not None and index < len(generated.audio):
                     save_audio(clips_dir / f"{name}.wav", generated.audio[index], generated.mel_config.sample_rate)
         else:
-            generated_source = open_source(generated_path, explicit_mel or mel_config)
+            generated_source = open_source(generated_path, explicit_mel, fallback=mel_config)
+            _report_skipped(generated_source)
             generated_refs = select_refs(generated_source.refs, count, None, None)
             generated = generated_source.load(generated_refs, torch_device, **_audio_argument(generated_source, 0))
 
@@ -214,6 +212,11 @@ def command(
         click.echo(line)
     click.echo(f"seed {seed}")
     click.echo(f"wrote {report_path} and {figure_path}")
+
+
+def _report_skipped(source) -> None:
+    for reason in getattr(source, "skipped", []):
+        click.echo(f"skipped {reason}", err=True)
 
 
 def _audio_argument(source, clips: int) -> dict:
