@@ -1,0 +1,354 @@
+"""AudioDiffusionPipeline: folder format and compatibility, schedulers, generators, genres, vary, inpaint, loops,
+long-form continuation, latent models. Tiny UNets (32x32 images, 8 kHz) and 2-4 steps throughout."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, UNet2DModel
+from diffusers.models.unets.unet_2d import UNet2DOutput
+
+from audiodiff import pipeline as pipeline_module
+from audiodiff.config import MelConfig
+from audiodiff.pipeline import AudioDiffusionPipeline
+from audiodiff.synth import synthesize
+
+MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+
+
+def tiny_unet(num_class_embeds: int | None = None, channels: int = 1, size: int = 32) -> UNet2DModel:
+    torch.manual_seed(0)
+    return UNet2DModel(
+        sample_size=size,
+        in_channels=channels,
+        out_channels=channels,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        num_class_embeds=num_class_embeds,
+    )
+
+
+def tiny_pipeline(genres=None, scheduler: str = "ddim", **kwargs) -> AudioDiffusionPipeline:
+    unet = tiny_unet(len(genres) + 1 if genres else None)
+    pipe = AudioDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(), mel_config=MEL, genres=genres, **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.set_scheduler(scheduler)
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def clip(seconds: float = 0.26, genre: str = "pads") -> np.ndarray:
+    return synthesize(genre, seconds, MEL.sample_rate, seed=1)
+
+
+class StationaryDenoiser(UNet2DModel):
+    """Exact noise prediction for Gaussian data N(mean, std^2 I), `mean` a harmonic spectrum constant over time.
+
+    The minimum-mean-square-error denoiser of that distribution: samples are steady tones, which makes clicks at
+    slice joins measurable.
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__(
+            sample_size=(32, width), in_channels=1, out_channels=1, block_out_channels=(4, 4), norm_num_groups=2,
+            layers_per_block=1, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2,
+        )  # fmt: skip
+        rows = torch.full((32,), -0.9)
+        rows[[6, 12, 17]] = 0.9
+        self.register_buffer("mean", rows.reshape(1, 1, 32, 1).expand(1, 1, 32, width).clone())
+        self.std = 0.05
+        self.alphas_cumprod = DDPMScheduler().alphas_cumprod
+
+    def forward(self, sample, timestep, class_labels=None, return_dict=True):
+        alpha = self.alphas_cumprod[int(torch.as_tensor(timestep).reshape(-1)[0])]
+        variance = self.std**2
+        gain = alpha.sqrt() * variance / (alpha * variance + 1 - alpha)
+        denoised = self.mean + gain * (sample - alpha.sqrt() * self.mean)
+        return UNet2DOutput(sample=(sample - alpha.sqrt() * denoised) / (1 - alpha).sqrt())
+
+
+# --- folder format and compatibility ----------------------------------------------------------------------------------
+def test_save_writes_reference_layout_and_reloads_identically(tmp_path):
+    pipe = tiny_pipeline(genres=["beats", "pads"], scheduler="dpm", training={"steps": 3})
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    index.pop("_diffusers_version")
+    assert index == {
+        "_class_name": "AudioDiffusionPipeline",
+        "mel": ["diffusers", "Mel"],
+        "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
+        "unet": ["diffusers", "UNet2DModel"],
+    }
+    mel = json.loads((tmp_path / "mel" / "mel_config.json").read_text())
+    assert {key: value for key, value in mel.items() if not key.startswith("_")} == MEL.to_dict()
+    assert (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert json.loads((tmp_path / "audiodiff.json").read_text()) == {
+        "genres": ["beats", "pads"],
+        "bits": 8,
+        "training": {"steps": 3},
+    }
+    loaded = AudioDiffusionPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.genres == ["beats", "pads"] and loaded.mel_config == MEL
+    first = pipe(num_inference_steps=3, genre="pads", generator=seeded(), output_type="pt")
+    again = loaded(num_inference_steps=3, genre="pads", generator=seeded(), output_type="pt")
+    assert torch.equal(first.images, again.images)
+    assert torch.allclose(first.audios, again.audios)
+
+
+def test_diffusers_loads_our_folder_with_its_reference_pipeline(tmp_path):
+    tiny_pipeline(scheduler="ddpm").save_pretrained(tmp_path)
+    reference = DiffusionPipeline.from_pretrained(tmp_path)
+    assert type(reference).__module__.endswith("deprecated.audio_diffusion.pipeline_audio_diffusion")
+    assert type(reference.mel).__name__ == "Mel" and reference.mel.config.x_res == MEL.x_res
+    reference.set_progress_bar_config(disable=True)
+    output = reference(steps=2, generator=seeded())
+    assert output.images[0].size == (MEL.x_res, MEL.y_res)
+    assert output.audios.shape == (1, 1, (MEL.x_res - 1) * MEL.hop_length)  # as ours
+
+
+def test_reference_format_bin_weights_load_with_weights_only(tmp_path):
+    pipe = tiny_pipeline(scheduler="ddpm")
+    pipe.save_pretrained(tmp_path, safe_serialization=False)
+    (tmp_path / "audiodiff.json").unlink()  # reference folders have no audiodiff metadata
+    weights = tmp_path / "unet" / "diffusion_pytorch_model.bin"
+    assert weights.is_file() and not list(tmp_path.glob("unet/*.safetensors"))
+    state = torch.load(weights, weights_only=True)
+    loaded = AudioDiffusionPipeline.from_pretrained(tmp_path, scheduler="ddim")
+    assert isinstance(loaded.scheduler, DDIMScheduler) and loaded.genres is None and loaded.bits == 8
+    for name, value in loaded.unet.state_dict().items():
+        assert torch.equal(value, state[name])
+    swapped = AudioDiffusionPipeline.from_pretrained(tmp_path, scheduler=DDIMScheduler(num_train_timesteps=1000))
+    assert isinstance(swapped.scheduler, DDIMScheduler)
+
+
+def test_loading_errors_are_one_line(tmp_path):
+    with pytest.raises(ValueError, match="no such pipeline folder"):
+        AudioDiffusionPipeline.from_pretrained(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no model_index.json"):
+        AudioDiffusionPipeline.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        tiny_pipeline().set_scheduler("nope")
+    with pytest.raises(ValueError, match="do not match the mel images"):
+        AudioDiffusionPipeline(unet=tiny_unet(size=16), scheduler=DDPMScheduler(), mel_config=MEL)
+    with pytest.raises(ValueError, match="num_class_embeds=3"):
+        AudioDiffusionPipeline(unet=tiny_unet(), scheduler=DDPMScheduler(), mel_config=MEL, genres=["a", "b"])
+
+
+def test_docstring_example_runs():
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(AudioDiffusionPipeline.__call__, "__call__", globs={}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
+
+
+# --- sampling ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "evaluations"), [("ddpm", 3), ("ddim", 3), ("dpm", 3), ("euler", 3), ("heun", 5)])
+def test_any_scheduler_samples_a_batch(name, evaluations):
+    pipe = tiny_pipeline(scheduler=name)
+    output = pipe(batch_size=2, num_inference_steps=3, generator=seeded(), output_type="pt")
+    assert output.images.shape == (2, 1, 32, 32) and output.audios.shape == (2, (32 - 1) * 64)
+    assert torch.isfinite(output.audios).all() and output.sample_rate == 8000
+    assert pipe.unet_evaluations == 2 * evaluations
+
+
+def test_default_steps_follow_the_reference_and_the_fast_sampler():
+    pipe = tiny_pipeline(scheduler="ddpm")
+    assert pipe.default_steps == 1000
+    assert pipe.set_scheduler("ddim").default_steps == 50
+    assert pipe.set_scheduler("dpm").default_steps == 20
+    assert pipe.scheduler.config.algorithm_type == "dpmsolver++"
+
+
+def test_one_generator_per_item_reproduces_items_alone():
+    pipe = tiny_pipeline(scheduler="ddpm")  # stochastic steps: every draw must come from the item's generator
+    batch = pipe(batch_size=2, num_inference_steps=3, generator=[seeded(1), seeded(2)], output_type="pt")
+    alone = pipe(batch_size=1, num_inference_steps=3, generator=[seeded(2)], output_type="pt")
+    assert torch.allclose(batch.images[1], alone.images[0], atol=2 / 255)
+    repeat = pipe(batch_size=2, num_inference_steps=3, generator=[seeded(1), seeded(2)], output_type="pt")
+    assert torch.equal(batch.images, repeat.images) and torch.equal(batch.audios, repeat.audios)
+    with pytest.raises(ValueError, match="3 generators for a batch of 2"):
+        pipe(batch_size=2, generator=[seeded()] * 3)
+
+
+def test_output_types_and_tuple():
+    pipe = tiny_pipeline()
+    pil = pipe(num_inference_steps=2, generator=seeded())
+    assert pil.images[0].mode == "L" and isinstance(pil.audios, np.ndarray)
+    pixels = pipe(num_inference_steps=2, generator=seeded(), output_type="np")
+    assert pixels.images.dtype == np.uint8 and pixels.images.shape == (1, 32, 32)
+    assert np.array_equal(np.asarray(pil.images[0]), pixels.images[0])
+    images, audios, sample_rate = pipe(num_inference_steps=2, generator=seeded(), output_type="pt", return_dict=False)
+    assert torch.allclose((images[0, 0] + 1) / 2 * 255, torch.from_numpy(pixels.images[0]).float(), atol=1e-3)
+    deep = tiny_pipeline(bits=16)(num_inference_steps=2, generator=seeded(), output_type="np")
+    assert deep.images.dtype == np.uint16
+
+
+def test_genre_conditioning_and_classifier_free_guidance():
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+
+    def run(**kwargs):
+        return pipe(num_inference_steps=3, generator=seeded(), output_type="pt", **kwargs).images
+
+    unconditional, conditional = run(), run(genre="pads")
+    assert not torch.equal(unconditional, conditional)
+    before = pipe.unet_evaluations
+    assert torch.allclose(run(genre="pads", guidance_scale=0.0), unconditional, atol=1e-4)
+    assert pipe.unet_evaluations - before == 2 * 3  # guided steps evaluate conditional and unconditional
+    assert torch.allclose(run(genre=1), conditional)
+    guided = run(genre="pads", guidance_scale=4.0)
+    assert not torch.allclose(guided, conditional, atol=1e-3)
+    mixed = pipe(batch_size=2, num_inference_steps=3, generator=[seeded(), seeded()], genre=[None, "pads"])
+    assert len(mixed.images) == 2
+    with pytest.raises(ValueError, match="unknown genre 'jazz'"):
+        run(genre="jazz")
+    with pytest.raises(ValueError, match="not genre-conditioned"):
+        tiny_pipeline()(genre="pads")
+
+
+# --- vary, inpaint, loop ----------------------------------------------------------------------------------------------
+def test_vary_strength_controls_distance_to_the_input():
+    pipe = tiny_pipeline()
+    audio = clip()
+    source = pipe.audio_to_images(audio)
+    assert source.shape == (1, 1, 32, 32)
+    unchanged = pipe(audio=audio, strength=0.0, num_inference_steps=4, output_type="pt").images
+    assert torch.allclose(unchanged, source.cpu(), atol=1e-6)
+
+    def distance(strength):
+        images = pipe(audio=audio, strength=strength, num_inference_steps=4, generator=seeded(), output_type="pt")
+        return (images.images - source.cpu()).abs().mean().item()
+
+    before = pipe.unet_evaluations
+    assert distance(0.25) < distance(1.0)
+    assert pipe.unet_evaluations - before == 1 + 4  # strength 0.25 of 4 steps runs 1
+    variations = pipe(audio=audio, strength=0.5, batch_size=3, num_inference_steps=2, generator=seeded())
+    assert len(variations.images) == 3
+
+
+def test_inpaint_regenerates_only_the_range():
+    pipe = tiny_pipeline()
+    audio = clip()
+    source = pipe.audio_to_images(audio).cpu()
+    seconds_per_column = MEL.hop_length / MEL.sample_rate
+    start, end = 10 * seconds_per_column, 20 * seconds_per_column
+    images = pipe(
+        audio=audio, inpaint_seconds=(start, end), num_inference_steps=3, generator=seeded(), output_type="pt"
+    )
+    kept = torch.ones(32, dtype=torch.bool)
+    kept[10 - 1 : 20 + 1] = False  # the range and the one-column ramps around it
+    assert torch.equal(images.images[..., kept], source[..., kept])
+    assert (images.images[..., 10:20] - source[..., 10:20]).abs().mean() > 0.05
+    with pytest.raises(ValueError, match="needs input audio"):
+        pipe(inpaint_seconds=(0.0, 0.1))
+    with pytest.raises(ValueError, match="select no columns"):
+        pipe(audio=audio, inpaint_seconds=(0.2, 0.1))
+
+
+def spike_ratio(audio: np.ndarray, positions: list[int], window: int = 64, cutoff_hz: float = 3000.0) -> float:
+    """Energy above `cutoff_hz` (where steady tones below it have none, and clicks do) in a window at the joins,
+    relative to the median window: about 1 when the joins are like everywhere else, thousands for a click."""
+    spectrum = np.fft.rfft(audio)
+    spectrum[np.fft.rfftfreq(len(audio), 1 / MEL.sample_rate) < cutoff_hz] = 0
+    power = np.fft.irfft(spectrum, len(audio)) ** 2
+    energies = np.array([power[i : i + window].mean() for i in range(0, len(power) - window, window // 2)])
+    at_joins = [power[max(0, p - window // 2) : p + window // 2].mean() for p in positions]
+    return float(max(at_joins) / np.median(energies))
+
+
+def stationary_pipeline() -> AudioDiffusionPipeline:
+    mel = MEL.replace(n_iter=32)
+    pipe = AudioDiffusionPipeline(unet=StationaryDenoiser(), scheduler=DDIMScheduler(), mel_config=mel)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_loop_end_flows_into_start():
+    pipe = stationary_pipeline()
+    audio = pipe(num_inference_steps=4, generator=seeded(3)).audios[0]  # content the model makes: steady tones
+    looped = pipe(audio=audio, loop_seconds=0.08, num_inference_steps=4, generator=seeded(), output_type="pt")
+    period = MEL.x_res * MEL.hop_length
+    assert looped.audios.shape == (1, period)
+    assert spike_ratio(np.tile(looped.audios[0].numpy(), 3), [period, 2 * period]) < 3.0
+    # The measure does hear the click when the clip itself is repeated.
+    assert spike_ratio(np.tile(audio, 3), [len(audio), 2 * len(audio)]) > 100.0
+
+
+# --- long-form continuation -------------------------------------------------------------------------------------------
+def test_continuation_keeps_the_first_slice_and_has_no_click_at_joins():
+    pipe = stationary_pipeline()
+    overlap = 12
+    seconds = 100 * MEL.hop_length / MEL.sample_rate
+    single = pipe(num_inference_steps=4, generator=seeded(), output_type="pt")
+    long = pipe(
+        num_inference_steps=4,
+        generator=seeded(),
+        seconds=seconds,
+        overlap_seconds=overlap * 64 / 8000,
+        output_type="pt",
+    )
+    assert long.images.shape == (1, 1, 32, 100)
+    assert long.audios.shape == (1, 99 * MEL.hop_length)
+    assert torch.equal(long.images[..., : 32 - overlap // 2], single.images[..., : 32 - overlap // 2])
+    joins = [(32 - overlap + k * (32 - overlap)) * MEL.hop_length for k in range(3)]
+    assert spike_ratio(long.audios[0].numpy(), joins) < 3.0
+    pieces = [pipe(num_inference_steps=4, generator=seeded(seed)).audios[0] for seed in (1, 2)]
+    assert spike_ratio(np.concatenate(pieces), [len(pieces[0])]) > 100.0  # independent slices butted together click
+    # Image continuity: the column steps at the joins are like the steps elsewhere.
+    steps = (long.images[0, 0, :, 1:] - long.images[0, 0, :, :-1]).abs().mean(0)
+    assert steps.max() <= 3 * steps.median() + 2 / 255
+
+
+def test_continuation_with_a_trained_style_model_and_genre():
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+    output = pipe(batch_size=2, num_inference_steps=2, generator=seeded(), seconds=0.6, genre="beats", output_type="np")
+    frames = round(0.6 * MEL.sample_rate / MEL.hop_length)
+    assert output.images.shape == (2, 32, frames) and output.audios.shape == (2, (frames - 1) * MEL.hop_length)
+    short = pipe(num_inference_steps=2, generator=seeded(), seconds=0.1, output_type="np")
+    assert short.images.shape[-1] == round(0.1 * MEL.sample_rate / MEL.hop_length)
+
+
+# --- latent models ----------------------------------------------------------------------------------------------------
+def tiny_latent_pipeline() -> AudioDiffusionPipeline:
+    torch.manual_seed(0)
+    vqvae = AutoencoderKL(
+        in_channels=1, out_channels=1, latent_channels=1, block_out_channels=(8, 8), norm_num_groups=4,
+        layers_per_block=1, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+    )  # fmt: skip
+    unet = tiny_unet(channels=1, size=16)
+    pipe = AudioDiffusionPipeline(unet=unet, scheduler=DDIMScheduler(), vqvae=vqvae, mel_config=MEL)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_latent_model_saves_loads_and_samples(tmp_path):
+    tiny_latent_pipeline().save_pretrained(tmp_path, safe_serialization=False)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["vqvae"] == ["diffusers", "AutoencoderKL"]
+    assert (tmp_path / "vqvae" / "diffusion_pytorch_model.bin").is_file()
+    pipe = AudioDiffusionPipeline.from_pretrained(tmp_path)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.latent_shape == (1, 16, 16)
+    output = pipe(batch_size=2, num_inference_steps=2, generator=seeded(), output_type="pt")
+    assert output.images.shape == (2, 1, 32, 32) and output.audios.shape == (2, 31 * 64)
+    audio = clip()
+    source = pipe.audio_to_images(audio)
+    inpainted = pipe(audio=audio, mask=(torch.arange(32) >= 16).float(), num_inference_steps=2, output_type="pt")
+    assert torch.equal(inpainted.images[..., 16:], source[..., 16:])
+    noise = pipe.invert(audio, num_inference_steps=2)
+    assert noise.shape == (1, 1, 16, 16) and math.isfinite(noise.std().item())
+
+
+def test_scheduler_names_cover_the_documented_set():
+    assert {"ddpm", "ddim", "dpm", "euler", "heun", "unipc"} <= set(pipeline_module.SCHEDULERS)
