@@ -26,7 +26,13 @@ from audiodiff.cli.common import device_option, mel_config_option, resolve_devic
     help="Prepared spectrogram dataset, or a folder of audio/PNG files (optionally one sub-folder per genre).",
 )
 @click.option("--genre", default=None, help="Target genre: reference clips of this genre only; generate this genre.")
-@click.option("--n", "count", type=click.IntRange(min=2), default=32, help="Generated clips (and reference clips).")
+@click.option(
+    "--n",
+    "count",
+    type=click.IntRange(min=2),
+    default=32,
+    help="Generated clips; up to 2N reference clips are drawn (N compared, N for the baseline).",
+)
 @click.option(
     "--classifier",
     "classifier_path",
@@ -91,6 +97,9 @@ def command(
     each next to the same distance between two sets of reference clips; the share of generated clips the
     classifier assigns to --genre; spectral convergence and log-spectral distance of the codec round trip on
     reference audio; mean pairwise distance between generated clips (diversity) and to the nearest reference clip.
+
+    Mel settings of a folder: --mel-config, else its own mel_config.json, else the other side's (a pipeline's, a
+    dataset's). Both sides must share them.
     """
     import torch
 
