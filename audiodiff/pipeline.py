@@ -47,6 +47,7 @@ METADATA_NAME = "audiodiff.json"
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddpm": ("DDPMScheduler", {}),
     "ddim": ("DDIMScheduler", {}),
+    "ddim-exact": ("DDIMScheduler", {"clip_sample": False}),  # invertible: for inversion, edits, interpolation
     "dpm": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
     "unipc": ("UniPCMultistepScheduler", {}),
     "euler": ("EulerDiscreteScheduler", {}),
@@ -510,11 +511,15 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         num_inference_steps: int = 50,
         strength: float = 1.0,
         genre: str | int | Sequence[str | int] | None = None,
+        refinements: int = 0,
     ) -> torch.Tensor:
         """Deterministic DDIM inversion (Song et al. 2020) of clips to the samples DDIM regenerates them from.
 
         audio: `(time,)` / `(batch, time)` (one slice each) or images `(batch, 1, y_res, x_res)` in [-1, 1].
-        Inverts up to the step where a run of `num_inference_steps` with `strength` starts, conditioned on `genre`.
+        Inverts up to the step where a run of `num_inference_steps` with `strength` starts, conditioned on `genre`;
+        `refinements` fixed-point iterations per step make the inversion more exact (one UNet evaluation each).
+        DDIM's `clip_sample` makes sampling non-invertible where predictions leave [-1, 1]: regenerate with
+        `clip_sample=False` (as `set_scheduler("ddim-exact")` does) for the closest reconstructions.
         Returns DDPM-space latents `(batch, channels, height, width)`; `pipe(latents=..., num_inference_steps=...,
         strength=...)` with a DDIM scheduler (eta 0) reconstructs the clips, and another genre or model edits them.
         """
@@ -540,6 +545,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             scheduler.alphas_cumprod,
             scheduler.final_alpha_cumprod,
             progress=self.progress_bar,
+            refinements=refinements,
         )
 
     def _input_images(self, audio, images) -> torch.Tensor | None:

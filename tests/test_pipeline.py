@@ -62,6 +62,7 @@ class StationaryDenoiser(UNet2DModel):
         super().__init__(
             sample_size=(32, width), in_channels=1, out_channels=1, block_out_channels=(4, 4), norm_num_groups=2,
             layers_per_block=1, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2,
+            add_attention=False,
         )  # fmt: skip
         rows = torch.full((32,), -0.9)
         rows[[6, 12, 17]] = 0.9

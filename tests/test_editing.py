@@ -1,0 +1,135 @@
+"""Editing building blocks (strength, masks, slerp, guidance, splicing); DDIM inversion and editing, tiny models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+from test_pipeline import MEL, StationaryDenoiser, clip, seeded, tiny_pipeline
+
+from audiodiff import editing
+from audiodiff.pipeline import AudioDiffusionPipeline
+
+
+# --- pure functions ---------------------------------------------------------------------------------------------------
+def test_strength_maps_to_the_reference_start_step():
+    assert editing.start_step(50, 1.0) == 0
+    assert editing.start_step(50, 0.0) == 50
+    assert editing.start_step(50, 0.5) == 25
+    assert editing.start_step(4, 0.3) == 3  # int(1.2) = 1 step runs
+    with pytest.raises(ValueError, match="strength"):
+        editing.start_step(10, 1.5)
+
+
+def test_time_mask_with_and_without_ramps():
+    assert editing.time_mask(8, 2, 5).tolist() == [1, 1, 0, 0, 0, 1, 1, 1]
+    ramped = editing.time_mask(10, 4, 6, fade=2)
+    assert ramped[4:6].tolist() == [0, 0]
+    assert ramped[:2].tolist() == [1, 1] and ramped[8:].tolist() == [1, 1]
+    assert 0 < ramped[3] < ramped[2] < 1 and 0 < ramped[6] < ramped[7] < 1
+    assert editing.seconds_to_frames(1.0, 22050, 512) == 43
+    with pytest.raises(ValueError, match="within"):
+        editing.time_mask(8, 5, 9)
+
+
+def test_resize_mask_and_blend():
+    mask = editing.time_mask(32, 16, 32)
+    assert editing.resize_mask(mask, 16).tolist() == [1.0] * 8 + [0.0] * 8
+    known, generated = torch.ones(1, 1, 2, 4), torch.zeros(1, 1, 2, 4)
+    assert editing.blend(known, generated, torch.tensor([1.0, 0.5, 0.0, 0.0]))[0, 0, 0].tolist() == [1, 0.5, 0, 0]
+
+
+def test_slerp_endpoints_norm_and_per_item_weights():
+    start, end = torch.randn(3, 1, 8, 8, generator=seeded(1)), torch.randn(3, 1, 8, 8, generator=seeded(2))
+    assert torch.allclose(editing.slerp(start, end, 0.0), start, atol=1e-6)
+    assert torch.allclose(editing.slerp(start, end, 1.0), end, atol=1e-6)
+    x, y = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    middle = editing.slerp(x, y, 0.5)
+    assert torch.allclose(middle.norm(), torch.tensor(1.0)) and torch.allclose(middle, torch.tensor([[0.5**0.5] * 2]))
+    weights = editing.slerp(start, end, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.allclose(weights[0], start[0], atol=1e-6) and torch.allclose(weights[2], end[2], atol=1e-6)
+    assert torch.allclose(editing.slerp(x, 2 * x, 0.5), 1.5 * x)  # parallel: linear
+    path = editing.interpolation_path(start[0], end[0], 5)
+    assert path.shape == (5, 1, 8, 8) and torch.allclose(path[-1], end[0], atol=1e-6)
+    with pytest.raises(ValueError, match="at least 2"):
+        editing.interpolation_path(start[0], end[0], 1)
+
+
+def test_classifier_free_guidance_and_epsilon_conversions():
+    unconditional, conditional = torch.zeros(2), torch.ones(2)
+    assert editing.classifier_free_guidance(unconditional, conditional, 3.0).tolist() == [3.0, 3.0]
+    alpha = torch.tensor(0.3)
+    original, noise = torch.randn(4, generator=seeded(1)), torch.randn(4, generator=seeded(2))
+    sample = alpha.sqrt() * original + (1 - alpha).sqrt() * noise
+    velocity = alpha.sqrt() * noise - (1 - alpha).sqrt() * original
+    for output, kind in ((noise, "epsilon"), (velocity, "v_prediction"), (original, "sample")):
+        assert torch.allclose(editing.epsilon_from_output(output, sample, alpha, kind), noise, atol=1e-5)
+
+
+def test_loop_crossfade_and_splice():
+    ramp = torch.arange(20.0).unsqueeze(0)
+    looped = editing.loop_crossfade(ramp, period=16, fade=4)
+    assert looped.shape == (1, 16) and looped[0, 4:].tolist() == list(range(4, 16))
+    assert looped[0, 0].item() == pytest.approx(0.2 * 0 + 0.8 * 16)  # mostly the continuation past the end
+    original, replacement = torch.zeros(1, 100), torch.ones(1, 20)
+    spliced = editing.splice_audio(original, replacement, 40, fade=5)
+    assert spliced[0, :40].abs().sum() == 0 and spliced[0, 60:].abs().sum() == 0
+    assert spliced[0, 45:55].eq(1).all() and 0 < spliced[0, 40] < 1
+    with pytest.raises(ValueError, match="exceeds"):
+        editing.splice_audio(original, replacement, 90, fade=5)
+
+
+# --- DDIM inversion ---------------------------------------------------------------------------------------------------
+def denoiser_pipeline() -> AudioDiffusionPipeline:
+    """A 'perfectly trained' tiny model: the exact denoiser of a broad Gaussian, with an invertible DDIM."""
+    denoiser = StationaryDenoiser()
+    denoiser.std = 0.5
+    pipe = AudioDiffusionPipeline(unet=denoiser, scheduler=DDIMScheduler(clip_sample=False), mel_config=MEL)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_ddim_inversion_reconstructs_the_clip_within_a_bound():
+    pipe = denoiser_pipeline()
+    audio = clip()
+    source = pipe.audio_to_images(audio)
+    fresh = pipe(num_inference_steps=20, generator=seeded(), output_type="pt").images
+    assert (fresh - source).abs().mean() > 0.5  # what an unrelated sample looks like
+
+    def reconstruction_error(steps, refinements=0):
+        noise = pipe.invert(audio, num_inference_steps=steps, refinements=refinements)
+        return (pipe(latents=noise, num_inference_steps=steps, output_type="pt").images - source).abs().mean().item()
+
+    coarse, fine = reconstruction_error(10), reconstruction_error(40)
+    assert fine < 0.1 and fine < coarse / 2  # the DDIM approximation error shrinks with the step size
+    assert reconstruction_error(10, refinements=3) < 0.03  # fixed-point refinement removes most of it
+
+
+def test_edit_genre_transfer_with_strength_on_a_tiny_unet():
+    pipe = tiny_pipeline(genres=["beats", "pads"], scheduler="ddim-exact")
+    audio = clip()
+    source = pipe.audio_to_images(audio)
+
+    def edit(strength, target):
+        noise = pipe.invert(audio, num_inference_steps=20, strength=strength, genre="pads")
+        images = pipe(latents=noise, num_inference_steps=20, strength=strength, genre=target, output_type="pt").images
+        return (images - source).abs().mean().item()
+
+    same, transferred = edit(0.3, "pads"), edit(0.3, "beats")
+    assert same < 0.05  # invert and regenerate with the same genre: the clip comes back
+    assert transferred > 2 * same  # another genre changes it
+    assert edit(0.6, "beats") > transferred  # and more so with more strength
+    before = pipe.unet_evaluations
+    pipe.invert(audio, num_inference_steps=10, strength=0.5, refinements=1)
+    assert pipe.unet_evaluations - before == 5 * 2
+
+
+def test_interpolating_between_inverted_clips_passes_through_both():
+    pipe = denoiser_pipeline()
+    first, second = clip(genre="pads"), clip(genre="beats")
+    noises = pipe.invert([first, second], num_inference_steps=10, refinements=3)
+    path = editing.interpolation_path(noises[0], noises[1], 3)
+    images = pipe(latents=path, num_inference_steps=10, output_type="pt").images
+    sources = pipe.audio_to_images([first, second])
+    assert (images[0] - sources[0]).abs().mean() < 0.05 and (images[2] - sources[1]).abs().mean() < 0.05
+    assert (images[1] - sources[0]).abs().mean() > 0.05 and (images[1] - sources[1]).abs().mean() > 0.05
