@@ -1,0 +1,73 @@
+"""`audiodiff train`: train a spectrogram diffusion model from scratch (shared options for `finetune` too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+OVERRIDES = (
+    click.option("--max-steps", type=int, default=None, help="Optimizer steps (overrides --epochs)."),
+    click.option("--epochs", type=int, default=None, help="Epochs over the data."),
+    click.option("--batch-size", type=int, default=None, help="Images per device per micro-batch."),
+    click.option("--gradient-accumulation-steps", type=int, default=None, help="Micro-batches per optimizer step."),
+    click.option("--learning-rate", type=float, default=None, help="Peak AdamW learning rate."),
+    click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="GPU only."),
+    click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (0: only at the end)."),
+    click.option("--sample-every", type=int, default=None, help="Steps between preview samples (0: only at the end)."),
+    click.option("--num-workers", type=int, default=None, help="Data loader worker processes."),
+    click.option("--seed", type=int, default=None, help="Seed of the data order, noise and initial weights."),
+)
+
+
+def training_options(function):
+    """The hyper-parameter overrides shared by `train` and `finetune` (default: the config file's value)."""
+    for option in reversed(OVERRIDES):
+        function = option(function)
+    return function
+
+
+def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict) -> None:
+    """Start or resume a run and print a summary; errors become one-line CLI errors."""
+    from audiodiff.config import ConfigError
+    from audiodiff.training import TrainConfig, Trainer, TrainingError
+
+    try:
+        if resume and (out_dir / "run.json").is_file():
+            trainer = Trainer.resume(out_dir, max_steps=overrides.get("max_steps"), epochs=overrides.get("epochs"))
+            click.echo(f"resuming {out_dir} at step {trainer.global_step} of {trainer.total_steps}")
+        else:
+            if data_path is None:
+                raise click.UsageError("--data is required (a prepared spectrogram dataset folder or hub id)")
+            from audiodiff.data import load_spectrogram_dataset
+
+            config = TrainConfig.load(config_name, **overrides)
+            trainer = Trainer.start(config, load_spectrogram_dataset(data_path), out_dir, pretrained, genre)
+        if overrides.get("seed") is None and not resume:
+            click.echo(f"seed {trainer.config.seed}")
+        result = trainer.run()
+    except (TrainingError, ConfigError, ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    tail = result.losses[-10:]
+    click.echo(
+        f"trained {result.steps} steps; mean loss of the last {len(tail)} steps {sum(tail) / max(1, len(tail)):.4f}; "
+        f"{result.samples_per_second:.1f} samples/s"
+    )
+    click.echo(f"pipeline written to {out_dir} (samples in {out_dir / 'samples'}); next: audiodiff generate {out_dir}")
+
+
+@click.command("train")
+@click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")
+@click.option("--config", "config_name", default="default", help="Train preset (configs/train/NAME.yaml) or YAML.")
+@click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
+@click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
+@training_options
+def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:
+    """Train a diffusion model from scratch on a spectrogram dataset.
+
+    OUT becomes a pipeline folder (reference layout: model_index.json, unet/, scheduler/, mel/) with checkpoints/,
+    samples/ and TensorBoard logs/ beside it. Multi-GPU: `accelerate launch -m audiodiff.cli.main train ...`.
+    """
+    run(config_name, out_dir, data_path, None, None, resume, {**overrides, "model": model, "conditional": conditional})

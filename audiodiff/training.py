@@ -1,0 +1,658 @@
+"""The training / fine-tuning loop: denoising diffusion (Ho et al. 2020) on spectrogram images, on accelerate.
+
+One loop serves training from scratch and genre fine-tuning. What it adds to a plain loop (the diffusion course's
+AdamW + MSE on the noise) is cheap per step: cosine schedule with warm-up, gradient clipping, EMA of the weights,
+gradient accumulation, mixed precision and multi-GPU through accelerate, classifier-free-guidance label dropout.
+
+Reproducibility and resume: the order of the data is a pure function of (seed, epoch), and all noise, timesteps
+and label dropout come from one `torch.Generator` whose state is checkpointed, so a run killed at any point and
+resumed from its last checkpoint ends with the same weights as an uninterrupted run (exactly, on CPU).
+Checkpoints are written to a temporary folder and renamed into place, so a killed process never leaves a
+half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml
+from audiodiff.models import ModelPreset, build_unet, resolve_config_file, unconditional_label
+
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+EPOCH_SAMPLING = ("all", "one_per_track")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says why and what to change."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyper-parameters of a run (`configs/train/*.yaml`). `max_steps`, when set, overrides `epochs`."""
+
+    model: str = "small-64"
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-6
+    adam_beta1: float = 0.95
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    lr_scheduler: str = "cosine"
+    lr_warmup_steps: int = 500
+    max_grad_norm: float = 1.0
+    epochs: int | None = 100
+    max_steps: int | None = None
+    use_ema: bool = True
+    ema_max_decay: float = 0.9999
+    ema_inv_gamma: float = 1.0
+    ema_power: float = 0.75
+    noise_scheduler: str = "DDPMScheduler"
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "linear"
+    prediction_type: str = "epsilon"
+    mixed_precision: str = "no"
+    conditional: bool = False
+    guidance_dropout: float = 0.1
+    epoch_sampling: str = "all"
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    sample_every: int = 1000
+    num_samples: int = 2
+    sample_steps: int = 20
+    log_every: int = 10
+    num_workers: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ConfigError("batch_size and gradient_accumulation_steps must be at least 1")
+        if self.max_steps is None and self.epochs is None:
+            raise ConfigError("set epochs or max_steps")
+        if self.epoch_sampling not in EPOCH_SAMPLING:
+            raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ConfigError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        if not 0.0 <= self.guidance_dropout < 1.0:
+            raise ConfigError("guidance_dropout must be in [0, 1)")
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+        """A preset name (`configs/train/<name>.yaml`) or a YAML path, with non-None `overrides` on top."""
+        path = resolve_config_file(name_or_path, "train")
+        values = read_yaml(path)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return load_dataclass(cls, values, str(path))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    losses: list[float]
+    samples_per_second: float
+
+
+# --- data order -------------------------------------------------------------------------------------------------
+def epoch_indices(tracks: list[list[int]], epoch: int, seed: int, sampling: str) -> list[int]:
+    """Row order of one epoch, a pure function of (tracks, epoch, seed).
+
+    `tracks` lists the row indices of each track. "all": every row, shuffled. "one_per_track": one random slice
+    of each track, shuffled (the diffusion course's augmentation: a different slice of every song each epoch).
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    if sampling == "all":
+        rows = [row for track in tracks for row in track]
+    else:
+        rows = [track[int(torch.randint(len(track), (1,), generator=generator))] for track in tracks]
+    order = torch.randperm(len(rows), generator=generator).tolist()
+    return [rows[i] for i in order]
+
+
+def group_by_track(audio_files: list[str]) -> list[list[int]]:
+    """Row indices grouped by source track, in first-seen order."""
+    groups: dict[str, list[int]] = {}
+    for row, name in enumerate(audio_files):
+        groups.setdefault(name, []).append(row)
+    return list(groups.values())
+
+
+class _Rows(torch.utils.data.Dataset):
+    """Rows of a spectrogram dataset as `(pixels (1, H, W) float in [-1, 1], genre label)`."""
+
+    def __init__(self, dataset, bits: int, labels: list[int] | None):
+        self.dataset = dataset
+        self.bits = bits
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        from audiodiff.data import images_to_tensor
+
+        image = images_to_tensor([self.dataset[int(index)]["image"]], self.bits)[0]
+        return image, (self.labels[index] if self.labels is not None else -1)
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------------
+def checkpoint_dirs(out_dir: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (temporary folders of interrupted writes are ignored)."""
+    folder = Path(out_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
+
+
+def _atomic_dir(final: Path):
+    """Context manager: yields a temporary folder that becomes `final` by an atomic rename on success."""
+
+    class _Writer:
+        def __enter__(self):
+            self.temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+            shutil.rmtree(self.temporary, ignore_errors=True)
+            self.temporary.mkdir(parents=True)
+            return self.temporary
+
+        def __exit__(self, kind, value, traceback):
+            if kind is not None:
+                shutil.rmtree(self.temporary, ignore_errors=True)
+                return False
+            for file in self.temporary.rglob("*"):
+                if file.is_file():
+                    with open(file, "rb") as handle:
+                        os.fsync(handle.fileno())
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(self.temporary, final)
+            return False
+
+    return _Writer()
+
+
+# --- the trainer ---------------------------------------------------------------------------------------------------
+class Trainer:
+    """Trains `unet` on `data` (a `SpectrogramDataset`) into the pipeline folder `out_dir`.
+
+    Use `Trainer.start(...)` for a new run (from scratch, or from a pretrained pipeline) and `Trainer.resume(out_dir)`
+    to continue an interrupted one; then `.run()`.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data,
+        out_dir: str | os.PathLike,
+        unet,
+        noise_scheduler,
+        mel_config: MelConfig,
+        genres: list[str] | None,
+        genre: str | None,
+        run_info: dict[str, Any],
+        progress: bool = True,
+    ):
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration
+
+        self.config = config
+        self.data = data
+        self.out_dir = Path(out_dir)
+        self.mel_config = mel_config
+        self.genres = genres
+        self.genre = genre
+        self.run_info = run_info
+        self.progress = progress
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            log_with="tensorboard",
+            project_config=ProjectConfiguration(project_dir=str(self.out_dir), logging_dir=str(self.out_dir / "logs")),
+        )
+        self.noise_scheduler = noise_scheduler
+        self.conditional = unet.config.num_class_embeds is not None
+        if self.conditional and not genres:
+            raise TrainingError("the model has class embeddings but no genre names were given")
+        self._prepare_rows()
+        world = self.accelerator.num_processes
+        micro_batches = len(self.epoch_order(0)) // (config.batch_size * world)
+        self.steps_per_epoch = micro_batches // config.gradient_accumulation_steps
+        if self.steps_per_epoch < 1:
+            raise TrainingError(
+                f"dataset {data.source}: an epoch has {len(self.epoch_order(0))} images, fewer than one optimizer step "
+                f"needs (batch_size {config.batch_size} x gradient_accumulation_steps "
+                f"{config.gradient_accumulation_steps} x {world} process(es)); lower --batch-size or add data"
+            )
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        optimizer = torch.optim.AdamW(
+            unet.parameters(),
+            lr=config.learning_rate,
+            betas=(config.adam_beta1, config.adam_beta2),
+            weight_decay=config.weight_decay,
+            eps=config.adam_epsilon,
+        )
+        from diffusers.optimization import get_scheduler
+
+        lr_scheduler = get_scheduler(
+            config.lr_scheduler,
+            optimizer=optimizer,
+            num_warmup_steps=config.lr_warmup_steps * world,
+            num_training_steps=self.total_steps * world,
+        )
+        self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(unet, optimizer, lr_scheduler)
+        self.ema = None
+        if config.use_ema:
+            from diffusers.training_utils import EMAModel
+
+            raw = self.accelerator.unwrap_model(self.unet)
+            self.ema = EMAModel(
+                raw.parameters(),
+                decay=config.ema_max_decay,
+                use_ema_warmup=True,
+                inv_gamma=config.ema_inv_gamma,
+                power=config.ema_power,
+                model_cls=type(raw),
+                model_config=raw.config,
+            )
+            self.ema.to(self.accelerator.device)
+        rank = self.accelerator.process_index
+        self.generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
+        self.global_step = 0
+        self.losses: list[float] = []
+
+    # -- construction ------------------------------------------------------------------------------------------
+    @classmethod
+    def start(
+        cls,
+        config: TrainConfig,
+        data,
+        out_dir: str | os.PathLike,
+        pretrained: str | None = None,
+        genre: str | None = None,
+        progress: bool = True,
+    ) -> Trainer:
+        """A new run: from scratch (`config.model` preset) or from a pretrained pipeline folder / hub id."""
+        out_dir = Path(out_dir)
+        if checkpoint_dirs(out_dir):
+            raise TrainingError(f"{out_dir} already holds checkpoints of a run: add --resume, or choose a new --out")
+        genres = data.genres
+        if pretrained is not None:
+            unet, noise_scheduler, mel_config, model_genres = _load_pretrained(pretrained, config)
+            if mel_config.replace(n_iter=1) != data.mel_config.replace(n_iter=1):  # n_iter only affects decoding
+                raise TrainingError(_mel_mismatch(pretrained, mel_config, data))
+            genres = model_genres
+        else:
+            mel_config = data.mel_config
+            preset = ModelPreset.load(config.model)
+            if config.conditional and not data.genres:
+                raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
+            # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                unet = build_unet(
+                    preset,
+                    (mel_config.y_res, mel_config.x_res),
+                    num_genres=len(data.genres) if config.conditional else None,
+                )
+            noise_scheduler = _make_noise_scheduler(config)
+            genres = list(data.genres) if config.conditional else None
+        run_info = {
+            "data": str(data.source),
+            "pretrained": pretrained,
+            "genre": genre,
+            "config": dataclasses.asdict(config),
+        }
+        trainer = cls(config, data, out_dir, unet, noise_scheduler, mel_config, genres, genre, run_info, progress)
+        if trainer.accelerator.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n")
+        return trainer
+
+    @classmethod
+    def resume(cls, out_dir: str | os.PathLike, progress: bool = True, **overrides: Any) -> Trainer:
+        """Continue the run in `out_dir` from its latest complete checkpoint (or from the start if it has none).
+
+        `overrides` (e.g. `max_steps=...`) change the saved configuration.
+        """
+        from audiodiff.data import load_spectrogram_dataset
+
+        out_dir = Path(out_dir)
+        run_file = out_dir / RUN_FILE
+        if not run_file.is_file():
+            raise TrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
+        run_info = json.loads(run_file.read_text())
+        values = {**run_info["config"], **{key: value for key, value in overrides.items() if value is not None}}
+        config = load_dataclass(TrainConfig, values, str(run_file))
+        data = load_spectrogram_dataset(run_info["data"])
+        checkpoints = checkpoint_dirs(out_dir)
+        if not checkpoints:
+            return cls.start(config, data, out_dir, run_info["pretrained"], run_info["genre"], progress)
+        latest = checkpoints[-1]
+        from diffusers import UNet2DModel
+
+        unet = UNet2DModel.from_pretrained(latest / "unet")
+        noise_scheduler = _make_noise_scheduler(config, latest / "scheduler")
+        meta = json.loads((latest / "meta.json").read_text())
+        trainer = cls(
+            config,
+            data,
+            out_dir,
+            unet,
+            noise_scheduler,
+            MelConfig.from_dict(meta["mel_config"]),
+            meta["genres"],
+            run_info["genre"],
+            run_info,
+            progress,
+        )
+        trainer._load_state(latest)
+        return trainer
+
+    def _prepare_rows(self) -> None:
+        dataset = self.data.dataset
+        columns = dataset.column_names
+        if "image" not in columns:
+            raise TrainingError(f"dataset {self.data.source} has no 'image' column (columns: {', '.join(columns)})")
+        labels = None
+        if self.genre is not None:
+            if not self.data.genres or "genre" not in columns:
+                raise TrainingError(
+                    f"dataset {self.data.source} has no genre labels, so --genre {self.genre} cannot apply"
+                )
+            if self.genre not in self.data.genres:
+                raise TrainingError(
+                    f"genre {self.genre!r} is not in dataset {self.data.source} (genres: {', '.join(self.data.genres)})"
+                )
+            wanted = self.data.genres.index(self.genre)
+            keep = [row for row, value in enumerate(dataset["genre"]) if value == wanted]
+            dataset = dataset.select(keep)
+        if self.conditional:
+            if self.genre is not None:
+                if self.genre not in self.genres:
+                    raise TrainingError(
+                        f"the pretrained model knows genres {', '.join(self.genres)}, not {self.genre!r}; "
+                        "fine-tune an unconditional model or one that has this genre"
+                    )
+                labels = [self.genres.index(self.genre)] * len(dataset)
+            else:
+                names = self.data.genres
+                labels = [self.genres.index(names[value]) for value in dataset["genre"]]
+        if len(dataset) == 0:
+            raise TrainingError(f"dataset {self.data.source} has no images to train on")
+        self.rows = _Rows(dataset, self.data.bits, labels)
+        audio_files = dataset["audio_file"] if "audio_file" in columns else [str(i) for i in range(len(dataset))]
+        self.tracks = group_by_track(audio_files)
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        return epoch_indices(self.tracks, epoch, self.config.seed, self.config.epoch_sampling)
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        config, accelerator = self.config, self.accelerator
+        accelerator.init_trackers("train")
+        world, rank = accelerator.num_processes, accelerator.process_index
+        micro = config.batch_size
+        per_step = micro * config.gradient_accumulation_steps * world
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.global_step,
+            desc="train",
+            unit="step",
+            disable=not (self.progress and accelerator.is_local_main_process),
+        )
+        self.unet.train()
+        started, trained_samples = time.perf_counter(), 0
+        while self.global_step < self.total_steps:
+            epoch, position = divmod(self.global_step, self.steps_per_epoch)
+            order = self.epoch_order(epoch)
+            batches = []
+            for step in range(position, self.steps_per_epoch):
+                for accumulation in range(config.gradient_accumulation_steps):
+                    start = (step * config.gradient_accumulation_steps + accumulation) * micro * world + rank * micro
+                    batches.append(order[start : start + micro])
+            loader = torch.utils.data.DataLoader(
+                self.rows, batch_sampler=batches, num_workers=config.num_workers, pin_memory=False
+            )
+            accumulated = 0.0
+            for images, labels in loader:
+                loss = self._micro_step(images, labels)
+                accumulated += loss / config.gradient_accumulation_steps
+                if not accelerator.sync_gradients:
+                    continue
+                if self.ema is not None:
+                    self.ema.step(accelerator.unwrap_model(self.unet).parameters())
+                self.global_step += 1
+                trained_samples += per_step
+                self.losses.append(accumulated)
+                rate = trained_samples / (time.perf_counter() - started)
+                bar.update(1)
+                bar.set_postfix(loss=f"{accumulated:.4f}", samples_per_s=f"{rate:.1f}")
+                if self.global_step % max(1, config.log_every) == 0 or self.global_step == self.total_steps:
+                    accelerator.log(
+                        {"loss": accumulated, "lr": self.lr_scheduler.get_last_lr()[0], "samples_per_s": rate},
+                        step=self.global_step,
+                    )
+                accumulated = 0.0
+                if config.checkpoint_every and self.global_step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if config.sample_every and self.global_step % config.sample_every == 0:
+                    self.write_samples()
+                if self.global_step >= self.total_steps:
+                    break
+        bar.close()
+        elapsed = time.perf_counter() - started
+        if config.checkpoint_every and not (self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}").exists():
+            self.save_checkpoint()
+        self.save_pipeline()
+        if config.sample_every or config.num_samples:
+            self.write_samples()
+        accelerator.end_training()
+        return TrainResult(self.out_dir, self.global_step, self.losses, trained_samples / max(elapsed, 1e-9))
+
+    def _micro_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        config, accelerator = self.config, self.accelerator
+        batch = images.shape[0]
+        noise = torch.randn(images.shape, generator=self.generator)
+        timesteps = torch.randint(
+            0, self.noise_scheduler.config.num_train_timesteps, (batch,), generator=self.generator
+        )
+        class_labels = None
+        if self.rows.labels is not None:
+            drop = torch.rand(batch, generator=self.generator) < config.guidance_dropout
+            null = unconditional_label(len(self.genres))
+            class_labels = torch.where(drop, torch.full_like(labels, null), labels).to(accelerator.device)
+        images, noise, timesteps = (t.to(accelerator.device) for t in (images, noise, timesteps))
+        noisy = self.noise_scheduler.add_noise(images, noise, timesteps)
+        prediction_type = self.noise_scheduler.config.prediction_type
+        if prediction_type == "epsilon":
+            target = noise
+        elif prediction_type == "v_prediction":
+            target = self.noise_scheduler.get_velocity(images, noise, timesteps)
+        else:
+            target = images
+        with accelerator.accumulate(self.unet):
+            try:
+                prediction = self.unet(noisy, timesteps, class_labels=class_labels).sample
+                loss = F.mse_loss(prediction.float(), target.float())
+                accelerator.backward(loss)
+            except torch.cuda.OutOfMemoryError:
+                raise TrainingError(
+                    f"out of GPU memory at batch size {config.batch_size}: try --batch-size {max(1, batch // 2)} "
+                    f"--gradient-accumulation-steps {config.gradient_accumulation_steps * 2} (same effective batch), "
+                    "or --mixed-precision bf16"
+                ) from None
+            if accelerator.sync_gradients and config.max_grad_norm:
+                accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach().item()
+
+    # -- persistence -----------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path | None:
+        """Write `checkpoints/step_N` atomically and keep the newest `keep_checkpoints`."""
+        self.accelerator.wait_for_everyone()
+        final = self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}"
+        if not self.accelerator.is_main_process:
+            return None
+        from safetensors.torch import save_file
+
+        with _atomic_dir(final) as folder:
+            self.accelerator.unwrap_model(self.unet).save_pretrained(folder / "unet")
+            self.noise_scheduler.save_pretrained(folder / "scheduler")
+            if self.ema is not None:
+                shadow = {f"{i:05d}": p.detach().cpu().contiguous() for i, p in enumerate(self.ema.shadow_params)}
+                save_file(shadow, str(folder / "ema.safetensors"))
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "lr_scheduler": self.lr_scheduler.state_dict(),
+                "generator": self.generator.get_state(),
+                "global_step": self.global_step,
+                "losses": torch.tensor(self.losses, dtype=torch.float64),
+                "ema_optimization_step": -1 if self.ema is None else int(self.ema.optimization_step),
+            }
+            torch.save(state, folder / "state.pt")
+            meta = {"mel_config": self.mel_config.to_dict(), "genres": self.genres, "global_step": self.global_step}
+            (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        for old in checkpoint_dirs(self.out_dir)[: -max(1, self.config.keep_checkpoints)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _load_state(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.generator.set_state(state["generator"])
+        self.global_step = int(state["global_step"])
+        self.losses = state["losses"].tolist()
+        if self.ema is not None:
+            shadow = load_file(str(folder / "ema.safetensors"))
+            for index, parameter in enumerate(self.ema.shadow_params):
+                parameter.data.copy_(shadow[f"{index:05d}"].to(parameter.device))
+            self.ema.optimization_step = int(state["ema_optimization_step"])
+
+    def _inference_unet(self):
+        """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode."""
+        import copy
+
+        unet = copy.deepcopy(self.accelerator.unwrap_model(self.unet)).float().eval()
+        if self.ema is not None:
+            self.ema.copy_to(unet.parameters())
+        return unet
+
+    def build_pipeline(self):
+        from audiodiff.pipeline import AudioDiffusionPipeline
+
+        return AudioDiffusionPipeline.from_components(
+            unet=self._inference_unet(),
+            scheduler=self.noise_scheduler,
+            mel_config=self.mel_config,
+            genres=self.genres,
+            bits=self.data.bits,
+            training={
+                **self.run_info,
+                "steps": self.global_step,
+                "final_loss": self.losses[-1] if self.losses else None,
+            },
+        )
+
+    def save_pipeline(self) -> None:
+        """Write the pipeline folder (reference layout + audiodiff metadata) into `out_dir`."""
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            self.build_pipeline().save_pretrained(self.out_dir)
+            (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")
+
+    def write_samples(self) -> None:
+        """Generate a few clips with a fast scheduler: `samples/step_N/sample_K.{wav,png}`."""
+        if not self.accelerator.is_main_process or self.config.num_samples < 1:
+            return
+        from audiodiff.audio import save_audio
+        from audiodiff.codec import save_png
+
+        # Previews use the fast sampler; the saved pipeline keeps the training (DDPM) scheduler, as the reference.
+        pipeline = self.build_pipeline().set_scheduler("dpm").to(self.accelerator.device)
+        pipeline.set_progress_bar_config(disable=True)
+        generator = torch.Generator(self.accelerator.device).manual_seed(self.config.seed)
+        kwargs = {}
+        if self.conditional:
+            kwargs["genre"] = self.genre or self.genres[0]
+        output = pipeline(
+            batch_size=self.config.num_samples,
+            num_inference_steps=self.config.sample_steps,
+            generator=generator,
+            output_type="np",
+            **kwargs,
+        )
+        folder = self.out_dir / "samples" / f"step_{self.global_step:08d}"
+        for index, pixels in enumerate(output.images):
+            save_png(folder / f"sample_{index}.png", pixels, pipeline.bits)
+            save_audio(folder / f"sample_{index}.wav", output.audios[index], output.sample_rate)
+        pixels = torch.from_numpy(output.images.astype("float32") / (2**pipeline.bits - 1)).unsqueeze(1)
+        tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.accelerator.trackers else None
+        if tracker is not None:
+            tracker.add_images("samples", pixels, self.global_step)
+
+
+def _make_noise_scheduler(config: TrainConfig, folder: Path | None = None):
+    import diffusers
+
+    if folder is not None and folder.is_dir():
+        scheduler_class = json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
+        return getattr(diffusers, scheduler_class).from_pretrained(folder)
+    try:
+        scheduler_class = getattr(diffusers, config.noise_scheduler)
+    except AttributeError:
+        raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)") from None
+    return scheduler_class(
+        num_train_timesteps=config.num_train_timesteps,
+        beta_schedule=config.beta_schedule,
+        prediction_type=config.prediction_type,
+    )
+
+
+def _load_pretrained(source: str, config: TrainConfig):
+    """UNet, training noise scheduler, mel settings and genres of a pretrained pipeline (folder or hub id)."""
+    import diffusers
+
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    if getattr(pipeline, "vqvae", None) is not None:
+        raise TrainingError(
+            f"{source} is a latent model (it has a VAE); fine-tuning latent models is not supported yet"
+        )
+    # Fine-tuning always trains on the DDPM forward process with the pretrained model's noise schedule.
+    scheduler_config = dict(pipeline.scheduler.config)
+    noise_scheduler = diffusers.DDPMScheduler.from_config(scheduler_config)
+    return pipeline.unet, noise_scheduler, pipeline.mel_config, pipeline.genres
+
+
+def _mel_mismatch(source: str, model: MelConfig, data) -> str:
+    different = [
+        f"{key} {getattr(model, key)} vs {getattr(data.mel_config, key)}"
+        for key in model.to_dict()
+        if key != "n_iter" and getattr(model, key) != getattr(data.mel_config, key)
+    ]
+    return (
+        f"dataset {data.source} was prepared with other mel settings than the model {source} "
+        f"({'; '.join(different)}): prepare it again with --mel-config {source}"
+    )
+
+
+def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progress=True) -> TrainResult:
+    """Train (or fine-tune from `pretrained`) and write the pipeline folder `out_dir`. See `Trainer`."""
+    return Trainer.start(config, data, out_dir, pretrained, genre, progress).run()

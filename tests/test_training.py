@@ -1,0 +1,239 @@
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from audiodiff.config import MelConfig
+from audiodiff.training import TrainConfig, Trainer, TrainingError, checkpoint_dirs, epoch_indices, train
+
+MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    values = dict(
+        model="tiny",
+        batch_size=4,
+        learning_rate=2e-3,
+        lr_warmup_steps=2,
+        max_steps=12,
+        epochs=None,
+        ema_max_decay=0.99,
+        checkpoint_every=0,
+        sample_every=0,
+        num_samples=1,
+        sample_steps=2,
+        log_every=1,
+        seed=0,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """Three synthesized genres, two tracks each, as a reference-format dataset plus genre labels."""
+    import datasets
+    import numpy as np
+
+    from audiodiff.audio import slice_audio
+    from audiodiff.codec import SpectrogramCodec, pixels_to_pil
+    from audiodiff.synth import GENRES, synthesize
+
+    folder = tmp_path_factory.mktemp("data")
+    codec = SpectrogramCodec(MEL)
+    rows = {"image": [], "audio_file": [], "slice": [], "genre": []}
+    for label, genre in enumerate(GENRES):
+        for track in range(2):
+            slices = slice_audio(synthesize(genre, 2.0, MEL.sample_rate, seed=track), MEL.slice_size)
+            for index, pixels in enumerate(codec.audio_to_pixels(torch.from_numpy(slices)).numpy()):
+                rows["image"].append(pixels_to_pil(pixels.astype(np.uint8)))
+                rows["audio_file"].append(f"{genre}/{genre}_{track}.wav")
+                rows["slice"].append(index)
+                rows["genre"].append(label)
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "audio_file": datasets.Value("string"),
+            "slice": datasets.Value("int64"),
+            "genre": datasets.ClassLabel(names=list(GENRES)),
+        }
+    )
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
+    MEL.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(dataset_dir):
+    from audiodiff.data import load_spectrogram_dataset
+
+    return load_spectrogram_dataset(dataset_dir)
+
+
+def test_epoch_order_is_reproducible_and_one_per_track_samples_each_track_once():
+    tracks = [[0, 1, 2], [3, 4], [5, 6, 7, 8]]
+    assert epoch_indices(tracks, 0, 1, "all") == epoch_indices(tracks, 0, 1, "all")
+    assert sorted(epoch_indices(tracks, 3, 1, "all")) == list(range(9))
+    picks = [epoch_indices(tracks, epoch, 1, "one_per_track") for epoch in range(20)]
+    for pick in picks:
+        assert len(pick) == 3 and sorted(next(i for i, t in enumerate(tracks) if row in t) for row in pick) == [0, 1, 2]
+    assert len({tuple(sorted(pick)) for pick in picks}) > 3  # a different slice per track across epochs
+
+
+def test_tiny_model_loss_falls_and_same_seed_gives_same_curve(data, tmp_path):
+    config = tiny_config(max_steps=40)
+    first = train(config, data, tmp_path / "a", progress=False)
+    assert first.steps == 40 and len(first.losses) == 40
+    early, late = sum(first.losses[:8]) / 8, sum(first.losses[-8:]) / 8
+    assert late < 0.6 * early, (early, late)
+    second = train(config, data, tmp_path / "b", progress=False)
+    assert second.losses == first.losses
+    # The result is a pipeline folder in the reference layout, loadable by diffusers itself.
+    index = json.loads((tmp_path / "a" / "model_index.json").read_text())
+    assert index["_class_name"] == "AudioDiffusionPipeline" and index["unet"] == ["diffusers", "UNet2DModel"]
+    assert json.loads((tmp_path / "a" / "mel" / "mel_config.json").read_text())["x_res"] == 32
+    from diffusers import DiffusionPipeline
+
+    loaded = DiffusionPipeline.from_pretrained(tmp_path / "a")
+    assert loaded.unet.config.sample_size == 32
+    # Preview samples were written at the end, as audio and as a picture.
+    assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.wav").is_file()
+    assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.png").is_file()
+    assert list((tmp_path / "a" / "logs").rglob("events.out.tfevents*"))
+
+
+def test_checkpoints_are_complete_and_only_the_newest_are_kept(data, tmp_path):
+    (tmp_path / "checkpoints").mkdir(parents=True)
+    (tmp_path / "checkpoints" / ".step_00000099.tmp-1").mkdir()  # debris of a killed writer: ignored
+    config = tiny_config(max_steps=9, checkpoint_every=3, keep_checkpoints=2)
+    trainer = Trainer(**_trainer_args(config, data, tmp_path))
+    trainer.run()
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000006", "step_00000009"]
+    latest = checkpoint_dirs(tmp_path)[-1]
+    assert {p.name for p in latest.iterdir()} >= {"unet", "scheduler", "ema.safetensors", "state.pt", "meta.json"}
+    state = torch.load(latest / "state.pt", weights_only=True)
+    assert state["global_step"] == 9
+
+
+def _trainer_args(config, data, out_dir):
+    from audiodiff.models import ModelPreset, build_unet
+    from audiodiff.training import _make_noise_scheduler
+
+    unet = build_unet(ModelPreset.load(config.model), (MEL.y_res, MEL.x_res))
+    return dict(
+        config=config,
+        data=data,
+        out_dir=out_dir,
+        unet=unet,
+        noise_scheduler=_make_noise_scheduler(config),
+        mel_config=data.mel_config,
+        genres=None,
+        genre=None,
+        run_info={"data": str(data.source), "pretrained": None, "genre": None, "config": {}},
+        progress=False,
+    )
+
+
+def test_sigkill_then_resume_equals_uninterrupted(dataset_dir, data, tmp_path):
+    """A run killed with SIGKILL after a checkpoint and resumed ends with the same weights as one never stopped."""
+    steps = 60
+    command = [sys.executable, "-m", "audiodiff.cli.main", "train", "--data", str(dataset_dir), "--config", "tiny"]
+    options = ["--max-steps", str(steps), "--checkpoint-every", "5", "--sample-every", "0", "--learning-rate", "0.002"]
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen([*command, *options, "--out", str(killed_dir)], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint_dirs(killed_dir):
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    reached = int(checkpoint_dirs(killed_dir)[-1].name[5:])
+    assert reached < steps and not (killed_dir / "model_index.json").exists()
+
+    result = subprocess.run([*command, "--out", str(killed_dir), "--resume"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming {killed_dir} at step {reached}" in result.stdout
+    straight_dir = tmp_path / "straight"
+    result = subprocess.run([*command, *options, "--out", str(straight_dir)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+    from safetensors.torch import load_file
+
+    resumed = load_file(killed_dir / "unet" / "diffusion_pytorch_model.safetensors")
+    straight = load_file(straight_dir / "unet" / "diffusion_pytorch_model.safetensors")
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=1e-6)
+    assert json.loads((killed_dir / "losses.json").read_text()) == pytest.approx(
+        json.loads((straight_dir / "losses.json").read_text()), abs=1e-6
+    )
+
+
+def test_genre_conditioned_training_then_finetune_on_one_genre(data, tmp_path):
+    base = train(tiny_config(conditional=True, max_steps=6), data, tmp_path / "base", progress=False)
+    assert base.steps == 6
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    pipeline = AudioDiffusionPipeline.from_pretrained(tmp_path / "base")
+    assert pipeline.genres == ["beats", "pads", "arpeggios"]
+    assert pipeline.unet.config.num_class_embeds == 4
+    before = {k: v.clone() for k, v in pipeline.unet.state_dict().items()}
+
+    tuned = Trainer.start(
+        tiny_config(max_steps=4, epoch_sampling="one_per_track", batch_size=2),
+        data,
+        tmp_path / "tuned",
+        pretrained=str(tmp_path / "base"),
+        genre="pads",
+        progress=False,
+    )
+    assert len(tuned.rows) == sum(1 for value in data.dataset["genre"] if value == 1)
+    assert set(tuned.rows.labels) == {1}
+    tuned.run()
+    after = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned").unet.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_clear_errors(data, tmp_path):
+    train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    with pytest.raises(TrainingError, match="genre 'jazz' is not in dataset .*beats, pads, arpeggios"):
+        Trainer.start(tiny_config(), data, tmp_path / "x", genre="jazz", progress=False)
+    with pytest.raises(TrainingError, match="fewer than one optimizer step needs .*lower --batch-size"):
+        Trainer.start(tiny_config(batch_size=500), data, tmp_path / "y", progress=False)
+    train(tiny_config(max_steps=2, checkpoint_every=1, num_samples=0), data, tmp_path / "z", progress=False)
+    with pytest.raises(TrainingError, match="already holds checkpoints"):
+        Trainer.start(tiny_config(), data, tmp_path / "z", progress=False)
+    other = dataclasses.replace(data, mel_config=MEL.replace(hop_length=128))
+    with pytest.raises(TrainingError, match="other mel settings .*hop_length 64 vs 128"):
+        Trainer.start(tiny_config(), other, tmp_path / "w", pretrained=str(tmp_path / "base"), progress=False)
+    empty = dataclasses.replace(data, dataset=data.dataset.select([]))
+    with pytest.raises(TrainingError, match="no images to train on"):
+        Trainer.start(tiny_config(), empty, tmp_path / "v", progress=False)
+
+
+def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_path):
+    from click.testing import CliRunner
+
+    from audiodiff.cli.main import cli
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    AudioDiffusionPipeline.from_pretrained(tmp_path / "base").save_pretrained(
+        tmp_path / "reference", safe_serialization=False
+    )
+    assert list((tmp_path / "reference" / "unet").glob("*.bin"))
+    runner = CliRunner()
+    common = ["finetune", "--from", str(tmp_path / "reference"), "--data", str(dataset_dir), "--max-steps", "3"]
+    result = runner.invoke(cli, [*common, "--genre", "pads", "--batch-size", "2", "--out", str(tmp_path / "tuned")])
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps" in result.output
+    tuned = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
+    assert tuned.training["genre"] == "pads" and tuned.training["steps"] == 3
+    result = runner.invoke(cli, [*common, "--genre", "jazz", "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 1
+    assert "Error: genre 'jazz' is not in dataset" in result.output
