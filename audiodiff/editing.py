@@ -186,6 +186,19 @@ def loop_crossfade(audio: torch.Tensor, period: int, fade: int) -> torch.Tensor:
     return result
 
 
+def inpaint_window(total: int, start: int, end: int, size: int) -> int:
+    """First sample of the `size`-sample window of a `total`-sample clip that holds `[start, end)`, centred on it.
+
+    Inpainting works on one slice; this picks which slice of a longer clip to regenerate part of.
+    """
+    if not 0 <= start < end <= max(total, size):
+        raise ValueError(f"range [{start}, {end}) is not inside the clip's {total} samples")
+    if end - start > size:
+        raise ValueError(f"range of {end - start} samples is longer than one slice ({size} samples)")
+    centred = (start + end) // 2 - size // 2
+    return max(0, min(centred, total - size, start))
+
+
 def splice_audio(original: torch.Tensor, replacement: torch.Tensor, start: int, fade: int) -> torch.Tensor:
     """Put `(batch, n)` `replacement` into `(batch, time)` `original` at sample `start`, cross-fading `fade` samples.
 

@@ -1,0 +1,160 @@
+"""Options and plumbing shared by `generate`, `vary`, `inpaint`, `edit` and `interpolate`.
+
+The sampling itself is `AudioDiffusionPipeline`'s; this module turns options into its arguments (pipeline, scheduler,
+device, per-clip generators) and its outputs into files (WAV + spectrogram PNG per clip).
+
+Seeds: clip k of a run with `--seed S` is drawn from its own generator seeded `S + k`, so any single clip can be
+remade alone with `--seed S+k --n 1`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audiodiff.cli.common import device_option, resolve_device_or_fail, seed_option
+
+
+def _scheduler_names() -> list[str]:
+    from audiodiff.pipeline import SCHEDULERS
+
+    return [*SCHEDULERS, "saved"]
+
+
+def pipeline_argument(function: Callable) -> Callable:
+    return click.argument("pipeline", metavar="PIPELINE")(function)
+
+
+def out_option(function: Callable) -> Callable:
+    return click.option(
+        "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+    )(function)
+
+
+def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None = None) -> Callable:
+    """--steps and --scheduler (and the rest of the shared options via `sampling_options`)."""
+
+    def decorate(function: Callable) -> Callable:
+        function = click.option(
+            "--steps",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Sampler steps. Default: the scheduler's (20 for dpm, 50 for ddim, 1000 for ddpm).",
+        )(function)
+        return click.option(
+            "--scheduler",
+            type=click.Choice(schedulers or _scheduler_names()),
+            default=default_scheduler,
+            help="Sampler. dpm = DPM-Solver++(2M), the fast default; ddpm = the reference's 1000-step default; "
+            "ddim-exact = DDIM without clipping (invertible); saved = the folder's own.",
+        )(function)
+
+    return decorate
+
+
+def genre_options(function: Callable) -> Callable:
+    function = click.option(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="Classifier-free guidance scale w: eps_u + w (eps_c - eps_u). 1 = conditional only, no extra cost.",
+    )(function)
+    return click.option("--genre", default=None, help="Genre name (or index) of a genre-conditioned model.")(function)
+
+
+def sampling_options(default_scheduler: str = "dpm", schedulers: list[str] | None = None) -> Callable:
+    """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device."""
+
+    def decorate(function: Callable) -> Callable:
+        for option in (device_option, seed_option, genre_options, sampler_options(default_scheduler, schedulers)):
+            function = option(function)
+        return out_option(function)
+
+    return decorate
+
+
+def genre_value(genre: str | None) -> str | int | None:
+    """A genre option: an index when it is a whole number, else a name."""
+    return int(genre) if genre is not None and genre.isdigit() else genre
+
+
+def load_pipeline(path: str, scheduler: str, device: str):
+    """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's)."""
+    from audiodiff.config import ConfigError
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    torch_device = resolve_device_or_fail(device)
+    try:
+        pipeline = AudioDiffusionPipeline.from_pretrained(path, scheduler=None if scheduler == "saved" else scheduler)
+    except (ValueError, OSError, ConfigError) as error:
+        raise click.BadParameter(str(error).strip().splitlines()[0], param_hint="PIPELINE") from None
+    return pipeline.to(torch_device)
+
+
+def resolve_seed(seed: int | None) -> int:
+    import torch
+
+    return int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+
+
+def generators(seed: int, count: int, first: int = 0) -> list:
+    """One CPU generator per clip, seeded `seed + first + k` (CPU, so a seed gives the same noise on any device)."""
+    import torch
+
+    return [torch.Generator().manual_seed(seed + first + index) for index in range(count)]
+
+
+def run(pipeline, **arguments: Any):
+    """`pipeline(**arguments)` with integer-pixel images; a ValueError (bad genre, range, ...) is a usage error."""
+    try:
+        return pipeline(output_type="np", **arguments)
+    except ValueError as error:
+        raise click.UsageError(str(error).strip().splitlines()[0]) from None
+
+
+def batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:
+    """(first clip, clips) of each batch."""
+    for first in range(0, count, max(1, batch_size)):
+        yield first, min(batch_size, count - first)
+
+
+def load_clip(path: Path, sample_rate: int):
+    """Mono float audio `(time,)` of an input file at the pipeline's rate; unreadable files are usage errors."""
+    from audiodiff.audio import AudioError, load_audio
+
+    try:
+        return load_audio(path, sample_rate)
+    except AudioError as error:
+        raise click.BadParameter(str(error), param_hint="AUDIO") from None
+
+
+def one_slice(audio, pipeline, offset_seconds: float):
+    """The slice of `(time,)` audio starting `offset_seconds` in (zero-padded to a whole slice)."""
+    import numpy as np
+
+    start = int(round(offset_seconds * pipeline.sample_rate))
+    if offset_seconds < 0 or (start >= len(audio) and start > 0):
+        raise click.BadParameter(f"offset {offset_seconds} s is outside the clip", param_hint="--offset")
+    piece = audio[start : start + pipeline.mel_config.slice_size]
+    return np.pad(piece, (0, pipeline.mel_config.slice_size - len(piece)))
+
+
+def write_clip(out_dir: Path, name: str, audio, pixels, pipeline) -> None:
+    """`name.wav` (the audio) and `name.png` (the spectrogram at the pipeline's bit depth) in `out_dir`."""
+    from audiodiff.audio import save_audio
+    from audiodiff.codec import save_png
+
+    save_audio(out_dir / f"{name}.wav", audio, pipeline.sample_rate)
+    save_png(out_dir / f"{name}.png", pixels, pipeline.bits)
+
+
+def report(out_dir: Path, written: int, seed: int, per_clip_seeds: bool = True) -> None:
+    """The closing lines: what was written and the seed that reproduces it."""
+    click.echo(f"{written} clip(s) written to {out_dir} (WAV + PNG)")
+    if per_clip_seeds and written > 1:
+        click.echo(f"seed {seed} (clip k used seed {seed}+k; remake one alone with --seed {seed}+k --n 1)")
+    else:
+        click.echo(f"seed {seed}")

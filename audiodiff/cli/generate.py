@@ -1,0 +1,51 @@
+"""`audiodiff generate`: new clips from a pipeline, of any length (continued by outpainting past one slice)."""
+
+from __future__ import annotations
+
+import click
+
+from audiodiff.cli import _sampling
+
+
+@click.command("generate")
+@_sampling.pipeline_argument
+@_sampling.sampling_options()
+@click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Clip length. Default: one slice (x_res * hop_length samples, about 5.9 s at the reference settings); "
+    "longer clips are continued slice by slice, each overlapping the last (outpainting), without gaps or clicks.",
+)
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds each new slice shares with the previous one when continuing. Default: a third of a slice.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
+def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, count, seconds, overlap, batch_size):
+    """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
+
+    Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
+    """
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+    seed = _sampling.resolve_seed(seed)
+    written = 0
+    for first, size in _sampling.batches(count, batch_size):
+        output = _sampling.run(
+            pipe,
+            batch_size=size,
+            num_inference_steps=steps,
+            generator=_sampling.generators(seed, size, first),
+            seconds=seconds,
+            overlap_seconds=overlap,
+            genre=_sampling.genre_value(genre),
+            guidance_scale=guidance,
+        )
+        for index in range(size):
+            name = f"generated_{first + index:03d}"
+            _sampling.write_clip(out_dir, name, output.audios[index], output.images[index], pipe)
+            written += 1
+    _sampling.report(out_dir, written, seed)

@@ -1,0 +1,51 @@
+"""`audiodiff vary`: variations of an input clip (img2img / SDEdit with a strength)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from audiodiff.cli import _sampling
+
+
+@click.command("vary")
+@_sampling.pipeline_argument
+@click.argument("audio", type=click.Path(path_type=Path))
+@_sampling.sampling_options()
+@click.option("--n", "count", type=click.IntRange(min=1), default=4, help="Variations to make.")
+@click.option(
+    "--strength",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    help="How much to change: 0 keeps the clip, 1 ignores it. The reference's start_step is steps * (1 - strength).",
+)
+@click.option("--offset", type=float, default=0.0, help="Seconds into AUDIO where the slice to vary starts.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
+def command(
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, count, strength, offset, batch_size
+):
+    """Make variations of one slice of AUDIO with the diffusion PIPELINE.
+
+    Writes OUT/<stem>_variation_<k>.wav and .png for each variation and prints the seed.
+    """
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+    clip = _sampling.one_slice(_sampling.load_clip(audio, pipe.sample_rate), pipe, offset)
+    seed = _sampling.resolve_seed(seed)
+    written = 0
+    for first, size in _sampling.batches(count, batch_size):
+        output = _sampling.run(
+            pipe,
+            batch_size=size,
+            audio=clip,
+            strength=strength,
+            num_inference_steps=steps,
+            generator=_sampling.generators(seed, size, first),
+            genre=_sampling.genre_value(genre),
+            guidance_scale=guidance,
+        )
+        for index in range(size):
+            name = f"{audio.stem}_variation_{first + index:03d}"
+            _sampling.write_clip(out_dir, name, output.audios[index], output.images[index], pipe)
+            written += 1
+    _sampling.report(out_dir, written, seed)

@@ -1,0 +1,122 @@
+"""`audiodiff generate / vary / inpaint / edit / interpolate` on a tiny genre-conditioned pipeline folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+from test_pipeline import MEL, tiny_pipeline
+
+from audiodiff.audio import save_audio
+from audiodiff.cli.main import cli
+from audiodiff.codec import load_png
+from audiodiff.synth import synthesize
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pipeline")
+    tiny_pipeline(genres=["beats", "pads"], scheduler="ddpm").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "song.wav"
+    save_audio(path, synthesize("pads", 0.6, MEL.sample_rate, seed=4), MEL.sample_rate)
+    return path
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(cli, [str(argument) for argument in arguments], catch_exceptions=False)
+
+
+def read(path):
+    audio, rate = soundfile.read(path, dtype="float32")
+    assert rate == MEL.sample_rate
+    return audio
+
+
+def test_generate_writes_clips_and_reproduces_from_the_printed_seed(folder, tmp_path):
+    result = invoke("generate", folder, "--out", tmp_path / "a", "--n", 3, "--batch-size", 2, "--steps", 2,
+                    "--seed", 7, "--genre", "beats", "--guidance", 2, "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "seed 7 (clip k used seed 7+k" in result.output
+    for index in range(3):
+        assert read(tmp_path / "a" / f"generated_{index:03d}.wav").shape == ((MEL.x_res - 1) * MEL.hop_length,)
+        pixels, bits = load_png(tmp_path / "a" / f"generated_{index:03d}.png")
+        assert pixels.shape == (MEL.y_res, MEL.x_res) and bits == 8
+    alone = invoke("generate", folder, "--out", tmp_path / "b", "--steps", 2, "--seed", 9, "--genre", "beats",
+                   "--guidance", 2, "--device", "cpu")  # fmt: skip
+    assert alone.exit_code == 0 and "seed 9" in alone.output
+    same, _ = load_png(tmp_path / "b" / "generated_000.png")
+    third, _ = load_png(tmp_path / "a" / "generated_002.png")
+    assert np.abs(same.astype(int) - third.astype(int)).max() <= 2  # clip 2 of seed 7 = clip 0 of seed 9
+
+
+def test_generate_long_clip_and_errors(folder, tmp_path):
+    result = invoke("generate", folder, "--out", tmp_path, "--seconds", 0.7, "--steps", 2, "--scheduler", "ddim",
+                    "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frames = round(0.7 * MEL.sample_rate / MEL.hop_length)
+    assert read(tmp_path / "generated_000.wav").shape == ((frames - 1) * MEL.hop_length,)
+    assert "seed " in result.output
+    bad_genre = invoke("generate", folder, "--out", tmp_path, "--genre", "jazz", "--steps", 1, "--device", "cpu")
+    assert bad_genre.exit_code == 2 and "unknown genre 'jazz'" in bad_genre.output
+    assert "Traceback" not in bad_genre.output
+    missing = invoke("generate", tmp_path / "nothing", "--out", tmp_path, "--device", "cpu")
+    assert missing.exit_code == 2 and "no such pipeline folder" in missing.output
+
+
+def test_vary(folder, song, tmp_path):
+    result = invoke("vary", folder, song, "--out", tmp_path, "--n", 2, "--strength", 0.5, "--steps", 4, "--seed", 1,
+                    "--scheduler", "ddim", "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in tmp_path.glob("*.wav")) == ["song_variation_000.wav", "song_variation_001.wav"]
+
+
+def test_inpaint_range_keeps_the_rest_and_loop(folder, song, tmp_path):
+    original = read(song)
+    result = invoke("inpaint", folder, song, "--out", tmp_path, "--start", 0.3, "--end", 0.4, "--steps", 2,
+                    "--seed", 3, "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    inpainted = read(tmp_path / "song_inpaint_000.wav")
+    assert inpainted.shape == original.shape
+    untouched = np.ones(len(original), dtype=bool)
+    untouched[int(0.2 * MEL.sample_rate) : int(0.5 * MEL.sample_rate)] = False
+    assert np.array_equal(inpainted[untouched], original[untouched])
+    assert not np.array_equal(inpainted[~untouched], original[~untouched])
+    looped = invoke("inpaint", folder, song, "--out", tmp_path, "--loop", 0.05, "--steps", 2, "--device", "cpu")
+    assert looped.exit_code == 0, looped.output
+    assert read(tmp_path / "song_loop_000.wav").shape == (MEL.x_res * MEL.hop_length,)
+    neither = invoke("inpaint", folder, song, "--out", tmp_path, "--device", "cpu")
+    assert neither.exit_code == 2 and "--start and --end" in neither.output
+    too_long = invoke("inpaint", folder, song, "--out", tmp_path, "--start", 0.0, "--end", 0.5, "--device", "cpu")
+    assert too_long.exit_code == 2 and "longer than one slice" in too_long.output
+
+
+def test_edit_genre_transfer(folder, song, tmp_path):
+    result = invoke("edit", folder, song, "--out", tmp_path, "--genre", "beats", "--source-genre", "pads",
+                    "--strength", 0.5, "--steps", 4, "--refine", 0, "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "song_edit.wav").is_file() and (tmp_path / "song_source.png").is_file()
+    edited, _ = load_png(tmp_path / "song_edit.png")
+    source, _ = load_png(tmp_path / "song_source.png")
+    assert edited.shape == source.shape and not np.array_equal(edited, source)
+
+
+def test_interpolate_between_seeds_and_between_clips(folder, song, tmp_path):
+    result = invoke("interpolate", folder, "--out", tmp_path / "seeds", "--frames", 3, "--seed", 4, "--steps", 2,
+                    "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "seed 4 -> 5" in result.output
+    assert len(list((tmp_path / "seeds").glob("interpolation_*.wav"))) == 3
+    other = song.parent / "other.wav"
+    save_audio(other, synthesize("beats", 0.3, MEL.sample_rate, seed=5), MEL.sample_rate)
+    clips = invoke("interpolate", folder, "--out", tmp_path / "clips", "--frames", 3, "--from-audio", song,
+                   "--to-audio", other, "--steps", 3, "--refine", 0, "--device", "cpu")  # fmt: skip
+    assert clips.exit_code == 0, clips.output
+    assert len(list((tmp_path / "clips").glob("interpolation_*.png"))) == 3
+    half = invoke("interpolate", folder, "--out", tmp_path, "--from-audio", song, "--device", "cpu")
+    assert half.exit_code == 2
