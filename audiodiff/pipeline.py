@@ -406,7 +406,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if labels is None:
             self.unet_evaluations += len(sample)
             return self.unet(sample, timestep).sample
-        if guidance_scale == 1.0:
+        if guidance_scale == 1.0 or bool((labels == self.null_label).all()):
             self.unet_evaluations += len(sample)
             return self.unet(sample, timestep, class_labels=labels).sample
         self.unet_evaluations += 2 * len(sample)
@@ -643,6 +643,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             latents = latents.expand(batch_size, -1, -1, -1)
         _check_generators(generator, batch_size)
         labels = self.genre_labels(genre, batch_size)
+        if strength < 1.0 and init_images is None and latents is None:
+            raise ValueError("strength below 1 needs input audio, images or latents to start from")
 
         masks_given = [name for name, value in (("mask", mask), ("inpaint_seconds", inpaint_seconds),
                                                  ("loop_seconds", loop_seconds)) if value is not None]  # fmt: skip
