@@ -169,13 +169,16 @@ def _open_dataset(source: str, split: str):
 
     path = Path(source)
     if path.is_dir():
-        if (path / "dataset_dict.json").is_file():
-            dataset_dict = datasets.load_from_disk(str(path))
-            if split not in dataset_dict:
-                raise DatasetError(f"{source}: no split {split!r} (splits: {', '.join(dataset_dict)})")
-            return dataset_dict[split], path
-        if (path / "state.json").is_file():
-            return datasets.load_from_disk(str(path)), path
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            try:
+                saved = datasets.load_from_disk(str(path))
+            except Exception as error:  # a damaged or half-copied save: name it instead of a deep traceback
+                raise DatasetError(f"{source}: cannot load this saved dataset ({_one_line(error)})") from None
+            if not isinstance(saved, datasets.DatasetDict):
+                return saved, path
+            if split not in saved:
+                raise DatasetError(f"{source}: no split {split!r} (splits: {', '.join(saved)})")
+            return saved[split], path
         try:
             return datasets.load_dataset(str(path), split=split), path
         except Exception as error:  # datasets raises many types; the user needs the one line, not the traceback

@@ -1,0 +1,474 @@
+"""Preparing and loading spectrogram datasets (`audiodiff.data`) on tiny synthesized collections."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import soundfile
+import torch
+from PIL import Image
+
+from audiodiff.audio import load_audio, slice_audio
+from audiodiff.codec import SpectrogramCodec, pil_to_pixels
+from audiodiff.config import MelConfig
+from audiodiff.data import (
+    METADATA_NAME,
+    WORK_DIR_NAME,
+    DatasetError,
+    contact_sheet,
+    images_to_tensor,
+    load_spectrogram_dataset,
+    merge_datasets,
+    prepare_dataset,
+    slice_loudness_db,
+)
+from audiodiff.synth import synthesize
+
+# 64x64 images of 8191-sample (1.02 s) slices at 8 kHz: a few seconds of audio give a few rows.
+MEL = MelConfig(x_res=64, y_res=64, sample_rate=8000, n_fft=512, hop_length=128)
+
+# (relative path, genre synthesizer, source sample rate, channels, seconds): formats, rates and layouts vary.
+GOOD_FILES = [
+    ("arpeggios/arp_a.flac", "arpeggios", 44100, 1, 2.1),
+    ("arpeggios/live/arp_b.wav", "arpeggios", 8000, 2, 3.1),
+    ("beats/beats_a.wav", "beats", 16000, 1, 2.5),
+    ("beats/beats_b.flac", "beats", 11025, 2, 3.3),
+    ("pads/pads_a.ogg", "pads", 8000, 1, 2.2),
+    ("pads/pads_b.wav", "pads", 22050, 2, 2.05),
+]
+BAD_FILES = {
+    "pads/corrupt.wav": "not readable as audio",
+    "pads/empty.flac": "empty file",
+    "beats/silent.wav": "silent",
+    "beats/short.wav": "too short",
+    "beats/phone.m4a": "unsupported format .m4a",
+}
+
+
+def write_music(folder: Path) -> Path:
+    for index, (relative, genre, rate, channels, seconds) in enumerate(GOOD_FILES):
+        audio = synthesize(genre, seconds, rate, seed=index)
+        if channels == 2:
+            audio = np.stack([audio, 0.5 * audio[::-1]], axis=1)
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, audio, rate)
+    (folder / "pads/corrupt.wav").write_bytes(b"RIFF\x00\x01\x02garbage" + bytes(range(256)))
+    (folder / "pads/empty.flac").write_bytes(b"")
+    soundfile.write(folder / "beats/silent.wav", np.zeros(3 * 8000, dtype=np.float32), 8000)
+    soundfile.write(folder / "beats/short.wav", synthesize("beats", 0.5, 8000), 8000)
+    (folder / "beats/phone.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    (folder / "notes.txt").write_text("not audio, ignored\n")
+    return folder
+
+
+def expected_slices(path: Path) -> np.ndarray:
+    """The slices the reference would cut from `path`: `(count, slice_size)`, trailing partial slice dropped."""
+    return slice_audio(load_audio(path, MEL.sample_rate), MEL.slice_size, pad_short=False)
+
+
+def rows_of(folder: Path) -> list[tuple]:
+    """(audio_file, slice, genre name, PNG bytes) for every row, in order: compares whole datasets."""
+    dataset = datasets.load_from_disk(str(folder)).cast_column("image", datasets.Image(decode=False))
+    names = dataset.features["genre"].names if "genre" in dataset.features else None
+    return [
+        (row["audio_file"], row["slice"], names[row["genre"]] if names else None, row["image"]["bytes"])
+        for row in dataset
+    ]
+
+
+def parts_in(folder: Path) -> list[Path]:
+    return sorted((folder / WORK_DIR_NAME / "parts").glob("*/*.arrow"))
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory) -> Path:
+    return write_music(tmp_path_factory.mktemp("music"))
+
+
+@pytest.fixture(scope="module")
+def prepared(music, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared") / "data"
+    summary = prepare_dataset([music], out, MEL, genre_from="folder", num_proc=1, progress=False)
+    return out, summary
+
+
+# --- preparing ------------------------------------------------------------------------------------------------------
+def test_rows_labels_and_skip_reasons(music, prepared):
+    out, summary = prepared
+    spectrograms = load_spectrogram_dataset(out)
+    dataset = spectrograms.dataset
+    assert spectrograms.genres == ["arpeggios", "beats", "pads"]
+    assert spectrograms.bits == 8 and spectrograms.mel_config == MEL
+    assert dataset.column_names == ["image", "audio_file", "slice", "genre", "source_sample_rate", "loudness_db"]
+    assert isinstance(dataset.features["genre"], datasets.ClassLabel)
+
+    expected = []
+    for relative, genre, rate, _, _ in GOOD_FILES:
+        for index in range(len(expected_slices(music / relative))):
+            expected.append((os.path.join(str(music), relative), index, genre, rate))
+    got = [
+        (row["audio_file"], row["slice"], spectrograms.genres[row["genre"]], row["source_sample_rate"])
+        for row in dataset.remove_columns("image")
+    ]
+    assert got == expected
+    assert all(row["image"].size == (64, 64) and row["image"].mode == "L" for row in dataset)
+
+    reasons = {Path(name).relative_to(music).as_posix(): reason for name, reason in summary.skipped}
+    assert set(reasons) == set(BAD_FILES)
+    for relative, start in BAD_FILES.items():
+        assert reasons[relative].startswith(start), reasons[relative]
+    assert summary.files_found == len(GOOD_FILES) + len(BAD_FILES)
+    assert summary.files_read == len(GOOD_FILES) + 2  # the silent and the short file decode fine
+    assert summary.slices_written == len(dataset) == len(expected)
+    assert summary.genres["beats"] == {"files": 2, "slices": sum(1 for row in expected if row[2] == "beats")}
+    assert summary.seconds_in_dataset == pytest.approx(len(expected) * MEL.slice_seconds)
+    assert summary.seconds_read > summary.seconds_in_dataset  # trailing partial slices were dropped
+    assert {name for name, _ in summary.failed} == {
+        os.path.join(str(music), name) for name in ("pads/corrupt.wav", "pads/empty.flac", "beats/phone.m4a")
+    }
+
+    metadata = json.loads((out / METADATA_NAME).read_text())
+    assert metadata["bits"] == 8 and metadata["genres"] == spectrograms.genres
+    assert metadata["summary"]["slices_written"] == len(dataset)
+    assert MelConfig.load(out) == MEL
+    text = "\n".join(summary.lines())
+    assert "2 beats" not in text and "genre:   beats: 2 files" in text and "pads/corrupt.wav" in text
+
+
+def test_images_are_exactly_the_codec_pixels(music, prepared):
+    out, _ = prepared
+    dataset = load_spectrogram_dataset(out).dataset
+    codec = SpectrogramCodec(MEL)
+    pixels_by_file = {}
+    for row in dataset:
+        if row["audio_file"] not in pixels_by_file:
+            slices = torch.from_numpy(expected_slices(Path(row["audio_file"])))
+            pixels_by_file[row["audio_file"]] = codec.audio_to_pixels(slices, 8).numpy()
+        pixels, bits = pil_to_pixels(row["image"])
+        assert bits == 8
+        np.testing.assert_array_equal(pixels, pixels_by_file[row["audio_file"]][row["slice"]])
+        slice_audio_ = expected_slices(Path(row["audio_file"]))[row["slice"] : row["slice"] + 1]
+        assert row["loudness_db"] == pytest.approx(float(slice_loudness_db(slice_audio_)[0]), abs=1e-4)
+
+
+def test_rerun_reuses_everything_and_adds_nothing(music, prepared):
+    out, first = prepared
+    before, parts = rows_of(out), parts_in(out)
+    reused = []
+    summary = prepare_dataset(
+        [music],
+        out,
+        MEL,
+        genre_from="folder",
+        num_proc=1,
+        progress=False,
+        on_track=lambda i, r, was: reused.append(was),
+    )
+    assert rows_of(out) == before and parts_in(out) == parts
+    assert summary.files_reused == first.files_read == sum(reused)
+    assert summary.slices_written == first.slices_written
+    assert len(list(out.glob("data-*.arrow"))) >= 1 and not list(out.glob("*.tmp*"))
+
+
+def test_parallel_run_equals_serial_run(music, prepared, tmp_path):
+    out, _ = prepared
+    prepare_dataset([music], tmp_path / "parallel", MEL, genre_from="folder", num_proc=2, progress=False)
+    assert rows_of(tmp_path / "parallel") == rows_of(out)
+
+
+def _killed_run(music: Path, out: Path, after: int) -> None:
+    """Child process: prepare serially and die by SIGKILL (no cleanup at all) after `after` finished tracks."""
+    # A forked child must not start OpenMP threads the parent already used (libgomp deadlocks), as in our workers.
+    torch.set_num_threads(1)
+    finished = []
+
+    def on_track(item, record, reused):
+        if record["status"] != "failed":  # a track that wrote its part
+            finished.append(item)
+        if len(finished) == after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    prepare_dataset([music], out, MEL, genre_from="folder", num_proc=1, progress=False, on_track=on_track)
+
+
+def test_resume_after_a_killed_run(music, prepared, tmp_path):
+    out = tmp_path / "data"
+    child = multiprocessing.get_context("fork").Process(target=_killed_run, args=(music, out, 3))
+    child.start()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    assert child.exitcode == -signal.SIGKILL
+    assert not (out / "state.json").exists() and len(parts_in(out)) == 3
+    # A temp file of a part being written when the kill came must not count as finished.
+    (parts_in(out)[0].parent / "deadbeef.arrow.tmp-1").write_bytes(b"partial")
+    events = []
+    prepare_dataset(
+        [music],
+        out,
+        MEL,
+        genre_from="folder",
+        num_proc=1,
+        progress=False,
+        on_track=lambda i, r, was: events.append(was),
+    )
+    assert sum(events) == 3  # the three finished tracks were not redone
+    assert rows_of(out) == rows_of(prepared[0])
+    assert not list((out / WORK_DIR_NAME).rglob("*.tmp-*"))
+
+
+def test_interrupted_parallel_run_keeps_finished_tracks(music, tmp_path):
+    out = tmp_path / "data"
+    count = []
+
+    def interrupt(item, record, reused):
+        count.append(item)
+        if len(count) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset([music], out, MEL, genre_from="folder", num_proc=2, progress=False, on_track=interrupt)
+    kept = len(parts_in(out))
+    assert kept >= 1 and not (out / "state.json").exists()
+    summary = prepare_dataset([music], out, MEL, genre_from="folder", num_proc=1, progress=False)
+    assert summary.files_reused == kept
+
+
+def test_changed_file_is_redone_and_removed_file_dropped(tmp_path):
+    folder = tmp_path / "music"
+    for index, genre in enumerate(("beats", "pads", "beats")):
+        path = folder / genre / f"{genre}_{index}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, synthesize(genre, 2.2, 8000, seed=index), 8000)
+    out = tmp_path / "data"
+    prepare_dataset([folder], out, MEL, genre="music", num_proc=1, progress=False)
+    soundfile.write(folder / "beats/beats_0.wav", synthesize("beats", 3.2, 8000, seed=9), 8000)
+    (folder / "beats/beats_2.wav").unlink()
+    summary = prepare_dataset([folder], out, MEL, genre="music", num_proc=1, progress=False)
+    assert summary.files_reused == 1 and summary.files_read == 2
+    spectrograms = load_spectrogram_dataset(out)
+    assert spectrograms.genres == ["music"]
+    assert sorted(set(spectrograms.dataset["audio_file"])) == [
+        str(folder / "beats/beats_0.wav"),
+        str(folder / "pads/pads_1.wav"),
+    ]
+    assert spectrograms.dataset["slice"][:3] == [0, 1, 2]  # the longer, rewritten file gives 3 slices
+    assert len(parts_in(out)) == 2  # the removed file's part was pruned
+
+
+def test_shards_partition_the_items_and_merge_back(music, prepared, tmp_path):
+    for index in range(2):
+        prepare_dataset(
+            [music], tmp_path / f"shard{index}", MEL, genre_from="folder", num_proc=1, progress=False, shard=(index, 2)
+        )
+    shard_rows = [rows_of(tmp_path / f"shard{index}") for index in range(2)]
+    assert shard_rows[0] and shard_rows[1]
+    assert not {row[0] for row in shard_rows[0]} & {row[0] for row in shard_rows[1]}
+    # Overlapping inputs (shard 0 twice) add nothing twice.
+    summary = merge_datasets([tmp_path / "shard0", tmp_path / "shard1", tmp_path / "shard0"], tmp_path / "merged")
+    merged = rows_of(tmp_path / "merged")
+    assert sorted(merged) == sorted(rows_of(prepared[0]))
+    assert summary.slices_written == len(merged)
+    assert load_spectrogram_dataset(tmp_path / "merged").genres == ["arpeggios", "beats", "pads"]
+
+
+def test_16_bit_images_match_the_codec(music, tmp_path):
+    source = music / "beats/beats_a.wav"
+    prepare_dataset([source], tmp_path / "data", MEL, bits=16, num_proc=1, progress=False)
+    spectrograms = load_spectrogram_dataset(tmp_path / "data")
+    assert spectrograms.bits == 16 and spectrograms.genres is None
+    assert "genre" not in spectrograms.dataset.column_names
+    codec = SpectrogramCodec(MEL)
+    slices = torch.from_numpy(expected_slices(source))
+    images = [row["image"] for row in spectrograms.dataset]
+    assert all(image.mode == "I;16" for image in images) and len(images) == len(slices)
+    stored = np.stack([pil_to_pixels(image)[0] for image in images])
+    np.testing.assert_array_equal(stored, codec.audio_to_pixels(slices, 16).numpy())
+    torch.testing.assert_close(spectrograms.to_tensor(images), codec.encode(slices, bits=16), rtol=0, atol=1e-6)
+
+
+def test_file_list_pad_short_and_loudness_threshold(music, tmp_path):
+    listing = tmp_path / "files.txt"
+    relative = os.path.relpath(music, tmp_path)
+    lines = ["# my picks", f"{relative}/beats/short.wav", f"{relative}/pads/pads_a.ogg", "", f"{music}/pads/pads_a.ogg"]
+    listing.write_text("\n".join(lines) + "\n")
+    summary = prepare_dataset(
+        [listing], tmp_path / "data", MEL, genre_from="folder", pad_short=True, num_proc=1, progress=False
+    )
+    spectrograms = load_spectrogram_dataset(tmp_path / "data")
+    files = spectrograms.dataset["audio_file"]
+    assert summary.files_found == 2 and files.count(str(tmp_path / relative / "beats/short.wav")) == 1
+    assert spectrograms.genres == ["beats", "pads"]  # the parent folder names
+    # A threshold above every slice's level leaves nothing: a one-line error, and no dataset written.
+    with pytest.raises(DatasetError, match="no slices to write"):
+        prepare_dataset([music / "pads/pads_a.ogg"], tmp_path / "loud", MEL, min_loudness_db=0.0, progress=False)
+    assert not (tmp_path / "loud" / "state.json").exists()
+
+
+def test_source_errors_are_one_line(music, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    cases = [
+        (dict(sources=[music], out_dir=foreign), "not an audiodiff dataset folder"),
+        (dict(sources=[tmp_path / "nothing.wav"], out_dir=tmp_path / "a"), "no such file or folder"),
+        (dict(sources=[music], out_dir=tmp_path / "b", genre_from="column:genre"), "needs a dataset source"),
+        (dict(sources=[music], out_dir=tmp_path / "c", genre_from="mood"), "--genre-from must be"),
+        (dict(sources=[music], out_dir=tmp_path / "d", shard="2/2"), "--shard must be"),
+        (dict(sources=[music / "notes.txt"], out_dir=tmp_path / "e"), "no slices to write"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(DatasetError, match=message) as error:
+            prepare_dataset(mel_config=MEL, progress=False, num_proc=1, **kwargs)
+        assert "\n" not in str(error.value)
+
+
+# --- dataset sources ------------------------------------------------------------------------------------------------
+def audio_dataset(music: Path) -> datasets.Dataset:
+    """An audio dataset as found on the hub: bytes (and a path) per row, a ClassLabel genre column."""
+    rows = {"audio": [], "genre": [], "title": []}
+    for relative, genre, *_ in GOOD_FILES[:4]:
+        rows["audio"].append({"bytes": (music / relative).read_bytes(), "path": Path(relative).name})
+        rows["genre"].append(genre)
+        rows["title"].append(relative)
+    rows["audio"].append({"bytes": b"not audio at all", "path": "broken.mp3"})
+    rows["genre"].append("pads")
+    rows["title"].append("broken")
+    features = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "genre": datasets.ClassLabel(names=["pads", "beats", "arpeggios"]),
+            "title": datasets.Value("string"),
+        }
+    )
+    # Audio(decode=True) needs torchcodec to encode: build plain structs, then declare the column as Audio.
+    return datasets.Dataset.from_dict(rows, features=features).cast_column("audio", datasets.Audio())
+
+
+def test_save_to_disk_audio_dataset_with_genre_column(music, tmp_path):
+    source = tmp_path / "hub_like"
+    audio_dataset(music).save_to_disk(str(source))
+    summary = prepare_dataset([source], tmp_path / "data", MEL, genre_from="column:genre", progress=False)
+    spectrograms = load_spectrogram_dataset(tmp_path / "data")
+    # Label names come from the rows before reading them: pads stays a label though its only row is broken.
+    assert spectrograms.genres == ["arpeggios", "beats", "pads"]
+    assert summary.skipped == [("broken.mp3", summary.skipped[0][1])]
+    assert summary.skipped[0][1].startswith("not readable as audio")
+    by_file = {}
+    for row in spectrograms.dataset:
+        by_file.setdefault(row["audio_file"], set()).add(spectrograms.genres[row["genre"]])
+    assert by_file == {
+        "arp_a.flac": {"arpeggios"},
+        "arp_b.wav": {"arpeggios"},
+        "beats_a.wav": {"beats"},
+        "beats_b.flac": {"beats"},
+    }
+    # Rows give exactly the rows of the same files prepared from disk.
+    files = prepare_dataset([music / GOOD_FILES[2][0]], tmp_path / "file", MEL, progress=False)
+    images = [row[3] for row in rows_of(tmp_path / "data") if row[0] == "beats_a.wav"]
+    assert images == [row[3] for row in rows_of(tmp_path / "file")] and files.slices_written == len(images)
+    # Re-running reuses rows by dataset fingerprint + row.
+    assert (
+        prepare_dataset([source], tmp_path / "data", MEL, genre_from="column:genre", progress=False).files_reused == 4
+    )
+
+
+def test_data_files_folder_goes_through_load_dataset(music, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = tmp_path / "parquet"
+    source.mkdir()
+    dataset = audio_dataset(music).select(range(2))
+    dataset.to_parquet(str(source / "train-00000-of-00001.parquet"))
+    prepare_dataset([source], tmp_path / "data", MEL, genre_from="column:title", progress=False)
+    spectrograms = load_spectrogram_dataset(tmp_path / "data")
+    assert spectrograms.genres == sorted(relative for relative, *_ in GOOD_FILES[:2])
+    assert len(spectrograms) == sum(len(expected_slices(music / relative)) for relative, *_ in GOOD_FILES[:2])
+
+
+# --- loading --------------------------------------------------------------------------------------------------------
+def reference_dataset(folder: Path, size=(48, 32), rows=3) -> Path:
+    """A dataset as audio-diffusion's audio_to_images.py writes it: DatasetDict 'train', image/audio_file/slice."""
+    images = []
+    for index in range(rows):
+        pixels = (np.arange(size[0] * size[1]).reshape(size[1], size[0]) * (index + 1)) % 256
+        with io.BytesIO() as buffer:
+            Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+            images.append({"bytes": buffer.getvalue(), "path": None})
+    features = datasets.Features(
+        {"image": datasets.Image(), "audio_file": datasets.Value("string"), "slice": datasets.Value("int16")}
+    )
+    data = {"image": images, "audio_file": ["song.mp3"] * (rows - 1) + ["other.mp3"], "slice": list(range(rows))}
+    dataset = datasets.Dataset.from_dict(data, features=features)
+    datasets.DatasetDict({"train": dataset}).save_to_disk(str(folder))
+    return folder
+
+
+def test_reference_format_dataset_loads(tmp_path, caplog):
+    folder = reference_dataset(tmp_path / "reference")
+    with caplog.at_level(logging.WARNING, logger="audiodiff.data"):
+        spectrograms = load_spectrogram_dataset(folder)
+    assert "no mel_config.json" in caplog.text
+    assert spectrograms.mel_config == MelConfig(x_res=48, y_res=32)
+    assert spectrograms.bits == 8 and spectrograms.genres is None and spectrograms.source == str(folder)
+    assert spectrograms.rows_by_track() == {"song.mp3": [0, 1], "other.mp3": [2]}
+    batch = spectrograms.to_tensor(spectrograms.dataset[:3]["image"])
+    assert batch.shape == (3, 1, 32, 48) and batch.dtype == torch.float32
+    pixels = pil_to_pixels(spectrograms.dataset[1]["image"])[0]
+    torch.testing.assert_close(batch[1, 0], torch.from_numpy(pixels / 255 * 2 - 1).float())
+    with pytest.raises(DatasetError, match="no split 'test'"):
+        load_spectrogram_dataset(folder, split="test")
+
+
+def test_loader_errors(tmp_path, prepared):
+    no_image = tmp_path / "no_image"
+    datasets.Dataset.from_dict({"audio_file": ["a"], "slice": [0]}).save_to_disk(str(no_image))
+    with pytest.raises(DatasetError, match="no 'image' column"):
+        load_spectrogram_dataset(no_image)
+    empty = tmp_path / "empty"
+    features = datasets.Features({"image": datasets.Image(), "audio_file": datasets.Value("string")})
+    # One (empty) shard: datasets cannot reload a zero-shard save.
+    datasets.Dataset.from_dict({"image": [], "audio_file": []}, features=features).save_to_disk(
+        str(empty), num_shards=1
+    )
+    with pytest.raises(DatasetError, match="empty"):
+        load_spectrogram_dataset(empty)
+    mismatched = reference_dataset(tmp_path / "mismatched", size=(64, 64))
+    MelConfig(x_res=32, y_res=64).save(mismatched)
+    with pytest.raises(DatasetError, match="images are 64x64 but mel_config.json says x_res=32"):
+        load_spectrogram_dataset(mismatched)
+    spectrograms = load_spectrogram_dataset(prepared[0])
+    with pytest.raises(DatasetError, match="unknown genre 'jazz'.*arpeggios, beats, pads"):
+        spectrograms.genre_id("jazz")
+    pads = spectrograms.select_genres(["pads"])
+    assert len(pads) and set(pads.dataset["genre"]) == {spectrograms.genre_id("pads")}
+    with pytest.raises(DatasetError, match="no such file or folder"):
+        load_spectrogram_dataset(tmp_path / "missing")
+
+
+def test_images_to_tensor_is_the_codec_mapping():
+    codec = SpectrogramCodec(MEL)
+    pixels = torch.randint(0, 256, (2, 64, 64))
+    images = [Image.fromarray(item.numpy().astype(np.uint8)) for item in pixels]
+    torch.testing.assert_close(images_to_tensor(images, 8), codec.pixels_to_images(pixels, 8), rtol=0, atol=0)
+    wide = Image.fromarray(np.zeros((64, 64), dtype=np.uint16))
+    with pytest.raises(ValueError, match="16-bit"):
+        images_to_tensor([wide], 8)
+    with pytest.raises(ValueError, match="different sizes"):
+        images_to_tensor([images[0], Image.new("L", (32, 64))], 8)
+
+
+def test_contact_sheet_has_a_row_per_genre(prepared):
+    sheet = contact_sheet(load_spectrogram_dataset(prepared[0]), per_genre=3, cell=40)
+    assert sheet.mode == "L" and sheet.height == 3 * (40 + 14 + 6) + 6
