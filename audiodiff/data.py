@@ -372,8 +372,10 @@ def _looks_like_data_folder(path: Path) -> bool:
     )
 
 
-def _read_file_list(list_path: Path) -> list[str]:
-    """Paths listed one per line (blank lines and # comments skipped); relative ones are relative to the list."""
+def _read_file_list(list_path: Path) -> list[tuple[str, str]]:
+    """(line, path) for each path listed one per line (blank lines and # comments skipped); relative paths are
+    relative to the list's folder. The line as written is the shard key: the same list sharded on machines that
+    keep it in different places still splits the same way."""
     try:
         lines = list_path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -383,7 +385,7 @@ def _read_file_list(list_path: Path) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        paths.append(line if os.path.isabs(line) else str(list_path.parent / line))
+        paths.append((line, line if os.path.isabs(line) else str(list_path.parent / line)))
     return paths
 
 
@@ -434,9 +436,7 @@ def _open_audio_dataset(source: str, split: str, audio_column: str | None) -> tu
     return handle, dataset
 
 
-def _dataset_items(
-    handle: _DatasetSource, index: int, full, genre_mode, genre: str | None
-) -> tuple[list[SourceItem], list[str] | None]:
+def _dataset_items(handle: _DatasetSource, index: int, full, genre_mode, genre: str | None) -> list[SourceItem]:
     """Items of a dataset source; audio_file is the row's own path when it has a unique one, else `source[row]`."""
     import pyarrow as pa
     import pyarrow.compute as compute
@@ -452,7 +452,6 @@ def _dataset_items(
         if path:
             counts[path] = counts.get(path, 0) + 1
     genres: list[str | None] = [genre] * len(paths)
-    names = None
     if genre_mode is not None and genre_mode[0] == "column":
         name = genre_mode[1]
         if name not in full.column_names:
@@ -461,7 +460,6 @@ def _dataset_items(
         feature = full.features[name]
         if isinstance(feature, ClassLabel):
             genres = [None if value is None or value < 0 else feature.int2str(value) for value in values]
-            names = list(feature.names)
         else:
             genres = [None if value is None or str(value) == "" else str(value) for value in values]
     elif genre_mode is not None and genre_mode[0] == "folder":
@@ -480,7 +478,7 @@ def _dataset_items(
                 skip_reason=skip,
             )
         )
-    return items, names
+    return items
 
 
 def list_sources(
@@ -528,8 +526,8 @@ def list_sources(
                 raise DatasetError(f"{source}: no audio files in this folder")
         elif path.is_file():
             if path.suffix.lower() in FILE_LIST_EXTENSIONS:
-                for listed in _read_file_list(path):
-                    add_file(listed, listed, None)
+                for line, listed in _read_file_list(path):
+                    add_file(listed, line, None)
                 continue
             if _kind(path) is None:
                 raise DatasetError(
@@ -541,9 +539,8 @@ def list_sources(
             add_file(source, source, None)
             continue
         handle, full = _open_audio_dataset(source, split, audio_column)
-        dataset_items, _ = _dataset_items(handle, len(handles), full, genre_mode, genre)
+        items.extend(_dataset_items(handle, len(handles), full, genre_mode, genre))
         handles.append(handle)
-        items.extend(dataset_items)
     genres: list[str] | None = None
     if genre is not None:
         genres = [genre]
@@ -694,11 +691,26 @@ def _part_path(work: Path, key: str) -> Path:
 _CODECS: dict[MelConfig, SpectrogramCodec] = {}
 
 
+def _encoder_only_vocoder(mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    raise RuntimeError("the preparation codec only encodes")
+
+
 def _codec(config: MelConfig) -> SpectrogramCodec:
+    """An encode-only codec, one per process: the default Griffin-Lim vocoder's set-up (a pseudo-inverse) costs
+    seconds on a busy CPU and preparation never decodes."""
     if config not in _CODECS:
         _CODECS.clear()
-        _CODECS[config] = SpectrogramCodec(config)
+        _CODECS[config] = SpectrogramCodec(config, vocoder=_encoder_only_vocoder)
     return _CODECS[config]
+
+
+def _warm_up(config: MelConfig) -> None:
+    """Pay one-time costs (lazy imports of the resampler, the codec) in the parent, so forked workers inherit them
+    instead of each paying them again."""
+    import librosa
+
+    librosa.resample(np.zeros(256, dtype=np.float32), orig_sr=44100, target_sr=config.sample_rate, res_type="soxr_hq")
+    _codec(config)
 
 
 def _init_worker() -> None:
@@ -878,6 +890,8 @@ def _run_tracks(
         return
     # fork shares the already imported torch/librosa with the workers (spawn would re-import them: seconds each).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "fork":
+        _warm_up(settings.mel_config)
     context = multiprocessing.get_context(method)
     pending: set[concurrent.futures.Future] = set()
     feed = tasks()

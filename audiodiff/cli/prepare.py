@@ -141,6 +141,8 @@ def command(
         raise click.UsageError(str(error)) from None
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:  # disk full, permissions: stop the run, with the file and the reason on one line
+        raise click.ClickException(f"{error.filename or out_dir}: {error.strerror or error}") from None
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: finished files are kept in {out_dir}/.prepare-work; run the same command to resume",
