@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiodiff.codec import levels_for
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml
 from audiodiff.models import ModelPreset, build_unet, resolve_config_file, unconditional_label
 
@@ -128,12 +130,24 @@ def group_by_track(audio_files: list[str]) -> list[list[int]]:
 
 
 class _Rows(torch.utils.data.Dataset):
-    """Rows of a spectrogram dataset as `(pixels (1, H, W) float in [-1, 1], genre label)`."""
+    """Rows of a spectrogram dataset as `(image (1, H, W) float in [-1, 1], genre label or -1)`.
 
-    def __init__(self, dataset, bits: int, labels: list[int] | None):
+    Datasets that fit in `preload_bytes` are decoded once into one integer tensor, so a batch is an index
+    operation instead of PNG decoding; larger ones are read row by row (use `num_workers` to decode in parallel).
+    """
+
+    def __init__(self, dataset, bits: int, labels: list[int] | None, preload_bytes: int = 2**31):
         self.dataset = dataset
         self.bits = bits
         self.labels = labels
+        self.label_tensor = torch.tensor(labels if labels is not None else [-1] * len(dataset))
+        self.bank = None
+        first = dataset[0]["image"] if len(dataset) else None
+        if first is not None and len(dataset) * first.width * first.height * (bits // 8) <= preload_bytes:
+            from audiodiff.codec import pil_to_pixels
+
+            pixels = [pil_to_pixels(image)[0] for image in dataset["image"]]
+            self.bank = torch.from_numpy(np.stack(pixels).astype(np.int16 if bits == 8 else np.int32))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -142,7 +156,17 @@ class _Rows(torch.utils.data.Dataset):
         from audiodiff.data import images_to_tensor
 
         image = images_to_tensor([self.dataset[int(index)]["image"]], self.bits)[0]
-        return image, (self.labels[index] if self.labels is not None else -1)
+        return image, self.label_tensor[index]
+
+    def batches(self, index_batches: list[list[int]], num_workers: int):
+        """Yield `(images (batch, 1, H, W), labels (batch,))` for each list of row indices."""
+        if self.bank is None:
+            yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
+            return
+        scale = 2.0 / levels_for(self.bits)
+        for indices in index_batches:
+            rows = torch.tensor(indices)
+            yield (self.bank[rows].float() * scale - 1.0).unsqueeze(1), self.label_tensor[rows]
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -239,6 +263,7 @@ class Trainer:
             betas=(config.adam_beta1, config.adam_beta2),
             weight_decay=config.weight_decay,
             eps=config.adam_epsilon,
+            foreach=True,  # one fused update over all tensors; the default on CPU is a Python loop per tensor
         )
         from diffusers.optimization import get_scheduler
 
@@ -262,6 +287,7 @@ class Trainer:
                 power=config.ema_power,
                 model_cls=type(raw),
                 model_config=raw.config,
+                foreach=True,
             )
             self.ema.to(self.accelerator.device)
         rank = self.accelerator.process_index
@@ -421,11 +447,8 @@ class Trainer:
                 for accumulation in range(config.gradient_accumulation_steps):
                     start = (step * config.gradient_accumulation_steps + accumulation) * micro * world + rank * micro
                     batches.append(order[start : start + micro])
-            loader = torch.utils.data.DataLoader(
-                self.rows, batch_sampler=batches, num_workers=config.num_workers, pin_memory=False
-            )
             accumulated = 0.0
-            for images, labels in loader:
+            for images, labels in self.rows.batches(batches, config.num_workers):
                 loss = self._micro_step(images, labels)
                 accumulated += loss / config.gradient_accumulation_steps
                 if not accelerator.sync_gradients:
