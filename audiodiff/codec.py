@@ -53,7 +53,14 @@ class SpectrogramCodec(nn.Module):
         self.config = config or MelConfig()
         self.register_buffer("window", torch.hann_window(self.config.n_fft), persistent=False)
         self.register_buffer("filterbank", mel_filterbank(self.config), persistent=False)
-        self.vocoder = vocoder if vocoder is not None else GriffinLimVocoder(self.config)
+        # The default vocoder is built on first decode: encode-only users (dataset preparation) skip its set-up.
+        self._default_vocoder = vocoder
+
+    @property
+    def vocoder(self) -> Vocoder:
+        if self._default_vocoder is None:
+            self._default_vocoder = GriffinLimVocoder(self.config).to(self.device)
+        return self._default_vocoder
 
     @property
     def device(self) -> torch.device:
