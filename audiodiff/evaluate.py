@@ -432,6 +432,7 @@ def generate_clips(
             "generate clips first and pass their folder"
         ) from None
     try:
+        scheduler = None if scheduler == "saved" else scheduler
         pipeline = AudioDiffusionPipeline.from_pretrained(str(pipeline_folder), scheduler=scheduler).to(device)
     except (OSError, ValueError, KeyError, ConfigError) as error:
         raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({_first_line(error)})") from None

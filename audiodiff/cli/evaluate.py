@@ -67,8 +67,10 @@ from audiodiff.cli.common import device_option, mel_config_option, resolve_devic
 @click.option("--steps", type=int, default=None, help="Inference steps when generating from a pipeline.")
 @click.option(
     "--scheduler",
-    default=None,
-    help="Sampler when generating from a pipeline: dpm, ddim, ddpm, unipc, ... Default: the pipeline folder's.",
+    default="dpm",
+    show_default=True,
+    help="Sampler when generating from a pipeline: dpm (DPM-Solver++, 20 steps), ddim, ddpm (the reference's 1000 "
+    "steps), unipc, ..., or saved (the folder's own).",
 )
 @click.option("--batch-size", type=int, default=8, help="Clips generated at once (pipeline).")
 @seed_option
