@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--fast-steps", type=int, default=20, help="DPM-Solver++ steps (audiodiff's default: 20).")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    parser.add_argument("--save", default=None, help="Also save the trained pipeline to this folder.")
+    parser.add_argument("--load", default=None, help="Skip training: load this pipeline folder (from --save).")
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
@@ -118,6 +121,7 @@ def main() -> None:
     for key, value in environment_info().items():
         print(f"  {key:14s} {value}")
     print(f"  run device     {device}, torch threads {torch.get_num_threads()}")
+    print("  load average   " + " ".join(f"{value:.2f}" for value in os.getloadavg()) + " (other work on the machine)")
 
     config = MelConfig(x_res=256, y_res=arguments.mels, sample_rate=22050, n_fft=2048, hop_length=512)
     started = time.perf_counter()
@@ -131,15 +135,21 @@ def main() -> None:
     unet = small_unet(config).to(device)
     untrained = copy.deepcopy(unet)
     parameters = sum(parameter.numel() for parameter in unet.parameters())
-    started = time.perf_counter()
-    losses = train(unet, training_images, arguments.train_steps, arguments.train_batch, device)
-    print(
-        f"model: UNet2DModel {parameters / 1e6:.2f} M parameters; trained {arguments.train_steps} steps of batch "
-        f"{arguments.train_batch} in {time.perf_counter() - started:.0f} s, loss {np.mean(losses[:20]):.3f} -> "
-        f"{np.mean(losses[-20:]):.3f}"
-    )
+    if arguments.load:
+        unet = AudioDiffusionPipeline.from_pretrained(arguments.load).unet.to(device)
+        print(f"model: UNet2DModel {parameters / 1e6:.2f} M parameters, loaded from {arguments.load}")
+    else:
+        started = time.perf_counter()
+        losses = train(unet, training_images, arguments.train_steps, arguments.train_batch, device)
+        print(
+            f"model: UNet2DModel {parameters / 1e6:.2f} M parameters; trained {arguments.train_steps} steps of batch "
+            f"{arguments.train_batch} in {time.perf_counter() - started:.0f} s, loss {np.mean(losses[:20]):.3f} -> "
+            f"{np.mean(losses[-20:]):.3f}"
+        )
 
     pipe = AudioDiffusionPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000), mel_config=config)
+    if arguments.save:
+        pipe.save_pretrained(arguments.save)
     pipe.set_progress_bar_config(disable=True)
     samplers = [
         ("reference default: DDPM", "ddpm", arguments.ref_steps),
