@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
 from audiodiff.cli.main import cli
 
 PATH = Path(__file__).resolve().parent.parent / "CLI.md"
@@ -21,12 +19,13 @@ def render() -> str:
         "# audiodiff command-line reference\n",
         "Generated from `--help` by `scripts/cli_reference.py`; `tests/test_cli_reference.py` keeps it in sync.\n",
     ]
-    context = click.Context(cli, info_name="audiodiff", terminal_width=100, max_content_width=100)
+    width = {"terminal_width": 100, "max_content_width": 100}
+    # make_context applies each command's context_settings (-h, show_default), as a real invocation does.
+    context = cli.make_context("audiodiff", [], resilient_parsing=True, **width)
     parts.append(f"## audiodiff\n\n```\n{cli.get_help(context)}\n```\n")
     for name in sorted(cli.commands):
         command = cli.commands[name]
-        sub = click.Context(command, info_name=f"audiodiff {name}", parent=context, terminal_width=100,
-                            max_content_width=100)  # fmt: skip
+        sub = command.make_context(f"audiodiff {name}", [], parent=context, resilient_parsing=True, **width)
         parts.append(f"## audiodiff {name}\n\n```\n{command.get_help(sub)}\n```\n")
     return "\n".join(parts)
 
