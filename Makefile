@@ -24,6 +24,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_codec.py
+	$(BIN)/python scripts/bench_prepare.py
+	$(BIN)/python scripts/bench_train.py
+	$(BIN)/python scripts/bench_sample.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache

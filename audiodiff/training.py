@@ -612,7 +612,11 @@ class Trainer:
         generator = torch.Generator(self.accelerator.device).manual_seed(self.config.seed)
         kwargs = {}
         if self.conditional:
-            kwargs["genre"] = self.genre or self.genres[0]
+            # A fine-tune previews its genre; a multi-genre model one clip of each genre in turn.
+            count = self.config.num_samples
+            kwargs["genre"] = (
+                [self.genre] * count if self.genre else [self.genres[i % len(self.genres)] for i in range(count)]
+            )
         output = pipeline(
             batch_size=self.config.num_samples,
             num_inference_steps=self.config.sample_steps,
