@@ -92,9 +92,7 @@ class MelConfig:
                 raise ConfigError(f"MelConfig.{name} must be positive, got {value}")
             object.__setattr__(self, name, int(value))
         if self.hop_length > self.n_fft:
-            raise ConfigError(
-                f"MelConfig.hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})"
-            )
+            raise ConfigError(f"MelConfig.hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
         if self.y_res > self.n_fft // 2 + 1:
             raise ConfigError(
                 f"MelConfig.y_res ({self.y_res}) mel bands need at most n_fft // 2 + 1 = {self.n_fft // 2 + 1} "
