@@ -121,6 +121,36 @@ def batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:
         yield first, min(batch_size, count - first)
 
 
+def sample_clips(
+    pipeline,
+    out_dir: Path,
+    prefix: str,
+    count: int,
+    batch_size: int,
+    seed: int,
+    genre,
+    guidance: float,
+    steps,
+    **call_arguments: Any,
+) -> int:
+    """Sample `count` clips in batches (clip k seeded with `seed + k`), write `<prefix><k>.wav/.png`; return count."""
+    written = 0
+    for first, size in batches(count, batch_size):
+        output = run(
+            pipeline,
+            batch_size=size,
+            num_inference_steps=steps,
+            generator=generators(seed, size, first),
+            genre=genre_value(genre),
+            guidance_scale=guidance,
+            **call_arguments,
+        )
+        for index in range(size):
+            write_clip(out_dir, f"{prefix}{first + index:03d}", output.audios[index], output.images[index], pipeline)
+            written += 1
+    return written
+
+
 def load_clip(path: Path, sample_rate: int):
     """Mono float audio `(time,)` of an input file at the pipeline's rate; unreadable files are usage errors."""
     from audiodiff.audio import AudioError, load_audio

@@ -32,20 +32,17 @@ def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, 
     """
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
     seed = _sampling.resolve_seed(seed)
-    written = 0
-    for first, size in _sampling.batches(count, batch_size):
-        output = _sampling.run(
-            pipe,
-            batch_size=size,
-            num_inference_steps=steps,
-            generator=_sampling.generators(seed, size, first),
-            seconds=seconds,
-            overlap_seconds=overlap,
-            genre=_sampling.genre_value(genre),
-            guidance_scale=guidance,
-        )
-        for index in range(size):
-            name = f"generated_{first + index:03d}"
-            _sampling.write_clip(out_dir, name, output.audios[index], output.images[index], pipe)
-            written += 1
+    written = _sampling.sample_clips(
+        pipe,
+        out_dir,
+        "generated_",
+        count,
+        batch_size,
+        seed,
+        genre,
+        guidance,
+        steps,
+        seconds=seconds,
+        overlap_seconds=overlap,
+    )
     _sampling.report(out_dir, written, seed)

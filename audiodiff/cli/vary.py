@@ -32,20 +32,17 @@ def command(
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
     clip = _sampling.one_slice(_sampling.load_clip(audio, pipe.sample_rate), pipe, offset)
     seed = _sampling.resolve_seed(seed)
-    written = 0
-    for first, size in _sampling.batches(count, batch_size):
-        output = _sampling.run(
-            pipe,
-            batch_size=size,
-            audio=clip,
-            strength=strength,
-            num_inference_steps=steps,
-            generator=_sampling.generators(seed, size, first),
-            genre=_sampling.genre_value(genre),
-            guidance_scale=guidance,
-        )
-        for index in range(size):
-            name = f"{audio.stem}_variation_{first + index:03d}"
-            _sampling.write_clip(out_dir, name, output.audios[index], output.images[index], pipe)
-            written += 1
+    written = _sampling.sample_clips(
+        pipe,
+        out_dir,
+        f"{audio.stem}_variation_",
+        count,
+        batch_size,
+        seed,
+        genre,
+        guidance,
+        steps,
+        audio=clip,
+        strength=strength,
+    )
     _sampling.report(out_dir, written, seed)
