@@ -121,14 +121,6 @@ def epoch_indices(tracks: list[list[int]], epoch: int, seed: int, sampling: str)
     return [rows[i] for i in order]
 
 
-def group_by_track(audio_files: list[str]) -> list[list[int]]:
-    """Row indices grouped by source track, in first-seen order."""
-    groups: dict[str, list[int]] = {}
-    for row, name in enumerate(audio_files):
-        groups.setdefault(name, []).append(row)
-    return list(groups.values())
-
-
 class _Rows(torch.utils.data.Dataset):
     """Rows of a spectrogram dataset as `(image (1, H, W) float in [-1, 1], genre label or -1)`.
 
@@ -384,8 +376,8 @@ class Trainer:
         return trainer
 
     def _prepare_rows(self) -> None:
-        dataset = self.data.dataset
-        columns = dataset.column_names
+        data = self.data
+        columns = data.dataset.column_names
         if "image" not in columns:
             raise TrainingError(f"dataset {self.data.source} has no 'image' column (columns: {', '.join(columns)})")
         labels = None
@@ -398,9 +390,8 @@ class Trainer:
                 raise TrainingError(
                     f"genre {self.genre!r} is not in dataset {self.data.source} (genres: {', '.join(self.data.genres)})"
                 )
-            wanted = self.data.genres.index(self.genre)
-            keep = [row for row, value in enumerate(dataset["genre"]) if value == wanted]
-            dataset = dataset.select(keep)
+            data = data.select_genres([self.genre])
+        dataset = data.dataset
         if self.conditional:
             if self.genre is not None:
                 if self.genre not in self.genres:
@@ -414,9 +405,8 @@ class Trainer:
                 labels = [self.genres.index(names[value]) for value in dataset["genre"]]
         if len(dataset) == 0:
             raise TrainingError(f"dataset {self.data.source} has no images to train on")
-        self.rows = _Rows(dataset, self.data.bits, labels)
-        audio_files = dataset["audio_file"] if "audio_file" in columns else [str(i) for i in range(len(dataset))]
-        self.tracks = group_by_track(audio_files)
+        self.rows = _Rows(dataset, data.bits, labels)
+        self.tracks = list(data.rows_by_track().values())
 
     def epoch_order(self, epoch: int) -> list[int]:
         return epoch_indices(self.tracks, epoch, self.config.seed, self.config.epoch_sampling)
