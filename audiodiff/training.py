@@ -240,11 +240,12 @@ class Trainer:
             raise TrainingError("the model has class embeddings but no genre names were given")
         self._prepare_rows()
         world = self.accelerator.num_processes
-        micro_batches = len(self.epoch_order(0)) // (config.batch_size * world)
+        epoch_images = len(self.epoch_order(0))
+        micro_batches = epoch_images // (config.batch_size * world)
         self.steps_per_epoch = micro_batches // config.gradient_accumulation_steps
         if self.steps_per_epoch < 1:
             raise TrainingError(
-                f"dataset {data.source}: an epoch has {len(self.epoch_order(0))} images, fewer than one optimizer step "
+                f"dataset {data.source}: an epoch has {epoch_images} images, fewer than one optimizer step "
                 f"needs (batch_size {config.batch_size} x gradient_accumulation_steps "
                 f"{config.gradient_accumulation_steps} x {world} process(es)); lower --batch-size or add data"
             )
@@ -468,8 +469,7 @@ class Trainer:
         if config.checkpoint_every and not (self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}").exists():
             self.save_checkpoint()
         self.save_pipeline()
-        if config.sample_every or config.num_samples:
-            self.write_samples()
+        self.write_samples()  # does nothing when num_samples is 0
         accelerator.end_training()
         return TrainResult(self.out_dir, self.global_step, self.losses, trained_samples / max(elapsed, 1e-9))
 
