@@ -36,7 +36,10 @@ def environment_info() -> dict[str, str]:
     """Versions of the stack, the default device and thread counts, for bug reports and benchmarks."""
     import importlib.metadata as metadata
 
-    info = {"audiodiff": metadata.version("audiodiff"), "python": platform.python_version()}
+    import audiodiff
+
+    # __version__ also covers a source checkout on PYTHONPATH, which has no installed metadata.
+    info = {"audiodiff": audiodiff.__version__, "python": platform.python_version()}
     for package in ("torch", "torchaudio", "diffusers", "accelerate", "datasets", "librosa", "soundfile", "numpy"):
         try:
             info[package] = metadata.version(package)
