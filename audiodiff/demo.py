@@ -231,7 +231,7 @@ def write_index(out: Path, genre: str | None, timings: dict[str, float], data: s
         sections.append(f"<h2>Evaluation</h2><img src='{relative(report)}' style='max-width:100%'>")
     report_json = out / "evaluation" / "report.json"
     if report_json.is_file():
-        from audiodiff.evaluate import summary_lines
+        from audiodiff.evaluation import summary_lines
 
         lines = "\n".join(summary_lines(json.loads(report_json.read_text())))
         sections.append(f"<pre>{html.escape(lines)}</pre>")

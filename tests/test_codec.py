@@ -6,7 +6,7 @@ from PIL import Image
 from audiodiff.audio import slice_audio
 from audiodiff.codec import SpectrogramCodec, load_png, save_png
 from audiodiff.config import MelConfig
-from audiodiff.metrics import spectral_convergence
+from audiodiff.evaluation.metrics import spectral_convergence
 from audiodiff.vocoders import LibrosaVocoder
 
 
