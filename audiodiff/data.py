@@ -52,6 +52,7 @@ from PIL import Image
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError, load_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, levels_for, pil_to_pixels, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, MelConfig
+from audiodiff.figures import contact_sheet, write_contact_sheet  # noqa: F401 - their old home; figures.py draws
 
 logger = logging.getLogger(__name__)
 
@@ -1251,62 +1252,3 @@ def merge_datasets(
     _write_metadata(out_dir, metadata)
     shutil.rmtree(out_dir / WORK_DIR_NAME, ignore_errors=True)
     return summary
-
-
-# ======================================================================================================================
-# Contact sheet
-# ======================================================================================================================
-def contact_sheet(spectrograms: SpectrogramDataset, per_genre: int = 8, max_genres: int = 16, cell: int = 128):
-    """A PIL image: one row per genre (or one row when unlabelled) of up to `per_genre` slices spread evenly over
-    that genre's rows, each captioned with its track and slice. Low frequencies are drawn at the bottom (the stored
-    image has row 0 = lowest band at the top); 16-bit images are shown at 8 bits."""
-    from PIL import ImageDraw, ImageFont
-
-    dataset = spectrograms.dataset
-    if spectrograms.genres and "genre" in dataset.column_names:
-        labels = np.asarray(dataset.with_format("arrow")["genre"].to_numpy())
-        groups = [
-            (name, np.flatnonzero(labels == index)) for index, name in enumerate(spectrograms.genres[:max_genres])
-        ]
-        groups = [(name, rows) for name, rows in groups if len(rows)]
-    else:
-        groups = [("all", np.arange(len(dataset)))]
-    names = (
-        dataset.with_format("arrow")["audio_file"].to_pylist()
-        if "audio_file" in dataset.column_names
-        else [str(row) for row in range(len(dataset))]
-    )
-    slices = (
-        dataset.with_format("arrow")["slice"].to_pylist() if "slice" in dataset.column_names else [0] * len(dataset)
-    )
-    aspect = spectrograms.mel_config.y_res / spectrograms.mel_config.x_res
-    cell_height = max(8, round(cell * aspect))
-    font = ImageFont.load_default()
-    header, caption, gap = 110, 14, 6
-    columns = max(1, min(per_genre, max(len(rows) for _, rows in groups)))
-    sheet = Image.new(
-        "L", (header + columns * (cell + gap), len(groups) * (cell_height + caption + gap) + gap), color=255
-    )
-    draw = ImageDraw.Draw(sheet)
-    for row_index, (name, rows) in enumerate(groups):
-        top = gap + row_index * (cell_height + caption + gap)
-        draw.text((4, top + cell_height // 2 - 6), name[:16], fill=0, font=font)
-        chosen = rows[np.unique(np.linspace(0, len(rows) - 1, min(per_genre, len(rows))).round().astype(int))]
-        for column, row in enumerate(chosen):
-            pixels, bits = pil_to_pixels(dataset[int(row)]["image"])
-            if bits == 16:
-                pixels = (pixels >> 8).astype(np.uint8)
-            thumbnail = Image.fromarray(np.ascontiguousarray(pixels[::-1])).resize((cell, cell_height))
-            left = header + column * (cell + gap)
-            sheet.paste(thumbnail, (left, top))
-            label = f"{Path(names[row]).stem[:14]} #{slices[row]}"
-            draw.text((left, top + cell_height + 1), label, fill=0, font=font)
-    return sheet
-
-
-def write_contact_sheet(spectrograms: SpectrogramDataset, path: str | os.PathLike, **options) -> Path:
-    """Write `contact_sheet(spectrograms, **options)` as PNG to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(spectrograms, **options).save(path, format="PNG")
-    return path

@@ -29,16 +29,8 @@ from audiodiff.evaluation.metrics import (
     nearest_neighbour_distances,
     pairwise_log_mel_distances,
 )
-from audiodiff.evaluation.report import (
-    FIGURE_NAME,
-    REPORT_NAME,
-    colourise,
-    evaluate,
-    render_figure,
-    split_reference,
-    summary_lines,
-    write_report,
-)
+from audiodiff.evaluation.report import FIGURE_NAME, REPORT_NAME, evaluate, split_reference, summary_lines, write_report
+from audiodiff.figures import colourise, render_figure
 
 warnings.warn(
     "audiodiff.evaluate is deprecated: import from audiodiff.evaluation instead", DeprecationWarning, stacklevel=2

@@ -35,7 +35,7 @@ from audiodiff.evaluation.embeddings import (
     log_mel_frame_embeddings,
     parse_backend,
 )
-from audiodiff.evaluation.report import render_figure
+from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
 
 MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=16)

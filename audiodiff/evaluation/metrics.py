@@ -24,7 +24,7 @@ class EvaluationError(ValueError):
     """Inputs that cannot be evaluated (missing, empty, mismatched); `str(error)` is one line."""
 
 
-# --- Frechet distance -----------------------------------------------------------------------------------------------
+# --- Frechet distance -------------------------------------------------------------------------------------------------
 def gaussian_statistics(embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean `(dim,)` and unbiased covariance `(dim, dim)` (float64) of embeddings `(count, dim)`, count >= 2."""
     embeddings = torch.as_tensor(embeddings).reshape(-1, torch.as_tensor(embeddings).shape[-1]).double()
@@ -58,7 +58,7 @@ def frechet_distance_between(embeddings_a: torch.Tensor, embeddings_b: torch.Ten
     return frechet_distance(*gaussian_statistics(embeddings_a), *gaussian_statistics(embeddings_b))
 
 
-# --- diversity and copying ------------------------------------------------------------------------------------------
+# --- diversity and copying --------------------------------------------------------------------------------------------
 def pairwise_log_mel_distances(images_a: torch.Tensor, images_b: torch.Tensor, top_db: float) -> torch.Tensor:
     """RMS difference in dB between the log-mel spectrograms of every pair: `sqrt(mean((dB_i - dB_j)^2))`.
 

@@ -46,6 +46,7 @@ from audiodiff.evaluation.metrics import (
     nearest_neighbour_distances,
     spectral_convergence,
 )
+from audiodiff.figures import render_figure
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "report.png"
@@ -421,70 +422,6 @@ def run_evaluation(
     )
     report["seed"] = seed
     report_path = write_report(report, out_dir)
+
     figure_path = render_figure(generated_clips, reference_clips, report, out_dir / FIGURE_NAME)
     return EvaluationRun(report, report_path, figure_path)
-
-
-# --- the figure --------------------------------------------------------------------------------------------------
-# Anchor colours of a perceptually ordered dark-to-bright map (close to matplotlib's "magma").
-_COLOUR_ANCHORS = np.array(
-    [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
-     [252, 253, 191]],
-    dtype=np.float32,
-)  # fmt: skip
-
-
-def colourise(image: torch.Tensor) -> np.ndarray:
-    """One spectrogram `(n_mels, frames)` in [-1, 1] -> RGB uint8 `(n_mels, frames, 3)`, flipped for display.
-
-    Row 0 of the image is the lowest mel band; the picture puts it at the bottom, as on a spectrogram plot.
-    """
-    unit = ((torch.as_tensor(image).float().clamp(-1, 1) + 1) / 2).numpy()[::-1]
-    position = unit * (len(_COLOUR_ANCHORS) - 1)
-    lower = np.floor(position).astype(int).clip(0, len(_COLOUR_ANCHORS) - 2)
-    weight = (position - lower)[..., None]
-    colours = _COLOUR_ANCHORS[lower] * (1 - weight) + _COLOUR_ANCHORS[lower + 1] * weight
-    return colours.round().astype(np.uint8)
-
-
-def render_figure(
-    generated: ClipSet, reference: ClipSet, report: dict[str, Any], path: str | Path, columns: int = 4, tile: int = 160
-) -> Path:
-    """PNG: a row of generated spectrograms above a row of reference spectrograms, then the metric values.
-
-    Drawn with PIL only (no plotting library needed). Returns the file.
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    try:
-        font = ImageFont.load_default(size=13)
-        title_font = ImageFont.load_default(size=16)
-    except TypeError:  # Pillow without FreeType: the bitmap font
-        font = title_font = ImageFont.load_default()
-    margin, label_width, line_height = 12, 90, 18
-    lines = summary_lines(report)
-    width = max(label_width + columns * (tile + margin) + margin, 980)
-    height = margin + 26 + 2 * (tile + 22) + margin + line_height * len(lines) + margin
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((margin, margin), "audiodiff evaluation", fill=(0, 0, 0), font=title_font)
-    top = margin + 26
-    for row, (label, clips) in enumerate((("generated", generated), ("reference", reference))):
-        y = top + row * (tile + 22)
-        draw.text((margin, y + tile // 2 - 8), label, fill=(0, 0, 0), font=font)
-        for column in range(min(columns, len(clips))):
-            x = label_width + column * (tile + margin)
-            picture = Image.fromarray(colourise(clips.images[column, 0])).resize(
-                (tile, tile), Image.Resampling.BILINEAR
-            )
-            canvas.paste(picture, (x, y))
-            name = clips.names[column]
-            draw.text((x, y + tile + 3), name if len(name) <= 24 else "..." + name[-21:], fill=(60, 60, 60), font=font)
-    y = top + 2 * (tile + 22) + margin
-    for line in lines:
-        draw.text((margin, y), line, fill=(0, 0, 0), font=font)
-        y += line_height
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
-    return path
