@@ -569,7 +569,7 @@ class Trainer:
     def build_pipeline(self):
         from audiodiff.pipeline import AudioDiffusionPipeline
 
-        return AudioDiffusionPipeline.from_components(
+        return AudioDiffusionPipeline(
             unet=self._inference_unet(),
             scheduler=self.noise_scheduler,
             mel_config=self.mel_config,

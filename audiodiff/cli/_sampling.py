@@ -19,7 +19,7 @@ from audiodiff.cli.common import device_option, resolve_device_or_fail, seed_opt
 
 
 def _scheduler_names() -> list[str]:
-    from audiodiff.pipeline import SCHEDULERS
+    from audiodiff.schedulers import SCHEDULERS
 
     return [*SCHEDULERS, "saved"]
 
