@@ -50,7 +50,7 @@ import torch
 from PIL import Image
 
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError, load_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, levels_for, pil_to_pixels, pixels_to_pil
+from audiodiff.codec import SpectrogramCodec, levels_for, pil_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, MelConfig
 from audiodiff.figures import contact_sheet, write_contact_sheet  # noqa: F401 - their old home; figures.py draws
 
@@ -142,7 +142,7 @@ def images_to_tensor(images: Sequence[Image.Image | np.ndarray] | Image.Image, b
     `SpectrogramCodec.encode(audio, bits)` gives. A PIL image of another bit depth is an error (a 16-bit image read
     as 8-bit would be silently wrong).
     """
-    levels = levels_for(bits)
+    levels_for(bits)  # an unknown depth is refused before any image is read
     if isinstance(images, (Image.Image, np.ndarray)):
         images = [images]
     arrays = []
@@ -161,7 +161,7 @@ def images_to_tensor(images: Sequence[Image.Image | np.ndarray] | Image.Image, b
     shapes = {array.shape for array in arrays}
     if len(shapes) > 1:
         raise ValueError(f"images have different sizes {sorted(shapes)}; a batch needs one size")
-    return (torch.from_numpy(np.stack(arrays)) / levels * 2 - 1).unsqueeze(1)
+    return pixels_to_model(np.stack(arrays), bits).unsqueeze(1)
 
 
 def _open_dataset(source: str, split: str):

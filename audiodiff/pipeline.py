@@ -37,7 +37,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from audiodiff import editing
-from audiodiff.codec import SpectrogramCodec, levels_for, pixels_to_pil
+from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, MelConfig
 from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
     DEFAULT_SCHEDULER,
@@ -291,9 +291,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         return self.codec().encode(audio, bits=self.bits)
 
     def quantize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] -> integer pixels `(batch, height, width)` at the pipeline's bit depth."""
-        levels = levels_for(self.bits)
-        return torch.round((images[:, 0].float() / 2 + 0.5).clamp(0, 1) * levels).to(torch.int64)
+        """Images `(batch, 1, height, width)` in [-1, 1] -> integer pixels `(batch, height, width)` at the pipeline's
+        bit depth (`codec.model_to_pixels`)."""
+        return model_to_pixels(images[:, 0], self.bits)
 
     def images_to_latents(self, images: torch.Tensor) -> torch.Tensor:
         """Images `(batch, 1, y_res, x_res)` -> UNet samples (VAE mean times its scaling factor for latent models)."""
@@ -704,7 +704,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
 
         # 6. Quantise to the pipeline's bit depth and vocode what the saved image holds.
         pixels = self.quantize(result)
-        float_images = (pixels.float() / levels_for(self.bits) * 2 - 1).unsqueeze(1)
+        float_images = pixels_to_model(pixels, self.bits).unsqueeze(1)
         audios = self.images_to_audio(float_images, _vocoder_generator(generator, self.codec().device), bool(shift))
 
         # 7. Output in the requested type.

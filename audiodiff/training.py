@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiodiff.codec import levels_for
+from audiodiff.codec import pixels_to_model
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml
 from audiodiff.models import ModelPreset, build_unet, resolve_config_file, unconditional_label
 
@@ -155,10 +155,9 @@ class _Rows(torch.utils.data.Dataset):
         if self.bank is None:
             yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
             return
-        scale = 2.0 / levels_for(self.bits)
         for indices in index_batches:
             rows = torch.tensor(indices)
-            yield (self.bank[rows].float() * scale - 1.0).unsqueeze(1), self.label_tensor[rows]
+            yield pixels_to_model(self.bank[rows], self.bits).unsqueeze(1), self.label_tensor[rows]
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -618,10 +617,11 @@ class Trainer:
         for index, pixels in enumerate(output.images):
             save_png(folder / f"sample_{index}.png", pixels, pipeline.bits)
             save_audio(folder / f"sample_{index}.wav", output.audios[index], output.sample_rate)
-        pixels = torch.from_numpy(output.images.astype("float32") / (2**pipeline.bits - 1)).unsqueeze(1)
         tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.accelerator.trackers else None
         if tracker is not None:
-            tracker.add_images("samples", pixels, self.global_step)
+            # TensorBoard shows images in [0, 1].
+            brightness = (pixels_to_model(output.images, pipeline.bits).unsqueeze(1) + 1) / 2
+            tracker.add_images("samples", brightness, self.global_step)
 
 
 def _make_noise_scheduler(config: TrainConfig, folder: Path | None = None):

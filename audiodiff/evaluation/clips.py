@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from audiodiff.audio import AudioError, audio_info, is_audio_file, load_audio, save_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, load_png, save_png
+from audiodiff.codec import SpectrogramCodec, load_png, model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.data import images_to_tensor, load_spectrogram_dataset
 from audiodiff.evaluation.metrics import EvaluationError
@@ -195,10 +195,10 @@ class FolderClips:
                         f"{ref.path}: image is {pixels.shape[0]} pixels high but the mel settings have "
                         f"y_res={config.n_mels} (give --mel-config)"
                     )
-                arrays.append(pixels.astype(np.float32) / ((1 << depth) - 1) * 2 - 1)
+                arrays.append(pixels_to_model(pixels, depth))
                 depths.add(depth)
             width = min(array.shape[1] for array in arrays)
-            images = torch.from_numpy(np.stack([array[:, :width] for array in arrays])).unsqueeze(1)
+            images = torch.stack([array[:, :width] for array in arrays]).unsqueeze(1)
             return ClipSet(
                 images,
                 config,
@@ -434,8 +434,7 @@ class GeneratedRef:
 def save_clips(clips: ClipSet, folder: str | Path) -> None:
     """Write `folder/<name>.png` for every clip (at its bit depth) and `folder/<name>.wav` for those with audio."""
     folder = Path(folder)
-    levels = (1 << clips.bits) - 1
-    pixels = torch.floor((clips.images[:, 0].clamp(-1, 1) + 1) / 2 * levels + 0.5).to(torch.int64)
+    pixels = model_to_pixels(clips.images[:, 0], clips.bits)
     for index, name in enumerate(clips.names):
         save_png(folder / f"{name}.png", pixels[index].numpy(), clips.bits)
         if clips.audio is not None and index < len(clips.audio):

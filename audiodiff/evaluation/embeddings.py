@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiodiff.codec import model_to_db
+
 LOG_MEL_BANDS = 32
 BACKENDS = ("log-mel", "classifier", "vggish", "pann", "clap")
 PRETRAINED_BACKENDS = ("vggish", "pann", "clap")
@@ -56,7 +58,7 @@ def images_to_db(images: torch.Tensor, top_db: float) -> torch.Tensor:
     images = torch.as_tensor(images, dtype=torch.float32)
     if images.ndim == 4:
         images = images[:, 0]
-    return (images.clamp(-1, 1) + 1) / 2 * top_db - top_db
+    return model_to_db(images, top_db)
 
 
 def log_mel_frame_embeddings(images: torch.Tensor, top_db: float, bands: int = LOG_MEL_BANDS) -> torch.Tensor:
