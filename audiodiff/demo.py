@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
+from audiodiff.config import configs_dir
 from audiodiff.figures import write_loss_plot
-from audiodiff.models import configs_dir
 from audiodiff.synth import GENRES, write_collection
 
 DEFAULT_GENRE = "arpeggios"

@@ -6,11 +6,11 @@ This module re-exports the names it used to define so that existing imports keep
 
 import warnings
 
+from audiodiff.config import MelConfig
 from audiodiff.evaluation.clips import (
     ClipRef,
     ClipSet,
     DatasetRef,
-    folder_mel_config,
     generate_clips,
     is_dataset_source,
     is_pipeline_folder,
@@ -31,6 +31,8 @@ from audiodiff.evaluation.metrics import (
 )
 from audiodiff.evaluation.report import FIGURE_NAME, REPORT_NAME, evaluate, split_reference, summary_lines, write_report
 from audiodiff.figures import colourise, render_figure
+
+folder_mel_config = MelConfig.find
 
 warnings.warn(
     "audiodiff.evaluate is deprecated: import from audiodiff.evaluation instead", DeprecationWarning, stacklevel=2

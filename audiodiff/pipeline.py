@@ -38,7 +38,7 @@ from PIL import Image
 
 from audiodiff import editing
 from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
-from audiodiff.config import MEL_CONFIG_NAME, MelConfig
+from audiodiff.config import MEL_CONFIG_NAME, PIPELINE_MEL_FOLDER, MelConfig
 from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
     DEFAULT_SCHEDULER,
     FAST_STEPS,
@@ -47,6 +47,7 @@ from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry liv
     make_scheduler,
     scheduler_class,
 )
+from audiodiff.utils import first_line, is_hub_id
 
 METADATA_NAME = "audiodiff.json"
 
@@ -217,7 +218,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if not (index.get("vqvae") or [None])[0]:
             index.pop("vqvae", None)
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        self.mel_config.save(folder / "mel")
+        self.mel_config.save(folder / PIPELINE_MEL_FOLDER)
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
         (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -252,7 +253,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         vqvae = None
         if (index.get("vqvae") or [None])[0]:
             vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
-        mel_config = MelConfig.load(folder / "mel" / MEL_CONFIG_NAME)
+        mel_config = MelConfig.load(folder / PIPELINE_MEL_FOLDER / MEL_CONFIG_NAME)
         metadata = {}
         if (folder / METADATA_NAME).is_file():
             metadata = json.loads((folder / METADATA_NAME).read_text())
@@ -741,12 +742,11 @@ def _resolve_folder(name_or_path: str | os.PathLike, **download_kwargs) -> Path:
     if path.is_dir():
         return path
     text = str(name_or_path)
-    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+    if path.exists() or not is_hub_id(text):
         raise ValueError(f"{text}: no such pipeline folder (and not a hub id of the form owner/name)")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(text, **download_kwargs))
     except Exception as error:  # noqa: BLE001 - hub errors come in many types; report one line
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{text}: could not download the pipeline ({first_line})") from None
+        raise ValueError(f"{text}: could not download the pipeline ({first_line(error)})") from None

@@ -19,8 +19,9 @@ import torch
 from audiodiff.audio import AudioError, audio_info, is_audio_file, load_audio, save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, load_png, model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import ConfigError, MelConfig
-from audiodiff.data import images_to_tensor, load_spectrogram_dataset
+from audiodiff.data import METADATA_NAME, images_to_tensor, load_spectrogram_dataset
 from audiodiff.evaluation.metrics import EvaluationError
+from audiodiff.utils import first_line, is_hub_id, is_saved_dataset
 
 
 @dataclasses.dataclass
@@ -93,15 +94,6 @@ def select_refs(refs: Sequence, n: int | None, genre: str | None, generator: tor
     return chosen
 
 
-def folder_mel_config(folder: Path) -> MelConfig | None:
-    """The mel settings stored with a folder (DIR/mel_config.json or DIR/mel/mel_config.json), else None."""
-    folder = Path(folder)
-    for candidate in (folder / "mel_config.json", folder / "mel" / "mel_config.json"):
-        if candidate.is_file():
-            return MelConfig.load(candidate)
-    return None
-
-
 class ClipSource(Protocol):
     """Where clips come from. Implementations: `FolderClips`, `DatasetClips`, `PipelineClips`.
 
@@ -151,7 +143,7 @@ class FolderClips:
         if not self.folder.is_dir():
             raise EvaluationError(f"{self.folder}: not a folder")
         try:
-            stored = folder_mel_config(self.folder)
+            stored = MelConfig.find(self.folder)
         except ConfigError as error:
             raise EvaluationError(str(error)) from None
         self.mel_config = mel_config or stored or fallback or MelConfig()
@@ -239,13 +231,10 @@ def is_pipeline_folder(path: str | Path) -> bool:
     return (Path(path) / "model_index.json").is_file()
 
 
-_DATASET_MARKERS = ("audiodiff_dataset.json", "dataset_info.json", "state.json", "dataset_dict.json")
-
-
 def is_dataset_source(path: str | Path) -> bool:
     """A prepared or saved `datasets` dataset: a folder with audiodiff_dataset.json, state.json, ... ."""
     path = Path(path)
-    return any((path / name).is_file() for name in _DATASET_MARKERS)
+    return is_saved_dataset(path) or any((path / name).is_file() for name in (METADATA_NAME, "dataset_info.json"))
 
 
 class DatasetClips:
@@ -260,7 +249,7 @@ class DatasetClips:
         try:
             prepared = load_spectrogram_dataset(source)
         except (OSError, ValueError, ConfigError) as error:
-            raise EvaluationError(f"{source}: {str(error).splitlines()[0] if str(error) else error}") from None
+            raise EvaluationError(f"{source}: {first_line(error)}") from None
         self.prepared = prepared
         self.mel_config = prepared.mel_config
         self.bits = getattr(prepared, "bits", 8) or 8
@@ -350,7 +339,7 @@ def generate_clips(
         scheduler = None if scheduler == "saved" else scheduler
         pipeline = AudioDiffusionPipeline.from_pretrained(str(pipeline_folder), scheduler=scheduler).to(device)
     except (OSError, ValueError, KeyError, ConfigError) as error:
-        raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({_first_line(error)})") from None
+        raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({first_line(error)})") from None
     pipeline.set_progress_bar_config(disable=True)
     condition = None
     if genre is not None and pipeline.genres:
@@ -371,7 +360,7 @@ def generate_clips(
                 output_type="pt",
             )
         except ValueError as error:
-            raise EvaluationError(f"{pipeline_folder}: generation failed ({_first_line(error)})") from None
+            raise EvaluationError(f"{pipeline_folder}: generation failed ({first_line(error)})") from None
         images.append(torch.as_tensor(output.images).float().cpu())
         audio.append(torch.as_tensor(output.audios).float().cpu())
         if progress is not None:
@@ -390,11 +379,6 @@ def generate_clips(
     )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 class PipelineClips:
     """Clips generated on `load` by a pipeline folder, as a `ClipSource`.
 
@@ -409,7 +393,7 @@ class PipelineClips:
     def __init__(self, folder: str | Path, count: int, *, log: Callable[[str], None] | None = None, **options: Any):
         self.folder = Path(folder)
         try:
-            self.mel_config = folder_mel_config(self.folder) or MelConfig()
+            self.mel_config = MelConfig.find(self.folder) or MelConfig()
         except ConfigError as error:
             raise EvaluationError(str(error)) from None
         self.refs = [GeneratedRef(index, options.get("genre")) for index in range(count)]
@@ -454,7 +438,7 @@ def open_source(
     """
     path = Path(path)
     if not path.exists():
-        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) and not str(path).startswith((".", "/", "~")):
+        if is_hub_id(path):
             return DatasetClips(str(path))  # a hub dataset id (`datasets.load_dataset`)
         raise EvaluationError(f"{path}: no such file or folder")
     if is_pipeline_folder(path):

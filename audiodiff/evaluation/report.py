@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from audiodiff.codec import SpectrogramCodec
-from audiodiff.config import MelConfig
-from audiodiff.evaluation.clips import ClipSet, folder_mel_config, open_source, save_clips, select_refs
+from audiodiff.config import ConfigError, MelConfig
+from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
 from audiodiff.evaluation.embeddings import (
     ClassifierEmbedder,
     Embedder,
@@ -74,15 +74,6 @@ def split_reference(groups: Sequence[str], count: int) -> tuple[list[int], list[
     return sides[0][:count], sides[1][:count], "track"
 
 
-def _check_same_mel(generated: ClipSet, reference: ClipSet) -> None:
-    for key in ("y_res", "sample_rate", "n_fft", "hop_length", "top_db"):
-        if getattr(generated.mel_config, key) != getattr(reference.mel_config, key):
-            raise EvaluationError(
-                f"generated clips have {key}={getattr(generated.mel_config, key)} but reference clips have "
-                f"{key}={getattr(reference.mel_config, key)}; compare clips made with the same mel settings"
-            )
-
-
 def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), digits)
 
@@ -114,7 +105,15 @@ def evaluate(
     Griffin-Lim) decodes for reconstruction quality and, for backends that listen to audio, both sets' images.
     `generator` seeds Griffin-Lim's phases.
     """
-    _check_same_mel(generated, reference)
+    try:
+        generated.mel_config.check_compatible(
+            reference.mel_config,
+            "generated clips have",
+            "reference clips have",
+            "compare clips made with the same mel settings",
+        )
+    except ConfigError as error:
+        raise EvaluationError(str(error)) from None
     if len(generated) < 2:
         raise EvaluationError(f"need at least 2 generated clips, got {len(generated)}")
     if len(reference) < 2:
@@ -363,7 +362,7 @@ def run_evaluation(
     log = log or (lambda line: None)
     generated, reference, out_dir = Path(generated), Path(reference), Path(out_dir)
     # A folder without its own mel settings borrows the other side's (a pipeline's, a dataset's, a PNG folder's).
-    generated_mel = folder_mel_config(generated) if generated.is_dir() else None
+    generated_mel = MelConfig.find(generated) if generated.is_dir() else None
     reference_source = open_source(reference, mel_config, fallback=generated_mel)
     reference_mel = reference_source.mel_config
     generation = dict(
