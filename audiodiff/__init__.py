@@ -7,7 +7,7 @@ interpolate and edit audio. Compatible with the audio-diffusion reference format
 from audiodiff.audio import AudioError, load_audio, save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, load_png, save_png
 from audiodiff.config import ConfigError, MelConfig
-from audiodiff.metrics import log_spectral_distance, spectral_convergence
+from audiodiff.evaluation.metrics import log_spectral_distance, spectral_convergence
 from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, NeuralVocoder
 
 __version__ = "0.1.0"

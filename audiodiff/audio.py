@@ -14,6 +14,8 @@ import librosa
 import numpy as np
 import soundfile
 
+from audiodiff.utils import first_line
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
 
 
@@ -31,7 +33,7 @@ def is_audio_file(path: str | os.PathLike) -> bool:
 
 
 def _describe(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = first_line(error)
     # libsndfile prefixes its messages with the file name again; keep the reason only.
     if "Error opening" in text and ": " in text:
         text = text.rsplit(": ", 1)[-1]

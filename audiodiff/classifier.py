@@ -23,13 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiodiff.config import ConfigError, MelConfig, load_dataclass
+from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass
+from audiodiff.utils import first_line
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 REPORT_NAME = "training_report.json"
 # Mel settings that must match between the classifier's training data and the clips it judges (width may differ).
-MATCHING_MEL_KEYS = ("y_res", "sample_rate", "n_fft", "hop_length", "top_db")
+MATCHING_MEL_KEYS = COMPATIBLE_KEYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +66,11 @@ class ClassifierConfig:
 
 
 def check_mel_compatible(trained: MelConfig, clips: MelConfig) -> None:
-    """Raise ValueError naming the first mel setting in which `clips` differ from the classifier's training data."""
-    for key in MATCHING_MEL_KEYS:
-        if getattr(trained, key) != getattr(clips, key):
-            raise ValueError(
-                f"the classifier was trained on {key}={getattr(trained, key)} but the clips have "
-                f"{key}={getattr(clips, key)}; train one on data with these mel settings"
-            )
+    """Raise ValueError (a ConfigError) naming the first mel setting in which `clips` differ from the classifier's
+    training data."""
+    trained.check_compatible(
+        clips, "the classifier was trained on", "the clips have", "train one on data with these mel settings"
+    )
 
 
 def _initialise(module: nn.Module, generator: torch.Generator) -> None:
@@ -191,7 +190,7 @@ class GenreClassifier(nn.Module):
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as error:
-            reason = str(error).strip().splitlines()[0]
+            reason = first_line(error)
             raise ConfigError(f"{weights_path}: weights do not match {CONFIG_NAME} ({reason})") from None
         return model.eval().to(device)
 

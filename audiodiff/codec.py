@@ -29,9 +29,49 @@ BIT_DEPTHS = (8, 16)
 
 
 def levels_for(bits: int) -> int:
+    """The largest pixel value of a `bits`-bit image: 255 or 65535 (ValueError for other depths)."""
     if bits not in BIT_DEPTHS:
         raise ValueError(f"bit depth must be 8 or 16, got {bits}")
     return (1 << bits) - 1
+
+
+# --- pixels <-> model space: the one mapping and the one quantiser ----------------------------------------------------
+def pixels_to_model(pixels: torch.Tensor | np.ndarray, bits: int = 8) -> torch.Tensor:
+    """Integer pixels `(...)` -> the diffusion model's space, float32 `(...)` in [-1, 1]: `pixel / levels * 2 - 1`.
+
+    levels = 2**bits - 1; for 8 bits this is the reference pipeline's `(pixel / 255) * 2 - 1`. Stays on the device
+    of a tensor.
+    """
+    if isinstance(pixels, np.ndarray):
+        pixels = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
+    return pixels.to(torch.float32) / levels_for(bits) * 2 - 1
+
+
+def model_to_pixels(images: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """Model-space values `(...)` in [-1, 1] -> integer pixels, int64 `(...)` in [0, 2**bits - 1].
+
+    Values outside [-1, 1] are clipped, and values between two levels round half up as the reference `Mel` rounds
+    (`_round_to_pixels`); on the outputs of `pixels_to_model` it is the exact inverse.
+    """
+    levels = levels_for(bits)
+    return _round_to_pixels((torch.as_tensor(images).float() + 1) / 2 * levels, levels)
+
+
+def model_to_db(images: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Model-space values `(...)` in [-1, 1] -> dB relative to the image's peak, `(...)` in [-top_db, 0].
+
+    Continuous (no quantisation): the inverse of the encoder's dB -> image mapping.
+    """
+    return torch.clamp((images + 1) / 2, 0, 1) * top_db - top_db
+
+
+def _round_to_pixels(values: torch.Tensor, levels: int) -> torch.Tensor:
+    """Values in pixel units -> int64 pixels in [0, levels], rounding half up: `floor(clip(value) + 0.5)`.
+
+    The reference `Mel.audio_slice_to_image` quantises with `(clip(...) + 0.5).astype(np.uint8)`, which is this;
+    `torch.round` would round half to even and, on exact halves, disagree with images the reference made.
+    """
+    return torch.floor(torch.clamp(values, 0, levels) + 0.5).to(torch.int64)
 
 
 class SpectrogramCodec(nn.Module):
@@ -92,10 +132,10 @@ class SpectrogramCodec(nn.Module):
         return torch.clamp(log_power - reference, min=-float(self.config.top_db))
 
     def db_to_pixels(self, mel_db: torch.Tensor, bits: int = 8) -> torch.Tensor:
-        """Quantise dB to integer pixels (int64) in [0, 2**bits - 1], the reference's rounding."""
+        """Quantise dB `(batch, n_mels, frames)` to integer pixels (int64) in [0, 2**bits - 1], rounding half up."""
         levels = levels_for(bits)
         top_db = float(self.config.top_db)
-        return torch.floor(torch.clamp((mel_db + top_db) * levels / top_db, 0, levels) + 0.5).to(torch.int64)
+        return _round_to_pixels((mel_db + top_db) * levels / top_db, levels)
 
     def audio_to_pixels(self, audio: torch.Tensor, bits: int = 8) -> torch.Tensor:
         """`(batch, time)` audio -> integer pixels `(batch, n_mels, frames)`."""
@@ -109,10 +149,8 @@ class SpectrogramCodec(nn.Module):
         """
         mel_db = self.power_to_db(self.mel_power(audio))
         if bits is None:
-            unit = (mel_db + self.config.top_db) / self.config.top_db
-        else:
-            unit = self.db_to_pixels(mel_db, bits).float() / levels_for(bits)
-        return (unit * 2 - 1).unsqueeze(1)
+            return ((mel_db + self.config.top_db) / self.config.top_db * 2 - 1).unsqueeze(1)
+        return pixels_to_model(self.db_to_pixels(mel_db, bits), bits).unsqueeze(1)
 
     # --- synthesis ------------------------------------------------------------------------------------------------
     def images_to_mel_power(self, images: torch.Tensor) -> torch.Tensor:
@@ -128,16 +166,14 @@ class SpectrogramCodec(nn.Module):
             raise ValueError(
                 f"images have {images.shape[-2]} rows but this codec has {self.config.n_mels} mel bands (y_res)"
             )
-        unit = torch.clamp((images + 1) / 2, 0, 1)
-        mel_db = unit * self.config.top_db - self.config.top_db
-        return torch.pow(10.0, mel_db / 10.0)
+        return torch.pow(10.0, model_to_db(images, self.config.top_db) / 10.0)
 
     def pixels_to_images(self, pixels: torch.Tensor | np.ndarray, bits: int = 8) -> torch.Tensor:
         """Integer pixels `(batch, n_mels, frames)` -> images `(batch, 1, n_mels, frames)` in [-1, 1]."""
         pixels = torch.as_tensor(np.asarray(pixels, dtype=np.int64) if isinstance(pixels, np.ndarray) else pixels)
         if pixels.ndim == 2:
             pixels = pixels.unsqueeze(0)
-        return (pixels.to(self.device, torch.float32) / levels_for(bits) * 2 - 1).unsqueeze(1)
+        return pixels_to_model(pixels.to(self.device), bits).unsqueeze(1)
 
     def decode(
         self, images: torch.Tensor, vocoder: Vocoder | None = None, generator: torch.Generator | None = None

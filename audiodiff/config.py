@@ -1,20 +1,32 @@
-"""Configuration dataclasses and their file formats.
+"""Configuration dataclasses and their file formats, and where the presets live.
 
-`MelConfig` holds the seven settings of the reference `Mel` converter (audio-diffusion / diffusers) and reads and
-writes its `mel_config.json`. `load_dataclass` turns a mapping (from YAML or JSON) into any dataclass, refusing
-unknown keys by name so that a typo never silently falls back to a default.
+`MelConfig` holds the seven settings of the reference `Mel` converter (audio-diffusion / diffusers), reads and
+writes its `mel_config.json`, finds it in a dataset or pipeline folder and tells whether two sets of images are
+comparable. `load_dataclass` turns a mapping (from YAML or JSON) into any dataclass, refusing unknown keys by name
+so that a typo never silently falls back to a default. Presets are YAML files in `configs/<kind>/`
+(`configs_dir`, `resolve_config_file`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from audiodiff.utils import first_line
+
 MEL_CONFIG_NAME = "mel_config.json"
+# A pipeline folder keeps its mel settings in its `mel` component's sub-folder (the reference layout).
+PIPELINE_MEL_FOLDER = "mel"
+# The settings that decide what a pixel means: images that share them can be compared, mixed and classified
+# together. The width (x_res) only decides how many frames one image holds, n_iter only how it is decoded.
+COMPATIBLE_KEYS = ("y_res", "sample_rate", "n_fft", "hop_length", "top_db")
+CONFIGS_ENV = "AUDIODIFF_CONFIGS"
 
 T = TypeVar("T")
 
@@ -59,12 +71,31 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({first_line(error)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def configs_dir() -> Path:
+    """The `configs/` folder: $AUDIODIFF_CONFIGS, else the one beside the package (a source checkout)."""
+    return Path(os.environ.get(CONFIGS_ENV, Path(__file__).resolve().parent.parent / "configs"))
+
+
+def resolve_config_file(name_or_path: str | os.PathLike, kind: str) -> Path:
+    """A YAML path as given, or a preset name looked up in `configs/<kind>/<name>.yaml`."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: file not found")
+        return path
+    candidate = configs_dir() / kind / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        available = sorted(p.stem for p in (configs_dir() / kind).glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} preset {str(name_or_path)!r} (available: {', '.join(available) or 'none'})")
+    return candidate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +153,35 @@ class MelConfig:
     def replace(self, **changes: Any) -> MelConfig:
         return dataclasses.replace(self, **changes)
 
+    def mismatches(self, other: MelConfig, keys: Sequence[str] = COMPATIBLE_KEYS) -> list[str]:
+        """The settings among `keys` in which `other` differs from these, in field order."""
+        names = [field.name for field in dataclasses.fields(self) if field.name in keys]
+        return [name for name in names if getattr(self, name) != getattr(other, name)]
+
+    def check_compatible(
+        self,
+        other: MelConfig,
+        these: str = "these images have",
+        those: str = "the other images have",
+        advice: str = "use images made with the same mel settings",
+    ) -> None:
+        """Raise ConfigError when images made with `other` do not mean what images made with these settings mean.
+
+        Only `COMPATIBLE_KEYS` count (the width and the decoder's iterations may differ). The message names the
+        first differing setting: "<these> hop_length=512 but <those> hop_length=256; <advice>".
+        """
+        different = self.mismatches(other)
+        if different:
+            key = different[0]
+            raise ConfigError(f"{these} {key}={getattr(self, key)} but {those} {key}={getattr(other, key)}; {advice}")
+
+    @classmethod
+    def find(cls, folder: str | Path) -> MelConfig | None:
+        """The settings stored in a folder, else None: DIR/mel_config.json (a spectrogram dataset, a folder of
+        encoded PNGs) or DIR/mel/mel_config.json (a pipeline). A malformed file is a ConfigError."""
+        path = _mel_config_file(Path(folder))
+        return None if path is None else cls.load(path)
+
     @classmethod
     def from_dict(cls, mapping: dict[str, Any], source: str = "mel config") -> MelConfig:
         return load_dataclass(cls, mapping, source)
@@ -134,12 +194,10 @@ class MelConfig:
         """
         path = Path(path)
         if path.is_dir():
-            for candidate in (path / MEL_CONFIG_NAME, path / "mel" / MEL_CONFIG_NAME):
-                if candidate.is_file():
-                    path = candidate
-                    break
-            else:
+            found = _mel_config_file(path)
+            if found is None:
                 raise ConfigError(f"{path}: no {MEL_CONFIG_NAME} in this folder or its mel/ sub-folder")
+            path = found
         if path.suffix in (".yaml", ".yml"):
             return cls.from_dict(read_yaml(path), str(path))
         try:
@@ -161,3 +219,10 @@ class MelConfig:
         data = {"_class_name": "Mel", "_diffusers_version": diffusers_version, **self.to_dict()}
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         return path
+
+
+def _mel_config_file(folder: Path) -> Path | None:
+    for candidate in (folder / MEL_CONFIG_NAME, folder / PIPELINE_MEL_FOLDER / MEL_CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None

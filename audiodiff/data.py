@@ -50,8 +50,10 @@ import torch
 from PIL import Image
 
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError, load_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, levels_for, pil_to_pixels, pixels_to_pil
+from audiodiff.codec import SpectrogramCodec, levels_for, pil_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, MelConfig
+from audiodiff.figures import contact_sheet, write_contact_sheet  # noqa: F401 - their old home; figures.py draws
+from audiodiff.utils import SAVED_DATASET_MARKERS, atomic_file, first_line, is_hub_id, is_saved_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +71,10 @@ UNSUPPORTED_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".alac", ".ape")
 FILE_LIST_EXTENSIONS = (".txt", ".lst", ".m3u", ".m3u8")
 _SILENCE_FLOOR_DB = -200.0
 _DATA_FILE_EXTENSIONS = (".parquet", ".arrow", ".jsonl", ".json", ".csv")
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
 class DatasetError(ValueError):
     """A dataset or source cannot be used; `str(error)` is one line naming it and the problem."""
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ======================================================================================================================
@@ -141,7 +137,7 @@ def images_to_tensor(images: Sequence[Image.Image | np.ndarray] | Image.Image, b
     `SpectrogramCodec.encode(audio, bits)` gives. A PIL image of another bit depth is an error (a 16-bit image read
     as 8-bit would be silently wrong).
     """
-    levels = levels_for(bits)
+    levels_for(bits)  # an unknown depth is refused before any image is read
     if isinstance(images, (Image.Image, np.ndarray)):
         images = [images]
     arrays = []
@@ -160,7 +156,7 @@ def images_to_tensor(images: Sequence[Image.Image | np.ndarray] | Image.Image, b
     shapes = {array.shape for array in arrays}
     if len(shapes) > 1:
         raise ValueError(f"images have different sizes {sorted(shapes)}; a batch needs one size")
-    return (torch.from_numpy(np.stack(arrays)) / levels * 2 - 1).unsqueeze(1)
+    return pixels_to_model(np.stack(arrays), bits).unsqueeze(1)
 
 
 def _open_dataset(source: str, split: str):
@@ -169,11 +165,11 @@ def _open_dataset(source: str, split: str):
 
     path = Path(source)
     if path.is_dir():
-        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+        if is_saved_dataset(path):
             try:
                 saved = datasets.load_from_disk(str(path))
             except Exception as error:  # a damaged or half-copied save: name it instead of a deep traceback
-                raise DatasetError(f"{source}: cannot load this saved dataset ({_one_line(error)})") from None
+                raise DatasetError(f"{source}: cannot load this saved dataset ({first_line(error)})") from None
             if not isinstance(saved, datasets.DatasetDict):
                 return saved, path
             if split not in saved:
@@ -182,16 +178,16 @@ def _open_dataset(source: str, split: str):
         try:
             return datasets.load_dataset(str(path), split=split), path
         except Exception as error:  # datasets raises many types; the user needs the one line, not the traceback
-            raise DatasetError(f"{source}: not loadable as a dataset ({_one_line(error)})") from None
+            raise DatasetError(f"{source}: not loadable as a dataset ({first_line(error)})") from None
     if path.exists():
         raise DatasetError(f"{source}: is a file, not a dataset folder or hub id")
-    if not _HUB_ID.fullmatch(source) or _kind(path) is not None:
+    if not is_hub_id(source, owner_required=False) or _kind(path) is not None:
         raise DatasetError(f"{source}: no such file or folder")
     try:
         return datasets.load_dataset(source, split=split), None
     except Exception as error:
         raise DatasetError(
-            f"{source}: no such file or folder, and loading it as a Hugging Face dataset failed ({_one_line(error)})"
+            f"{source}: no such file or folder, and loading it as a Hugging Face dataset failed ({first_line(error)})"
         ) from None
 
 
@@ -238,17 +234,15 @@ def load_spectrogram_dataset(source: str | os.PathLike, split: str = "train") ->
         dataset = dataset.cast_column("image", ImageFeature())
     if folder is not None:
         metadata = read_metadata(folder)
-        mel_path = folder / MEL_CONFIG_NAME
-        mel_path = mel_path if mel_path.is_file() else None
+        mel_config = MelConfig.find(folder)
     else:
         metadata_path = _hub_file(source, METADATA_NAME)
         metadata = json.loads(metadata_path.read_text()) if metadata_path else None
         mel_path = _hub_file(source, MEL_CONFIG_NAME)
+        mel_config = MelConfig.load(mel_path) if mel_path is not None else None
     first = dataset[0]["image"]
     _, first_bits = pil_to_pixels(first)
-    if mel_path is not None:
-        mel_config = MelConfig.load(mel_path)
-    else:
+    if mel_config is None:
         mel_config = MelConfig(x_res=first.width, y_res=first.height)
         logger.warning(
             "%s: no %s; assuming x_res=%d, y_res=%d from the first image and the reference defaults "
@@ -379,7 +373,7 @@ def _read_file_list(list_path: Path) -> list[tuple[str, str]]:
     try:
         lines = list_path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{list_path}: cannot read the file list ({_one_line(error)})") from None
+        raise DatasetError(f"{list_path}: cannot read the file list ({first_line(error)})") from None
     paths = []
     for line in lines:
         line = line.strip()
@@ -430,7 +424,7 @@ def _open_audio_dataset(source: str, split: str, audio_column: str | None) -> tu
             audio_only = audio_only.cast_column(audio_column, Audio(decode=False))
         except Exception as error:
             raise DatasetError(
-                f"{source}: column {audio_column!r} is not audio ({type(feature).__name__}: {_one_line(error)})"
+                f"{source}: column {audio_column!r} is not audio ({type(feature).__name__}: {first_line(error)})"
             ) from None
     handle = _DatasetSource(source, audio_only, audio_column, dataset._fingerprint, split)
     return handle, dataset
@@ -514,7 +508,7 @@ def list_sources(
 
     for source in map(str, sources):
         path = Path(source)
-        if path.is_dir() and not ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file()):
+        if path.is_dir() and not is_saved_dataset(path):
             files = _walk_audio(path)
             if files:
                 if genre_mode is not None and genre_mode[0] == "column":
@@ -647,10 +641,9 @@ def write_part(path: Path, rows: dict[str, Any], record: dict[str, Any]) -> None
         },
         schema=schema,
     )
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        writer.write_table(table)
-    os.replace(temporary, path)
+    with atomic_file(path) as temporary, pa.OSFile(str(temporary), "wb") as sink:
+        with pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(table)
 
 
 def read_part_record(path: Path) -> dict[str, Any] | None:
@@ -739,7 +732,7 @@ def process_track(name: str, source: str | bytes, part_path: Path, settings: Enc
     except AudioError as error:
         return {"status": "failed", "reason": error.reason}
     except Exception as error:  # a decoder bug or memory error on one file must not stop a long run
-        return {"status": "failed", "reason": f"error while decoding ({type(error).__name__}: {_one_line(error)})"}
+        return {"status": "failed", "reason": f"error while decoding ({type(error).__name__}: {first_line(error)})"}
     seconds = len(audio) / config.sample_rate
     record: dict[str, Any] = {
         "status": "ok",
@@ -978,7 +971,7 @@ def _save_dataset(dataset, out_dir: Path, max_shard_size: str | int | None, num_
         if was_enabled:
             enable_progress_bars()
     for old in out_dir.iterdir():
-        if old.name in ("state.json", "dataset_info.json", "dataset_dict.json") or re.fullmatch(
+        if old.name in (*SAVED_DATASET_MARKERS, "dataset_info.json") or re.fullmatch(
             r"data-\d+-of-\d+\.arrow", old.name
         ):
             old.unlink()
@@ -988,10 +981,8 @@ def _save_dataset(dataset, out_dir: Path, max_shard_size: str | int | None, num_
 
 
 def _write_metadata(out_dir: Path, metadata: dict[str, Any]) -> None:
-    path = out_dir / METADATA_NAME
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(metadata, indent=2) + "\n")
-    os.replace(temporary, path)
+    with atomic_file(out_dir / METADATA_NAME) as temporary:
+        temporary.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def _metadata(
@@ -1251,62 +1242,3 @@ def merge_datasets(
     _write_metadata(out_dir, metadata)
     shutil.rmtree(out_dir / WORK_DIR_NAME, ignore_errors=True)
     return summary
-
-
-# ======================================================================================================================
-# Contact sheet
-# ======================================================================================================================
-def contact_sheet(spectrograms: SpectrogramDataset, per_genre: int = 8, max_genres: int = 16, cell: int = 128):
-    """A PIL image: one row per genre (or one row when unlabelled) of up to `per_genre` slices spread evenly over
-    that genre's rows, each captioned with its track and slice. Low frequencies are drawn at the bottom (the stored
-    image has row 0 = lowest band at the top); 16-bit images are shown at 8 bits."""
-    from PIL import ImageDraw, ImageFont
-
-    dataset = spectrograms.dataset
-    if spectrograms.genres and "genre" in dataset.column_names:
-        labels = np.asarray(dataset.with_format("arrow")["genre"].to_numpy())
-        groups = [
-            (name, np.flatnonzero(labels == index)) for index, name in enumerate(spectrograms.genres[:max_genres])
-        ]
-        groups = [(name, rows) for name, rows in groups if len(rows)]
-    else:
-        groups = [("all", np.arange(len(dataset)))]
-    names = (
-        dataset.with_format("arrow")["audio_file"].to_pylist()
-        if "audio_file" in dataset.column_names
-        else [str(row) for row in range(len(dataset))]
-    )
-    slices = (
-        dataset.with_format("arrow")["slice"].to_pylist() if "slice" in dataset.column_names else [0] * len(dataset)
-    )
-    aspect = spectrograms.mel_config.y_res / spectrograms.mel_config.x_res
-    cell_height = max(8, round(cell * aspect))
-    font = ImageFont.load_default()
-    header, caption, gap = 110, 14, 6
-    columns = max(1, min(per_genre, max(len(rows) for _, rows in groups)))
-    sheet = Image.new(
-        "L", (header + columns * (cell + gap), len(groups) * (cell_height + caption + gap) + gap), color=255
-    )
-    draw = ImageDraw.Draw(sheet)
-    for row_index, (name, rows) in enumerate(groups):
-        top = gap + row_index * (cell_height + caption + gap)
-        draw.text((4, top + cell_height // 2 - 6), name[:16], fill=0, font=font)
-        chosen = rows[np.unique(np.linspace(0, len(rows) - 1, min(per_genre, len(rows))).round().astype(int))]
-        for column, row in enumerate(chosen):
-            pixels, bits = pil_to_pixels(dataset[int(row)]["image"])
-            if bits == 16:
-                pixels = (pixels >> 8).astype(np.uint8)
-            thumbnail = Image.fromarray(np.ascontiguousarray(pixels[::-1])).resize((cell, cell_height))
-            left = header + column * (cell + gap)
-            sheet.paste(thumbnail, (left, top))
-            label = f"{Path(names[row]).stem[:14]} #{slices[row]}"
-            draw.text((left, top + cell_height + 1), label, fill=0, font=font)
-    return sheet
-
-
-def write_contact_sheet(spectrograms: SpectrogramDataset, path: str | os.PathLike, **options) -> Path:
-    """Write `contact_sheet(spectrograms, **options)` as PNG to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(spectrograms, **options).save(path, format="PNG")
-    return path

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from audiodiff.models import configs_dir
+from audiodiff.config import configs_dir
+from audiodiff.figures import write_loss_plot
 from audiodiff.synth import GENRES, write_collection
 
 DEFAULT_GENRE = "arpeggios"
@@ -150,37 +151,6 @@ def _is_conditional(pipeline_dir: Path) -> bool:
 
 
 # --- the results page -----------------------------------------------------------------------------------------------
-def write_loss_plot(losses: Sequence[float], path: Path, title: str) -> Path:
-    """A PNG line plot of a loss curve (raw and smoothed), drawn with PIL."""
-    from PIL import Image, ImageDraw
-
-    width, height, margin = 640, 240, 40
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((margin, 8), title, fill="black")
-    if losses:
-        low, high = min(losses), max(losses)
-        span = (high - low) or 1.0
-
-        def point(index: int, value: float) -> tuple[float, float]:
-            x = margin + (width - 2 * margin) * index / max(1, len(losses) - 1)
-            return x, height - margin - (height - 2 * margin) * (value - low) / span
-
-        draw.line([point(i, v) for i, v in enumerate(losses)], fill=(170, 190, 230), width=1)
-        window = max(1, len(losses) // 25)
-        smooth = [
-            sum(losses[max(0, i - window) : i + 1]) / len(losses[max(0, i - window) : i + 1])
-            for i in range(len(losses))
-        ]
-        draw.line([point(i, v) for i, v in enumerate(smooth)], fill=(20, 60, 160), width=2)
-        draw.text((4, margin - 6), f"{high:.3f}", fill="black")
-        draw.text((4, height - margin - 6), f"{low:.3f}", fill="black")
-        draw.text((width - margin - 40, height - margin + 8), f"step {len(losses)}", fill="black")
-    draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
-    image.save(path)
-    return path
-
-
 def write_index(out: Path, genre: str | None, timings: dict[str, float], data: str, base: str | None) -> Path:
     """`out/index.html`: spectrograms and players for everything the demo made."""
     sections = []
@@ -231,7 +201,7 @@ def write_index(out: Path, genre: str | None, timings: dict[str, float], data: s
         sections.append(f"<h2>Evaluation</h2><img src='{relative(report)}' style='max-width:100%'>")
     report_json = out / "evaluation" / "report.json"
     if report_json.is_file():
-        from audiodiff.evaluate import summary_lines
+        from audiodiff.evaluation import summary_lines
 
         lines = "\n".join(summary_lines(json.loads(report_json.read_text())))
         sections.append(f"<pre>{html.escape(lines)}</pre>")

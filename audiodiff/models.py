@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
-from audiodiff.config import ConfigError, load_dataclass, read_yaml
-
-CONFIGS_ENV = "AUDIODIFF_CONFIGS"
-
-
-def configs_dir() -> Path:
-    """The `configs/` folder: $AUDIODIFF_CONFIGS, else the one beside the package (a source checkout)."""
-    return Path(os.environ.get(CONFIGS_ENV, Path(__file__).resolve().parent.parent / "configs"))
-
-
-def resolve_config_file(name_or_path: str | os.PathLike, kind: str) -> Path:
-    """A YAML path as given, or a preset name looked up in `configs/<kind>/<name>.yaml`."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"{path}: file not found")
-        return path
-    candidate = configs_dir() / kind / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        available = sorted(p.stem for p in (configs_dir() / kind).glob("*.yaml"))
-        raise ConfigError(f"unknown {kind} preset {str(name_or_path)!r} (available: {', '.join(available) or 'none'})")
-    return candidate
+from audiodiff.config import (  # noqa: F401 - CONFIGS_ENV and configs_dir re-exported: they lived here before
+    CONFIGS_ENV,
+    ConfigError,
+    configs_dir,
+    load_dataclass,
+    read_yaml,
+    resolve_config_file,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import diffusers
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DModel
@@ -38,45 +37,19 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from audiodiff import editing
-from audiodiff.codec import SpectrogramCodec, levels_for, pixels_to_pil
-from audiodiff.config import MEL_CONFIG_NAME, MelConfig
+from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
+from audiodiff.config import MEL_CONFIG_NAME, PIPELINE_MEL_FOLDER, MelConfig
+from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
+    DEFAULT_SCHEDULER,
+    FAST_STEPS,
+    SCHEDULERS,
+    default_steps_for,
+    make_scheduler,
+    scheduler_class,
+)
+from audiodiff.utils import first_line, is_hub_id
 
 METADATA_NAME = "audiodiff.json"
-
-# Short names for the CLI and `set_scheduler`; any diffusers scheduler class name works too.
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ddpm": ("DDPMScheduler", {}),
-    "ddim": ("DDIMScheduler", {}),
-    "ddim-exact": ("DDIMScheduler", {"clip_sample": False}),  # invertible: for inversion, edits, interpolation
-    "dpm": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
-}
-DEFAULT_SCHEDULER = "dpm"
-# Default steps per scheduler class: the reference's 1000 for DDPM and 50 for DDIM; 20 for the fast solvers.
-_DEFAULT_STEPS = {"DDPMScheduler": 1000, "DDIMScheduler": 50, "PNDMScheduler": 50}
-FAST_STEPS = 20
-
-
-def make_scheduler(name: str, config: Any) -> SchedulerMixin:
-    """A scheduler by short name (see `SCHEDULERS`) or diffusers class name, built from another scheduler's config.
-
-    The training schedule (betas, number of train timesteps, prediction type) carries over from `config`, and so
-    does DDPM's clipping of the predicted clean sample (`clip_sample`, the reference's setting): solvers without that
-    option get it as thresholding at `clip_sample_range` (static clipping; Saharia et al. 2022's thresholding with
-    the maximum at 1). On a small model this is what brings DPM-Solver++ at 20 steps to DDPM-1000's quality.
-    """
-    class_name, overrides = SCHEDULERS.get(name.lower(), (name, {}))
-    scheduler_class = getattr(diffusers, class_name, None)
-    if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
-        raise ValueError(f"unknown scheduler {name!r}: choose from {', '.join(SCHEDULERS)} or a diffusers class name")
-    accepted = inspect.signature(scheduler_class.__init__).parameters
-    if config.get("clip_sample") and "clip_sample" not in accepted and "thresholding" in accepted:
-        overrides = {"thresholding": True, "sample_max_value": config.get("clip_sample_range", 1.0), **overrides}
-    return scheduler_class.from_config(config, **overrides)
 
 
 class Mel(ConfigMixin, SchedulerMixin):
@@ -173,26 +146,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self._check_components()
 
     @classmethod
-    def from_components(
-        cls,
-        unet: UNet2DModel,
-        scheduler: SchedulerMixin,
-        mel_config: MelConfig | None = None,
-        vqvae: AutoencoderKL | None = None,
-        genres: Sequence[str] | None = None,
-        bits: int = 8,
-        training: dict[str, Any] | None = None,
-    ) -> AudioDiffusionPipeline:
-        """The constructor under a name that says what it takes (what training calls)."""
-        return cls(
-            unet=unet,
-            scheduler=scheduler,
-            vqvae=vqvae,
-            mel_config=mel_config,
-            genres=genres,
-            bits=bits,
-            training=training,
-        )
+    def from_components(cls, **components: Any) -> AudioDiffusionPipeline:
+        """The constructor under its former name: it takes the same keyword arguments."""
+        return cls(**components)
 
     # --- description ----------------------------------------------------------------------------------------------
     @property
@@ -219,7 +175,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     @property
     def default_steps(self) -> int:
         """The reference defaults: 1000 steps for DDPM, 50 for DDIM; 20 for the fast solvers (DPM-Solver++, ...)."""
-        return _DEFAULT_STEPS.get(type(self.scheduler).__name__, FAST_STEPS)
+        return default_steps_for(self.scheduler)
 
     def _check_components(self) -> None:
         config = self.mel_config
@@ -262,7 +218,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if not (index.get("vqvae") or [None])[0]:
             index.pop("vqvae", None)
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        self.mel_config.save(folder / "mel")
+        self.mel_config.save(folder / PIPELINE_MEL_FOLDER)
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
         (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -288,16 +244,16 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             raise ValueError(f"{folder}: unet is {unet_class}, audiodiff samples UNet2DModel checkpoints")
         unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype)
         scheduler_name = (index.get("scheduler") or [None, "DDPMScheduler"])[1]
-        scheduler_class = getattr(diffusers, scheduler_name, None)
-        if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, SchedulerMixin)):
+        saved_class = scheduler_class(scheduler_name)
+        if saved_class is None:
             raise ValueError(f"{folder}: unknown scheduler class {scheduler_name!r}")
-        saved_scheduler = scheduler_class.from_pretrained(folder, subfolder="scheduler")
+        saved_scheduler = saved_class.from_pretrained(folder, subfolder="scheduler")
         if isinstance(scheduler, str):
             scheduler = make_scheduler(scheduler, saved_scheduler.config)
         vqvae = None
         if (index.get("vqvae") or [None])[0]:
             vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
-        mel_config = MelConfig.load(folder / "mel" / MEL_CONFIG_NAME)
+        mel_config = MelConfig.load(folder / PIPELINE_MEL_FOLDER / MEL_CONFIG_NAME)
         metadata = {}
         if (folder / METADATA_NAME).is_file():
             metadata = json.loads((folder / METADATA_NAME).read_text())
@@ -336,9 +292,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         return self.codec().encode(audio, bits=self.bits)
 
     def quantize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] -> integer pixels `(batch, height, width)` at the pipeline's bit depth."""
-        levels = levels_for(self.bits)
-        return torch.round((images[:, 0].float() / 2 + 0.5).clamp(0, 1) * levels).to(torch.int64)
+        """Images `(batch, 1, height, width)` in [-1, 1] -> integer pixels `(batch, height, width)` at the pipeline's
+        bit depth (`codec.model_to_pixels`)."""
+        return model_to_pixels(images[:, 0], self.bits)
 
     def images_to_latents(self, images: torch.Tensor) -> torch.Tensor:
         """Images `(batch, 1, y_res, x_res)` -> UNet samples (VAE mean times its scaling factor for latent models)."""
@@ -569,6 +525,74 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             )
         return images
 
+    def check_inputs(
+        self,
+        batch_size: int,
+        init_images: torch.Tensor | None,
+        latents: torch.Tensor | None,
+        generator: torch.Generator | list[torch.Generator] | None,
+        strength: float,
+        mask: torch.Tensor | None,
+        inpaint_seconds: tuple[float, float] | None,
+        loop_seconds: float | None,
+        seconds: float | None,
+        output_type: str,
+    ) -> int:
+        """Raise ValueError for arguments of `__call__` that do not go together; returns the batch size.
+
+        The batch size is `batch_size`, or, when that is 1, the number of input clips `init_images`
+        `(batch, 1, y_res, x_res)` or start samples `latents` `(batch, channels, height, width)`; a single input
+        serves any batch.
+        """
+        if output_type not in ("pil", "np", "pt"):
+            raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        for given in (init_images, latents):
+            if given is not None and len(given) != batch_size:
+                if batch_size == 1:
+                    batch_size = len(given)
+                elif len(given) != 1:
+                    raise ValueError(f"got {len(given)} inputs for a batch of {batch_size}")
+        _check_generators(generator, batch_size)
+        if strength < 1.0 and init_images is None and latents is None:
+            raise ValueError("strength below 1 needs input audio, images or latents to start from")
+        masks_given = [name for name, value in (("mask", mask), ("inpaint_seconds", inpaint_seconds),
+                                                 ("loop_seconds", loop_seconds)) if value is not None]  # fmt: skip
+        if len(masks_given) > 1:
+            raise ValueError(f"{' and '.join(masks_given)} cannot be combined")
+        if masks_given and init_images is None:
+            raise ValueError(f"{masks_given[0]} needs input audio or images")
+        if loop_seconds is not None and seconds is not None:
+            raise ValueError("loop_seconds and seconds cannot be combined")
+        return batch_size
+
+    def _keep_mask(
+        self, mask: torch.Tensor | None, inpaint_seconds: tuple[float, float] | None, loop_seconds: float | None
+    ) -> tuple[torch.Tensor | None, int]:
+        """The keep-mask over time `(x_res,)` (1 keeps the input, 0 regenerates; None: no mask) and the shift.
+
+        A loop regenerates `loop_seconds` around the point where the slice's end wraps to its start: the input is
+        sampled rolled by `shift = x_res // 2` columns, which puts that point in the middle. `mask` may also be
+        anything broadcastable to the images.
+        """
+        width = self.mel_config.x_res
+        if mask is not None:
+            return torch.as_tensor(mask, dtype=torch.float32), 0
+        if inpaint_seconds is not None:
+            start, end = (min(max(self._frames(value), 0), width) for value in inpaint_seconds)
+            if end <= start:
+                raise ValueError(f"inpaint_seconds {tuple(inpaint_seconds)} select no columns of the slice")
+            return editing.time_mask(width, start, end, fade=max(1, width // 64)), 0
+        if loop_seconds is not None:
+            region = min(max(2, self._frames(loop_seconds)), width - 2)
+            shift = width // 2
+            keep = editing.time_mask(width, shift - region // 2, shift + region - region // 2, max(1, region // 4))
+            return keep, shift
+        return None, 0
+
+    def _frames(self, seconds: float) -> int:
+        """Spectrogram columns in `seconds` of audio."""
+        return editing.seconds_to_frames(seconds, self.mel_config.sample_rate, self.mel_config.hop_length)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -632,54 +656,38 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             >>> longer.audios.shape  # continued by outpainting: 125 spectrogram columns
             (1, 7936)
         """
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
-        steps = int(num_inference_steps or self.default_steps)
-        config = self.mel_config
+        # 1. Check inputs; clips given as audio or images count towards the batch.
         init_images = self._input_images(audio, images)
-        for given in (init_images, latents):
-            if given is not None and len(given) != batch_size:
-                if batch_size == 1:
-                    batch_size = len(given)
-                elif len(given) != 1:
-                    raise ValueError(f"got {len(given)} inputs for a batch of {batch_size}")
+        batch_size = self.check_inputs(
+            batch_size,
+            init_images,
+            latents,
+            generator,
+            strength,
+            mask,
+            inpaint_seconds,
+            loop_seconds,
+            seconds,
+            output_type,
+        )
+        config = self.mel_config
+
+        # 2. One input clip or start sample serves the whole batch; genres become class labels.
         if init_images is not None and len(init_images) != batch_size:
             init_images = init_images.expand(batch_size, -1, -1, -1)
         if latents is not None and len(latents) != batch_size:
             latents = latents.expand(batch_size, -1, -1, -1)
-        _check_generators(generator, batch_size)
         labels = self.genre_labels(genre, batch_size)
-        if strength < 1.0 and init_images is None and latents is None:
-            raise ValueError("strength below 1 needs input audio, images or latents to start from")
 
-        masks_given = [name for name, value in (("mask", mask), ("inpaint_seconds", inpaint_seconds),
-                                                 ("loop_seconds", loop_seconds)) if value is not None]  # fmt: skip
-        if len(masks_given) > 1:
-            raise ValueError(f"{' and '.join(masks_given)} cannot be combined")
-        if masks_given and init_images is None:
-            raise ValueError(f"{masks_given[0]} needs input audio or images")
-        if loop_seconds is not None and seconds is not None:
-            raise ValueError("loop_seconds and seconds cannot be combined")
-        keep, shift = None, 0
-        to_frames = lambda value: editing.seconds_to_frames(value, config.sample_rate, config.hop_length)  # noqa: E731
-        if mask is not None:
-            keep = torch.as_tensor(mask, dtype=torch.float32)
-        elif inpaint_seconds is not None:
-            start, end = (min(max(to_frames(value), 0), config.x_res) for value in inpaint_seconds)
-            if end <= start:
-                raise ValueError(f"inpaint_seconds {tuple(inpaint_seconds)} select no columns of the slice")
-            keep = editing.time_mask(config.x_res, start, end, fade=max(1, config.x_res // 64))
-        elif loop_seconds is not None:
-            region = min(max(2, to_frames(loop_seconds)), config.x_res - 2)
-            shift = config.x_res // 2
-            keep = editing.time_mask(
-                config.x_res, shift - region // 2, shift + region - region // 2, max(1, region // 4)
-            )
+        # 3. The keep-mask of inpainting; a loop is sampled rolled by `shift` so that its seam is in the middle.
+        keep, shift = self._keep_mask(mask, inpaint_seconds, loop_seconds)
+        if shift:
             init_images = torch.roll(init_images, shift, dims=-1)
 
+        # 4. Sample one slice.
         sampling = dict(
             batch_size=batch_size,
-            num_inference_steps=steps,
+            num_inference_steps=int(num_inference_steps or self.default_steps),
             generator=generator,
             labels=labels,
             guidance_scale=guidance_scale,
@@ -688,14 +696,19 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         result = self._sample_slice(latents=latents, init_images=init_images, strength=strength, keep=keep, **sampling)
         if shift:
             result = torch.roll(result, -shift, dims=-1)
+
+        # 5. Longer outputs: continue by outpainting, one slice at a time.
         if seconds is not None:
-            frames = max(1, to_frames(seconds))
-            overlap = to_frames(overlap_seconds) if overlap_seconds is not None else config.x_res // 3
+            frames = max(1, self._frames(seconds))
+            overlap = self._frames(overlap_seconds) if overlap_seconds is not None else config.x_res // 3
             result = self._continue(result, frames, overlap, **sampling)
 
+        # 6. Quantise to the pipeline's bit depth and vocode what the saved image holds.
         pixels = self.quantize(result)
-        float_images = (pixels.float() / levels_for(self.bits) * 2 - 1).unsqueeze(1)
+        float_images = pixels_to_model(pixels, self.bits).unsqueeze(1)
         audios = self.images_to_audio(float_images, _vocoder_generator(generator, self.codec().device), bool(shift))
+
+        # 7. Output in the requested type.
         if output_type == "pil":
             images_out = [pixels_to_pil(item, self.bits) for item in pixels.cpu()]
         elif output_type == "np":
@@ -729,12 +742,11 @@ def _resolve_folder(name_or_path: str | os.PathLike, **download_kwargs) -> Path:
     if path.is_dir():
         return path
     text = str(name_or_path)
-    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
+    if path.exists() or not is_hub_id(text):
         raise ValueError(f"{text}: no such pipeline folder (and not a hub id of the form owner/name)")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(text, **download_kwargs))
     except Exception as error:  # noqa: BLE001 - hub errors come in many types; report one line
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{text}: could not download the pipeline ({first_line})") from None
+        raise ValueError(f"{text}: could not download the pipeline ({first_line(error)})") from None

@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiodiff.codec import levels_for
-from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml
-from audiodiff.models import ModelPreset, build_unet, resolve_config_file, unconditional_label
+from audiodiff.codec import pixels_to_model
+from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
+from audiodiff.models import ModelPreset, build_unet, unconditional_label
+from audiodiff.utils import atomic_folder
 
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
@@ -155,10 +156,9 @@ class _Rows(torch.utils.data.Dataset):
         if self.bank is None:
             yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
             return
-        scale = 2.0 / levels_for(self.bits)
         for indices in index_batches:
             rows = torch.tensor(indices)
-            yield (self.bank[rows].float() * scale - 1.0).unsqueeze(1), self.label_tensor[rows]
+            yield pixels_to_model(self.bank[rows], self.bits).unsqueeze(1), self.label_tensor[rows]
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -168,32 +168,6 @@ def checkpoint_dirs(out_dir: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
-
-
-def _atomic_dir(final: Path):
-    """Context manager: yields a temporary folder that becomes `final` by an atomic rename on success."""
-
-    class _Writer:
-        def __enter__(self):
-            self.temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-            shutil.rmtree(self.temporary, ignore_errors=True)
-            self.temporary.mkdir(parents=True)
-            return self.temporary
-
-        def __exit__(self, kind, value, traceback):
-            if kind is not None:
-                shutil.rmtree(self.temporary, ignore_errors=True)
-                return False
-            for file in self.temporary.rglob("*"):
-                if file.is_file():
-                    with open(file, "rb") as handle:
-                        os.fsync(handle.fileno())
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(self.temporary, final)
-            return False
-
-    return _Writer()
 
 
 # --- the trainer ---------------------------------------------------------------------------------------------------
@@ -306,8 +280,10 @@ class Trainer:
         genres = data.genres
         if pretrained is not None:
             unet, noise_scheduler, mel_config, model_genres = _load_pretrained(pretrained, config)
-            if mel_config.replace(n_iter=1) != data.mel_config.replace(n_iter=1):  # n_iter only affects decoding
-                raise TrainingError(_mel_mismatch(pretrained, mel_config, data))
+            # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
+            different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
+            if different:
+                raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
             genres = model_genres
         else:
             mel_config = data.mel_config
@@ -521,7 +497,7 @@ class Trainer:
             return None
         from safetensors.torch import save_file
 
-        with _atomic_dir(final) as folder:
+        with atomic_folder(final) as folder:
             self.accelerator.unwrap_model(self.unet).save_pretrained(folder / "unet")
             self.noise_scheduler.save_pretrained(folder / "scheduler")
             if self.ema is not None:
@@ -569,7 +545,7 @@ class Trainer:
     def build_pipeline(self):
         from audiodiff.pipeline import AudioDiffusionPipeline
 
-        return AudioDiffusionPipeline.from_components(
+        return AudioDiffusionPipeline(
             unet=self._inference_unet(),
             scheduler=self.noise_scheduler,
             mel_config=self.mel_config,
@@ -618,10 +594,11 @@ class Trainer:
         for index, pixels in enumerate(output.images):
             save_png(folder / f"sample_{index}.png", pixels, pipeline.bits)
             save_audio(folder / f"sample_{index}.wav", output.audios[index], output.sample_rate)
-        pixels = torch.from_numpy(output.images.astype("float32") / (2**pipeline.bits - 1)).unsqueeze(1)
         tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.accelerator.trackers else None
         if tracker is not None:
-            tracker.add_images("samples", pixels, self.global_step)
+            # TensorBoard shows images in [0, 1].
+            brightness = (pixels_to_model(output.images, pipeline.bits).unsqueeze(1) + 1) / 2
+            tracker.add_images("samples", brightness, self.global_step)
 
 
 def _make_noise_scheduler(config: TrainConfig, folder: Path | None = None):
@@ -658,12 +635,8 @@ def _load_pretrained(source: str, config: TrainConfig):
     return pipeline.unet, noise_scheduler, pipeline.mel_config, pipeline.genres
 
 
-def _mel_mismatch(source: str, model: MelConfig, data) -> str:
-    different = [
-        f"{key} {getattr(model, key)} vs {getattr(data.mel_config, key)}"
-        for key in model.to_dict()
-        if key != "n_iter" and getattr(model, key) != getattr(data.mel_config, key)
-    ]
+def _mel_mismatch(source: str, model: MelConfig, data, keys: list[str]) -> str:
+    different = [f"{key} {getattr(model, key)} vs {getattr(data.mel_config, key)}" for key in keys]
     return (
         f"dataset {data.source} was prepared with other mel settings than the model {source} "
         f"({'; '.join(different)}): prepare it again with --mel-config {source}"

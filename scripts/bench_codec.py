@@ -18,7 +18,7 @@ import torch
 from audiodiff.audio import slice_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
-from audiodiff.metrics import spectral_convergence
+from audiodiff.evaluation.metrics import spectral_convergence
 from audiodiff.runtime import environment_info, resolve_device
 from audiodiff.synth import GENRES, synthesize
 

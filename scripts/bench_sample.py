@@ -30,8 +30,8 @@ from diffusers import DDPMScheduler, UNet2DModel
 from audiodiff.audio import slice_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
-from audiodiff.embeddings import log_mel_frame_embeddings
-from audiodiff.evaluate import frechet_distance_between
+from audiodiff.evaluation.embeddings import log_mel_frame_embeddings
+from audiodiff.evaluation.metrics import frechet_distance_between
 from audiodiff.pipeline import AudioDiffusionPipeline
 from audiodiff.runtime import environment_info, resolve_device
 from audiodiff.synth import GENRES, synthesize

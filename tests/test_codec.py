@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 
 from audiodiff.audio import slice_audio
-from audiodiff.codec import SpectrogramCodec, load_png, save_png
+from audiodiff.codec import SpectrogramCodec, load_png, model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import MelConfig
-from audiodiff.metrics import spectral_convergence
+from audiodiff.evaluation.metrics import spectral_convergence
 from audiodiff.vocoders import LibrosaVocoder
 
 
@@ -78,6 +78,28 @@ def test_16bit_mode_refines_the_8bit_mapping_and_is_visible_in_the_file(codec, m
     error8 = np.abs(pixels8 * 80 / 255 - 80 - mel_db).max()
     error16 = np.abs(pixels16 * 80 / 65535 - 80 - mel_db).max()
     assert error8 <= 80 / 255 / 2 + 1e-3 and error16 <= 80 / 65535 / 2 + 1e-4
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_pixels_to_model_space_and_back_is_exact_at_every_level(bits):
+    pixels = torch.arange(2**bits)
+    images = pixels_to_model(pixels, bits)
+    assert images[0] == -1 and images[-1] == 1
+    assert torch.equal(model_to_pixels(images, bits), pixels)
+    assert torch.equal(pixels_to_model(pixels.numpy().astype(np.uint16), bits), images)  # arrays map alike
+
+
+def test_quantisers_round_half_up_like_the_reference_mel(small_mel):
+    # Halfway between pixels 64 and 65 (exactly 64.5 in float32): half-to-even rounding would give 64.
+    halfway = torch.tensor([-0.4941176474094391], dtype=torch.float32)
+    assert float((halfway + 1) / 2 * 255) == 64.5
+    assert model_to_pixels(halfway, 8).tolist() == [65]
+    assert model_to_pixels(torch.tensor([-3.0, 3.0]), 8).tolist() == [0, 255]  # clipped
+    # The encoder's dB quantiser: with top_db 255 a pixel is one dB, so these dB values are exact halves.
+    codec = SpectrogramCodec(small_mel.replace(top_db=255))
+    mel_db = torch.tensor([-252.5, -251.5, -0.5])
+    reference = (((mel_db.numpy() + 255) * 255 / 255).clip(0, 255) + 0.5).astype(np.uint8)  # Mel.audio_slice_to_image
+    assert codec.db_to_pixels(mel_db, 8).tolist() == reference.tolist() == [3, 4, 255]
 
 
 def test_png_errors_name_the_file(tmp_path):

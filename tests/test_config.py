@@ -89,3 +89,23 @@ def test_load_dataclass_requires_required_fields():
     assert load_dataclass(Needs, {"name": "a"}) == Needs("a", 1)
     with pytest.raises(ConfigError, match="missing required key 'name'"):
         load_dataclass(Needs, {"size": 2}, "preset.yaml")
+
+
+def test_find_looks_in_dataset_and_pipeline_layouts_and_returns_none_elsewhere(tmp_path):
+    assert MelConfig.find(tmp_path) is None
+    MelConfig(x_res=32).save(tmp_path / "pipeline" / "mel")
+    MelConfig(x_res=48).save(tmp_path / "dataset")
+    assert MelConfig.find(tmp_path / "pipeline").x_res == 32 and MelConfig.find(tmp_path / "dataset").x_res == 48
+    (tmp_path / "dataset" / "mel_config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        MelConfig.find(tmp_path / "dataset")
+
+
+def test_compatible_settings_may_differ_in_width_and_decoder_only():
+    config = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128)
+    config.check_compatible(config.replace(x_res=128, n_iter=8))
+    other = config.replace(hop_length=64, top_db=60, x_res=32)
+    assert config.mismatches(other) == ["hop_length", "top_db"]
+    assert config.mismatches(other, keys=("x_res", "hop_length")) == ["x_res", "hop_length"]
+    with pytest.raises(ConfigError, match="^ours have hop_length=128 but theirs have hop_length=64; retry$"):
+        config.check_compatible(other, "ours have", "theirs have", "retry")

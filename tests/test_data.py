@@ -24,13 +24,13 @@ from audiodiff.data import (
     METADATA_NAME,
     WORK_DIR_NAME,
     DatasetError,
-    contact_sheet,
     images_to_tensor,
     load_spectrogram_dataset,
     merge_datasets,
     prepare_dataset,
     slice_loudness_db,
 )
+from audiodiff.figures import contact_sheet
 from audiodiff.synth import synthesize
 
 # 64x64 images of 8191-sample (1.02 s) slices at 8 kHz: a few seconds of audio give a few rows.

@@ -13,17 +13,10 @@ from PIL import Image
 from audiodiff.audio import save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, save_png
 from audiodiff.config import MelConfig
-from audiodiff.embeddings import (
-    EmbeddingUnavailable,
-    LogMelEmbedder,
-    load_pretrained_embedder,
-    log_mel_frame_embeddings,
-    parse_backend,
-)
-from audiodiff.evaluate import (
+from audiodiff.evaluation import (
     ClipSet,
     EvaluationError,
-    FolderSource,
+    FolderClips,
     diversity,
     evaluate,
     frechet_distance,
@@ -31,11 +24,18 @@ from audiodiff.evaluate import (
     gaussian_statistics,
     genre_share,
     nearest_neighbour_distances,
-    render_figure,
     select_refs,
     split_reference,
     summary_lines,
 )
+from audiodiff.evaluation.embeddings import (
+    EmbeddingUnavailable,
+    LogMelEmbedder,
+    load_pretrained_embedder,
+    log_mel_frame_embeddings,
+    parse_backend,
+)
+from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
 
 MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=16)
@@ -210,7 +210,7 @@ def test_folder_of_audio_by_genre_and_folder_of_pngs(tmp_path):
         save_audio(
             tmp_path / "audio" / genre / f"{genre}.wav", synthesize(genre, 1.5, MEL.sample_rate), MEL.sample_rate
         )
-    source = FolderSource(tmp_path / "audio", MEL)
+    source = FolderClips(tmp_path / "audio", MEL)
     assert len(source.refs) == 4  # 1.5 s = 2 slices of 8191 samples per file
     pads = source.load(select_refs(source.refs, None, "pads", None))
     assert pads.genres == ["pads", "pads"] and pads.images.shape == (2, 1, 64, 64) and pads.audio.shape == (2, 8191)
@@ -221,8 +221,19 @@ def test_folder_of_audio_by_genre_and_folder_of_pngs(tmp_path):
     for index, image in enumerate(pixels):
         save_png(tmp_path / "png" / f"track_{index:04d}.png", image.numpy())
     MEL.save(tmp_path / "png")
-    images = FolderSource(tmp_path / "png")  # mel settings from png/mel_config.json
+    images = FolderClips(tmp_path / "png")  # mel settings from png/mel_config.json
     assert images.uses_images and images.mel_config == MEL
     loaded = images.load(images.refs)
     assert torch.allclose(loaded.images, pads.images, atol=1e-6)
     assert loaded.groups == ["track", "track"] and loaded.audio is None
+
+
+def test_old_module_paths_still_import():
+    from audiodiff.embeddings import LogMelEmbedder as OldLogMelEmbedder
+    from audiodiff.evaluate import DatasetSource, FolderSource, evaluate, folder_mel_config, render_figure
+    from audiodiff.evaluation import DatasetClips
+    from audiodiff.metrics import spectral_convergence
+
+    assert FolderSource is FolderClips and DatasetSource is DatasetClips and OldLogMelEmbedder is LogMelEmbedder
+    assert callable(evaluate) and callable(folder_mel_config) and callable(render_figure)
+    assert callable(spectral_convergence)

@@ -1,6 +1,6 @@
 import torch
 
-from audiodiff.metrics import log_spectral_distance, spectral_convergence
+from audiodiff.evaluation.metrics import log_spectral_distance, spectral_convergence
 
 
 def test_identical_and_rescaled_signals_score_zero():

@@ -14,6 +14,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipe
 from diffusers.models.unets.unet_2d import UNet2DOutput
 
 from audiodiff import pipeline as pipeline_module
+from audiodiff import schedulers
 from audiodiff.config import MelConfig
 from audiodiff.pipeline import AudioDiffusionPipeline
 from audiodiff.synth import synthesize
@@ -353,3 +354,4 @@ def test_latent_model_saves_loads_and_samples(tmp_path):
 
 def test_scheduler_names_cover_the_documented_set():
     assert {"ddpm", "ddim", "dpm", "euler", "heun", "unipc"} <= set(pipeline_module.SCHEDULERS)
+    assert pipeline_module.SCHEDULERS is schedulers.SCHEDULERS  # the registry lives in schedulers.py

@@ -16,10 +16,11 @@ from typing import Any
 import click
 
 from audiodiff.cli.common import device_option, resolve_device_or_fail, seed_option
+from audiodiff.utils import first_line
 
 
 def _scheduler_names() -> list[str]:
-    from audiodiff.pipeline import SCHEDULERS
+    from audiodiff.schedulers import SCHEDULERS
 
     return [*SCHEDULERS, "saved"]
 
@@ -90,7 +91,7 @@ def load_pipeline(path: str, scheduler: str, device: str):
     try:
         pipeline = AudioDiffusionPipeline.from_pretrained(path, scheduler=None if scheduler == "saved" else scheduler)
     except (ValueError, OSError, ConfigError) as error:
-        raise click.BadParameter(str(error).strip().splitlines()[0], param_hint="PIPELINE") from None
+        raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
     return pipeline.to(torch_device)
 
 
@@ -112,7 +113,7 @@ def run(pipeline, **arguments: Any):
     try:
         return pipeline(output_type="np", **arguments)
     except ValueError as error:
-        raise click.UsageError(str(error).strip().splitlines()[0]) from None
+        raise click.UsageError(first_line(error)) from None
 
 
 def batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:

@@ -29,13 +29,11 @@ def seed_option(function):
 
 
 def load_mel_config(path: Path | None, fallback: Path | None = None) -> MelConfig:
-    """The mel settings from `path`, else from a `mel_config.json` in `fallback` (a folder), else the defaults."""
+    """The mel settings from `path`, else those stored in `fallback` (a folder, `MelConfig.find`), else the defaults."""
     try:
         if path is not None:
             return MelConfig.load(path)
-        if fallback is not None and (Path(fallback) / "mel_config.json").is_file():
-            return MelConfig.load(fallback)
-        return MelConfig()
+        return (MelConfig.find(fallback) if fallback is not None else None) or MelConfig()
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from audiodiff.cli import _sampling
+from audiodiff.utils import first_line
 
 
 @click.command("edit")
@@ -57,7 +58,7 @@ def command(
             refinements=refine,
         )  # fmt: skip
     except ValueError as error:
-        raise click.UsageError(str(error).splitlines()[0]) from None
+        raise click.UsageError(first_line(error)) from None
     output = _sampling.run(
         target, latents=noise, strength=strength, num_inference_steps=steps, genre=_sampling.genre_value(genre),
         guidance_scale=guidance, generator=_sampling.generators(seed, 1),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -105,31 +104,9 @@ def command(
     """
     import torch
 
-    from audiodiff.audio import save_audio
-    from audiodiff.classifier import REPORT_NAME as CLASSIFIER_REPORT
-    from audiodiff.classifier import GenreClassifier
-    from audiodiff.codec import save_png
     from audiodiff.config import ConfigError, MelConfig
-    from audiodiff.embeddings import (
-        ClassifierEmbedder,
-        EmbeddingUnavailable,
-        LogMelEmbedder,
-        load_pretrained_embedder,
-        parse_backend,
-    )
-    from audiodiff.evaluate import (
-        EvaluationError,
-        evaluate,
-        folder_mel_config,
-        generate_clips,
-        is_pipeline_folder,
-        open_source,
-        render_figure,
-        select_refs,
-        summary_lines,
-        write_report,
-    )
-    from audiodiff.vocoders import make_vocoder
+    from audiodiff.evaluation import EvaluationError, run_evaluation, summary_lines
+    from audiodiff.evaluation.embeddings import PRETRAINED_BACKENDS, parse_backend
 
     torch_device = resolve_device_or_fail(device)
     seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
@@ -138,98 +115,35 @@ def command(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     for name, _ in pretrained:
-        if name not in ("vggish", "pann", "clap"):
+        if name not in PRETRAINED_BACKENDS:
             raise click.UsageError(f"--backend {name}: always computed when available; list only vggish, pann, clap")
     try:
         explicit_mel = MelConfig.load(mel_config_path) if mel_config_path is not None else None
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
-
     try:
-        # A folder without its own mel settings borrows the other side's (a pipeline's, a dataset's, a PNG folder's).
-        generated_mel = folder_mel_config(generated_path) if generated_path.is_dir() else None
-        reference_source = open_source(reference_path, explicit_mel, fallback=generated_mel)
-        _report_skipped(reference_source)
-        mel_config = reference_source.mel_config
-        select_generator = torch.Generator().manual_seed(seed)
-        reference_refs = select_refs(reference_source.refs, 2 * count, genre, select_generator)
-        reference = reference_source.load(
-            reference_refs, torch_device, **_audio_argument(reference_source, reconstruction_clips)
-        )
-        target_genre = genre
-        if target_genre is None:
-            labels = {label for label in reference.genres}
-            target_genre = labels.pop() if len(labels) == 1 and None not in labels else None
-
-        if is_pipeline_folder(generated_path):
-            click.echo(f"generating {count} clips with {generated_path} ...", err=True)
-            generated = generate_clips(
-                generated_path,
-                count,
-                genre=genre,
-                num_inference_steps=steps,
-                scheduler=scheduler,
-                batch_size=batch_size,
-                generator=torch.Generator(torch_device).manual_seed(seed),
-                device=torch_device,
-            )
-            clips_dir = out_dir / "generated"
-            levels = (1 << generated.bits) - 1
-            pixels = torch.floor((generated.images[:, 0].clamp(-1, 1) + 1) / 2 * levels + 0.5).to(torch.int64)
-            for index, name in enumerate(generated.names):
-                save_png(clips_dir / f"{name}.png", pixels[index].numpy(), generated.bits)
-                if generated.audio is not None and index < len(generated.audio):
-                    save_audio(clips_dir / f"{name}.wav", generated.audio[index], generated.mel_config.sample_rate)
-        else:
-            generated_source = open_source(generated_path, explicit_mel, fallback=mel_config)
-            _report_skipped(generated_source)
-            generated_refs = select_refs(generated_source.refs, count, None, None)
-            generated = generated_source.load(generated_refs, torch_device, **_audio_argument(generated_source, 0))
-
-        classifier = classifier_report = None
-        embedders = [LogMelEmbedder(float(mel_config.top_db))]
-        if classifier_path is not None:
-            classifier = GenreClassifier.from_pretrained(classifier_path, torch_device)
-            report_file = classifier_path / CLASSIFIER_REPORT
-            classifier_report = json.loads(report_file.read_text()) if report_file.is_file() else None
-            embedders.append(ClassifierEmbedder(classifier))
-        unavailable = {}
-        for name, checkpoint in pretrained:
-            try:
-                embedders.append(load_pretrained_embedder(name, checkpoint, torch_device))
-            except EmbeddingUnavailable as error:
-                unavailable[name] = str(error).split(": ", 1)[-1]
-                click.echo(f"embedding backend unavailable: {error}", err=True)
-
-        report = evaluate(
-            generated,
-            reference,
-            target_genre=target_genre,
-            embedders=embedders,
-            unavailable=unavailable,
-            classifier=classifier,
-            classifier_report=classifier_report,
-            vocoder=make_vocoder(vocoder, mel_config, n_iter),
+        run = run_evaluation(
+            generated_path,
+            reference_path,
+            out_dir,
+            genre=genre,
+            count=count,
+            classifier=classifier_path,
+            backends=pretrained,
+            mel_config=explicit_mel,
+            vocoder=vocoder,
+            n_iter=n_iter,
             reconstruction_clips=reconstruction_clips,
-            generator=torch.Generator(torch_device).manual_seed(seed),
+            num_inference_steps=steps,
+            scheduler=scheduler,
+            batch_size=batch_size,
+            seed=seed,
             device=torch_device,
+            log=lambda line: click.echo(line, err=True),
         )
     except (EvaluationError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
-    report["seed"] = seed
-    report_path = write_report(report, out_dir)
-    figure_path = render_figure(generated, reference, report, out_dir / "report.png")
-    for line in summary_lines(report):
+    for line in summary_lines(run.report):
         click.echo(line)
     click.echo(f"seed {seed}")
-    click.echo(f"wrote {report_path} and {figure_path}")
-
-
-def _report_skipped(source) -> None:
-    for reason in getattr(source, "skipped", []):
-        click.echo(f"skipped {reason}", err=True)
-
-
-def _audio_argument(source, clips: int) -> dict:
-    """Datasets load original audio only for the clips reconstruction needs; folders always carry it."""
-    return {"audio_clips": clips} if getattr(source, "kind", "") == "dataset" else {}
+    click.echo(f"wrote {run.report_path} and {run.figure_path}")

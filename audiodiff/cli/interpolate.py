@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from audiodiff.cli import _sampling
+from audiodiff.utils import first_line
 
 
 @click.command("interpolate")
@@ -52,7 +53,7 @@ def command(
         try:
             ends = pipe.invert(clips, num_inference_steps=steps, genre=genre, refinements=refine)
         except ValueError as error:
-            raise click.UsageError(str(error).splitlines()[0]) from None
+            raise click.UsageError(first_line(error)) from None
     path = editing.interpolation_path(ends[0], ends[1], frames)
     output = _sampling.run(
         pipe, latents=path, num_inference_steps=steps, genre=genre, guidance_scale=guidance,

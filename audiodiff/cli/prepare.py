@@ -93,8 +93,8 @@ def command(
         parse_genre_from,
         parse_shard,
         prepare_dataset,
-        write_contact_sheet,
     )
+    from audiodiff.figures import write_contact_sheet
 
     try:
         parse_genre_from(genre_from)

@@ -44,7 +44,7 @@ def command(
 
     from audiodiff.classifier import REPORT_NAME, train_genre_classifier
     from audiodiff.config import ConfigError, MelConfig
-    from audiodiff.evaluate import EvaluationError, open_source, select_refs
+    from audiodiff.evaluation import EvaluationError, open_source, select_refs
 
     torch_device = resolve_device_or_fail(device)
     seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
@@ -60,8 +60,8 @@ def command(
     except (EvaluationError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     genres = sorted({genre for genre in clips.genres if genre is not None})
-    if getattr(source, "prepared", None) is not None and getattr(source.prepared, "genres", None):
-        genres = [genre for genre in source.prepared.genres if genre in set(genres)]
+    if source.genres:
+        genres = [genre for genre in source.genres if genre in set(genres)]
     if len(genres) < 2:
         raise click.ClickException(f"{data_path}: found clips of {len(genres)} genre(s); a classifier needs 2 or more")
     labels = [genres.index(genre) for genre in clips.genres]

@@ -1,0 +1,77 @@
+"""Small helpers every layer uses: one-line error messages, atomic writes, and telling hub ids and saved datasets
+from other paths."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+# A Hugging Face hub repository id: `owner/name`, or a bare `name` (canonical datasets such as "mnist").
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+# Files that `datasets.Dataset.save_to_disk` / `DatasetDict.save_to_disk` always write.
+SAVED_DATASET_MARKERS = ("state.json", "dataset_dict.json")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or the error's type name when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def is_hub_id(name: str | os.PathLike, owner_required: bool = True) -> bool:
+    """Whether `name` reads as a hub repository id, `owner/name` (or a bare `name` unless `owner_required`).
+
+    Only the form is checked: callers look for a local path of that name first.
+    """
+    text = str(name)
+    return bool(_HUB_ID.fullmatch(text)) and ("/" in text or not owner_required)
+
+
+def is_saved_dataset(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder written by `datasets`' `save_to_disk` (a Dataset or a DatasetDict)."""
+    return any((Path(path) / name).is_file() for name in SAVED_DATASET_MARKERS)
+
+
+def _temporary_name(final: Path) -> Path:
+    # Hidden, and one per process: two writers never share a temporary, and listings of the folder skip it.
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_file(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is renamed to `final` in one step, so a reader (or a run
+    resumed after a kill) sees the old file or the complete new one, never part of one. On failure it is removed."""
+    final = Path(final)
+    temporary = _temporary_name(final)
+    try:
+        yield temporary
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, final)
+
+
+@contextlib.contextmanager
+def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder to fill; on success its files are flushed to disk and it replaces `final`
+    (a folder) by one rename, so a process killed at any point never leaves a half-written `final` behind."""
+    final = Path(final)
+    temporary = _temporary_name(final)
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    for file in temporary.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(temporary, final)

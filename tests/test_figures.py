@@ -1,0 +1,28 @@
+"""Figures: the colour map and the loss plot (the contact sheet and report figure are tested with their data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from audiodiff.figures import colourise, write_loss_plot
+
+
+def test_colourise_puts_the_lowest_band_at_the_bottom_dark_to_bright():
+    image = torch.full((4, 3), -1.0)
+    image[0] = 1.0  # the lowest mel band at full level
+    colours = colourise(image)
+    assert colours.shape == (4, 3, 3) and colours.dtype == np.uint8
+    assert colours[-1].tolist() == [[252, 253, 191]] * 3  # brightest anchor, drawn at the bottom
+    assert colours[0].tolist() == [[0, 0, 4]] * 3
+
+
+def test_loss_plot_draws_the_raw_and_smoothed_curves(tmp_path):
+    losses = [1.0 / (step + 1) for step in range(100)]
+    path = write_loss_plot(losses, tmp_path / "loss.png", "loss")
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (240, 640, 3)
+    colours = {tuple(pixel) for pixel in pixels.reshape(-1, 3)}
+    assert (170, 190, 230) in colours and (20, 60, 160) in colours

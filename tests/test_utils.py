@@ -1,0 +1,63 @@
+"""The small shared helpers: error lines, hub ids, saved datasets, atomic writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from audiodiff.utils import atomic_file, atomic_folder, first_line, is_hub_id, is_saved_dataset
+
+
+def test_first_line_of_an_error():
+    assert first_line(ValueError("\n  bad value\nmore detail")) == "bad value"
+    assert first_line(KeyError()) == "KeyError"
+
+
+@pytest.mark.parametrize(
+    "name, with_owner, bare_allowed",
+    [
+        ("teticio/audio-diffusion-256", True, True),
+        ("mnist", False, True),
+        ("runs/x", True, True),  # only the form is checked: callers try a local path first
+        ("./runs/x", False, False),
+        ("/data/set", False, False),
+        ("~/music", False, False),
+        ("a/b/c", False, False),
+        ("song.wav", False, True),
+    ],
+)
+def test_hub_ids_by_form(name, with_owner, bare_allowed):
+    assert is_hub_id(name) is with_owner
+    assert is_hub_id(name, owner_required=False) is bare_allowed
+
+
+def test_saved_datasets_are_recognised_by_their_state_files(tmp_path):
+    assert not is_saved_dataset(tmp_path)
+    (tmp_path / "state.json").write_text("{}")
+    assert is_saved_dataset(tmp_path)
+
+
+def test_atomic_file_replaces_in_one_step_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "data.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_file(target) as temporary:
+        temporary.write_text("new")
+        assert target.read_text() == "old"
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_folder_replaces_the_whole_folder(tmp_path):
+    target = tmp_path / "checkpoint"
+    (target / "stale").mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as folder:
+            (folder / "weights").write_text("half")
+            raise RuntimeError("killed")
+    assert [path.name for path in tmp_path.iterdir()] == ["checkpoint"] and (target / "stale").is_dir()
+    with atomic_folder(target) as folder:
+        (folder / "weights").write_text("w")
+    assert sorted(path.name for path in target.iterdir()) == ["weights"]
