@@ -9,6 +9,9 @@
 - deterministic DDIM inversion (Song, Meng and Ermon 2020, "Denoising Diffusion Implicit Models", eq. 12 with
   eta = 0 run backwards), the inverse of the DDIM sampler used to reconstruct and edit real clips;
 - classifier-free guidance (Ho and Salimans 2022);
+- joint denoising of clips wider than the model's window (MultiDiffusion, Bar-Tal et al. 2023): overlapping
+  windows, tapered weights and a window grid that moves from step to step;
+- static clipping of the predicted clean sample done the DDIM way, usable with any DDPM-space solver;
 - audio splicing and loop cross-fades.
 
 Images are `(batch, channels, n_mels, frames)`; masks broadcast against them over the last (time) axis, with 1 where
@@ -107,7 +110,90 @@ def interpolation_path(start: torch.Tensor, end: torch.Tensor, steps: int) -> to
     return slerp(start.expand(steps, *start.shape), end.expand(steps, *end.shape), weights)
 
 
+# --- wide clips: joint denoising of overlapping windows (MultiDiffusion) -------------------------------------------
+GOLDEN_RATIO_FRACTION = (math.sqrt(5) - 1) / 2
+
+
+def window_starts(frames: int, width: int, stride: int, step: int = 0) -> list[int]:
+    """First columns of the `width`-column windows that cover `frames` columns, `stride` apart, for sampling `step`.
+
+    The grid moves with the step: its offset is the fractional part of `step * 0.618...` times `stride` (a
+    low-discrepancy sequence, no random numbers), and the first and last windows are pinned to the edges. Window
+    edges therefore fall on different columns at every step, so no column is always at an edge and no seam builds
+    up where windows meet. `frames <= width` gives `[0]`.
+    """
+    if frames <= width:
+        return [0]
+    if not 0 < stride <= width:
+        raise ValueError(f"window stride must be between 1 and {width}, got {stride}")
+    offset = int((step * GOLDEN_RATIO_FRACTION) % 1.0 * stride)
+    inner = range(offset if offset > 0 else stride, frames - width, stride)
+    return sorted({0, frames - width, *inner})
+
+
+def window_weights(width: int, ramp: int | None = None) -> torch.Tensor:
+    """Trapezoid weights `(width,)` for overlap-adding window predictions: 1 in the middle, falling linearly over
+    `ramp` columns (default a quarter of the window) to `1 / (ramp + 1)` at the edges, where a window has the least
+    context. Never zero, so columns covered by one window only are still defined."""
+    ramp = max(1, width // 4 if ramp is None else ramp)
+    columns = torch.arange(width, dtype=torch.float32)
+    return torch.minimum(columns + 1, width - columns).clamp(max=ramp + 1) / (ramp + 1)
+
+
+def split_windows(sample: torch.Tensor, starts: Sequence[int], width: int) -> torch.Tensor:
+    """`(batch, channels, height, frames)` -> `(len(starts) * batch, channels, height, width)`, window-major."""
+    return torch.cat([sample[..., start : start + width] for start in starts])
+
+
+def merge_windows(windows: torch.Tensor, starts: Sequence[int], frames: int, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted overlap-add of window predictions (the inverse of `split_windows`), normalised per column.
+
+    windows: `(len(starts) * batch, channels, height, width)`; weights: `(width,)`. Returns
+    `(batch, channels, height, frames)`: at each column the weighted mean of the windows covering it.
+    """
+    width = windows.shape[-1]
+    batch = len(windows) // len(starts)
+    weights = weights.to(windows.device, windows.dtype)
+    total = windows.new_zeros((batch, *windows.shape[1:-1], frames))
+    norm = windows.new_zeros(frames)
+    for index, start in enumerate(starts):
+        total[..., start : start + width] += windows[index * batch : (index + 1) * batch] * weights
+        norm[start : start + width] += weights
+    return total / norm
+
+
 # --- diffusion --------------------------------------------------------------------------------------------------------
+def clip_consistently(
+    output: torch.Tensor,
+    sample: torch.Tensor,
+    alpha_prod: torch.Tensor,
+    prediction_type: str,
+    clip_range: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip the predicted clean sample and rebuild the sample from it and the model's noise estimate (DDIM's way).
+
+    With `x_t = sqrt(a) x0 + sqrt(1 - a) e`: x0 and e are read off the model output, x0 is clipped to
+    `[-clip_range, clip_range]`, and `(output', x_t')` are returned such that a solver step from them sees the
+    clipped x0 and the model's own e: `x_t' = sqrt(a) clip(x0) + sqrt(1 - a) e`. This is what diffusers' DDIM does
+    with `clip_sample` (Song et al. 2020, as in the reference). Solvers that instead clip inside their data
+    prediction and keep `x_t` (DPM-Solver++, UniPC with `thresholding`) carry the clipped-away part of x0 forward as
+    if it were noise; on a briefly trained model, whose x0 estimates at high noise lie far outside the range, that
+    turns some clips into speckle noise. Returns `(output', sample')`, shapes as given.
+    """
+    alpha_prod = torch.as_tensor(alpha_prod, dtype=sample.dtype, device=sample.device)
+    epsilon = epsilon_from_output(output, sample, alpha_prod, prediction_type)
+    signal, noise = alpha_prod.sqrt(), (1 - alpha_prod).sqrt()
+    clean = ((sample - noise * epsilon) / signal).clamp(-clip_range, clip_range)
+    rebuilt = signal * clean + noise * epsilon
+    if prediction_type == "epsilon":
+        return output, rebuilt
+    if prediction_type == "v_prediction":
+        return signal * epsilon - noise * clean, rebuilt
+    if prediction_type == "sample":
+        return clean, rebuilt
+    raise ValueError(f"unknown prediction_type {prediction_type!r}")
+
+
 def classifier_free_guidance(unconditional: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
     """Classifier-free guidance (Ho and Salimans 2022): `uncond + scale * (cond - uncond)`, any equal shapes."""
     return unconditional + scale * (conditional - unconditional)

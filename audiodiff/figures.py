@@ -48,10 +48,8 @@ def colourise(image: torch.Tensor) -> np.ndarray:
 def render_figure(
     generated: ClipSet, reference: ClipSet, report: dict[str, Any], path: str | Path, columns: int = 4, tile: int = 160
 ) -> Path:
-    """PNG: a row of generated spectrograms above a row of reference spectrograms, then the metric values.
-
-    Returns the file.
-    """
+    """PNG: generated spectrograms (flagged clips first, framed in red with the reason; long clips drawn wide with
+    their worst seam marked) above reference spectrograms, then the metric values. Returns the file."""
     # Imported here: the report module itself draws its figure with this function.
     from audiodiff.evaluation.report import summary_lines
 
@@ -60,26 +58,53 @@ def render_figure(
         title_font = ImageFont.load_default(size=16)
     except TypeError:  # Pillow without FreeType: the bitmap font
         font = title_font = ImageFont.load_default()
-    margin, label_width, line_height = 12, 90, 18
+    margin, label_width, line_height, caption = 12, 90, 18, 22
     lines = summary_lines(report)
-    width = max(label_width + columns * (tile + margin) + margin, 980)
-    height = margin + 26 + 2 * (tile + 22) + margin + line_height * len(lines) + margin
+    x_res = reference.images.shape[-1]
+    stretch = max(1.0, min(generated.images.shape[-1] / x_res, 4.0))  # long clips are drawn wider
+    generated_width = int(tile * stretch)
+    per_row = max(1, (columns * (tile + margin)) // (generated_width + margin))
+    order = _figure_order(generated, report)[: max(per_row, columns if stretch == 1 else 2 * per_row)]
+    generated_rows = -(-len(order) // per_row)
+    width = max(label_width + max(columns * (tile + margin), per_row * (generated_width + margin)) + margin, 980)
+    height = margin + 26 + (generated_rows + 1) * (tile + caption) + margin + line_height * len(lines) + margin
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     draw.text((margin, margin), "audiodiff evaluation", fill=(0, 0, 0), font=title_font)
     top = margin + 26
-    for row, (label, clips) in enumerate((("generated", generated), ("reference", reference))):
-        y = top + row * (tile + 22)
-        draw.text((margin, y + tile // 2 - 8), label, fill=(0, 0, 0), font=font)
-        for column in range(min(columns, len(clips))):
-            x = label_width + column * (tile + margin)
-            picture = Image.fromarray(colourise(clips.images[column, 0])).resize(
-                (tile, tile), Image.Resampling.BILINEAR
-            )
-            canvas.paste(picture, (x, y))
-            name = clips.names[column]
-            draw.text((x, y + tile + 3), name if len(name) <= 24 else "..." + name[-21:], fill=(60, 60, 60), font=font)
-    y = top + 2 * (tile + 22) + margin
+    flags = {clip["name"]: clip for clip in (report.get("artifacts") or {}).get("per_clip", [])}
+    worst = {item["clip"]: item for item in reversed((report.get("seams") or {}).get("worst", []))}
+    for position, index in enumerate(order):
+        row, column = divmod(position, per_row)
+        x, y = label_width + column * (generated_width + margin), top + row * (tile + caption)
+        name = generated.names[index]
+        picture = Image.fromarray(colourise(generated.images[index, 0]))
+        canvas.paste(picture.resize((generated_width, tile), Image.Resampling.BILINEAR), (x, y))
+        label = name if len(name) <= 24 else "..." + name[-21:]
+        flagged = flags.get(name, {}).get("flagged")
+        if flagged:
+            draw.rectangle((x - 2, y - 2, x + generated_width + 1, y + tile + 1), outline=(220, 0, 0), width=3)
+            label = f"{label}: {', '.join(flags[name]['reasons'])}"
+        if name in worst and stretch > 1:
+            seconds_per_column = generated_width / generated.images.shape[-1]
+            column_x = x + int(worst[name]["seconds"] * generated.mel_config.sample_rate
+                               / generated.mel_config.hop_length * seconds_per_column)  # fmt: skip
+            draw.line((column_x, y, column_x, y + tile), fill=(0, 200, 255), width=2)
+            label += f"  (worst seam {worst[name]['change_db']:.1f} dB)"
+        draw.text((x, y + tile + 3), label, fill=(200, 0, 0) if flagged else (60, 60, 60), font=font)
+    for row in range(generated_rows):
+        draw.text((margin, top + row * (tile + caption) + tile // 2 - 8), "generated", fill=(0, 0, 0), font=font)
+    y = top + generated_rows * (tile + caption)
+    draw.text((margin, y + tile // 2 - 8), "reference", fill=(0, 0, 0), font=font)
+    for column in range(min(columns, len(reference))):
+        x = label_width + column * (tile + margin)
+        picture = Image.fromarray(colourise(reference.images[column, 0])).resize(
+            (tile, tile), Image.Resampling.BILINEAR
+        )
+        canvas.paste(picture, (x, y))
+        name = reference.names[column]
+        draw.text((x, y + tile + 3), name if len(name) <= 24 else "..." + name[-21:], fill=(60, 60, 60), font=font)
+    y += tile + caption + margin
     for line in lines:
         draw.text((margin, y), line, fill=(0, 0, 0), font=font)
         y += line_height
@@ -87,6 +112,17 @@ def render_figure(
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path, format="PNG")
     return path
+
+
+def _figure_order(generated: ClipSet, report: dict[str, Any]) -> list[int]:
+    """Generated clip indices to show: flagged clips first (in the report's order), then the rest in order."""
+    position = {name: index for index, name in enumerate(generated.names)}
+    flagged = [
+        position[clip["name"]]
+        for clip in (report.get("artifacts") or {}).get("per_clip", [])
+        if clip["flagged"] and clip["name"] in position
+    ]
+    return flagged + [index for index in range(len(generated)) if index not in set(flagged)]
 
 
 # --- the dataset contact sheet ----------------------------------------------------------------------------------------

@@ -353,15 +353,23 @@ class AudioDiffusionPipeline(DiffusionPipeline):
 
     # --- sampling -------------------------------------------------------------------------------------------------
     def prepare_latents(
-        self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None = None
+        self,
+        batch_size: int,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        width: int | None = None,
     ) -> torch.Tensor:
-        """Standard Gaussian noise `(batch, channels, height, width)` in the UNet's sample space."""
+        """Standard Gaussian noise `(batch, channels, height, width)` in the UNet's sample space (`width` defaults
+        to the model's)."""
         _check_generators(generator, batch_size)
+        channels, height, model_width = self.latent_shape
         return randn_tensor(
-            (batch_size, *self.latent_shape), generator=generator, device=self._execution_device, dtype=self.unet.dtype
+            (batch_size, channels, height, width or model_width),
+            generator=generator,
+            device=self._execution_device,
+            dtype=self.unet.dtype,
         )
 
-    def _model_output(
+    def _window_output(
         self, sample: torch.Tensor, timestep: torch.Tensor, labels: torch.Tensor | None, guidance_scale: float
     ) -> torch.Tensor:
         """UNet prediction for `(batch, channels, h, w)` samples, with classifier-free guidance when scale != 1."""
@@ -377,6 +385,32 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         unconditional, conditional = output.chunk(2)
         return editing.classifier_free_guidance(unconditional, conditional, guidance_scale)
 
+    def _model_output(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        labels: torch.Tensor | None,
+        guidance_scale: float,
+        stride: int | None = None,
+        step: int = 0,
+    ) -> torch.Tensor:
+        """The prediction for `(batch, channels, h, frames)` samples of any width.
+
+        Up to the model's width this is one UNet call. Wider samples are denoised jointly (MultiDiffusion, Bar-Tal
+        et al. 2023): overlapping model-width windows `stride` columns apart (default half a window), predicted in
+        one batch and overlap-added with tapered weights; the window grid moves with `step` (`editing.window_starts`)
+        so that no column stays at a window edge.
+        """
+        width = self.latent_shape[2]
+        frames = sample.shape[-1]
+        if frames <= width:
+            return self._window_output(sample, timestep, labels, guidance_scale)
+        starts = editing.window_starts(frames, width, stride or width // 2, step)
+        windows = editing.split_windows(sample, starts, width)
+        window_labels = None if labels is None else labels.repeat(len(starts))
+        output = self._window_output(windows, timestep, window_labels, guidance_scale)
+        return editing.merge_windows(output, starts, frames, editing.window_weights(width))
+
     def _sample_space_scale(self, timestep: torch.Tensor) -> torch.Tensor:
         """Factor taking `x_t = sqrt(a) x0 + sqrt(1 - a) e` into the scheduler's sample space at `timestep`.
 
@@ -388,7 +422,22 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         noise = self.scheduler.add_noise(torch.zeros_like(one), one, timestep.reshape(1))
         return (signal.square() + noise.square()).sqrt()
 
-    def _sample_slice(
+    def _clip_range(self, timestep: torch.Tensor) -> float | None:
+        """The range to clip x0 to before each solver step, done the DDIM way (`editing.clip_consistently`), or None.
+
+        It applies to DDPM-space solvers that were given static clipping as `thresholding` (`make_scheduler` does
+        this when the training schedule clips, as the reference's does): DPM-Solver++, UniPC, DEIS. Their own
+        thresholding keeps the sample and so carries the clipped-away part of x0 forward, which makes briefly
+        trained models emit speckle-noise clips. DDPM and DDIM clip correctly themselves.
+        """
+        config = self.scheduler.config
+        if not config.get("thresholding") or not hasattr(self.scheduler, "alphas_cumprod"):
+            return None
+        if abs(float(self._sample_space_scale(timestep)) - 1.0) > 1e-4:
+            return None
+        return float(config.get("sample_max_value", 1.0))
+
+    def _sample(
         self,
         batch_size: int,
         num_inference_steps: int,
@@ -400,28 +449,38 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         labels: torch.Tensor | None,
         guidance_scale: float,
         eta: float,
+        frames: int | None = None,
+        stride: int | None = None,
     ) -> torch.Tensor:
-        """One sampling run -> images `(batch, 1, y_res, x_res)` in [-1, 1].
+        """One sampling run -> images `(batch, 1, y_res, frames)` in [-1, 1] (`frames` defaults to `x_res`).
 
-        Starts from `latents` (DDPM-space samples at the first step), else the noised `init_images` (strength < 1),
-        else noise. Where the keep-mask `keep` (`(x_res,)` or broadcastable) is 1, every step replaces the sample by
-        `init_images` noised to the next timestep (RePaint-style inpainting), and the result by `init_images`.
+        Starts from `latents` (DDPM-space samples at the first step; narrower than the canvas, the rest is fresh
+        noise), else the noised `init_images` `(batch, 1, y_res, frames)` (strength < 1), else noise. Where the
+        keep-mask `keep` (`(frames,)` or broadcastable) is 1, every step replaces the sample by `init_images` noised
+        to the next timestep (RePaint-style inpainting), and the result by `init_images`. Canvases wider than the
+        model are denoised jointly in overlapping windows `stride` columns apart (`_model_output`).
         """
         device = self._execution_device
+        config = self.mel_config
+        frames = frames or config.x_res
+        model_width = self.latent_shape[2]
+        canvas = -(-frames * model_width // config.x_res)  # latent columns covering `frames` image columns
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         begin = editing.start_step(num_inference_steps, strength) * self.scheduler.order
         timesteps = self.scheduler.timesteps[begin:]
         if hasattr(self.scheduler, "set_begin_index"):
             self.scheduler.set_begin_index(begin)
-        noise = self.prepare_latents(batch_size, generator)
+        noise = self.prepare_latents(batch_size, generator, canvas)
         known = None if init_images is None else self.images_to_latents(init_images)
-        latent_keep = None if keep is None else editing.resize_mask(keep.to(device), self.latent_shape[2])
+        latent_keep = None if keep is None else editing.resize_mask(keep.to(device), canvas)
         if len(timesteps) == 0:
             if init_images is not None:
                 return init_images.float()
-            return self.latents_to_images(latents if latents is not None else noise)
+            start = noise if latents is None else torch.cat([latents.to(noise), noise[..., latents.shape[-1] :]], -1)
+            return self.latents_to_images(start)[..., :frames]
         if latents is not None:
-            sample = latents.to(device, self.unet.dtype) * self._sample_space_scale(timesteps[0])
+            latents = latents.to(device, self.unet.dtype) * self._sample_space_scale(timesteps[0])
+            sample = torch.cat([latents, noise[..., latents.shape[-1] :] * self.scheduler.init_noise_sigma], -1)
         elif known is not None and begin > 0:
             sample = self.scheduler.add_noise(known, noise, timesteps[:1].repeat(batch_size))
         else:
@@ -430,9 +489,14 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         extra = {"eta": eta} if "eta" in step_arguments else {}
         if "generator" in step_arguments:
             extra["generator"] = generator
+        clip_range = self._clip_range(timesteps[0])
+        prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
         for index, timestep in enumerate(self.progress_bar(timesteps)):
             model_input = self.scheduler.scale_model_input(sample, timestep)
-            output = self._model_output(model_input, timestep, labels, guidance_scale)
+            output = self._model_output(model_input, timestep, labels, guidance_scale, stride, index)
+            if clip_range is not None:
+                alpha_prod = self.scheduler.alphas_cumprod[int(timestep)]
+                output, sample = editing.clip_consistently(output, sample, alpha_prod, prediction_type, clip_range)
             sample = self.scheduler.step(output, timestep, sample, **extra).prev_sample
             if latent_keep is not None:
                 if index + 1 < len(timesteps):
@@ -441,29 +505,23 @@ class AudioDiffusionPipeline(DiffusionPipeline):
                 else:
                     target = known
                 sample = editing.blend(target, sample, latent_keep)
-        images = self.latents_to_images(sample)
+        images = self.latents_to_images(sample)[..., :frames]
         if keep is not None:
             images = editing.blend(init_images.float(), images, keep.to(device))
         return images
 
-    def _continue(self, images: torch.Tensor, frames: int, overlap: int, **sampling) -> torch.Tensor:
-        """Outpaint `(batch, 1, y_res, x_res)` images to `frames` columns, one new slice at a time.
+    def _extend(self, images: torch.Tensor, frames: int, overlap: int, **sampling) -> torch.Tensor:
+        """Extend `(batch, 1, y_res, x_res)` images to `frames` columns, the new part denoised jointly.
 
-        Each new slice is sampled with its first `overlap` columns fixed to the previous slice's last ones (the
-        last half of them ramping into the generated part, applied at every step) and joined there, so the pieces
-        cross-fade in the spectrogram and are vocoded as one signal. Returns `(batch, 1, y_res, frames)`.
+        The input is kept (its last `overlap // 2` columns ramping into the new material) on a canvas of `frames`
+        columns whose remainder is generated in overlapping windows that share `overlap` columns, each step seeing
+        the input as context (RePaint-style). Returns `(batch, 1, y_res, frames)`.
         """
         width = self.mel_config.x_res
-        if not 0 < overlap < width:
-            raise ValueError(f"overlap must be between 1 and {width - 1} frames, got {overlap}")
-        keep = editing.time_mask(width, overlap, width, fade=overlap // 2)
-        result = images
-        while result.shape[-1] < frames:
-            known = torch.full_like(images, -1.0)
-            known[..., :overlap] = result[..., -overlap:]
-            piece = self._sample_slice(init_images=known, strength=1.0, keep=keep, latents=None, **sampling)
-            result = torch.cat([result[..., :-overlap], piece], dim=-1)
-        return result[..., :frames]
+        canvas = torch.full((*images.shape[:-1], frames), -1.0, device=images.device, dtype=images.dtype)
+        canvas[..., :width] = images
+        keep = editing.time_mask(frames, width, frames, fade=max(1, overlap // 2))
+        return self._sample(init_images=canvas, strength=1.0, keep=keep, latents=None, frames=frames, **sampling)
 
     @torch.no_grad()
     def invert(
@@ -630,8 +688,11 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             inpaint_seconds: `(start, end)` seconds of the input slice to regenerate (a keep-mask with short ramps).
             loop_seconds: make the input loop: regenerate this many seconds around the point where its end wraps
                 to its start; the audio is `x_res * hop_length` samples and loops without a click.
-            seconds: output duration; beyond one slice, continue by outpainting, each new slice overlapping the
-                previous by `overlap_seconds` (default a third of a slice), joined with a cross-fade.
+            seconds: output duration. Beyond one slice the whole clip is denoised jointly: model-width windows that
+                overlap by `overlap_seconds` (default half a slice) are predicted together at every step and
+                overlap-added, their grid moving from step to step (MultiDiffusion, Bar-Tal et al. 2023), so the
+                clip has no joins. A clip made from an input (audio, images or latents) is extended that way after
+                its first slice.
             genre: genre name/index (or one per item) for genre-conditioned models; None = unconditional.
             guidance_scale: classifier-free guidance `eps_u + w (eps_c - eps_u)`; 1 = conditional only.
             eta: DDIM's eta (0 = deterministic); ignored by schedulers without it.
@@ -653,7 +714,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             >>> out.audios.shape, out.sample_rate, out.images[0].size
             ((2, 1984), 8000, (32, 32))
             >>> longer = pipe(num_inference_steps=4, seconds=1.0, generator=torch.Generator().manual_seed(0))
-            >>> longer.audios.shape  # continued by outpainting: 125 spectrogram columns
+            >>> longer.audios.shape  # 125 spectrogram columns, denoised jointly in overlapping windows
             (1, 7936)
         """
         # 1. Check inputs; clips given as audio or images count towards the batch.
@@ -684,7 +745,14 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if shift:
             init_images = torch.roll(init_images, shift, dims=-1)
 
-        # 4. Sample one slice.
+        # 4. Sample. Plain generation of a long clip denoises the whole canvas jointly in overlapping windows; a clip
+        #    that starts from an input (variation, inpainting, inversion latents) is sampled as one slice first.
+        width = config.x_res
+        frames = max(1, self._frames(seconds)) if seconds is not None else width
+        overlap = self._frames(overlap_seconds) if overlap_seconds is not None else width // 2
+        if frames > width and not 0 < overlap < width:
+            raise ValueError(f"overlap_seconds must cover between 1 and {width - 1} frames, got {overlap}")
+        stride = max(1, (width - overlap) * self.latent_shape[2] // width)
         sampling = dict(
             batch_size=batch_size,
             num_inference_steps=int(num_inference_steps or self.default_steps),
@@ -692,16 +760,24 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             labels=labels,
             guidance_scale=guidance_scale,
             eta=eta,
+            stride=stride,
         )
-        result = self._sample_slice(latents=latents, init_images=init_images, strength=strength, keep=keep, **sampling)
+        joint = frames > width and init_images is None and latents is None and keep is None
+        result = self._sample(
+            latents=latents,
+            init_images=init_images,
+            strength=strength,
+            keep=keep,
+            frames=frames if joint else width,
+            **sampling,
+        )
         if shift:
             result = torch.roll(result, -shift, dims=-1)
 
-        # 5. Longer outputs: continue by outpainting, one slice at a time.
-        if seconds is not None:
-            frames = max(1, self._frames(seconds))
-            overlap = self._frames(overlap_seconds) if overlap_seconds is not None else config.x_res // 3
-            result = self._continue(result, frames, overlap, **sampling)
+        # 5. A clip that started from an input and must be longer: extend it, the new part denoised jointly.
+        if frames > result.shape[-1]:
+            result = self._extend(result, frames, overlap, **sampling)
+        result = result[..., :frames]
 
         # 6. Quantise to the pipeline's bit depth and vocode what the saved image holds.
         pixels = self.quantize(result)

@@ -8,10 +8,10 @@ A pipeline samples with any diffusers scheduler; these short names are what the 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import diffusers
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+if TYPE_CHECKING:  # diffusers takes seconds to import; the CLI reads this registry for its help texts
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 # Short names for the CLI and `set_scheduler`; any diffusers scheduler class name works too.
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -33,6 +33,9 @@ FAST_STEPS = 20
 
 def scheduler_class(class_name: str) -> type[SchedulerMixin] | None:
     """The diffusers scheduler class of that name, or None when diffusers has no scheduler called so."""
+    import diffusers
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
     found = getattr(diffusers, class_name, None)
     return found if isinstance(found, type) and issubclass(found, SchedulerMixin) else None
 
@@ -42,8 +45,9 @@ def make_scheduler(name: str, config: Any) -> SchedulerMixin:
 
     The training schedule (betas, number of train timesteps, prediction type) carries over from `config`, and so
     does DDPM's clipping of the predicted clean sample (`clip_sample`, the reference's setting): solvers without that
-    option get it as thresholding at `clip_sample_range` (static clipping; Saharia et al. 2022's thresholding with
-    the maximum at 1). On a small model this is what brings DPM-Solver++ at 20 steps to DDPM-1000's quality.
+    option get it as `thresholding` at `clip_sample_range` (static clipping), which `AudioDiffusionPipeline` applies
+    the DDIM way before each solver step (`editing.clip_consistently`): the solvers' own thresholding keeps the
+    sample, carries the clipped-away part of x0 forward and turns some clips of briefly trained models into noise.
     """
     class_name, overrides = SCHEDULERS.get(name.lower(), (name, {}))
     found = scheduler_class(class_name)

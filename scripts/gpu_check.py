@@ -93,7 +93,7 @@ def main() -> None:
             latents = torch.randn((batch, *shape), generator=generator, device="cuda")
             scope = torch.autocast("cuda", torch.bfloat16) if autocast else contextlib.nullcontext()
             with scope, torch.no_grad():
-                pipeline._sample_slice(
+                pipeline._sample(
                     latents=latents, init_images=None, strength=1.0, keep=None, batch_size=batch,
                     num_inference_steps=steps, generator=generator, labels=None, guidance_scale=1.0, eta=0.0,
                 )  # fmt: skip

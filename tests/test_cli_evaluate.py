@@ -73,7 +73,7 @@ def test_evaluate_writes_report_and_figure(folders, classifier, tmp_path):
     assert report["genre"]["target_share"] >= 0.9 and report["genre"]["reference_target_share"] >= 0.9
     assert report["genre"]["classifier_held_out_accuracy"] >= 0.9
     distances = report["frechet_distance"]
-    assert set(distances) == {"log-mel", "classifier", "vggish"}
+    assert set(distances) == {"log-mel", "log-mel-fine", "classifier", "vggish"}
     assert distances["vggish"]["available"] is False and "nothing is downloaded" in distances["vggish"]["reason"]
     assert distances["log-mel"]["ratio_to_baseline"] < 3
     assert report["reconstruction"]["clips"] == 2 and report["reconstruction"]["spectral_convergence"] < 0.6
@@ -133,12 +133,17 @@ def test_evaluate_a_pipeline_against_a_prepared_dataset(prepared_and_pipeline, c
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["generated"] == {"source": str(pipeline), "kind": "pipeline", "clips": 4}
+    assert report["generated"] == {"source": str(pipeline), "kind": "pipeline", "clips": 4, "frames": 64,
+                                   "seconds": round(64 * MEL.hop_length / MEL.sample_rate, 2)}  # fmt: skip
     assert report["reference"]["kind"] == "dataset" and report["target_genre"] == "pads"
     assert report["reconstruction"]["clips"] == 2  # the dataset's audio_file paths lead back to the WAVs
     assert report["genre"]["reference_target_share"] >= 0.9
-    # An untrained model makes noise: far from the reference, unlike the reference from itself.
+    # An untrained model makes noise: far from the reference, unlike the reference from itself, and every clip is
+    # flagged, while real clips of other tracks pass the same check.
     assert report["frechet_distance"]["log-mel"]["ratio_to_baseline"] > 3
+    assert report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"] > 3
+    assert report["artifacts"]["flagged_share"] == 1.0 and report["artifacts"]["real_flagged_share"] <= 0.25
+    assert report["seams"]["available"] is False  # one-slice clips have no seams
     written = sorted(path.name for path in (tmp_path / "generated").iterdir())
     assert written[:2] == ["generated_0000.png", "generated_0000.wav"] and len(written) == 8
     unknown = run("evaluate", "--generated", pipeline, "--reference", dataset, "--genre", "jazz", "--out", tmp_path)

@@ -133,3 +133,69 @@ def test_interpolating_between_inverted_clips_passes_through_both():
     sources = pipe.audio_to_images([first, second])
     assert (images[0] - sources[0]).abs().mean() < 0.05 and (images[2] - sources[1]).abs().mean() < 0.05
     assert (images[1] - sources[0]).abs().mean() > 0.05 and (images[1] - sources[1]).abs().mean() > 0.05
+
+
+# --- clipping the predicted clean sample, DDIM's way ------------------------------------------------------------------
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_clip_consistently_keeps_the_noise_estimate_and_clips_x0(prediction_type):
+    generator = torch.Generator().manual_seed(0)
+    sample, output = torch.randn(2, 1, 8, 8, generator=generator), torch.randn(2, 1, 8, 8, generator=generator) * 3
+    alpha = torch.tensor(0.02)
+    epsilon = editing.epsilon_from_output(output, sample, alpha, prediction_type)
+    new_output, new_sample = editing.clip_consistently(output, sample, alpha, prediction_type)
+    clean = (new_sample - (1 - alpha).sqrt() * epsilon) / alpha.sqrt()
+    rebuilt_epsilon = editing.epsilon_from_output(new_output, new_sample, alpha, prediction_type)
+    assert torch.allclose(rebuilt_epsilon, epsilon, atol=1e-4)
+    assert clean.abs().max() <= 1 + 1e-4
+    raw_clean = (sample - (1 - alpha).sqrt() * epsilon) / alpha.sqrt()
+    assert torch.allclose(clean, raw_clean.clamp(-1, 1), atol=1e-4)
+
+
+def test_dpm_solver_clips_like_ddim_and_not_like_its_own_thresholding():
+    """The cause of the noise clips: DPM-Solver++'s thresholding keeps the sample and carries the clipped-away part
+    of x0 forward; done DDIM's way, its first-order step is exactly DDIM's (the reference's robust sampler)."""
+    from diffusers import DDPMScheduler
+
+    pipe = tiny_pipeline()  # an untrained UNet: its x0 estimates lie far outside [-1, 1], as early in training
+    pipe.scheduler = DDPMScheduler(clip_sample=True)
+
+    def sample(name: str, clip: bool = True, **overrides) -> torch.Tensor:
+        pipe.set_scheduler(name)
+        config = pipe.scheduler.config
+        pipe.scheduler = type(pipe.scheduler).from_config(config, timestep_spacing="trailing", **overrides)
+        if not clip:
+            pipe._clip_range = lambda timestep: None  # the solver's own thresholding only
+        images = pipe(num_inference_steps=10, generator=seeded(3), output_type="pt").images
+        pipe.__dict__.pop("_clip_range", None)
+        return images
+
+    ddim = sample("ddim")
+    assert torch.allclose(sample("dpm", solver_order=1), ddim, atol=2 / 255 + 1e-4)
+    assert (sample("dpm", clip=False, solver_order=1) - ddim).abs().mean() > 0.05
+
+
+# --- joint denoising of wide clips ------------------------------------------------------------------------------------
+def test_window_grid_covers_the_clip_and_moves_from_step_to_step():
+    grids = [editing.window_starts(258, 64, 32, step) for step in range(6)]
+    for starts in grids:
+        assert starts[0] == 0 and starts[-1] == 258 - 64 and starts == sorted(set(starts))
+        assert all(later - earlier <= 32 for earlier, later in zip(starts, starts[1:]))  # no gap wider than stride
+    inner_edges = [set(starts[1:-1]) for starts in grids]
+    assert all(inner_edges[step] != inner_edges[step + 1] for step in range(5))  # edges never stay put
+    assert editing.window_starts(64, 64, 32) == [0] and editing.window_starts(40, 64, 32) == [0]
+    with pytest.raises(ValueError, match="stride"):
+        editing.window_starts(200, 64, 0)
+
+
+def test_window_merge_inverts_split_and_averages_overlaps():
+    sample = torch.randn(2, 1, 4, 100, generator=torch.Generator().manual_seed(0))
+    starts = editing.window_starts(100, 32, 16, 3)
+    weights = editing.window_weights(32)
+    assert weights.min() > 0 and weights.max() == 1 and torch.equal(weights, weights.flip(0))
+    windows = editing.split_windows(sample, starts, 32)
+    assert windows.shape == (2 * len(starts), 1, 4, 32)
+    assert torch.allclose(editing.merge_windows(windows, starts, 100, weights), sample, atol=1e-6)
+    constant = torch.cat([torch.full((2, 1, 4, 32), float(index)) for index in range(len(starts))])
+    merged = editing.merge_windows(constant, starts, 100, weights)
+    assert merged[..., 0].eq(0).all() and merged[..., -1].eq(len(starts) - 1).all()  # only one window there
+    assert ((merged >= 0) & (merged <= len(starts) - 1)).all()  # elsewhere a weighted mean of the windows

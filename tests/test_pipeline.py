@@ -13,6 +13,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, UNet2DModel
 from diffusers.models.unets.unet_2d import UNet2DOutput
 
+from audiodiff import editing as editing_module
 from audiodiff import pipeline as pipeline_module
 from audiodiff import schedulers
 from audiodiff.config import MelConfig
@@ -287,29 +288,48 @@ def test_loop_end_flows_into_start():
     assert spike_ratio(np.tile(audio, 3), [len(audio), 2 * len(audio)]) > 100.0
 
 
-# --- long-form continuation -------------------------------------------------------------------------------------------
-def test_continuation_keeps_the_first_slice_and_has_no_click_at_joins():
+# --- long clips: joint denoising of overlapping windows ---------------------------------------------------------------
+def test_long_clip_is_denoised_jointly_without_clicks_or_steps():
     pipe = stationary_pipeline()
-    overlap = 12
     seconds = 100 * MEL.hop_length / MEL.sample_rate
-    single = pipe(num_inference_steps=4, generator=seeded(), output_type="pt")
-    long = pipe(
-        num_inference_steps=4,
-        generator=seeded(),
-        seconds=seconds,
-        overlap_seconds=overlap * 64 / 8000,
-        output_type="pt",
-    )
+    long = pipe(num_inference_steps=4, generator=seeded(), seconds=seconds, output_type="pt")
     assert long.images.shape == (1, 1, 32, 100)
     assert long.audios.shape == (1, 99 * MEL.hop_length)
-    assert torch.equal(long.images[..., : 32 - overlap // 2], single.images[..., : 32 - overlap // 2])
-    joins = [(32 - overlap + k * (32 - overlap)) * MEL.hop_length for k in range(3)]
-    assert spike_ratio(long.audios[0].numpy(), joins) < 3.0
+    # Windows 16 columns apart at a moving offset: check every window-sized boundary there could be.
+    boundaries = [column * MEL.hop_length for column in range(16, 100, 8)]
+    assert spike_ratio(long.audios[0].numpy(), boundaries) < 3.0
     pieces = [pipe(num_inference_steps=4, generator=seeded(seed)).audios[0] for seed in (1, 2)]
     assert spike_ratio(np.concatenate(pieces), [len(pieces[0])]) > 100.0  # independent slices butted together click
-    # Image continuity: the column steps at the joins are like the steps elsewhere.
+    # Image continuity: no column step stands out from the others.
     steps = (long.images[0, 0, :, 1:] - long.images[0, 0, :, :-1]).abs().mean(0)
     assert steps.max() <= 3 * steps.median() + 2 / 255
+    # Every column was denoised: the long clip holds the model's tones everywhere, like a single slice.
+    single = pipe(num_inference_steps=4, generator=seeded(), output_type="pt").images[0, 0]
+    profile = long.images[0, 0].mean(-1)
+    assert torch.allclose(profile, single.mean(-1), atol=0.05)
+    evaluations = pipe.unet_evaluations
+    pipe(num_inference_steps=4, generator=seeded(), seconds=seconds)
+    windows = sum(len(editing_module.window_starts(100, 32, 16, step)) for step in range(4))
+    assert pipe.unet_evaluations - evaluations == windows  # each step evaluates the windows of its grid once
+
+
+def test_extending_an_input_clip_keeps_its_first_slice():
+    pipe = stationary_pipeline()
+    source = pipe(num_inference_steps=4, generator=seeded(5), output_type="pt").images
+    overlap = 12
+    longer = pipe(
+        images=source,
+        strength=0.0,  # keep the input slice as it is, then extend it
+        seconds=80 * MEL.hop_length / MEL.sample_rate,
+        overlap_seconds=overlap * MEL.hop_length / MEL.sample_rate,
+        num_inference_steps=4,
+        generator=seeded(),
+        output_type="pt",
+    )
+    assert longer.images.shape == (1, 1, 32, 80)
+    kept = 32 - overlap // 2
+    assert torch.allclose(longer.images[..., :kept], source[..., :kept], atol=1 / 255)
+    assert spike_ratio(longer.audios[0].numpy(), [32 * MEL.hop_length]) < 3.0
 
 
 def test_continuation_with_a_trained_style_model_and_genre():

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from audiodiff.cli.common import device_option, mel_config_option, resolve_device_or_fail, seed_option
+from audiodiff.schedulers import DEFAULT_SCHEDULER
 
 
 @click.command("evaluate")
@@ -66,10 +67,16 @@ from audiodiff.cli.common import device_option, mel_config_option, resolve_devic
 @click.option("--steps", type=int, default=None, help="Inference steps when generating from a pipeline.")
 @click.option(
     "--scheduler",
-    default="dpm",
+    default=DEFAULT_SCHEDULER,
     show_default=True,
-    help="Sampler when generating from a pipeline: dpm (DPM-Solver++, 20 steps), ddim, ddpm (the reference's 1000 "
-    "steps), unipc, ..., or saved (the folder's own).",
+    help="Sampler when generating from a pipeline (the default of `audiodiff generate`), ddim, ddpm (the "
+    "reference's 1000 steps), unipc, ..., or saved (the folder's own).",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=None,
+    help="Length of the clips generated from a pipeline (default one slice); longer clips get the seam check.",
 )
 @click.option("--batch-size", type=int, default=8, help="Clips generated at once (pipeline).")
 @seed_option
@@ -88,14 +95,19 @@ def command(
     reconstruction_clips,
     steps,
     scheduler,
+    seconds,
     batch_size,
     seed,
     device,
 ) -> None:
     """Compare generated clips with reference clips; print the report and write OUT/report.json + OUT/report.png.
 
-    Metrics: Frechet distance on log-mel frame statistics (and on the classifier's embedding, and any --backend),
-    each next to the same distance between two sets of reference clips; the share of generated clips the
+    Metrics: the share of generated clips flagged for artefacts (speckle noise, noise-like spectra, silence,
+    saturation; thresholds from the reference's own range, false-alarm rate measured on held-out reference clips);
+    for clips longer than one slice, the seam score (envelope change at joins against the same inside real music);
+    Frechet distance on fine log-mel frames (full resolution plus local contrast), on 32-band log-mel frame
+    statistics (and on the classifier's embedding, and any --backend), each next to the same distance between two
+    sets of reference clips; the share of generated clips the
     classifier assigns to --genre; spectral convergence and log-spectral distance of the codec round trip on
     reference audio; mean pairwise distance between generated clips (diversity) and to the nearest reference clip.
 
@@ -136,6 +148,7 @@ def command(
             reconstruction_clips=reconstruction_clips,
             num_inference_steps=steps,
             scheduler=scheduler,
+            seconds=seconds,
             batch_size=batch_size,
             seed=seed,
             device=torch_device,

@@ -30,7 +30,8 @@ class ClipSet:
 
     images: `(N, 1, n_mels, frames)` in [-1, 1]. audio: `(M, time)` audio of the first M <= N clips when known
     (original audio for reference clips, generated audio for a pipeline), else None. genres, groups (the track a
-    clip was cut from) and names: one per clip.
+    clip was cut from) and names: one per clip. joins: per clip, the columns where separately generated pieces
+    meet, when known (None: unknown, or made in one piece).
     """
 
     images: torch.Tensor
@@ -42,6 +43,7 @@ class ClipSet:
     kind: str
     audio: torch.Tensor | None = None
     bits: int = 8
+    joins: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -61,6 +63,7 @@ class ClipSet:
             groups=[self.groups[i] for i in indices],
             names=[self.names[i] for i in indices],
             audio=audio,
+            joins=None if self.joins is None else [self.joins[i] for i in indices],
         )
 
 
@@ -321,6 +324,7 @@ def generate_clips(
     genre: str | None = None,
     num_inference_steps: int | None = None,
     scheduler: str | None = None,
+    seconds: float | None = None,
     batch_size: int = 8,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
@@ -330,7 +334,8 @@ def generate_clips(
 
     `genre` conditions a genre-conditioned pipeline (it must know the genre); an unconditional pipeline (typically
     fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...);
-    `num_inference_steps` defaults to the pipeline's. Images `(count, 1, n_mels, frames)` and audio `(count, time)`.
+    `num_inference_steps` defaults to the pipeline's; `seconds` sets the clip length (default one slice). Images
+    `(count, 1, n_mels, frames)` and audio `(count, time)`.
     """
     # Imported here: diffusers takes seconds to import, and evaluating folders of clips does not need it.
     from audiodiff.pipeline import AudioDiffusionPipeline
@@ -357,6 +362,7 @@ def generate_clips(
                 num_inference_steps=num_inference_steps,
                 generator=generator,
                 genre=condition,
+                seconds=seconds,
                 output_type="pt",
             )
         except ValueError as error:

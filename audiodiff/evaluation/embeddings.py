@@ -6,6 +6,10 @@ distance then fits one Gaussian to all vectors of a set (as FAD pools VGGish fra
 Backends:
 
 - "log-mel" (default, offline, no weights): log-mel frame statistics, `log_mel_frame_embeddings` below.
+- "log-mel-fine" (default, offline, no weights): full-resolution frames plus local contrast,
+  `fine_frame_embeddings` below, each dimension scaled by the reference's spread (`standardize`) so that texture
+  counts as much as level; it sees the speckle and smearing that the 32-band averages of "log-mel" hide (a set with
+  a quarter of noise clips: 18x the real-vs-real distance, against 2.2x for "log-mel", on real music).
 - "classifier" (offline): the clip embedding of a genre classifier trained with `audiodiff train-classifier`.
 - "vggish", "pann", "clap" (optional): pretrained audio models, used only when their package and weights are
   already on this machine; nothing is downloaded. Otherwise `load_embedder` raises `EmbeddingUnavailable` with
@@ -30,7 +34,9 @@ import torch.nn.functional as F
 from audiodiff.codec import model_to_db
 
 LOG_MEL_BANDS = 32
-BACKENDS = ("log-mel", "classifier", "vggish", "pann", "clap")
+FINE_LEVEL_BANDS = 64
+FINE_CONTRAST_BANDS = 16
+BACKENDS = ("log-mel", "log-mel-fine", "classifier", "vggish", "pann", "clap")
 PRETRAINED_BACKENDS = ("vggish", "pann", "clap")
 
 
@@ -39,6 +45,10 @@ class EmbeddingUnavailable(RuntimeError):
 
 
 class Embedder(Protocol):
+    """name: the report's key; needs_audio: gets decoded audio; needs_slices (optional, default False): gets long
+    clips cut into slice-wide windows, for models trained on slices; standardize (optional, default False): the
+    Frechet distance is taken after scaling each dimension to zero mean and unit spread on the reference."""
+
     name: str
     needs_audio: bool
 
@@ -79,6 +89,45 @@ def log_mel_frame_embeddings(images: torch.Tensor, top_db: float, bands: int = L
     return torch.cat([levels[:, 1:], levels[:, 1:] - levels[:, :-1]], dim=-1)
 
 
+def fine_frame_embeddings(
+    images: torch.Tensor, top_db: float, level_bands: int = FINE_LEVEL_BANDS, contrast_bands: int = FINE_CONTRAST_BANDS
+) -> torch.Tensor:
+    """Fine frame embeddings: the frame's dB levels at (nearly) full resolution plus its local contrast.
+
+    Exactly, for frame t (t = 1 .. frames - 1) of the dB image `D[m, t]` (relative to the clip's peak): the levels
+    `D[:, t]` averaged into `level_bands` bands (all mel rows when n_mels <= level_bands), then the mean absolute
+    change to the previous frame `|D[m, t] - D[m, t - 1]|` and to the mel row below `|D[m, t] - D[m - 1, t]|`, each
+    averaged into `contrast_bands` bands. Speckle noise leaves band averages nearly unchanged but multiplies the
+    local contrast; smeared, blurry output lowers it. `level_bands + 2 * contrast_bands` numbers in dB.
+
+    images: `(batch, 1, n_mels, frames)` in [-1, 1]. Returns `(batch, frames - 1, level_bands + 2 contrast_bands)`.
+    """
+    mel_db = images_to_db(images, top_db)  # (batch, n_mels, frames)
+    if mel_db.shape[-1] < 2 or mel_db.shape[-2] < 2:
+        raise ValueError(f"fine frame embeddings need at least 2 frames and 2 mel rows, got {tuple(mel_db.shape)}")
+    mels = mel_db.shape[-2]
+    levels = F.adaptive_avg_pool1d(mel_db.transpose(1, 2), min(level_bands, mels))[:, 1:]  # (batch, frames-1, b)
+    temporal = (mel_db[:, :, 1:] - mel_db[:, :, :-1]).abs()  # (batch, n_mels, frames - 1)
+    spectral = torch.cat([torch.zeros_like(mel_db[:, :1]), (mel_db[:, 1:] - mel_db[:, :-1]).abs()], dim=1)[..., 1:]
+    bands = min(contrast_bands, mels)
+    temporal = F.adaptive_avg_pool1d(temporal.transpose(1, 2), bands)
+    spectral = F.adaptive_avg_pool1d(spectral.transpose(1, 2), bands)
+    return torch.cat([levels, temporal, spectral], dim=-1)
+
+
+@dataclass
+class FineEmbedder:
+    """The "log-mel-fine" backend: `fine_frame_embeddings` of the images (no weights, no audio needed)."""
+
+    top_db: float
+    name: str = "log-mel-fine"
+    needs_audio: bool = False
+    standardize: bool = True
+
+    def __call__(self, images: torch.Tensor, audio: torch.Tensor | None = None, sample_rate: int = 0) -> torch.Tensor:
+        return fine_frame_embeddings(images, self.top_db)
+
+
 @dataclass
 class LogMelEmbedder:
     """The "log-mel" backend: `log_mel_frame_embeddings` of the images (no weights, no audio needed)."""
@@ -97,6 +146,7 @@ class ClassifierEmbedder:
 
     name = "classifier"
     needs_audio = False
+    needs_slices = True
 
     def __init__(self, classifier, batch_size: int = 64):
         self.classifier = classifier

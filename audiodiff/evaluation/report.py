@@ -1,6 +1,14 @@
-"""The evaluation of generated clips against reference clips: did the fine-tune learn the genre?
+"""The evaluation of generated clips against reference clips: did the fine-tune learn the genre, and does it sound
+right?
 
-`evaluate` assembles the metrics (`audiodiff.evaluation.metrics`) into a JSON-ready report:
+`evaluate` assembles the metrics (`audiodiff.evaluation.metrics`, `audiodiff.evaluation.artifacts`) into a
+JSON-ready report:
+
+- Artefacts: every generated clip checked window by window for speckle noise, noise-like flat spectra, silence,
+  saturation and flat grey images against the reference's own range; the share of flagged clips, flagged clips
+  first. The same check on held-out real clips gives its false-alarm rate.
+- Seams (clips longer than one slice): the change of the spectral envelope across joins (or everywhere, when the
+  joins are unknown) against the same change inside real music.
 
 - Frechet distance on each embedding, reported with a baseline: the same distance between two disjoint sets of
   reference clips, the value a perfect generator would get at this sample size.
@@ -29,11 +37,13 @@ import torch
 
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import ConfigError, MelConfig
+from audiodiff.evaluation.artifacts import check_artifacts, check_seams, windows
 from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
 from audiodiff.evaluation.embeddings import (
     ClassifierEmbedder,
     Embedder,
     EmbeddingUnavailable,
+    FineEmbedder,
     LogMelEmbedder,
     load_pretrained_embedder,
 )
@@ -47,6 +57,7 @@ from audiodiff.evaluation.metrics import (
     spectral_convergence,
 )
 from audiodiff.figures import render_figure
+from audiodiff.schedulers import DEFAULT_SCHEDULER
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "report.png"
@@ -76,6 +87,14 @@ def split_reference(groups: Sequence[str], count: int) -> tuple[list[int], list[
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def standardized(vectors: Sequence[torch.Tensor], reference: torch.Tensor) -> list[torch.Tensor]:
+    """Each `(..., dim)` tensor with every dimension shifted and scaled by the reference's mean and spread, so a
+    Frechet distance weighs all dimensions alike (a dimension the reference never varies gets a floor of 1e-3)."""
+    flat = reference.reshape(-1, reference.shape[-1]).double()
+    mean, spread = flat.mean(0), flat.std(0).clamp(min=1e-3)
+    return [((vector.double() - mean) / spread).to(vector.dtype) for vector in vectors]
 
 
 def _embed(embedder: Embedder, clips: ClipSet, audio: torch.Tensor | None) -> torch.Tensor:
@@ -126,6 +145,9 @@ def evaluate(
     baseline = reference.subset(baseline_index) if len(baseline_index) >= 2 else None
     codec = SpectrogramCodec(config, vocoder=vocoder).to(device)
     decoded: dict[int, torch.Tensor] = {}
+    # Metrics made for slices (the classifier, diversity, nearest neighbour) see long clips as slice-wide windows.
+    generated_slices, slice_clip, _ = windows(generated.images, config.x_res)
+    slices = dataclasses.replace(generated, images=generated_slices, names=[generated.names[i] for i in slice_clip])
 
     def listened(clips: ClipSet) -> torch.Tensor:
         key = id(clips)
@@ -136,7 +158,13 @@ def evaluate(
         return decoded[key]
 
     report: dict[str, Any] = {
-        "generated": {"source": generated.source, "kind": generated.kind, "clips": len(generated)},
+        "generated": {
+            "source": generated.source,
+            "kind": generated.kind,
+            "clips": len(generated),
+            "frames": int(generated.images.shape[-1]),
+            "seconds": _rounded(generated.images.shape[-1] * config.hop_length / config.sample_rate, 2),
+        },
         "reference": {
             "source": reference.source,
             "kind": reference.kind,
@@ -148,11 +176,37 @@ def evaluate(
         "target_genre": target_genre,
     }
 
+    # Artefacts, clip by clip: fences from the compared reference clips; the baseline clips (other real tracks)
+    # through the same fences give the false-alarm rate on real music.
+    report["artifacts"] = check_artifacts(generated.images, compared.images, config.x_res, top_db, generated.names)
+    if baseline is not None:
+        real = check_artifacts(baseline.images, compared.images, config.x_res, top_db, baseline.names)
+        report["artifacts"]["real_flagged_share"] = real["flagged_share"]
+
+    # Seams of long clips.
+    context = max(2, config.x_res // 4)
+    if generated.images.shape[-1] >= config.x_res + context:
+        report["seams"] = check_seams(
+            generated.images,
+            generated.joins,
+            compared.images,
+            top_db,
+            context,
+            generated.names,
+            config.sample_rate,
+            config.hop_length,
+        )
+    else:
+        report["seams"] = {"available": False, "reason": "the generated clips are not longer than one slice"}
+
     # Frechet distances.
     distances: dict[str, Any] = {}
     for embedder in embedders:
-        sets = [generated, compared] + ([baseline] if baseline is not None else [])
+        sets = [slices if getattr(embedder, "needs_slices", False) else generated, compared]
+        sets += [baseline] if baseline is not None else []
         vectors = [_embed(embedder, clips, listened(clips) if embedder.needs_audio else None) for clips in sets]
+        if getattr(embedder, "standardize", False):
+            vectors = standardized(vectors, reference=vectors[1])
         value = frechet_distance_between(vectors[0], vectors[1])
         entry: dict[str, Any] = {
             "value": _rounded(value),
@@ -160,6 +214,7 @@ def evaluate(
             "ratio_to_baseline": None,
             "vectors": [int(np.prod(vectors[0].shape[:-1])), int(np.prod(vectors[1].shape[:-1]))],
             "dim": int(vectors[0].shape[-1]),
+            "standardized": bool(getattr(embedder, "standardize", False)),
         }
         if baseline is not None:
             floor = frechet_distance_between(vectors[2], vectors[1])
@@ -181,7 +236,7 @@ def evaluate(
         except ValueError as error:
             raise EvaluationError(str(error)) from None
         genres = list(classifier.genres)
-        probabilities = classifier.predict_proba(generated.images.to(classifier.device))
+        probabilities = classifier.predict_proba(slices.images.to(classifier.device))
         predicted = probabilities.argmax(dim=-1)
         section: dict[str, Any] = {
             "genres": genres,
@@ -232,9 +287,9 @@ def evaluate(
         }
 
     # Diversity and copying.
-    generated_spread = diversity(generated.images, top_db)
+    generated_spread = diversity(slices.images, top_db)
     reference_spread = diversity(compared.images, top_db)
-    nearest = nearest_neighbour_distances(generated.images, compared.images, top_db)
+    nearest = nearest_neighbour_distances(slices.images, compared.images, top_db)
     reference_nearest = nearest_neighbour_distances(compared.images, compared.images, top_db, exclude_self=True)
     report["diversity"] = {
         "generated_mean_pairwise_db": _rounded(generated_spread["mean_pairwise_db"], 3),
@@ -261,6 +316,23 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"reference: {report['reference']['clips']} clips from {report['reference']['source']}"
         + (f" (genre {report['target_genre']})" if report.get("target_genre") else ""),
     ]
+    artifacts = report.get("artifacts")
+    if artifacts is not None:
+        reasons = ", ".join(f"{name} {count}" for name, count in artifacts["by_reason"].items() if count)
+        real = artifacts.get("real_flagged_share")
+        lines.append(
+            f"artefacts: {artifacts['flagged_clips']} of {artifacts['clips']} generated clips flagged "
+            f"({100 * artifacts['flagged_share']:.0f}%{': ' + reasons if reasons else ''})"
+            + (f"   real held-out clips flagged: {100 * real:.0f}%" if real is not None else "")
+        )
+    seams = report.get("seams")
+    if seams is not None and seams.get("available") is not False and seams.get("seam_score") is not None:
+        worst = seams["worst"][0] if seams["worst"] else None
+        lines.append(
+            f"seams ({seams['checked']}): envelope change {number(seams['mean_change_db'], 2)} dB, inside real "
+            f"music {number(seams['reference_mean_change_db'], 2)} dB, score {number(seams['seam_score'], 2)}"
+            + (f"   worst: {worst['clip']} at {worst['seconds']} s ({worst['change_db']:.1f} dB)" if worst else "")
+        )
     for name, entry in report["frechet_distance"].items():
         if entry.get("available") is False:
             lines.append(f"Frechet distance [{name}]: unavailable ({entry['reason']})")
@@ -334,7 +406,8 @@ def run_evaluation(
     n_iter: int | None = None,
     reconstruction_clips: int = 8,
     num_inference_steps: int | None = None,
-    scheduler: str | None = "dpm",
+    scheduler: str | None = DEFAULT_SCHEDULER,
+    seconds: float | None = None,
     batch_size: int = 8,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -343,10 +416,11 @@ def run_evaluation(
     """Evaluate `generated` against `reference` and write `out_dir/report.json` and `out_dir/report.png`.
 
     generated: a folder of WAV/PNG files, a prepared dataset, or a pipeline folder (then `count` clips are generated
-    with `num_inference_steps` steps of `scheduler`, "saved" for the folder's own, `batch_size` at a time, and kept
-    in `out_dir/generated/`). reference: a prepared dataset (or hub id) or a folder of WAV/PNG files, optionally one
-    sub-folder per genre; up to `2 * count` of its clips of `genre` are drawn, half compared and half for the
-    baseline. `mel_config` overrides the settings of folders; a folder without its own borrows the other side's.
+    with `num_inference_steps` steps of `scheduler`, "saved" for the folder's own, `seconds` long (default one
+    slice), `batch_size` at a time, and kept in `out_dir/generated/`). reference: a prepared dataset (or hub id)
+    or a folder of WAV/PNG files, optionally one sub-folder per genre; up to `2 * count` of its clips of `genre`
+    are drawn, half compared and half for the baseline. `mel_config` overrides the settings of folders; a folder
+    without its own borrows the other side's.
     classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
     pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder and
     n_iter: the decoder whose reconstruction quality is measured. seed: the reference clips drawn, the generated
@@ -370,6 +444,7 @@ def run_evaluation(
         genre=genre,
         num_inference_steps=num_inference_steps,
         scheduler=scheduler,
+        seconds=seconds,
         batch_size=batch_size,
         generator=torch.Generator(device).manual_seed(seed),
         log=log,
@@ -392,7 +467,7 @@ def run_evaluation(
         save_clips(generated_clips, out_dir / "generated")
 
     classifier_model = classifier_report = None
-    embedders: list[Embedder] = [LogMelEmbedder(float(reference_mel.top_db))]
+    embedders: list[Embedder] = [LogMelEmbedder(float(reference_mel.top_db)), FineEmbedder(float(reference_mel.top_db))]
     if classifier is not None:
         classifier_model = GenreClassifier.from_pretrained(classifier, device)
         report_file = Path(classifier) / CLASSIFIER_REPORT

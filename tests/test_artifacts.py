@@ -1,0 +1,140 @@
+"""The artefact and seam checks and the fine embedding, validated on known-good and known-bad sets.
+
+Real clips (synthesized music here; `scripts/bench_quality.py` repeats this on recorded music) must pass; the same
+clips with speckle, silence, saturation or a flat grey image must be flagged; long clips spliced from different
+tracks must score worse at their joins than continuous music.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audiodiff.codec import SpectrogramCodec
+from audiodiff.config import MelConfig
+from audiodiff.evaluation.artifacts import (
+    Fences,
+    check_artifacts,
+    check_seams,
+    image_statistics,
+    outpainting_joins,
+    scan_positions,
+    windows,
+)
+from audiodiff.evaluation.embeddings import fine_frame_embeddings, log_mel_frame_embeddings
+from audiodiff.evaluation.metrics import frechet_distance_between
+from audiodiff.evaluation.report import standardized
+from audiodiff.synth import GENRES, synthesize
+
+MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=4)
+
+
+def encode(audio: np.ndarray, frames: int) -> torch.Tensor:
+    """Consecutive `frames`-column images `(count, 1, 64, frames)` of `audio`, each encoded as one piece."""
+    codec = SpectrogramCodec(MEL)
+    length = frames * MEL.hop_length - 1
+    pieces = [audio[start : start + length] for start in range(0, len(audio) - length + 1, length + 1)]
+    return codec.encode(torch.from_numpy(np.stack(pieces)), bits=8)
+
+
+@pytest.fixture(scope="module")
+def slices() -> dict[str, torch.Tensor]:
+    """One-slice images of each synthesized genre: tracks 0-3 as the reference, tracks 4-6 held out."""
+    result = {}
+    for genre in GENRES:
+        for name, seeds in (("reference", range(4)), ("held_out", range(4, 7))):
+            audio = [synthesize(genre, 8.0, MEL.sample_rate, seed=seed) for seed in seeds]
+            result[f"{genre}/{name}"] = torch.cat([encode(track, MEL.x_res) for track in audio])
+    return result
+
+
+def test_windows_cover_every_frame_of_long_clips():
+    images = torch.arange(2 * 150, dtype=torch.float32).reshape(2, 1, 1, 150).expand(2, 1, 4, 150)
+    pieces, clip, start = windows(images, 64)
+    assert pieces.shape == (6, 1, 4, 64) and clip.tolist() == [0, 0, 0, 1, 1, 1]
+    assert start.tolist() == [0, 64, 86] * 2  # the last window is aligned to the end
+    assert torch.equal(pieces[5], images[1, ..., 86:150])
+    narrow, clip, _ = windows(images[..., :40], 64)
+    assert narrow.shape == (2, 1, 4, 40) and clip.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("genre", GENRES)
+def test_real_clips_pass_and_damaged_ones_are_flagged(slices, genre):
+    reference, held_out = slices[f"{genre}/reference"], slices[f"{genre}/held_out"]
+    assert check_artifacts(held_out, reference, MEL.x_res, 80)["flagged_share"] <= 0.1
+    generator = torch.Generator().manual_seed(0)
+    speckled = (held_out + torch.randn(held_out.shape, generator=generator) * 0.4).clamp(-1, 1)
+    report = check_artifacts(speckled, reference, MEL.x_res, 80)
+    assert report["flagged_share"] == 1.0 and report["by_reason"]["total_variation"] == len(held_out)
+    silent, saturated, grey = torch.full_like(held_out[:2], -1), torch.ones_like(held_out[:2]), held_out[:2] * 0
+    assert check_artifacts(silent, reference, MEL.x_res, 80)["by_reason"]["dark_fraction"] == 2
+    assert check_artifacts(saturated, reference, MEL.x_res, 80)["by_reason"]["saturated_fraction"] == 2
+    assert check_artifacts(grey, reference, MEL.x_res, 80)["by_reason"]["level_spread"] == 2
+
+
+def test_flagged_clips_come_first_with_their_reasons_and_windows(slices):
+    reference, held_out = slices["pads/reference"], slices["pads/held_out"]
+    clips = torch.cat([held_out[:3, ..., :], held_out[3:6]], dim=-1)  # three clips of two slices each
+    clips[1, ..., 64:] = (
+        clips[1, ..., 64:] + torch.randn(1, 64, 64, generator=torch.Generator().manual_seed(1))
+    ).clamp(-1, 1)
+    report = check_artifacts(clips, reference, MEL.x_res, 80, names=["a", "b", "c"])
+    assert [clip["name"] for clip in report["per_clip"]][0] == "b"
+    first = report["per_clip"][0]
+    assert first["flagged"] and "total_variation" in first["reasons"] and first["flagged_window_starts"] == [64]
+    assert report["flagged_clips"] == 1 and report["windows"] == 6 and report["flagged_windows"] == 1
+
+
+def test_fences_follow_the_reference_and_respect_their_floors():
+    values = {name: torch.linspace(0.0, 0.1, 101) for name in ("total_variation", "spectral_flatness")}
+    values |= {"dark_fraction": torch.zeros(101), "saturated_fraction": torch.zeros(101)}
+    values["level_spread"] = torch.linspace(10, 20, 101)
+    fences = Fences.fit(values)
+    assert fences.limits["total_variation"] == pytest.approx(0.095 + 1.5 * (0.095 - 0.05))
+    assert fences.limits["dark_fraction"] == 0.85 and fences.limits["saturated_fraction"] == 0.05
+    assert fences.limits["level_spread"] == pytest.approx(10.5 - 1.5 * (15 - 10.5))
+    statistics = image_statistics(torch.zeros(1, 1, 8, 8), 80)
+    assert float(statistics["total_variation"][0]) == 0 and float(statistics["level_spread"][0]) == 0
+
+
+def test_seam_check_hears_tracks_spliced_together(slices):
+    continuous = torch.cat(
+        [encode(synthesize("pads", 8.0, MEL.sample_rate, seed=seed), 3 * MEL.x_res) for seed in range(4, 7)]
+    )
+    # Slices of different tracks and genres butted together at known joins.
+    parts = [slices[f"{genre}/held_out"] for genre in ("pads", "beats", "arpeggios")]
+    spliced = torch.cat([parts[0][:6], parts[1][:6], parts[2][:6]], dim=-1)
+    reference = slices["pads/reference"]
+    context = MEL.x_res // 4
+    joins = [[64, 128]] * len(spliced)
+    names = [f"s{i}" for i in range(6)]
+    bad = check_seams(spliced, joins, reference, 80, context, names, MEL.sample_rate, MEL.hop_length)
+    good = check_seams(continuous, [[64, 128]] * len(continuous), reference, 80, context)
+    assert good["seam_score"] < 1.5 < 2.5 < bad["seam_score"]
+    assert bad["points"] == 12 and bad["worst"][0]["seconds"] in (
+        round(64 * 128 / 16000, 2),
+        round(128 * 128 / 16000, 2),
+    )
+    everywhere = check_seams(spliced, None, reference, 80, context)
+    assert everywhere["checked"] == "every point" and everywhere["points"] == 6 * len(scan_positions(192, 16))
+    assert outpainting_joins(200, 64, 16) == [64, 112, 160]
+
+
+def test_fine_embedding_sees_speckle_that_band_averages_hide(slices):
+    reference, held_out = slices["arpeggios/reference"], slices["arpeggios/held_out"]
+    mixed = held_out.clone()
+    noise = torch.rand(mixed[: len(mixed) // 4].shape, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    mixed[: len(mixed) // 4] = noise  # a quarter of the clips are pure noise
+
+    def ratio(embed, damaged, scale: bool) -> float:
+        sets = [embed(damaged), embed(reference), embed(held_out)]
+        if scale:
+            sets = standardized(sets, reference=sets[1])
+        return frechet_distance_between(sets[0], sets[1]) / frechet_distance_between(sets[2], sets[1])
+
+    coarse = ratio(lambda images: log_mel_frame_embeddings(images, 80), mixed, False)
+    fine = ratio(lambda images: fine_frame_embeddings(images, 80), mixed, True)
+    assert fine > 3 * coarse and fine > 5
+    shape = fine_frame_embeddings(held_out[:2], 80).shape
+    assert shape == (2, MEL.x_res - 1, 64 + 2 * 16)
