@@ -17,6 +17,8 @@ import soundfile
 from audiodiff.utils import first_line
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
+# Formats people keep music in that libsndfile cannot read: reported as skipped instead of silently ignored.
+UNSUPPORTED_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".alac", ".ape")
 
 
 class AudioError(Exception):
@@ -30,6 +32,21 @@ class AudioError(Exception):
 
 def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def audio_file_kind(path: str | os.PathLike) -> str | None:
+    """By the name alone: "audio" (a format soundfile reads), "unsupported" (music libsndfile cannot read), or None."""
+    suffix = Path(path).suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        return "audio"
+    if suffix in UNSUPPORTED_AUDIO_EXTENSIONS:
+        return "unsupported"
+    return None
+
+
+def unsupported_reason(path: str | os.PathLike) -> str:
+    """The skip reason of a file in a format libsndfile cannot read."""
+    return f"unsupported format {Path(path).suffix.lower()} (libsndfile cannot read it; convert it to FLAC or WAV)"
 
 
 def _describe(error: Exception) -> str:
