@@ -4,35 +4,46 @@ One loop serves training from scratch and genre fine-tuning. What it adds to a p
 AdamW + MSE on the noise) is cheap per step: cosine schedule with warm-up, gradient clipping, EMA of the weights,
 gradient accumulation, mixed precision and multi-GPU through accelerate, classifier-free-guidance label dropout.
 
-Reproducibility and resume: the order of the data is a pure function of (seed, epoch), and all noise, timesteps
-and label dropout come from one `torch.Generator` whose state is checkpointed, so a run killed at any point and
-resumed from its last checkpoint ends with the same weights as an uninterrupted run (exactly, on CPU).
-Checkpoints are written to a temporary folder and renamed into place, so a killed process never leaves a
-half-written checkpoint behind.
+Reproducibility and resume: the order of the data is a pure function of (seed, epoch) (`data/order.py`), and all
+noise, timesteps and label dropout come from one `torch.Generator` whose state is checkpointed (`checkpoints.py`),
+so a run killed at any point and resumed from its last checkpoint ends with the same weights as an uninterrupted
+run (exactly, on CPU).
+
+Reading order: `TrainConfig` (the recipe), `train` (the one-call entry), `Trainer` (starting or resuming a run, the
+loop, what it writes), then the helpers that build the noise scheduler and load a pretrained pipeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiodiff.checkpoints import (
+    CheckpointError,
+    checkpoint_dirs,
+    checkpoint_folder,
+    latest_checkpoint,
+    prune_checkpoints,
+    write_checkpoint,
+)
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
-from audiodiff.models import ModelPreset, build_unet, unconditional_label
-from audiodiff.utils import atomic_folder
+from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
+from audiodiff.models import ModelPreset, build_unet, null_label
+from audiodiff.schedulers import scheduler_class
+from audiodiff.utils import first_line
 
-CHECKPOINTS = "checkpoints"
+logger = logging.getLogger(__name__)
+
 RUN_FILE = "run.json"
-EPOCH_SAMPLING = ("all", "one_per_track")
 
 
 class TrainingError(RuntimeError):
@@ -106,68 +117,9 @@ class TrainResult:
     samples_per_second: float
 
 
-# --- data order -------------------------------------------------------------------------------------------------
-def epoch_indices(tracks: list[list[int]], epoch: int, seed: int, sampling: str) -> list[int]:
-    """Row order of one epoch, a pure function of (tracks, epoch, seed).
-
-    `tracks` lists the row indices of each track. "all": every row, shuffled. "one_per_track": one random slice
-    of each track, shuffled (the diffusion course's augmentation: a different slice of every song each epoch).
-    """
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    if sampling == "all":
-        rows = [row for track in tracks for row in track]
-    else:
-        rows = [track[int(torch.randint(len(track), (1,), generator=generator))] for track in tracks]
-    order = torch.randperm(len(rows), generator=generator).tolist()
-    return [rows[i] for i in order]
-
-
-class _Rows(torch.utils.data.Dataset):
-    """Rows of a spectrogram dataset as `(image (1, H, W) float in [-1, 1], genre label or -1)`.
-
-    Datasets that fit in `preload_bytes` are decoded once into one integer tensor, so a batch is an index
-    operation instead of PNG decoding; larger ones are read row by row (use `num_workers` to decode in parallel).
-    """
-
-    def __init__(self, dataset, bits: int, labels: list[int] | None, preload_bytes: int = 2**31):
-        self.dataset = dataset
-        self.bits = bits
-        self.labels = labels
-        self.label_tensor = torch.tensor(labels if labels is not None else [-1] * len(dataset))
-        self.bank = None
-        first = dataset[0]["image"] if len(dataset) else None
-        if first is not None and len(dataset) * first.width * first.height * (bits // 8) <= preload_bytes:
-            from audiodiff.codec import pil_to_pixels
-
-            pixels = [pil_to_pixels(image)[0] for image in dataset["image"]]
-            self.bank = torch.from_numpy(np.stack(pixels).astype(np.int16 if bits == 8 else np.int32))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        from audiodiff.data import images_to_tensor
-
-        image = images_to_tensor([self.dataset[int(index)]["image"]], self.bits)[0]
-        return image, self.label_tensor[index]
-
-    def batches(self, index_batches: list[list[int]], num_workers: int):
-        """Yield `(images (batch, 1, H, W), labels (batch,))` for each list of row indices."""
-        if self.bank is None:
-            yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
-            return
-        for indices in index_batches:
-            rows = torch.tensor(indices)
-            yield pixels_to_model(self.bank[rows], self.bits).unsqueeze(1), self.label_tensor[rows]
-
-
-# --- checkpoints ---------------------------------------------------------------------------------------------------
-def checkpoint_dirs(out_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (temporary folders of interrupted writes are ignored)."""
-    folder = Path(out_dir) / CHECKPOINTS
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
+def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progress=True) -> TrainResult:
+    """Train (or fine-tune from `pretrained`) and write the pipeline folder `out_dir`. See `Trainer`."""
+    return Trainer.start(config, data, out_dir, pretrained, genre, progress).run()
 
 
 # --- the trainer ---------------------------------------------------------------------------------------------------
@@ -277,14 +229,16 @@ class Trainer:
         out_dir = Path(out_dir)
         if checkpoint_dirs(out_dir):
             raise TrainingError(f"{out_dir} already holds checkpoints of a run: add --resume, or choose a new --out")
-        genres = data.genres
+        return cls._new_run(config, data, out_dir, pretrained, genre, progress)
+
+    @classmethod
+    def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress) -> Trainer:
         if pretrained is not None:
-            unet, noise_scheduler, mel_config, model_genres = _load_pretrained(pretrained, config)
+            unet, noise_scheduler, mel_config, genres = _load_pretrained(pretrained)
             # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
             different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
             if different:
                 raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
-            genres = model_genres
         else:
             mel_config = data.mel_config
             preset = ModelPreset.load(config.model)
@@ -314,9 +268,10 @@ class Trainer:
 
     @classmethod
     def resume(cls, out_dir: str | os.PathLike, progress: bool = True, **overrides: Any) -> Trainer:
-        """Continue the run in `out_dir` from its latest complete checkpoint (or from the start if it has none).
+        """Continue the run in `out_dir` from its newest intact checkpoint (or from the start if it has none).
 
-        `overrides` (e.g. `max_steps=...`) change the saved configuration.
+        `overrides` (e.g. `max_steps=...`) change the saved configuration. A damaged newer checkpoint is passed
+        over with a logged warning.
         """
         from audiodiff.data import load_spectrogram_dataset
 
@@ -328,28 +283,25 @@ class Trainer:
         values = {**run_info["config"], **{key: value for key, value in overrides.items() if value is not None}}
         config = load_dataclass(TrainConfig, values, str(run_file))
         data = load_spectrogram_dataset(run_info["data"])
-        checkpoints = checkpoint_dirs(out_dir)
-        if not checkpoints:
-            return cls.start(config, data, out_dir, run_info["pretrained"], run_info["genre"], progress)
-        latest = checkpoints[-1]
-        from diffusers import UNet2DModel
-
-        unet = UNet2DModel.from_pretrained(latest / "unet")
-        noise_scheduler = _make_noise_scheduler(config, latest / "scheduler")
-        meta = json.loads((latest / "meta.json").read_text())
+        try:
+            checkpoint = latest_checkpoint(out_dir, warn=logger.warning)
+        except CheckpointError as error:
+            raise TrainingError(str(error)) from None
+        if checkpoint is None:
+            return cls._new_run(config, data, out_dir, run_info["pretrained"], run_info["genre"], progress)
         trainer = cls(
             config,
             data,
             out_dir,
-            unet,
-            noise_scheduler,
-            MelConfig.from_dict(meta["mel_config"]),
-            meta["genres"],
+            checkpoint.unet,
+            checkpoint.noise_scheduler,
+            checkpoint.mel_config,
+            checkpoint.genres,
             run_info["genre"],
             run_info,
             progress,
         )
-        trainer._load_state(latest)
+        trainer._load_state(checkpoint.state)
         return trainer
 
     def _prepare_rows(self) -> None:
@@ -382,7 +334,7 @@ class Trainer:
                 labels = [self.genres.index(names[value]) for value in dataset["genre"]]
         if len(dataset) == 0:
             raise TrainingError(f"dataset {self.data.source} has no images to train on")
-        self.rows = _Rows(dataset, data.bits, labels)
+        self.rows = TrainingRows(dataset, data.bits, labels)
         self.tracks = list(data.rows_by_track().values())
 
     def epoch_order(self, epoch: int) -> list[int]:
@@ -442,7 +394,7 @@ class Trainer:
                     break
         bar.close()
         elapsed = time.perf_counter() - started
-        if config.checkpoint_every and not (self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}").exists():
+        if config.checkpoint_every and not checkpoint_folder(self.out_dir, self.global_step).exists():
             self.save_checkpoint()
         self.save_pipeline()
         self.write_samples()  # does nothing when num_samples is 0
@@ -459,8 +411,8 @@ class Trainer:
         class_labels = None
         if self.rows.labels is not None:
             drop = torch.rand(batch, generator=self.generator) < config.guidance_dropout
-            null = unconditional_label(len(self.genres))
-            class_labels = torch.where(drop, torch.full_like(labels, null), labels).to(accelerator.device)
+            null = torch.full_like(labels, null_label(len(self.genres)))
+            class_labels = torch.where(drop, null, labels).to(accelerator.device)
         images, noise, timesteps = (t.to(accelerator.device) for t in (images, noise, timesteps))
         noisy = self.noise_scheduler.add_noise(images, noise, timesteps)
         prediction_type = self.noise_scheduler.config.prediction_type
@@ -490,48 +442,41 @@ class Trainer:
 
     # -- persistence -----------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
-        """Write `checkpoints/step_N` atomically and keep the newest `keep_checkpoints`."""
+        """Write `checkpoints/step_N` atomically (`checkpoints.write_checkpoint`) and keep the newest
+        `keep_checkpoints`."""
         self.accelerator.wait_for_everyone()
-        final = self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}"
         if not self.accelerator.is_main_process:
             return None
-        from safetensors.torch import save_file
-
-        with atomic_folder(final) as folder:
-            self.accelerator.unwrap_model(self.unet).save_pretrained(folder / "unet")
-            self.noise_scheduler.save_pretrained(folder / "scheduler")
-            if self.ema is not None:
-                shadow = {f"{i:05d}": p.detach().cpu().contiguous() for i, p in enumerate(self.ema.shadow_params)}
-                save_file(shadow, str(folder / "ema.safetensors"))
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "lr_scheduler": self.lr_scheduler.state_dict(),
-                "generator": self.generator.get_state(),
-                "global_step": self.global_step,
-                "losses": torch.tensor(self.losses, dtype=torch.float64),
-                "ema_optimization_step": -1 if self.ema is None else int(self.ema.optimization_step),
-            }
-            torch.save(state, folder / "state.pt")
-            meta = {"mel_config": self.mel_config.to_dict(), "genres": self.genres, "global_step": self.global_step}
-            (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        for old in checkpoint_dirs(self.out_dir)[: -max(1, self.config.keep_checkpoints)]:
-            shutil.rmtree(old, ignore_errors=True)
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "global_step": self.global_step,
+            "losses": torch.tensor(self.losses, dtype=torch.float64),
+            "ema": None if self.ema is None else self.ema.state_dict(),
+        }
+        final = write_checkpoint(
+            checkpoint_folder(self.out_dir, self.global_step),
+            self.accelerator.unwrap_model(self.unet),
+            self.noise_scheduler,
+            self.mel_config,
+            self.genres,
+            state,
+        )
+        prune_checkpoints(self.out_dir, self.config.keep_checkpoints)
         return final
 
-    def _load_state(self, folder: Path) -> None:
-        from safetensors.torch import load_file
-
-        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    def _load_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         self.generator.set_state(state["generator"])
         self.global_step = int(state["global_step"])
         self.losses = state["losses"].tolist()
         if self.ema is not None:
-            shadow = load_file(str(folder / "ema.safetensors"))
-            for index, parameter in enumerate(self.ema.shadow_params):
-                parameter.data.copy_(shadow[f"{index:05d}"].to(parameter.device))
-            self.ema.optimization_step = int(state["ema_optimization_step"])
+            if state.get("ema") is None:
+                raise TrainingError(f"{self.out_dir}: the checkpoint has no EMA weights but the run uses EMA")
+            self.ema.load_state_dict(state["ema"])
+            self.ema.to(self.accelerator.device)
 
     def _inference_unet(self):
         """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode."""
@@ -601,37 +546,36 @@ class Trainer:
             tracker.add_images("samples", brightness, self.global_step)
 
 
-def _make_noise_scheduler(config: TrainConfig, folder: Path | None = None):
-    import diffusers
-
-    if folder is not None and folder.is_dir():
-        scheduler_class = json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
-        return getattr(diffusers, scheduler_class).from_pretrained(folder)
-    try:
-        scheduler_class = getattr(diffusers, config.noise_scheduler)
-    except AttributeError:
-        raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)") from None
-    return scheduler_class(
+def _make_noise_scheduler(config: TrainConfig):
+    """The training noise scheduler of a new run: `config.noise_scheduler` (a diffusers class name)."""
+    found = scheduler_class(config.noise_scheduler)
+    if found is None:
+        raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)")
+    return found(
         num_train_timesteps=config.num_train_timesteps,
         beta_schedule=config.beta_schedule,
         prediction_type=config.prediction_type,
     )
 
 
-def _load_pretrained(source: str, config: TrainConfig):
+def _load_pretrained(source: str):
     """UNet, training noise scheduler, mel settings and genres of a pretrained pipeline (folder or hub id)."""
     import diffusers
 
     from audiodiff.pipeline import AudioDiffusionPipeline
 
-    pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    try:
+        pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways deep inside diffusers and torch
+        raise TrainingError(
+            f"{source}: cannot load the pretrained pipeline ({type(error).__name__}: {first_line(error)})"
+        ) from None
     if getattr(pipeline, "vqvae", None) is not None:
         raise TrainingError(
             f"{source} is a latent model (it has a VAE); fine-tuning latent models is not supported yet"
         )
     # Fine-tuning always trains on the DDPM forward process with the pretrained model's noise schedule.
-    scheduler_config = dict(pipeline.scheduler.config)
-    noise_scheduler = diffusers.DDPMScheduler.from_config(scheduler_config)
+    noise_scheduler = diffusers.DDPMScheduler.from_config(dict(pipeline.scheduler.config))
     return pipeline.unet, noise_scheduler, pipeline.mel_config, pipeline.genres
 
 
@@ -641,8 +585,3 @@ def _mel_mismatch(source: str, model: MelConfig, data, keys: list[str]) -> str:
         f"dataset {data.source} was prepared with other mel settings than the model {source} "
         f"({'; '.join(different)}): prepare it again with --mel-config {source}"
     )
-
-
-def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progress=True) -> TrainResult:
-    """Train (or fine-tune from `pretrained`) and write the pipeline folder `out_dir`. See `Trainer`."""
-    return Trainer.start(config, data, out_dir, pretrained, genre, progress).run()

@@ -9,8 +9,10 @@ import time
 import pytest
 import torch
 
+from audiodiff.checkpoints import checkpoint_dirs
 from audiodiff.config import MelConfig
-from audiodiff.training import TrainConfig, Trainer, TrainingError, checkpoint_dirs, epoch_indices, train
+from audiodiff.data.order import epoch_indices
+from audiodiff.training import TrainConfig, Trainer, TrainingError, train
 
 MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
 
@@ -116,9 +118,14 @@ def test_checkpoints_are_complete_and_only_the_newest_are_kept(data, tmp_path):
     trainer.run()
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000006", "step_00000009"]
     latest = checkpoint_dirs(tmp_path)[-1]
-    assert {p.name for p in latest.iterdir()} >= {"unet", "scheduler", "ema.safetensors", "state.pt", "meta.json"}
+    assert {p.name for p in latest.iterdir()} >= {"unet", "scheduler", "state.pt", "meta.json"}
     state = torch.load(latest / "state.pt", weights_only=True)
     assert state["global_step"] == 9
+    # The EMA is saved through EMAModel.state_dict(): its weights differ from the raw ones after 9 steps.
+    assert state["ema"]["optimization_step"] == 9
+    raw = [parameter.detach() for parameter in trainer.accelerator.unwrap_model(trainer.unet).parameters()]
+    assert len(state["ema"]["shadow_params"]) == len(raw)
+    assert any(not torch.equal(shadow, weight) for shadow, weight in zip(state["ema"]["shadow_params"], raw))
 
 
 def _trainer_args(config, data, out_dir):

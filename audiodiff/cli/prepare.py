@@ -9,8 +9,6 @@ import click
 
 from audiodiff.cli.common import load_mel_config, mel_config_option
 
-_MEL_OVERRIDES = ("x_res", "y_res", "sample_rate", "n_fft", "hop_length", "top_db")
-
 
 def _mel_option(name: str, help_text: str):
     return click.option(f"--{name.replace('_', '-')}", name, type=int, default=None, help=help_text)

@@ -6,6 +6,7 @@
     prepare.py    `prepare_dataset`: all tracks in worker processes, then the parts assembled into the dataset
     merge.py      `merge_datasets`: shards prepared on several machines -> one dataset
     dataset.py    the dataset folder: `load_spectrogram_dataset` (ours, the reference format, hub ids), its files
+    order.py      the order training reads it in: epochs of row indices, rows decoded into batches
 
 This package re-exports the public names so that `from audiodiff.data import ...` finds them in one place.
 """
@@ -31,6 +32,7 @@ from audiodiff.data.encoding import (
     slice_loudness_db,
 )
 from audiodiff.data.merge import merge_datasets
+from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
 from audiodiff.data.prepare import (
     DEFAULT_MAX_SHARD_SIZE,
     FORMAT_NAME,
@@ -57,6 +59,7 @@ __all__ = [
     "DATASET_METADATA_NAME",
     "DEFAULT_MAX_SHARD_SIZE",
     "DEFAULT_MIN_LOUDNESS_DB",
+    "EPOCH_SAMPLING",
     "FILE_LIST_EXTENSIONS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -71,9 +74,11 @@ __all__ = [
     "SourceItem",
     "SourceListing",
     "SpectrogramDataset",
+    "TrainingRows",
     "contact_sheet",
     "default_num_proc",
     "encode_track",
+    "epoch_indices",
     "images_to_tensor",
     "in_shard",
     "list_sources",
