@@ -6,17 +6,24 @@ from pathlib import Path
 
 import click
 
+from audiodiff.cli.common import COUNT, POSITIVE, SEED, out_option
+
+_NON_NEGATIVE = click.IntRange(min=0)
 OVERRIDES = (
-    click.option("--max-steps", type=int, default=None, help="Optimizer steps (overrides --epochs)."),
-    click.option("--epochs", type=int, default=None, help="Epochs over the data."),
-    click.option("--batch-size", type=int, default=None, help="Images per device per micro-batch."),
-    click.option("--gradient-accumulation-steps", type=int, default=None, help="Micro-batches per optimizer step."),
-    click.option("--learning-rate", type=float, default=None, help="Peak AdamW learning rate."),
+    click.option("--max-steps", type=COUNT, default=None, help="Optimizer steps (overrides --epochs)."),
+    click.option("--epochs", type=COUNT, default=None, help="Epochs over the data."),
+    click.option("--batch-size", type=COUNT, default=None, help="Images per device per micro-batch."),
+    click.option("--gradient-accumulation-steps", type=COUNT, default=None, help="Micro-batches per optimizer step."),
+    click.option("--learning-rate", type=POSITIVE, default=None, help="Peak AdamW learning rate."),
     click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="GPU only."),
-    click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (0: only at the end)."),
-    click.option("--sample-every", type=int, default=None, help="Steps between preview samples (0: only at the end)."),
-    click.option("--num-workers", type=int, default=None, help="Data loader worker processes."),
-    click.option("--seed", type=int, default=None, help="Seed of the data order, noise and initial weights."),
+    click.option(
+        "--checkpoint-every", type=_NON_NEGATIVE, default=None, help="Steps between checkpoints (0: only at the end)."
+    ),
+    click.option(
+        "--sample-every", type=_NON_NEGATIVE, default=None, help="Steps between preview samples (0: only at the end)."
+    ),
+    click.option("--num-workers", type=_NON_NEGATIVE, default=None, help="Data loader worker processes."),
+    click.option("--seed", type=SEED, default=None, help="Seed of the data order, noise and initial weights."),
 )
 
 
@@ -61,7 +68,7 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
 @click.option("--config", "config_name", default="default", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
 @click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@out_option("Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @training_options
 def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:

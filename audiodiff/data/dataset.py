@@ -246,6 +246,22 @@ def load_spectrogram_dataset(source: str | os.PathLike, split: str = "train") ->
 
 
 # --- writing a dataset folder (prepare and merge) --------------------------------------------------------------------
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_SIZE_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
+
+
+def parse_size(value: str | int | None) -> int | None:
+    """A file size: bytes as an int, or a whole number with a unit ("500MB", "2GiB"); None stays None.
+
+    Raises DatasetError (naming --max-shard-size) for anything else, before any work is done."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]I?B|B)?\s*", str(value), flags=re.IGNORECASE)
+    if not match or int(match.group(1)) == 0:
+        raise DatasetError(f"--max-shard-size must be a positive whole number of bytes or e.g. 500MB, got {value!r}")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()]
+
+
 def check_out_dir(out_dir: Path) -> None:
     """Refuse an output that is a file, or a non-empty folder that is not an audiodiff dataset folder."""
     if out_dir.exists() and not out_dir.is_dir():

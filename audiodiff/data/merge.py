@@ -14,6 +14,7 @@ from audiodiff.data.dataset import (
     DatasetError,
     check_out_dir,
     load_spectrogram_dataset,
+    parse_size,
     read_metadata,
     save_dataset_files,
     write_metadata,
@@ -37,6 +38,7 @@ def merge_datasets(
 
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
+    max_shard_size = parse_size(max_shard_size)
     if any(Path(source).resolve() == out_dir.resolve() for source in sources):
         raise DatasetError(f"{out_dir}: the merge output must not be one of its inputs")
     loaded = []

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from audiodiff.config import MelConfig
-from audiodiff.data.dataset import DatasetError, check_out_dir, save_dataset_files, write_metadata
+from audiodiff.data.dataset import DatasetError, check_out_dir, parse_size, save_dataset_files, write_metadata
 from audiodiff.data.encoding import DEFAULT_MIN_LOUDNESS_DB, EncodeSettings, process_track, warm_up
 from audiodiff.data.sources import SourceItem, SourceListing, list_sources, parse_shard
 from audiodiff.data.workdir import WORK_DIR_NAME, part_path, prune_parts, read_part_record, read_part_table
@@ -264,6 +264,7 @@ def prepare_dataset(
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
+    max_shard_size = parse_size(max_shard_size)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     settings = EncodeSettings(
         mel_config=mel_config or MelConfig(),
