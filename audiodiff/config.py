@@ -80,8 +80,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def configs_dir() -> Path:
-    """The `configs/` folder: $AUDIODIFF_CONFIGS, else the one beside the package (a source checkout)."""
-    return Path(os.environ.get(CONFIGS_ENV, Path(__file__).resolve().parent.parent / "configs"))
+    """The presets folder: $AUDIODIFF_CONFIGS; else `audiodiff/configs/` of an installed wheel (setup.cfg maps the
+    repository's `configs/` there); else `configs/` beside the package (a source checkout or an editable install)."""
+    if CONFIGS_ENV in os.environ:
+        return Path(os.environ[CONFIGS_ENV])
+    package = Path(__file__).resolve().parent
+    installed = package / "configs"
+    return installed if installed.is_dir() else package.parent / "configs"
 
 
 def resolve_config_file(name_or_path: str | os.PathLike, kind: str) -> Path:
