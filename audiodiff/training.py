@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ from audiodiff.utils import first_line
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 class TrainingError(RuntimeError):
@@ -89,10 +91,43 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError("batch_size and gradient_accumulation_steps must be at least 1")
+        at_least = {
+            "batch_size": 1,
+            "gradient_accumulation_steps": 1,
+            "lr_warmup_steps": 0,
+            "num_train_timesteps": 1,
+            "checkpoint_every": 0,
+            "keep_checkpoints": 1,
+            "sample_every": 0,
+            "num_samples": 0,
+            "sample_steps": 1,
+            "log_every": 1,
+            "num_workers": 0,
+            "seed": 0,
+        }
+        for name, minimum in at_least.items():
+            if getattr(self, name) < minimum:
+                raise ConfigError(f"{name} must be at least {minimum}, got {getattr(self, name)}")
+        for name in ("epochs", "max_steps"):  # None means "not set"; zero steps would save an untrained model
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 (or null), got {getattr(self, name)}")
         if self.max_steps is None and self.epochs is None:
             raise ConfigError("set epochs or max_steps")
+        for name in ("learning_rate", "adam_epsilon"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
+        for name in ("weight_decay", "max_grad_norm"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"{name} must be zero or a positive number, got {getattr(self, name)}")
+        for name in ("adam_beta1", "adam_beta2", "ema_max_decay"):
+            if not 0 <= getattr(self, name) < 1 and not (name == "ema_max_decay" and getattr(self, name) == 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.seed >= 2**63:
+            raise ConfigError(f"seed must be below 2**63, got {self.seed}")
+        if scheduler_class(self.noise_scheduler) is None:
+            raise ConfigError(f"noise_scheduler {self.noise_scheduler!r} is not a diffusers scheduler class")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -175,7 +210,7 @@ class Trainer:
                 f"needs (batch_size {config.batch_size} x gradient_accumulation_steps "
                 f"{config.gradient_accumulation_steps} x {world} process(es)); lower --batch-size or add data"
             )
-        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
         optimizer = torch.optim.AdamW(
             unet.parameters(),
             lr=config.learning_rate,

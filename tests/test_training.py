@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from audiodiff.checkpoints import checkpoint_dirs
-from audiodiff.config import MelConfig
+from audiodiff.config import ConfigError, MelConfig
 from audiodiff.data.order import epoch_indices
 from audiodiff.training import TrainConfig, Trainer, TrainingError, train
 
@@ -244,3 +244,30 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
     result = runner.invoke(cli, [*common, "--genre", "jazz", "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1
     assert "Error: genre 'jazz' is not in dataset" in result.output
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("learning_rate: fast", "learning_rate must be a number, got 'fast'"),
+        ('use_ema: "no"', "use_ema must be true or false, got 'no'"),
+        ("noise_scheduler: UNet2DModel", "noise_scheduler 'UNet2DModel' is not a diffusers scheduler class"),
+        ("keep_checkpoints: -1", "keep_checkpoints must be at least 1, got -1"),
+        ("max_steps: 0", "max_steps must be at least 1 (or null), got 0"),
+        ("checkpoint_every: -1", "checkpoint_every must be at least 0, got -1"),
+        ("batch_size: 2.5", "batch_size must be a whole number, got 2.5"),
+        ("seed: 99999999999999999999999", "seed must be below 2**63, got 99999999999999999999999"),
+    ],
+)
+def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"model: tiny\nmax_steps: 10\n{line}\n")
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.load(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_config_reads_exponents_yaml_leaves_as_text(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("learning_rate: 1e-4\nmax_steps: 3\n")  # YAML 1.1 reads 1e-4 (no dot) as a string
+    assert TrainConfig.load(path).learning_rate == 1e-4
