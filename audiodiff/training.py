@@ -201,15 +201,9 @@ class Trainer:
             raise TrainingError("the model has class embeddings but no genre names were given")
         self._prepare_rows()
         world = self.accelerator.num_processes
-        epoch_images = len(self.epoch_order(0))
-        micro_batches = epoch_images // (config.batch_size * world)
-        self.steps_per_epoch = micro_batches // config.gradient_accumulation_steps
-        if self.steps_per_epoch < 1:
-            raise TrainingError(
-                f"dataset {data.source}: an epoch has {epoch_images} images, fewer than one optimizer step "
-                f"needs (batch_size {config.batch_size} x gradient_accumulation_steps "
-                f"{config.gradient_accumulation_steps} x {world} process(es)); lower --batch-size or add data"
-            )
+        # An epoch holds at least one optimizer step's images, so that a genre of two songs can be fine-tuned on.
+        self.images_per_step = config.batch_size * config.gradient_accumulation_steps * world
+        self.steps_per_epoch = len(self.epoch_order(0)) // self.images_per_step
         self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
         optimizer = torch.optim.AdamW(
             unet.parameters(),
@@ -259,15 +253,22 @@ class Trainer:
         pretrained: str | None = None,
         genre: str | None = None,
         progress: bool = True,
+        preset: str | None = None,
     ) -> Trainer:
-        """A new run: from scratch (`config.model` preset) or from a pretrained pipeline folder / hub id."""
+        """A new run: from scratch (`config.model` preset) or from a pretrained pipeline folder / hub id.
+
+        `out_dir` must be new or empty: a folder holding a run is continued with `resume`, never overwritten.
+        `preset` (the name `config` was loaded from) is recorded so that a resume can check it.
+        """
+        from accelerate import PartialState
+
         out_dir = Path(out_dir)
-        if checkpoint_dirs(out_dir):
-            raise TrainingError(f"{out_dir} already holds checkpoints of a run: add --resume, or choose a new --out")
-        return cls._new_run(config, data, out_dir, pretrained, genre, progress)
+        _check_new_run_folder(out_dir)
+        PartialState().wait_for_everyone()  # every process checks before the main one writes run.json
+        return cls._new_run(config, data, out_dir, pretrained, genre, progress, preset)
 
     @classmethod
-    def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress) -> Trainer:
+    def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress, preset=None) -> Trainer:
         if pretrained is not None:
             unet, noise_scheduler, mel_config, genres = _load_pretrained(pretrained)
             # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
@@ -276,14 +277,14 @@ class Trainer:
                 raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
         else:
             mel_config = data.mel_config
-            preset = ModelPreset.load(config.model)
+            architecture = ModelPreset.load(config.model)
             if config.conditional and not data.genres:
                 raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
             # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
                 unet = build_unet(
-                    preset,
+                    architecture,
                     (mel_config.y_res, mel_config.x_res),
                     num_genres=len(data.genres) if config.conditional else None,
                 )
@@ -293,6 +294,7 @@ class Trainer:
             "data": str(data.source),
             "pretrained": pretrained,
             "genre": genre,
+            "preset": preset,
             "config": dataclasses.asdict(config),
         }
         trainer = cls(config, data, out_dir, unet, noise_scheduler, mel_config, genres, genre, run_info, progress)
@@ -302,11 +304,23 @@ class Trainer:
         return trainer
 
     @classmethod
-    def resume(cls, out_dir: str | os.PathLike, progress: bool = True, **overrides: Any) -> Trainer:
+    def resume(
+        cls,
+        out_dir: str | os.PathLike,
+        progress: bool = True,
+        *,
+        data: str | None = None,
+        pretrained: str | None = None,
+        genre: str | None = None,
+        preset: str | None = None,
+        **overrides: Any,
+    ) -> Trainer:
         """Continue the run in `out_dir` from its newest intact checkpoint (or from the start if it has none).
 
-        `overrides` (e.g. `max_steps=...`) change the saved configuration. A damaged newer checkpoint is passed
-        over with a logged warning.
+        A resumed run keeps its saved settings: `overrides` may change only `RESUMABLE` ones (e.g. a higher
+        `max_steps`); any other override, or a `data`/`pretrained`/`genre`/`preset` other than the run's, is a
+        `TrainingError` (the same value is accepted, so a command can be repeated with --resume added). A damaged
+        newer checkpoint is passed over with a logged warning.
         """
         from audiodiff.data import load_spectrogram_dataset
 
@@ -314,19 +328,30 @@ class Trainer:
         run_file = out_dir / RUN_FILE
         if not run_file.is_file():
             raise TrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
-        run_info = json.loads(run_file.read_text())
-        values = {**run_info["config"], **{key: value for key, value in overrides.items() if value is not None}}
+        try:
+            run_info = json.loads(run_file.read_text())
+        except (OSError, ValueError) as error:
+            raise TrainingError(f"{run_file}: unreadable ({first_line(error)})") from None
+        if not isinstance(run_info, dict) or not isinstance(run_info.get("config"), dict):
+            raise TrainingError(f"{run_file}: not a run record (a JSON object with a 'config')")
+        requested = {key: value for key, value in overrides.items() if value is not None}
+        _check_resume_options(
+            out_dir, run_info, requested, data=data, pretrained=pretrained, genre=genre, preset=preset
+        )
+        values = {**run_info["config"], **requested}
         config = load_dataclass(TrainConfig, values, str(run_file))
-        data = load_spectrogram_dataset(run_info["data"])
+        dataset = load_spectrogram_dataset(run_info["data"])
         try:
             checkpoint = latest_checkpoint(out_dir, warn=logger.warning)
         except CheckpointError as error:
             raise TrainingError(str(error)) from None
         if checkpoint is None:
-            return cls._new_run(config, data, out_dir, run_info["pretrained"], run_info["genre"], progress)
+            return cls._new_run(
+                config, dataset, out_dir, run_info["pretrained"], run_info["genre"], progress, run_info.get("preset")
+            )
         trainer = cls(
             config,
-            data,
+            dataset,
             out_dir,
             checkpoint.unet,
             checkpoint.noise_scheduler,
@@ -373,7 +398,10 @@ class Trainer:
         self.tracks = list(data.rows_by_track().values())
 
     def epoch_order(self, epoch: int) -> list[int]:
-        return epoch_indices(self.tracks, epoch, self.config.seed, self.config.epoch_sampling)
+        """Row indices of one epoch (`data.order.epoch_indices`), at least one optimizer step's worth."""
+        return epoch_indices(
+            self.tracks, epoch, self.config.seed, self.config.epoch_sampling, min_rows=self.images_per_step
+        )
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -383,7 +411,6 @@ class Trainer:
         accelerator.init_trackers("train")
         world, rank = accelerator.num_processes, accelerator.process_index
         micro = config.batch_size
-        per_step = micro * config.gradient_accumulation_steps * world
         bar = tqdm(
             total=self.total_steps,
             initial=self.global_step,
@@ -410,7 +437,7 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.step(accelerator.unwrap_model(self.unet).parameters())
                 self.global_step += 1
-                trained_samples += per_step
+                trained_samples += self.images_per_step
                 self.losses.append(accumulated)
                 rate = trained_samples / (time.perf_counter() - started)
                 bar.update(1)
@@ -579,6 +606,51 @@ class Trainer:
             # TensorBoard shows images in [0, 1].
             brightness = (pixels_to_model(output.images, pipeline.bits).unsqueeze(1) + 1) / 2
             tracker.add_images("samples", brightness, self.global_step)
+
+
+def _check_new_run_folder(out_dir: Path) -> None:
+    """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
+        finished = "a finished run" if (out_dir / "model_index.json").is_file() else "a run"
+        raise TrainingError(
+            f"{out_dir} already holds {finished}: add --resume to continue it (with a higher --max-steps or --epochs "
+            "once finished), or choose a new --out"
+        )
+    raise TrainingError(f"{out_dir}: not empty and not a training run; choose a new or empty --out")
+
+
+# Settings a resumed run may change: how long it runs, and how many processes decode its data.
+RESUMABLE = ("max_steps", "epochs", "num_workers")
+
+
+def _check_resume_options(out_dir: Path, run_info: dict[str, Any], requested: dict[str, Any], **sources: Any) -> None:
+    """Refuse options that would silently not apply to a resumed run (see `Trainer.resume`)."""
+    saved = run_info["config"]
+    for key, value in requested.items():
+        if key not in RESUMABLE and key in saved and saved[key] != value:
+            raise TrainingError(_resume_conflict(out_dir, key.replace("_", "-"), saved[key], value))
+    for key, value in sources.items():
+        before = run_info.get(key)
+        if value is None or before is None or _same_source(str(value), str(before)):
+            continue
+        option = {"pretrained": "from", "preset": "config"}.get(key, key)
+        raise TrainingError(_resume_conflict(out_dir, option, before, value))
+
+
+def _same_source(one: str, other: str) -> bool:
+    return one == other or (os.path.exists(one) and os.path.realpath(one) == os.path.realpath(other))
+
+
+def _resume_conflict(out_dir: Path, option: str, before: Any, now: Any) -> str:
+    return (
+        f"{out_dir}: --resume continues the run with its own settings, and its --{option} is {before!r}, not "
+        f"{now!r}; only {', '.join('--' + key.replace('_', '-') for key in RESUMABLE)} can change (choose a new "
+        "--out for other settings)"
+    )
 
 
 def _make_noise_scheduler(config: TrainConfig):

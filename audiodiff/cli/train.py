@@ -36,12 +36,23 @@ def training_options(function):
 
 def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict) -> None:
     """Start or resume a run and print a summary; errors become one-line CLI errors."""
-    from audiodiff.config import ConfigError
-    from audiodiff.training import TrainConfig, Trainer, TrainingError
+    from click.core import ParameterSource
 
+    from audiodiff.config import ConfigError
+    from audiodiff.training import RUN_FILE, TrainConfig, Trainer, TrainingError
+
+    context = click.get_current_context()
+    explicit_config = context.get_parameter_source("config_name") != ParameterSource.DEFAULT
     try:
-        if resume and (out_dir / "run.json").is_file():
-            trainer = Trainer.resume(out_dir, max_steps=overrides.get("max_steps"), epochs=overrides.get("epochs"))
+        if resume and (out_dir / RUN_FILE).is_file():
+            trainer = Trainer.resume(
+                out_dir,
+                data=data_path,
+                pretrained=pretrained,
+                genre=genre,
+                preset=config_name if explicit_config else None,
+                **overrides,
+            )
             click.echo(f"resuming {out_dir} at step {trainer.global_step} of {trainer.total_steps}")
         else:
             if data_path is None:
@@ -49,7 +60,8 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
             from audiodiff.data import load_spectrogram_dataset
 
             config = TrainConfig.load(config_name, **overrides)
-            trainer = Trainer.start(config, load_spectrogram_dataset(data_path), out_dir, pretrained, genre)
+            data = load_spectrogram_dataset(data_path)
+            trainer = Trainer.start(config, data, out_dir, pretrained, genre, preset=str(config_name))
         if overrides.get("seed") is None and not resume:
             click.echo(f"seed {trainer.config.seed}")
         result = trainer.run()
@@ -69,7 +81,12 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
 @click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
 @click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
 @out_option("Run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its newest intact checkpoint, with its own settings (only --max-steps, "
+    "--epochs and --num-workers may change).",
+)
 @training_options
 def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:
     """Train a diffusion model from scratch on a spectrogram dataset.
