@@ -475,6 +475,30 @@ def test_images_to_tensor_is_the_codec_mapping():
         images_to_tensor([images[0], Image.new("L", (32, 64))], 8)
 
 
-def test_contact_sheet_has_a_row_per_genre(prepared):
-    sheet = contact_sheet(load_spectrogram_dataset(prepared[0]), per_genre=3, cell=40)
-    assert sheet.mode == "L" and sheet.height == 3 * (40 + 14 + 6) + 6
+def test_contact_sheet_shows_each_genres_slices_in_its_row_low_bands_at_the_bottom():
+    from audiodiff.data import SpectrogramDataset
+
+    # Genre k's slices are grey level 60 (k + 1) with a bright lowest mel band (stored row 0).
+    genres, rows = ["beats", "pads", "arpeggios"], {"image": [], "genre": [], "audio_file": [], "slice": []}
+    for label in range(3):
+        for index in range(4):
+            pixels = np.full((32, 32), 60 * (label + 1), dtype=np.uint8)
+            pixels[0] = 255
+            rows["image"].append(Image.fromarray(pixels))
+            rows["genre"].append(label)
+            rows["audio_file"].append(f"{genres[label]}.wav")
+            rows["slice"].append(index)
+    features = datasets.Features(
+        {"image": datasets.Image(), "genre": datasets.ClassLabel(names=genres), "audio_file": datasets.Value("string"),
+         "slice": datasets.Value("int32")}
+    )  # fmt: skip
+    data = SpectrogramDataset(datasets.Dataset.from_dict(rows, features=features), MelConfig(32, 32), genres, 8, "-")
+    sheet = np.asarray(contact_sheet(data, per_genre=2, cell=32))
+    header, caption, gap = 110, 14, 6
+    for label in range(3):
+        top = gap + label * (32 + caption + gap)
+        for column in range(2):
+            left = header + column * (32 + gap)
+            cell = sheet[top : top + 32, left : left + 32]
+            assert (cell[:-1] == 60 * (label + 1)).all(), (label, column)  # this genre's slices, in its row
+            assert (cell[-1] == 255).all()  # the lowest band at the bottom
