@@ -147,6 +147,15 @@ def test_loading_errors_are_one_line(tmp_path):
         AudioDiffusionPipeline(unet=tiny_unet(), scheduler=DDPMScheduler(), mel_config=MEL, genres=["a", "b"])
 
 
+@pytest.mark.xfail(strict=True, reason="needs the _read_json_object change to pipeline.py listed in issue 11")
+@pytest.mark.parametrize("name", ["model_index.json", "audiodiff.json"])
+def test_a_pipeline_file_that_is_not_a_json_object_is_one_line(tmp_path, name):
+    tiny_pipeline().save_pretrained(tmp_path)
+    (tmp_path / name).write_text("[1, 2, 3]")
+    with pytest.raises(ValueError, match=f"^{tmp_path / name}: expected a JSON object, got list$"):
+        AudioDiffusionPipeline.from_pretrained(tmp_path)
+
+
 def test_docstring_example_runs():
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
