@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import click
 
-from audiodiff.cli.common import out_option
-from audiodiff.cli.train import run, training_options
+from audiodiff.cli.train import run, run_options, training_options
 
 
 @click.command("finetune")
 @click.option("--from", "pretrained", default=None, help="Pretrained pipeline: folder or hub id (e.g. teticio/...).")
-@click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")
+@run_options
 @click.option("--genre", default=None, help="Train only on this genre of the dataset.")
 @click.option("--config", "config_name", default="finetune", help="Train preset (configs/train/NAME.yaml) or YAML.")
-@out_option("Run folder.")
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the run in --out from its newest intact checkpoint, with its own settings (only --max-steps, "
-    "--epochs and --num-workers may change).",
-)
 @training_options
 def command(pretrained, data_path, genre, config_name, out_dir, resume, **overrides) -> None:
     """Fine-tune the pipeline --from on --data (optionally one --genre of it) into the pipeline folder OUT.

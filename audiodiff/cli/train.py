@@ -27,6 +27,20 @@ OVERRIDES = (
 )
 
 
+def run_options(function):
+    """--data, --out and --resume, shared by `train` and `finetune`."""
+    function = click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue the run in --out from its newest intact checkpoint, with its own settings (only "
+        "--max-steps, --epochs and --num-workers may change).",
+    )(function)
+    function = out_option("Run folder.")(function)
+    return click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")(
+        function
+    )
+
+
 def training_options(function):
     """The hyper-parameter overrides shared by `train` and `finetune` (default: the config file's value)."""
     for option in reversed(OVERRIDES):
@@ -76,17 +90,10 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
 
 
 @click.command("train")
-@click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")
+@run_options
 @click.option("--config", "config_name", default="default", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
 @click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
-@out_option("Run folder.")
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the run in --out from its newest intact checkpoint, with its own settings (only --max-steps, "
-    "--epochs and --num-workers may change).",
-)
 @training_options
 def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:
     """Train a diffusion model from scratch on a spectrogram dataset.
