@@ -1,22 +1,35 @@
 """Audio file I/O: loading any format soundfile reads, mono mix-down, resampling, slicing and saving.
 
 Every failure to read a file becomes an `AudioError` whose message names the file and the reason, so that callers
-processing many files can report and skip it instead of showing a traceback from inside libsndfile.
+processing many files can report and skip it instead of showing a traceback from inside libsndfile. What one file
+may cost is bounded: only regular files are read, the sample rate and length are checked from the header first,
+and decoding streams in blocks.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
+import stat
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile
 
 from audiodiff.utils import first_line
 
+logger = logging.getLogger(__name__)
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
+# What one input may cost: rates outside this range are not music (a header claiming 1 Hz would make a 40 KB file
+# hours long), and a file longer than MAX_SECONDS is refused before decoding (a long DJ mix still fits).
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768_000
+MAX_SECONDS = 3 * 3600.0
+_BLOCK_FRAMES = 1 << 18
+# Formats people keep music in that libsndfile cannot read: reported as skipped instead of silently ignored.
+UNSUPPORTED_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".alac", ".ape")
 
 
 class AudioError(Exception):
@@ -32,46 +45,144 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
+def audio_file_kind(path: str | os.PathLike) -> str | None:
+    """By the name alone: "audio" (a format soundfile reads), "unsupported" (music libsndfile cannot read), or None."""
+    suffix = Path(path).suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        return "audio"
+    if suffix in UNSUPPORTED_AUDIO_EXTENSIONS:
+        return "unsupported"
+    return None
+
+
+def unsupported_reason(path: str | os.PathLike) -> str:
+    """The skip reason of a file in a format libsndfile cannot read."""
+    return f"unsupported format {Path(path).suffix.lower()} (libsndfile cannot read it; convert it to FLAC or WAV)"
+
+
 def _describe(error: Exception) -> str:
     text = first_line(error)
     # libsndfile prefixes its messages with the file name again; keep the reason only.
     if "Error opening" in text and ": " in text:
         text = text.rsplit(": ", 1)[-1]
+    # libsndfile says this of any regular file it cannot parse (a text file named .mp3): misleading, since
+    # non-regular files never reach it (`check_regular_file`).
+    if "not a regular file" in text:
+        text = "format not recognised"
     return text
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: str | os.PathLike, label: str | None = None) -> int:
+    """The size in bytes of `path`, a readable regular file (links followed); else `AudioError` saying what it is.
+
+    Only regular files are audio: reading a FIFO blocks forever and a device (/dev/zero) never ends.
+    """
+    label = label or str(path)
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(label, "file not found") from None
+    except OSError as error:
+        raise AudioError(label, f"cannot examine it ({error.strerror or first_line(error)})") from None
+    for test, kind in _NOT_REGULAR:
+        if test(status.st_mode):
+            raise AudioError(label, f"not a regular file ({kind})")
+    if not stat.S_ISREG(status.st_mode):
+        raise AudioError(label, "not a regular file")
+    if status.st_size == 0:
+        raise AudioError(label, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(label, "permission denied")
+    return status.st_size
 
 
 def load_audio(
     source: str | os.PathLike | bytes | io.IOBase,
     sample_rate: int | None,
     name: str | None = None,
+    max_seconds: float = MAX_SECONDS,
 ) -> np.ndarray:
     """Read an audio file as mono float32 in [-1, 1], resampled to `sample_rate` (None keeps the file's rate).
 
     `source` is a path, the file's bytes, or a file object (`name` then names it in errors).
-    Returns shape `(time,)`. Raises `AudioError` for missing, empty, corrupt, non-audio or non-finite files.
+    Returns shape `(time,)`. Raises `AudioError` for missing, empty, corrupt, non-audio, non-regular or non-finite
+    files, a sample rate outside `MIN_SAMPLE_RATE..MAX_SAMPLE_RATE` and files longer than `max_seconds`.
+
+    What one file may cost is bounded: the file is read, mixed to mono and resampled (soxr, the same "soxr_hq"
+    filter as `librosa.resample`, streamed) in blocks, so memory is the mono output plus one block, and a header
+    is checked before anything is decoded. A WAV whose data is shorter than its header says (a truncated copy) is
+    read as far as it goes, with a logged warning.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>")
-    if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
-        raise AudioError(label, "file not found")
+    if isinstance(source, (str, os.PathLike)):
+        check_regular_file(source, label)
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
-        data, file_rate = soundfile.read(handle, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(handle) as file:
+            _check_header(file, label, max_seconds)
+            audio = _read_mono(file, sample_rate, label)
     except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as error:
-        if isinstance(source, (str, os.PathLike)) and Path(source).stat().st_size == 0:
-            raise AudioError(label, "empty file (0 bytes)") from None
         raise AudioError(label, f"not readable as audio ({_describe(error)})") from None
-    if data.shape[0] == 0:
+    if len(audio) == 0:
         raise AudioError(label, "contains no audio samples")
-    audio = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(audio)):
-        raise AudioError(label, "contains NaN or infinite samples")
-    if sample_rate is not None and file_rate != sample_rate:
-        audio = librosa.resample(audio, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32)
+    return audio
+
+
+def _check_header(file: soundfile.SoundFile, label: str, max_seconds: float) -> None:
+    rate = file.samplerate
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(label, f"sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    seconds = file.frames / rate
+    if seconds > max_seconds:
+        raise AudioError(
+            label, f"{seconds / 3600:.2f} h long, over the limit of {max_seconds / 3600:g} h per file; cut it first"
+        )
+    # libsndfile notes "data : <declared> (should be <present>)" for a RIFF data chunk longer than the file.
+    if "should be" in (file.extra_info or "") and file.format in ("WAV", "WAVEX", "RF64", "W64"):
+        logger.warning("%s: truncated (the header declares more audio than the file holds); using what is there", label)
+
+
+def _read_mono(file: soundfile.SoundFile, sample_rate: int | None, label: str) -> np.ndarray:
+    """Blocks of the open file -> mono -> resampled -> `(time,)` float32 in [-1, 1], one output buffer."""
+    import soxr
+
+    rate = file.samplerate
+    resampler = None
+    if sample_rate is not None and sample_rate != rate:
+        resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    expected = file.frames if resampler is None else int(np.ceil(file.frames * sample_rate / rate)) + 16
+    output = np.empty(max(expected, 0), dtype=np.float32)
+    filled = 0
+
+    def append(piece: np.ndarray) -> None:
+        nonlocal output, filled
+        if filled + len(piece) > len(output):
+            output = np.resize(output, filled + len(piece))
+        output[filled : filled + len(piece)] = piece
+        filled += len(piece)
+
+    for block in file.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
+        mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        if not np.all(np.isfinite(mono)):
+            raise AudioError(label, "contains NaN or infinite samples")
+        append(mono if resampler is None else resampler.resample_chunk(mono, last=False))
+    if resampler is not None:
+        append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    return np.clip(output[:filled], -1.0, 1.0, out=output[:filled])
 
 
 def audio_info(source: str | os.PathLike) -> soundfile._SoundFileInfo:
     """Header of an audio file (sample rate, channels, frames) without reading samples; raises `AudioError`."""
+    check_regular_file(source)
     try:
         return soundfile.info(str(source))
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:

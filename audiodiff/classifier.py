@@ -23,14 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass
+from audiodiff.config import ConfigError, MelConfig, load_dataclass
 from audiodiff.utils import first_line
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 REPORT_NAME = "training_report.json"
-# Mel settings that must match between the classifier's training data and the clips it judges (width may differ).
-MATCHING_MEL_KEYS = COMPATIBLE_KEYS
 
 
 @dataclasses.dataclass(frozen=True)

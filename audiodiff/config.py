@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,15 +38,18 @@ class ConfigError(ValueError):
 
 
 def load_dataclass(cls: type[T], mapping: dict[str, Any], source: str = "config") -> T:
-    """Build dataclass `cls` from `mapping`, refusing unknown keys and reporting missing required ones.
+    """Build dataclass `cls` from `mapping`, refusing unknown keys, values of the wrong type (checked against the
+    field annotations) and missing required keys, each by name.
 
     Keys starting with an underscore (diffusers' `_class_name`, `_diffusers_version`) are metadata and ignored.
+    A number written as text (PyYAML reads `1e-4` without a dot as a string) is accepted for a float field, and a
+    whole float (22050.0) for an int field.
     """
     if not isinstance(mapping, dict):
         raise ConfigError(f"{source}: expected a mapping of settings, got {type(mapping).__name__}")
     fields = {field.name: field for field in dataclasses.fields(cls)}
     values = {key: value for key, value in mapping.items() if not str(key).startswith("_")}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(set(values) - set(fields), key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r} for {cls.__name__} (known: {', '.join(fields)})")
     missing = [
@@ -57,10 +62,70 @@ def load_dataclass(cls: type[T], mapping: dict[str, Any], source: str = "config"
     ]
     if missing:
         raise ConfigError(f"{source}: missing required key {missing[0]!r} for {cls.__name__}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        converted = _conform(value, hints.get(key, Any))
+        if converted is _MISMATCH:
+            raise ConfigError(f"{source}: {key} must be {_describe_type(hints[key])}, got {value!r}")
+        values[key] = converted
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{source}: {error}") from None
+
+
+_MISMATCH = object()
+
+
+def _conform(value: Any, annotation: Any) -> Any:
+    """`value` as a value of type `annotation` (possibly converted, see `load_dataclass`), or `_MISMATCH`.
+    Annotations this does not know are not checked."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            converted = _conform(value, option)
+            if converted is not _MISMATCH:
+                return converted
+        return _MISMATCH
+    if annotation is type(None):
+        return None if value is None else _MISMATCH
+    if annotation is bool:
+        return value if isinstance(value, bool) else _MISMATCH
+    if annotation is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISMATCH
+    if annotation is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return _MISMATCH
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _MISMATCH
+    if annotation is str:
+        return value if isinstance(value, str) else _MISMATCH
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return _MISMATCH
+        element = (typing.get_args(annotation) or (Any,))[0]
+        items = [_conform(item, element) for item in value]
+        return _MISMATCH if any(item is _MISMATCH for item in items) else origin(items)
+    if origin is dict or annotation is dict:
+        return value if isinstance(value, dict) else _MISMATCH
+    return value
+
+
+def _describe_type(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_describe_type(option) for option in typing.get_args(annotation))
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", type(None): "null"}
+    if annotation in names:
+        return names[annotation]
+    if typing.get_origin(annotation) in (tuple, list):
+        element = (typing.get_args(annotation) or (Any,))[0]
+        plural = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "names"}
+        return f"a list of {plural.get(element, 'values')}"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -80,8 +145,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def configs_dir() -> Path:
-    """The `configs/` folder: $AUDIODIFF_CONFIGS, else the one beside the package (a source checkout)."""
-    return Path(os.environ.get(CONFIGS_ENV, Path(__file__).resolve().parent.parent / "configs"))
+    """The presets folder: $AUDIODIFF_CONFIGS; else `audiodiff/configs/` of an installed wheel (setup.cfg maps the
+    repository's `configs/` there); else `configs/` beside the package (a source checkout or an editable install)."""
+    if CONFIGS_ENV in os.environ:
+        return Path(os.environ[CONFIGS_ENV])
+    package = Path(__file__).resolve().parent
+    installed = package / "configs"
+    return installed if installed.is_dir() else package.parent / "configs"
 
 
 def resolve_config_file(name_or_path: str | os.PathLike, kind: str) -> Path:

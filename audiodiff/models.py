@@ -89,7 +89,7 @@ def build_unet(preset: ModelPreset, sample_size: tuple[int, int], num_genres: in
     )
 
 
-def unconditional_label(num_genres: int) -> int:
+def null_label(num_genres: int) -> int:
     """Class index meaning "no genre" in a genre-conditioned model."""
     return num_genres
 

@@ -4,35 +4,48 @@ One loop serves training from scratch and genre fine-tuning. What it adds to a p
 AdamW + MSE on the noise) is cheap per step: cosine schedule with warm-up, gradient clipping, EMA of the weights,
 gradient accumulation, mixed precision and multi-GPU through accelerate, classifier-free-guidance label dropout.
 
-Reproducibility and resume: the order of the data is a pure function of (seed, epoch), and all noise, timesteps
-and label dropout come from one `torch.Generator` whose state is checkpointed, so a run killed at any point and
-resumed from its last checkpoint ends with the same weights as an uninterrupted run (exactly, on CPU).
-Checkpoints are written to a temporary folder and renamed into place, so a killed process never leaves a
-half-written checkpoint behind.
+Reproducibility and resume: the order of the data is a pure function of (seed, epoch) (`data/order.py`), and all
+noise, timesteps and label dropout come from one `torch.Generator` whose state is checkpointed (`checkpoints.py`),
+so a run killed at any point and resumed from its last checkpoint ends with the same weights as an uninterrupted
+run (exactly, on CPU).
+
+Reading order: `TrainConfig` (the recipe), `train` (the one-call entry), `Trainer` (starting or resuming a run, the
+loop, what it writes), then the helpers that build the noise scheduler and load a pretrained pipeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiodiff.checkpoints import (
+    CheckpointError,
+    checkpoint_dirs,
+    checkpoint_folder,
+    latest_checkpoint,
+    prune_checkpoints,
+    write_checkpoint,
+)
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
-from audiodiff.models import ModelPreset, build_unet, unconditional_label
-from audiodiff.utils import atomic_folder
+from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
+from audiodiff.models import ModelPreset, build_unet, null_label
+from audiodiff.schedulers import scheduler_class
+from audiodiff.utils import first_line
 
-CHECKPOINTS = "checkpoints"
+logger = logging.getLogger(__name__)
+
 RUN_FILE = "run.json"
-EPOCH_SAMPLING = ("all", "one_per_track")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 class TrainingError(RuntimeError):
@@ -78,10 +91,43 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError("batch_size and gradient_accumulation_steps must be at least 1")
+        at_least = {
+            "batch_size": 1,
+            "gradient_accumulation_steps": 1,
+            "lr_warmup_steps": 0,
+            "num_train_timesteps": 1,
+            "checkpoint_every": 0,
+            "keep_checkpoints": 1,
+            "sample_every": 0,
+            "num_samples": 0,
+            "sample_steps": 1,
+            "log_every": 1,
+            "num_workers": 0,
+            "seed": 0,
+        }
+        for name, minimum in at_least.items():
+            if getattr(self, name) < minimum:
+                raise ConfigError(f"{name} must be at least {minimum}, got {getattr(self, name)}")
+        for name in ("epochs", "max_steps"):  # None means "not set"; zero steps would save an untrained model
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 (or null), got {getattr(self, name)}")
         if self.max_steps is None and self.epochs is None:
             raise ConfigError("set epochs or max_steps")
+        for name in ("learning_rate", "adam_epsilon"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
+        for name in ("weight_decay", "max_grad_norm"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"{name} must be zero or a positive number, got {getattr(self, name)}")
+        for name in ("adam_beta1", "adam_beta2", "ema_max_decay"):
+            if not 0 <= getattr(self, name) < 1 and not (name == "ema_max_decay" and getattr(self, name) == 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.seed >= 2**63:
+            raise ConfigError(f"seed must be below 2**63, got {self.seed}")
+        if scheduler_class(self.noise_scheduler) is None:
+            raise ConfigError(f"noise_scheduler {self.noise_scheduler!r} is not a diffusers scheduler class")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -106,68 +152,9 @@ class TrainResult:
     samples_per_second: float
 
 
-# --- data order -------------------------------------------------------------------------------------------------
-def epoch_indices(tracks: list[list[int]], epoch: int, seed: int, sampling: str) -> list[int]:
-    """Row order of one epoch, a pure function of (tracks, epoch, seed).
-
-    `tracks` lists the row indices of each track. "all": every row, shuffled. "one_per_track": one random slice
-    of each track, shuffled (the diffusion course's augmentation: a different slice of every song each epoch).
-    """
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    if sampling == "all":
-        rows = [row for track in tracks for row in track]
-    else:
-        rows = [track[int(torch.randint(len(track), (1,), generator=generator))] for track in tracks]
-    order = torch.randperm(len(rows), generator=generator).tolist()
-    return [rows[i] for i in order]
-
-
-class _Rows(torch.utils.data.Dataset):
-    """Rows of a spectrogram dataset as `(image (1, H, W) float in [-1, 1], genre label or -1)`.
-
-    Datasets that fit in `preload_bytes` are decoded once into one integer tensor, so a batch is an index
-    operation instead of PNG decoding; larger ones are read row by row (use `num_workers` to decode in parallel).
-    """
-
-    def __init__(self, dataset, bits: int, labels: list[int] | None, preload_bytes: int = 2**31):
-        self.dataset = dataset
-        self.bits = bits
-        self.labels = labels
-        self.label_tensor = torch.tensor(labels if labels is not None else [-1] * len(dataset))
-        self.bank = None
-        first = dataset[0]["image"] if len(dataset) else None
-        if first is not None and len(dataset) * first.width * first.height * (bits // 8) <= preload_bytes:
-            from audiodiff.codec import pil_to_pixels
-
-            pixels = [pil_to_pixels(image)[0] for image in dataset["image"]]
-            self.bank = torch.from_numpy(np.stack(pixels).astype(np.int16 if bits == 8 else np.int32))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        from audiodiff.data import images_to_tensor
-
-        image = images_to_tensor([self.dataset[int(index)]["image"]], self.bits)[0]
-        return image, self.label_tensor[index]
-
-    def batches(self, index_batches: list[list[int]], num_workers: int):
-        """Yield `(images (batch, 1, H, W), labels (batch,))` for each list of row indices."""
-        if self.bank is None:
-            yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
-            return
-        for indices in index_batches:
-            rows = torch.tensor(indices)
-            yield pixels_to_model(self.bank[rows], self.bits).unsqueeze(1), self.label_tensor[rows]
-
-
-# --- checkpoints ---------------------------------------------------------------------------------------------------
-def checkpoint_dirs(out_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (temporary folders of interrupted writes are ignored)."""
-    folder = Path(out_dir) / CHECKPOINTS
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
+def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progress=True) -> TrainResult:
+    """Train (or fine-tune from `pretrained`) and write the pipeline folder `out_dir`. See `Trainer`."""
+    return Trainer.start(config, data, out_dir, pretrained, genre, progress).run()
 
 
 # --- the trainer ---------------------------------------------------------------------------------------------------
@@ -214,16 +201,10 @@ class Trainer:
             raise TrainingError("the model has class embeddings but no genre names were given")
         self._prepare_rows()
         world = self.accelerator.num_processes
-        epoch_images = len(self.epoch_order(0))
-        micro_batches = epoch_images // (config.batch_size * world)
-        self.steps_per_epoch = micro_batches // config.gradient_accumulation_steps
-        if self.steps_per_epoch < 1:
-            raise TrainingError(
-                f"dataset {data.source}: an epoch has {epoch_images} images, fewer than one optimizer step "
-                f"needs (batch_size {config.batch_size} x gradient_accumulation_steps "
-                f"{config.gradient_accumulation_steps} x {world} process(es)); lower --batch-size or add data"
-            )
-        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        # An epoch holds at least one optimizer step's images, so that a genre of two songs can be fine-tuned on.
+        self.images_per_step = config.batch_size * config.gradient_accumulation_steps * world
+        self.steps_per_epoch = len(self.epoch_order(0)) // self.images_per_step
+        self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
         optimizer = torch.optim.AdamW(
             unet.parameters(),
             lr=config.learning_rate,
@@ -272,29 +253,38 @@ class Trainer:
         pretrained: str | None = None,
         genre: str | None = None,
         progress: bool = True,
+        preset: str | None = None,
     ) -> Trainer:
-        """A new run: from scratch (`config.model` preset) or from a pretrained pipeline folder / hub id."""
+        """A new run: from scratch (`config.model` preset) or from a pretrained pipeline folder / hub id.
+
+        `out_dir` must be new or empty: a folder holding a run is continued with `resume`, never overwritten.
+        `preset` (the name `config` was loaded from) is recorded so that a resume can check it.
+        """
+        from accelerate import PartialState
+
         out_dir = Path(out_dir)
-        if checkpoint_dirs(out_dir):
-            raise TrainingError(f"{out_dir} already holds checkpoints of a run: add --resume, or choose a new --out")
-        genres = data.genres
+        _check_new_run_folder(out_dir)
+        PartialState().wait_for_everyone()  # every process checks before the main one writes run.json
+        return cls._new_run(config, data, out_dir, pretrained, genre, progress, preset)
+
+    @classmethod
+    def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress, preset=None) -> Trainer:
         if pretrained is not None:
-            unet, noise_scheduler, mel_config, model_genres = _load_pretrained(pretrained, config)
+            unet, noise_scheduler, mel_config, genres = _load_pretrained(pretrained)
             # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
             different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
             if different:
                 raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
-            genres = model_genres
         else:
             mel_config = data.mel_config
-            preset = ModelPreset.load(config.model)
+            architecture = ModelPreset.load(config.model)
             if config.conditional and not data.genres:
                 raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
             # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
                 unet = build_unet(
-                    preset,
+                    architecture,
                     (mel_config.y_res, mel_config.x_res),
                     num_genres=len(data.genres) if config.conditional else None,
                 )
@@ -304,6 +294,7 @@ class Trainer:
             "data": str(data.source),
             "pretrained": pretrained,
             "genre": genre,
+            "preset": preset,
             "config": dataclasses.asdict(config),
         }
         trainer = cls(config, data, out_dir, unet, noise_scheduler, mel_config, genres, genre, run_info, progress)
@@ -313,10 +304,23 @@ class Trainer:
         return trainer
 
     @classmethod
-    def resume(cls, out_dir: str | os.PathLike, progress: bool = True, **overrides: Any) -> Trainer:
-        """Continue the run in `out_dir` from its latest complete checkpoint (or from the start if it has none).
+    def resume(
+        cls,
+        out_dir: str | os.PathLike,
+        progress: bool = True,
+        *,
+        data: str | None = None,
+        pretrained: str | None = None,
+        genre: str | None = None,
+        preset: str | None = None,
+        **overrides: Any,
+    ) -> Trainer:
+        """Continue the run in `out_dir` from its newest intact checkpoint (or from the start if it has none).
 
-        `overrides` (e.g. `max_steps=...`) change the saved configuration.
+        A resumed run keeps its saved settings: `overrides` may change only `RESUMABLE` ones (e.g. a higher
+        `max_steps`); any other override, or a `data`/`pretrained`/`genre`/`preset` other than the run's, is a
+        `TrainingError` (the same value is accepted, so a command can be repeated with --resume added). A damaged
+        newer checkpoint is passed over with a logged warning.
         """
         from audiodiff.data import load_spectrogram_dataset
 
@@ -324,32 +328,40 @@ class Trainer:
         run_file = out_dir / RUN_FILE
         if not run_file.is_file():
             raise TrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
-        run_info = json.loads(run_file.read_text())
-        values = {**run_info["config"], **{key: value for key, value in overrides.items() if value is not None}}
+        try:
+            run_info = json.loads(run_file.read_text())
+        except (OSError, ValueError) as error:
+            raise TrainingError(f"{run_file}: unreadable ({first_line(error)})") from None
+        if not isinstance(run_info, dict) or not isinstance(run_info.get("config"), dict):
+            raise TrainingError(f"{run_file}: not a run record (a JSON object with a 'config')")
+        requested = {key: value for key, value in overrides.items() if value is not None}
+        _check_resume_options(
+            out_dir, run_info, requested, data=data, pretrained=pretrained, genre=genre, preset=preset
+        )
+        values = {**run_info["config"], **requested}
         config = load_dataclass(TrainConfig, values, str(run_file))
-        data = load_spectrogram_dataset(run_info["data"])
-        checkpoints = checkpoint_dirs(out_dir)
-        if not checkpoints:
-            return cls.start(config, data, out_dir, run_info["pretrained"], run_info["genre"], progress)
-        latest = checkpoints[-1]
-        from diffusers import UNet2DModel
-
-        unet = UNet2DModel.from_pretrained(latest / "unet")
-        noise_scheduler = _make_noise_scheduler(config, latest / "scheduler")
-        meta = json.loads((latest / "meta.json").read_text())
+        dataset = load_spectrogram_dataset(run_info["data"])
+        try:
+            checkpoint = latest_checkpoint(out_dir, warn=logger.warning)
+        except CheckpointError as error:
+            raise TrainingError(str(error)) from None
+        if checkpoint is None:
+            return cls._new_run(
+                config, dataset, out_dir, run_info["pretrained"], run_info["genre"], progress, run_info.get("preset")
+            )
         trainer = cls(
             config,
-            data,
+            dataset,
             out_dir,
-            unet,
-            noise_scheduler,
-            MelConfig.from_dict(meta["mel_config"]),
-            meta["genres"],
+            checkpoint.unet,
+            checkpoint.noise_scheduler,
+            checkpoint.mel_config,
+            checkpoint.genres,
             run_info["genre"],
             run_info,
             progress,
         )
-        trainer._load_state(latest)
+        trainer._load_state(checkpoint.state)
         return trainer
 
     def _prepare_rows(self) -> None:
@@ -382,11 +394,14 @@ class Trainer:
                 labels = [self.genres.index(names[value]) for value in dataset["genre"]]
         if len(dataset) == 0:
             raise TrainingError(f"dataset {self.data.source} has no images to train on")
-        self.rows = _Rows(dataset, data.bits, labels)
+        self.rows = TrainingRows(dataset, data.bits, labels)
         self.tracks = list(data.rows_by_track().values())
 
     def epoch_order(self, epoch: int) -> list[int]:
-        return epoch_indices(self.tracks, epoch, self.config.seed, self.config.epoch_sampling)
+        """Row indices of one epoch (`data.order.epoch_indices`), at least one optimizer step's worth."""
+        return epoch_indices(
+            self.tracks, epoch, self.config.seed, self.config.epoch_sampling, min_rows=self.images_per_step
+        )
 
     # -- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -396,7 +411,6 @@ class Trainer:
         accelerator.init_trackers("train")
         world, rank = accelerator.num_processes, accelerator.process_index
         micro = config.batch_size
-        per_step = micro * config.gradient_accumulation_steps * world
         bar = tqdm(
             total=self.total_steps,
             initial=self.global_step,
@@ -423,7 +437,7 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.step(accelerator.unwrap_model(self.unet).parameters())
                 self.global_step += 1
-                trained_samples += per_step
+                trained_samples += self.images_per_step
                 self.losses.append(accumulated)
                 rate = trained_samples / (time.perf_counter() - started)
                 bar.update(1)
@@ -442,7 +456,7 @@ class Trainer:
                     break
         bar.close()
         elapsed = time.perf_counter() - started
-        if config.checkpoint_every and not (self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}").exists():
+        if config.checkpoint_every and not checkpoint_folder(self.out_dir, self.global_step).exists():
             self.save_checkpoint()
         self.save_pipeline()
         self.write_samples()  # does nothing when num_samples is 0
@@ -459,8 +473,8 @@ class Trainer:
         class_labels = None
         if self.rows.labels is not None:
             drop = torch.rand(batch, generator=self.generator) < config.guidance_dropout
-            null = unconditional_label(len(self.genres))
-            class_labels = torch.where(drop, torch.full_like(labels, null), labels).to(accelerator.device)
+            null = torch.full_like(labels, null_label(len(self.genres)))
+            class_labels = torch.where(drop, null, labels).to(accelerator.device)
         images, noise, timesteps = (t.to(accelerator.device) for t in (images, noise, timesteps))
         noisy = self.noise_scheduler.add_noise(images, noise, timesteps)
         prediction_type = self.noise_scheduler.config.prediction_type
@@ -490,48 +504,41 @@ class Trainer:
 
     # -- persistence -----------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
-        """Write `checkpoints/step_N` atomically and keep the newest `keep_checkpoints`."""
+        """Write `checkpoints/step_N` atomically (`checkpoints.write_checkpoint`) and keep the newest
+        `keep_checkpoints`."""
         self.accelerator.wait_for_everyone()
-        final = self.out_dir / CHECKPOINTS / f"step_{self.global_step:08d}"
         if not self.accelerator.is_main_process:
             return None
-        from safetensors.torch import save_file
-
-        with atomic_folder(final) as folder:
-            self.accelerator.unwrap_model(self.unet).save_pretrained(folder / "unet")
-            self.noise_scheduler.save_pretrained(folder / "scheduler")
-            if self.ema is not None:
-                shadow = {f"{i:05d}": p.detach().cpu().contiguous() for i, p in enumerate(self.ema.shadow_params)}
-                save_file(shadow, str(folder / "ema.safetensors"))
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "lr_scheduler": self.lr_scheduler.state_dict(),
-                "generator": self.generator.get_state(),
-                "global_step": self.global_step,
-                "losses": torch.tensor(self.losses, dtype=torch.float64),
-                "ema_optimization_step": -1 if self.ema is None else int(self.ema.optimization_step),
-            }
-            torch.save(state, folder / "state.pt")
-            meta = {"mel_config": self.mel_config.to_dict(), "genres": self.genres, "global_step": self.global_step}
-            (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        for old in checkpoint_dirs(self.out_dir)[: -max(1, self.config.keep_checkpoints)]:
-            shutil.rmtree(old, ignore_errors=True)
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "global_step": self.global_step,
+            "losses": torch.tensor(self.losses, dtype=torch.float64),
+            "ema": None if self.ema is None else self.ema.state_dict(),
+        }
+        final = write_checkpoint(
+            checkpoint_folder(self.out_dir, self.global_step),
+            self.accelerator.unwrap_model(self.unet),
+            self.noise_scheduler,
+            self.mel_config,
+            self.genres,
+            state,
+        )
+        prune_checkpoints(self.out_dir, self.config.keep_checkpoints)
         return final
 
-    def _load_state(self, folder: Path) -> None:
-        from safetensors.torch import load_file
-
-        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    def _load_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         self.generator.set_state(state["generator"])
         self.global_step = int(state["global_step"])
         self.losses = state["losses"].tolist()
         if self.ema is not None:
-            shadow = load_file(str(folder / "ema.safetensors"))
-            for index, parameter in enumerate(self.ema.shadow_params):
-                parameter.data.copy_(shadow[f"{index:05d}"].to(parameter.device))
-            self.ema.optimization_step = int(state["ema_optimization_step"])
+            if state.get("ema") is None:
+                raise TrainingError(f"{self.out_dir}: the checkpoint has no EMA weights but the run uses EMA")
+            self.ema.load_state_dict(state["ema"])
+            self.ema.to(self.accelerator.device)
 
     def _inference_unet(self):
         """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode."""
@@ -601,37 +608,81 @@ class Trainer:
             tracker.add_images("samples", brightness, self.global_step)
 
 
-def _make_noise_scheduler(config: TrainConfig, folder: Path | None = None):
-    import diffusers
+def _check_new_run_folder(out_dir: Path) -> None:
+    """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
+        finished = "a finished run" if (out_dir / "model_index.json").is_file() else "a run"
+        raise TrainingError(
+            f"{out_dir} already holds {finished}: add --resume to continue it (with a higher --max-steps or --epochs "
+            "once finished), or choose a new --out"
+        )
+    raise TrainingError(f"{out_dir}: not empty and not a training run; choose a new or empty --out")
 
-    if folder is not None and folder.is_dir():
-        scheduler_class = json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
-        return getattr(diffusers, scheduler_class).from_pretrained(folder)
-    try:
-        scheduler_class = getattr(diffusers, config.noise_scheduler)
-    except AttributeError:
-        raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)") from None
-    return scheduler_class(
+
+# Settings a resumed run may change: how long it runs, and how many processes decode its data.
+RESUMABLE = ("max_steps", "epochs", "num_workers")
+
+
+def _check_resume_options(out_dir: Path, run_info: dict[str, Any], requested: dict[str, Any], **sources: Any) -> None:
+    """Refuse options that would silently not apply to a resumed run (see `Trainer.resume`)."""
+    saved = run_info["config"]
+    for key, value in requested.items():
+        if key not in RESUMABLE and key in saved and saved[key] != value:
+            raise TrainingError(_resume_conflict(out_dir, key.replace("_", "-"), saved[key], value))
+    for key, value in sources.items():
+        before = run_info.get(key)
+        if value is None or before is None or _same_source(str(value), str(before)):
+            continue
+        option = {"pretrained": "from", "preset": "config"}.get(key, key)
+        raise TrainingError(_resume_conflict(out_dir, option, before, value))
+
+
+def _same_source(one: str, other: str) -> bool:
+    return one == other or (os.path.exists(one) and os.path.realpath(one) == os.path.realpath(other))
+
+
+def _resume_conflict(out_dir: Path, option: str, before: Any, now: Any) -> str:
+    return (
+        f"{out_dir}: --resume continues the run with its own settings, and its --{option} is {before!r}, not "
+        f"{now!r}; only {', '.join('--' + key.replace('_', '-') for key in RESUMABLE)} can change (choose a new "
+        "--out for other settings)"
+    )
+
+
+def _make_noise_scheduler(config: TrainConfig):
+    """The training noise scheduler of a new run: `config.noise_scheduler` (a diffusers class name)."""
+    found = scheduler_class(config.noise_scheduler)
+    if found is None:
+        raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)")
+    return found(
         num_train_timesteps=config.num_train_timesteps,
         beta_schedule=config.beta_schedule,
         prediction_type=config.prediction_type,
     )
 
 
-def _load_pretrained(source: str, config: TrainConfig):
+def _load_pretrained(source: str):
     """UNet, training noise scheduler, mel settings and genres of a pretrained pipeline (folder or hub id)."""
     import diffusers
 
     from audiodiff.pipeline import AudioDiffusionPipeline
 
-    pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    try:
+        pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways deep inside diffusers and torch
+        raise TrainingError(
+            f"{source}: cannot load the pretrained pipeline ({type(error).__name__}: {first_line(error)})"
+        ) from None
     if getattr(pipeline, "vqvae", None) is not None:
         raise TrainingError(
             f"{source} is a latent model (it has a VAE); fine-tuning latent models is not supported yet"
         )
     # Fine-tuning always trains on the DDPM forward process with the pretrained model's noise schedule.
-    scheduler_config = dict(pipeline.scheduler.config)
-    noise_scheduler = diffusers.DDPMScheduler.from_config(scheduler_config)
+    noise_scheduler = diffusers.DDPMScheduler.from_config(dict(pipeline.scheduler.config))
     return pipeline.unet, noise_scheduler, pipeline.mel_config, pipeline.genres
 
 
@@ -641,8 +692,3 @@ def _mel_mismatch(source: str, model: MelConfig, data, keys: list[str]) -> str:
         f"dataset {data.source} was prepared with other mel settings than the model {source} "
         f"({'; '.join(different)}): prepare it again with --mel-config {source}"
     )
-
-
-def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progress=True) -> TrainResult:
-    """Train (or fine-tune from `pretrained`) and write the pipeline folder `out_dir`. See `Trainer`."""
-    return Trainer.start(config, data, out_dir, pretrained, genre, progress).run()

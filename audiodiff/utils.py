@@ -23,12 +23,15 @@ def first_line(error: BaseException) -> str:
 
 
 def is_hub_id(name: str | os.PathLike, owner_required: bool = True) -> bool:
-    """Whether `name` reads as a hub repository id, `owner/name` (or a bare `name` unless `owner_required`).
+    """Whether `name` can be a hub repository id, `owner/name` (or a bare `name` unless `owner_required`).
 
-    Only the form is checked: callers look for a local path of that name first.
+    The form is checked, and that `owner` is not a local folder: `runs/x` beside an existing `runs/` is a missing
+    local folder, and asking the hub for it would only wait on the network. Callers look for a local path first.
     """
     text = str(name)
-    return bool(_HUB_ID.fullmatch(text)) and ("/" in text or not owner_required)
+    if not _HUB_ID.fullmatch(text) or ("/" not in text and owner_required):
+        return False
+    return "/" not in text or not Path(text.split("/")[0]).is_dir()
 
 
 def is_saved_dataset(path: str | os.PathLike) -> bool:

@@ -1,7 +1,8 @@
 """Decoders from mel power spectrograms back to waveforms.
 
-A vocoder is any callable `vocoder(mel_power) -> audio` taking `(batch, n_mels, frames)` mel power (as produced by
-`SpectrogramCodec`, peak 1.0) and returning `(batch, time)` float audio. Three are provided:
+A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `(batch, n_mels, frames)` mel power
+(as produced by `SpectrogramCodec`, peak 1.0) and returning `(batch, time)` float audio; `generator` seeds whatever
+randomness it has (Griffin-Lim's initial phase), and the codec always passes one. Three are provided:
 
 - `GriffinLimVocoder`: torch, batched, any device. Mel-to-linear inversion by non-negative least squares
   (projected gradient from the pseudo-inverse), then fast Griffin-Lim with momentum (Perraudin, Balazs and
@@ -23,7 +24,8 @@ from audiodiff.config import MelConfig
 
 
 class Vocoder(Protocol):
-    def __call__(self, mel_power: torch.Tensor) -> torch.Tensor:  # (batch, n_mels, frames) -> (batch, time)
+    def __call__(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`(batch, n_mels, frames)` mel power -> `(batch, time)` audio; `generator` seeds its randomness."""
         ...
 
 
@@ -116,8 +118,7 @@ def griffin_lim(
     magnitude: `(batch, n_freqs, frames)`. Returns audio `(batch, length)`, by default `(frames - 1) * hop_length`.
     The initial phase is uniform random, drawn from `generator` (on the magnitude's device) for reproducibility.
     """
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    _check_momentum(momentum)
     frames = magnitude.shape[-1]
     length = (frames - 1) * hop_length if length is None else length
     transform = _FrameStft(n_fft, hop_length, window.to(magnitude.dtype), frames, length)
@@ -132,6 +133,13 @@ def griffin_lim(
         angles = angles * (angles.real.square() + angles.imag.square()).add_(1e-32).rsqrt_()
         previous = rebuilt
     return transform.inverse(magnitude * angles)
+
+
+def _check_momentum(momentum: float) -> None:
+    # Momentum 1 or more makes fast Griffin-Lim diverge (Perraudin et al. prove convergence below 1; torchaudio
+    # refuses it too).
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
 
 
 class GriffinLimVocoder(nn.Module):
@@ -155,6 +163,7 @@ class GriffinLimVocoder(nn.Module):
         self.cpu_chunk = cpu_chunk
         self.config = config
         self.n_iter = config.n_iter if n_iter is None else int(n_iter)
+        _check_momentum(momentum)
         self.momentum = momentum
         self.nnls_iter = nnls_iter
         filterbank = mel_filterbank(config, torch.float64)

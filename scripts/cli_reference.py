@@ -25,7 +25,7 @@ def render() -> str:
     parts.append(f"## audiodiff\n\n```\n{cli.get_help(context)}\n```\n")
     for name in sorted(cli.commands):
         command = cli.commands[name]
-        sub = command.make_context(f"audiodiff {name}", [], parent=context, resilient_parsing=True, **width)
+        sub = command.make_context(name, [], parent=context, resilient_parsing=True, **width)
         parts.append(f"## audiodiff {name}\n\n```\n{command.get_help(sub)}\n```\n")
     return "\n".join(parts)
 

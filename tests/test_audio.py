@@ -1,3 +1,9 @@
+import logging
+import os
+import stat
+import threading
+import tracemalloc
+
 import numpy as np
 import pytest
 import soundfile
@@ -49,6 +55,85 @@ def test_bad_files_raise_one_error_type_naming_the_file(tmp_path, name, content,
     message = str(error.value)
     assert message.startswith(str(path)) and reason in message
     assert "\n" not in message
+    assert "regular file" not in message  # libsndfile's words for any file it cannot parse: misleading here
+
+
+def _load_within(path, seconds=10.0):
+    """load_audio in a thread: the error it raised, or a failure if it is still reading after `seconds`."""
+    outcome = {}
+
+    def target():
+        try:
+            load_audio(path, 22050)
+        except AudioError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_audio({path}) hangs"
+    return outcome.get("error")
+
+
+def test_only_regular_files_are_audio(tmp_path):
+    fifo = tmp_path / "fifo.wav"
+    os.mkfifo(fifo)
+    assert "not a regular file (a FIFO" in str(_load_within(fifo))
+    zero = tmp_path / "zero.wav"
+    zero.symlink_to("/dev/zero")  # a device never ends: reading it would fill the memory
+    assert "not a regular file (a character device)" in str(_load_within(zero))
+    (tmp_path / "folder.flac").mkdir()
+    assert "not a regular file (a folder)" in str(_load_within(tmp_path / "folder.flac"))
+    try:
+        os.mknod(tmp_path / "null.wav", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except OSError:
+        return  # not allowed here (not root): the /dev/zero link covered devices
+    assert "not a regular file (a character device)" in str(_load_within(tmp_path / "null.wav"))
+
+
+def test_what_one_file_may_cost_is_bounded(tmp_path):
+    # A tiny file whose header claims 1 Hz would be hours long at the codec's rate.
+    soundfile.write(tmp_path / "one_hertz.wav", np.zeros(40000), 1, subtype="PCM_16")
+    with pytest.raises(AudioError, match="sample rate 1 Hz is outside 1000..768000 Hz"):
+        load_audio(tmp_path / "one_hertz.wav", 22050)
+    soundfile.write(tmp_path / "long.wav", np.zeros(2 * 8000), 8000)
+    with pytest.raises(AudioError, match="over the limit of .* h per file"):
+        load_audio(tmp_path / "long.wav", 22050, max_seconds=1.0)
+    # Long files stream: a minute of 44.1 kHz stereo (21 MB as float32) resampled to 8 kHz mono (1.9 MB) never
+    # holds the whole file in memory.
+    path = tmp_path / "minute.wav"
+    soundfile.write(path, _tone(440, 60.0, 44100, channels=2), 44100, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        audio = load_audio(path, 8000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(audio) == 60 * 8000
+    assert peak < 10e6, f"peak {peak / 1e6:.1f} MB"
+    # Streaming resamples exactly as the one-shot soxr_hq filter of librosa (and of the reference Mel).
+    import librosa
+
+    whole = soundfile.read(path, dtype="float32")[0].mean(axis=1)
+    expected = librosa.resample(whole, orig_sr=44100, target_sr=8000, res_type="soxr_hq")
+    np.testing.assert_allclose(audio, np.clip(expected, -1, 1), atol=1e-6)
+
+
+def test_truncated_wav_is_read_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "cut.wav"
+    soundfile.write(path, _tone(440, 1.0, 22050), 22050, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING, logger="audiodiff.audio"):
+        audio = load_audio(path, 22050)
+    assert abs(len(audio) - 22050 // 2) < 50
+    assert any("cut.wav: truncated" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="audiodiff.audio"):
+        load_audio(tmp_path / "cut.wav", None)
+        soundfile.write(tmp_path / "whole.wav", _tone(440, 1.0, 22050), 22050)
+        load_audio(tmp_path / "whole.wav", 22050)
+    assert sum("truncated" in record.getMessage() for record in caplog.records) == 1
 
 
 def test_missing_file_and_header_only_file(tmp_path):

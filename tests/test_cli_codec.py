@@ -106,3 +106,64 @@ def test_info_reports_device_and_threads():
     result = CliRunner().invoke(cli, ["info"])
     assert result.exit_code == 0
     assert "device" in result.output and "torch_threads" in result.output
+
+
+def _invoke(*arguments):
+    return CliRunner().invoke(cli, [str(argument) for argument in arguments])
+
+
+def test_encode_names_are_unique_and_bad_inputs_and_outputs_are_skipped(tmp_path, small_mel, monkeypatch):
+    import os
+    import shutil
+
+    small_mel.save(tmp_path / "cfg")
+    (pads, beats), _ = _write_tracks(tmp_path, small_mel)
+    for folder, track in (("a", pads), ("b", beats)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(track, tmp_path / folder / "song.flac")
+    locked = tmp_path / "locked.wav"
+    shutil.copy(pads, locked)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: str(path) != str(locked) and real_access(path, mode))
+    fifo = tmp_path / "live.wav"
+    os.mkfifo(fifo)
+    out = tmp_path / "png"
+    result = _invoke("encode", tmp_path / "a/song.flac", locked, fifo, tmp_path / "b/song.flac", "--out", out,
+                     "--mel-config", tmp_path / "cfg")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"skipped {locked}: permission denied" in result.output
+    assert f"skipped {fifo}: not a regular file (a FIFO" in result.output
+    per_track = int(1.2 * 16000) // small_mel.slice_size
+    names = sorted(path.name for path in out.glob("*.png"))
+    assert names == sorted(f"{stem}_{i:04d}.png" for stem in ("song", "song-2") for i in range(per_track))
+    assert f"{2 * per_track} spectrogram image(s) written; 2 file(s) skipped" in result.output
+    assert "another input has the stem 'song'; writing song-2* instead" in result.output
+
+    # A folder in the way of one output name: that file is reported, the others are written.
+    blocked = tmp_path / "blocked"
+    (blocked / "song_0001.png").mkdir(parents=True)
+    result = _invoke("encode", tmp_path / "a/song.flac", "--out", blocked, "--mel-config", tmp_path / "cfg")
+    assert result.exit_code == 1
+    assert f"skipped {blocked / 'song_0001.png'}: cannot write it (Is a directory)" in result.output
+    assert (blocked / "song_0000.png").is_file() and "Traceback" not in result.output
+    result = _invoke("encode", pads, "--out", tmp_path / "cfg" / "mel_config.json" / "x")
+    assert result.exit_code == 1 and "cannot create the output folder" in result.output
+    assert _invoke("encode", pads, "--out", out, "--batch-size", "0").exit_code == 2
+
+
+def test_decode_names_are_unique_and_earlier_files_are_replaced_with_a_note(tmp_path, small_mel):
+    small_mel.save(tmp_path / "cfg")
+    (pads, _), _ = _write_tracks(tmp_path, small_mel)
+    assert _invoke("encode", pads, "--out", tmp_path / "png", "--mel-config", tmp_path / "cfg").exit_code == 0
+    image = (tmp_path / "png" / "pads_0000.png").read_bytes()
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "clip.png").write_bytes(image)
+    arguments = ["decode", tmp_path / "x/clip.png", tmp_path / "y/clip.png", "--out", tmp_path / "wav",
+                 "--mel-config", tmp_path / "cfg", "--n-iter", "2"]  # fmt: skip
+    result = _invoke(*arguments)
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in (tmp_path / "wav").iterdir()) == ["clip-2.wav", "clip.wav"]
+    result = _invoke(*arguments)
+    assert result.exit_code == 0 and f"2 file(s) from an earlier run in {tmp_path / 'wav'} replaced" in result.output
+    assert _invoke(*arguments, "--batch-size", "-1").exit_code == 2

@@ -69,11 +69,27 @@ def test_generate_long_clip_and_errors(folder, tmp_path):
     assert missing.exit_code == 2 and "no such pipeline folder" in missing.output
 
 
-def test_vary(folder, song, tmp_path):
-    result = invoke("vary", folder, song, "--out", tmp_path, "--n", 2, "--strength", 0.5, "--steps", 4, "--seed", 1,
-                    "--scheduler", "ddim", "--device", "cpu")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert sorted(path.name for path in tmp_path.glob("*.wav")) == ["song_variation_000.wav", "song_variation_001.wav"]
+def test_vary_strength_decides_how_far_variations_go(folder, song, tmp_path):
+    from audiodiff.audio import load_audio
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    pipe = AudioDiffusionPipeline.from_pretrained(folder)
+    source = pipe.quantize(pipe.audio_to_images(load_audio(song, MEL.sample_rate)))[0].numpy().astype(int)
+
+    def variations(strength: float) -> list[np.ndarray]:
+        out = tmp_path / str(strength)
+        result = invoke("vary", folder, song, "--out", out, "--n", 2, "--strength", strength, "--steps", 10,
+                        "--seed", 1, "--scheduler", "ddim", "--device", "cpu")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert sorted(path.name for path in out.glob("*.wav")) == ["song_variation_000.wav", "song_variation_001.wav"]
+        return [load_png(out / f"song_variation_{k:03d}.png")[0].astype(int) for k in range(2)]
+
+    def distance(pixels: np.ndarray) -> float:
+        return float(np.abs(pixels - source).mean())
+
+    light, strong = variations(0.2), variations(1.0)
+    assert max(map(distance, light)) < min(map(distance, strong))  # strength 1 ignores the clip
+    assert not np.array_equal(*strong)  # each variation has its own seed
 
 
 def test_inpaint_range_keeps_the_rest_and_loop(folder, song, tmp_path):
@@ -120,3 +136,29 @@ def test_interpolate_between_seeds_and_between_clips(folder, song, tmp_path):
     assert len(list((tmp_path / "clips").glob("interpolation_*.png"))) == 3
     half = invoke("interpolate", folder, "--out", tmp_path, "--from-audio", song, "--device", "cpu")
     assert half.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--seconds", "inf"), ("--seconds", "0"), ("--guidance", "nan"), ("--seed", str(2**64)), ("--n", "0"),
+     ("--batch-size", "-1"), ("--overlap", "-0.5"), ("--steps", "0")],
+)  # fmt: skip
+def test_generate_refuses_values_out_of_range(folder, tmp_path, option, value):
+    result = invoke("generate", folder, "--out", tmp_path, option, value, "--device", "cpu")
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_inpaint_a_clip_shorter_than_one_slice(folder, tmp_path):
+    short = tmp_path / "short.wav"
+    save_audio(short, synthesize("pads", 0.2, MEL.sample_rate, seed=2), MEL.sample_rate)  # a slice is 0.26 s
+    result = invoke("inpaint", folder, short, "--out", tmp_path / "out", "--start", 0.02, "--end", 0.04,
+                    "--steps", 2, "--seed", 1, "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    original, inpainted = read(short), read(tmp_path / "out" / "short_inpaint_000.wav")
+    assert inpainted.shape == original.shape
+    kept = int(0.15 * MEL.sample_rate)  # past the range and its 0.1 s cross-fade
+    assert np.array_equal(inpainted[kept:], original[kept:]) and not np.array_equal(inpainted, original)
+    beyond = invoke("inpaint", folder, short, "--out", tmp_path / "out", "--start", 0.05, "--end", 0.3,
+                    "--device", "cpu")  # fmt: skip
+    assert beyond.exit_code == 2 and "is not inside the clip (0..0.20 s)" in beyond.output

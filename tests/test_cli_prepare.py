@@ -106,6 +106,10 @@ def test_files_mel_config_file_16_bit_and_one_genre(collection, tmp_path):
         (["--merge", "--x-res", "32"], 2, "--merge takes prepared datasets"),
         (["--n-fft", "64", "--hop-length", "128"], 2, "must not exceed n_fft"),
         (["--genre-from", "column:genre"], 1, "needs a dataset source"),
+        (["--max-shard-size", "banana"], 2, "Invalid value for '--max-shard-size': must be a positive whole number"),
+        (["--min-loudness-db", "nan"], 2, "Invalid value for '--min-loudness-db': 'nan' is not a finite number"),
+        (["--num-proc", "0"], 2, "Invalid value for '--num-proc'"),
+        (["--x-res", "-64"], 2, "Invalid value for '--x-res'"),
     ],
 )
 def test_usage_errors_are_one_line(collection, tmp_path, arguments, code, message):

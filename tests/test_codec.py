@@ -146,3 +146,36 @@ def test_cuda_matches_cpu(codec, music):
     assert ((cpu - gpu).abs() <= 1).float().mean() >= 0.999
     audio = SpectrogramCodec(codec.config).cuda().decode(codec.pixels_to_images(cpu).cuda())
     assert audio.is_cuda and audio.shape == (2, 255 * 512)
+
+
+def test_wide_png_is_refused_from_its_header(tmp_path):
+    from audiodiff.codec import MAX_PNG_WIDTH
+
+    path = tmp_path / "wide.png"
+    Image.new("L", (MAX_PNG_WIDTH + 1, 64)).save(path)  # a few KB that would decode to hours of audio
+    with pytest.raises(ValueError, match=f"wide.png: image is {MAX_PNG_WIDTH + 1} frames wide, more than"):
+        load_png(path)
+    Image.new("L", (100, 64)).save(path)
+    assert load_png(path)[0].shape == (64, 100)
+
+
+def test_vocoders_take_the_codec_generator_and_griffin_lim_momentum_below_one(small_mel):
+    import inspect
+
+    from audiodiff.vocoders import GriffinLimVocoder, Vocoder, griffin_lim
+
+    assert "generator" in inspect.signature(Vocoder.__call__).parameters
+    received = []
+
+    def recording_vocoder(mel_power, generator=None):  # any callable of the protocol's form works
+        received.append(generator)
+        return torch.zeros(len(mel_power), 10)
+
+    generator = torch.Generator().manual_seed(0)
+    SpectrogramCodec(small_mel, vocoder=recording_vocoder).decode(torch.zeros(1, 1, 64, 8), generator=generator)
+    assert received == [generator]
+    for momentum in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+            GriffinLimVocoder(small_mel, momentum=momentum)
+        with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+            griffin_lim(torch.ones(1, 257, 8), 512, 128, torch.hann_window(512), momentum=momentum)

@@ -51,7 +51,12 @@ BAD_FILES = {
     "beats/silent.wav": "silent",
     "beats/short.wav": "too short",
     "beats/phone.m4a": "unsupported format .m4a",
+    "pads/lyrics.mp3": "not readable as audio (format not recognised",
+    "beats/live.wav": "not a regular file (a FIFO",
+    "pads/zero.wav": "not a regular file (a character device)",
 }
+# Unreadable: everything skipped but the silent and the short file.
+FAILED_FILES = sorted(set(BAD_FILES) - {"beats/silent.wav", "beats/short.wav"})
 
 
 def write_music(folder: Path) -> Path:
@@ -67,6 +72,9 @@ def write_music(folder: Path) -> Path:
     soundfile.write(folder / "beats/silent.wav", np.zeros(3 * 8000, dtype=np.float32), 8000)
     soundfile.write(folder / "beats/short.wav", synthesize("beats", 0.5, 8000), 8000)
     (folder / "beats/phone.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    (folder / "pads/lyrics.mp3").write_text("a text file with the wrong name\n" * 20)
+    os.mkfifo(folder / "beats/live.wav")  # reading a FIFO would wait forever for a writer
+    (folder / "pads/zero.wav").symlink_to("/dev/zero")  # a device never ends
     (folder / "notes.txt").write_text("not audio, ignored\n")
     return folder
 
@@ -133,9 +141,7 @@ def test_rows_labels_and_skip_reasons(music, prepared):
     assert summary.genres["beats"] == {"files": 2, "slices": sum(1 for row in expected if row[2] == "beats")}
     assert summary.seconds_in_dataset == pytest.approx(len(expected) * MEL.slice_seconds)
     assert summary.seconds_read > summary.seconds_in_dataset  # trailing partial slices were dropped
-    assert {name for name, _ in summary.failed} == {
-        os.path.join(str(music), name) for name in ("pads/corrupt.wav", "pads/empty.flac", "beats/phone.m4a")
-    }
+    assert {name for name, _ in summary.failed} == {os.path.join(str(music), name) for name in FAILED_FILES}
 
     metadata = json.loads((out / METADATA_NAME).read_text())
     assert metadata["bits"] == 8 and metadata["genres"] == spectrograms.genres
@@ -469,6 +475,30 @@ def test_images_to_tensor_is_the_codec_mapping():
         images_to_tensor([images[0], Image.new("L", (32, 64))], 8)
 
 
-def test_contact_sheet_has_a_row_per_genre(prepared):
-    sheet = contact_sheet(load_spectrogram_dataset(prepared[0]), per_genre=3, cell=40)
-    assert sheet.mode == "L" and sheet.height == 3 * (40 + 14 + 6) + 6
+def test_contact_sheet_shows_each_genres_slices_in_its_row_low_bands_at_the_bottom():
+    from audiodiff.data import SpectrogramDataset
+
+    # Genre k's slices are grey level 60 (k + 1) with a bright lowest mel band (stored row 0).
+    genres, rows = ["beats", "pads", "arpeggios"], {"image": [], "genre": [], "audio_file": [], "slice": []}
+    for label in range(3):
+        for index in range(4):
+            pixels = np.full((32, 32), 60 * (label + 1), dtype=np.uint8)
+            pixels[0] = 255
+            rows["image"].append(Image.fromarray(pixels))
+            rows["genre"].append(label)
+            rows["audio_file"].append(f"{genres[label]}.wav")
+            rows["slice"].append(index)
+    features = datasets.Features(
+        {"image": datasets.Image(), "genre": datasets.ClassLabel(names=genres), "audio_file": datasets.Value("string"),
+         "slice": datasets.Value("int32")}
+    )  # fmt: skip
+    data = SpectrogramDataset(datasets.Dataset.from_dict(rows, features=features), MelConfig(32, 32), genres, 8, "-")
+    sheet = np.asarray(contact_sheet(data, per_genre=2, cell=32))
+    header, caption, gap = 110, 14, 6
+    for label in range(3):
+        top = gap + label * (32 + caption + gap)
+        for column in range(2):
+            left = header + column * (32 + gap)
+            cell = sheet[top : top + 32, left : left + 32]
+            assert (cell[:-1] == 60 * (label + 1)).all(), (label, column)  # this genre's slices, in its row
+            assert (cell[-1] == 255).all()  # the lowest band at the bottom

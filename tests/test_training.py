@@ -9,8 +9,10 @@ import time
 import pytest
 import torch
 
-from audiodiff.config import MelConfig
-from audiodiff.training import TrainConfig, Trainer, TrainingError, checkpoint_dirs, epoch_indices, train
+from audiodiff.checkpoints import checkpoint_dirs
+from audiodiff.config import ConfigError, MelConfig
+from audiodiff.data.order import epoch_indices
+from audiodiff.training import TrainConfig, Trainer, TrainingError, train
 
 MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
 
@@ -116,9 +118,14 @@ def test_checkpoints_are_complete_and_only_the_newest_are_kept(data, tmp_path):
     trainer.run()
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000006", "step_00000009"]
     latest = checkpoint_dirs(tmp_path)[-1]
-    assert {p.name for p in latest.iterdir()} >= {"unet", "scheduler", "ema.safetensors", "state.pt", "meta.json"}
+    assert {p.name for p in latest.iterdir()} >= {"unet", "scheduler", "state.pt", "meta.json"}
     state = torch.load(latest / "state.pt", weights_only=True)
     assert state["global_step"] == 9
+    # The EMA is saved through EMAModel.state_dict(): its weights differ from the raw ones after 9 steps.
+    assert state["ema"]["optimization_step"] == 9
+    raw = [parameter.detach() for parameter in trainer.accelerator.unwrap_model(trainer.unet).parameters()]
+    assert len(state["ema"]["shadow_params"]) == len(raw)
+    assert any(not torch.equal(shadow, weight) for shadow, weight in zip(state["ema"]["shadow_params"], raw))
 
 
 def _trainer_args(config, data, out_dir):
@@ -203,11 +210,17 @@ def test_clear_errors(data, tmp_path):
     train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
     with pytest.raises(TrainingError, match="genre 'jazz' is not in dataset .*beats, pads, arpeggios"):
         Trainer.start(tiny_config(), data, tmp_path / "x", genre="jazz", progress=False)
-    with pytest.raises(TrainingError, match="fewer than one optimizer step needs .*lower --batch-size"):
-        Trainer.start(tiny_config(batch_size=500), data, tmp_path / "y", progress=False)
+    # A batch larger than the dataset: each epoch passes over the rows as often as one optimizer step needs.
+    large = Trainer.start(tiny_config(batch_size=500), data, tmp_path / "y", progress=False)
+    assert large.steps_per_epoch == 1 and len(large.epoch_order(0)) >= 500
     train(tiny_config(max_steps=2, checkpoint_every=1, num_samples=0), data, tmp_path / "z", progress=False)
-    with pytest.raises(TrainingError, match="already holds checkpoints"):
+    with pytest.raises(TrainingError, match="already holds a finished run: add --resume"):
         Trainer.start(tiny_config(), data, tmp_path / "z", progress=False)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not empty and not a training run"):
+        Trainer.start(tiny_config(), data, tmp_path / "notes", progress=False)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine" and len(list((tmp_path / "notes").iterdir())) == 1
     other = dataclasses.replace(data, mel_config=MEL.replace(hop_length=128))
     with pytest.raises(TrainingError, match="other mel settings .*hop_length 64 vs 128"):
         Trainer.start(tiny_config(), other, tmp_path / "w", pretrained=str(tmp_path / "base"), progress=False)
@@ -237,3 +250,118 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
     result = runner.invoke(cli, [*common, "--genre", "jazz", "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1
     assert "Error: genre 'jazz' is not in dataset" in result.output
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("learning_rate: fast", "learning_rate must be a number, got 'fast'"),
+        ('use_ema: "no"', "use_ema must be true or false, got 'no'"),
+        ("noise_scheduler: UNet2DModel", "noise_scheduler 'UNet2DModel' is not a diffusers scheduler class"),
+        ("keep_checkpoints: -1", "keep_checkpoints must be at least 1, got -1"),
+        ("max_steps: 0", "max_steps must be at least 1 (or null), got 0"),
+        ("checkpoint_every: -1", "checkpoint_every must be at least 0, got -1"),
+        ("batch_size: 2.5", "batch_size must be a whole number, got 2.5"),
+        ("seed: 99999999999999999999999", "seed must be below 2**63, got 99999999999999999999999"),
+    ],
+)
+def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"model: tiny\nmax_steps: 10\n{line}\n")
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.load(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_config_reads_exponents_yaml_leaves_as_text(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("learning_rate: 1e-4\nmax_steps: 3\n")  # YAML 1.1 reads 1e-4 (no dot) as a string
+    assert TrainConfig.load(path).learning_rate == 1e-4
+
+
+def test_epoch_holds_at_least_one_step_of_distinct_slices():
+    tracks = [[0, 1, 2], [3, 4, 5, 6]]
+    for epoch in range(5):
+        order = epoch_indices(tracks, epoch, 0, "one_per_track", min_rows=6)
+        assert len(order) == 6 and len(set(order)) == 6  # three different slices of each song
+        assert sum(row in tracks[0] for row in order) == 3
+    assert epoch_indices(tracks, 2, 0, "one_per_track", min_rows=2) == epoch_indices(tracks, 2, 0, "one_per_track")
+    repeated = epoch_indices(tracks, 0, 0, "all", min_rows=10)
+    assert len(repeated) == 14 and sorted(repeated) == sorted(list(range(7)) * 2)
+
+
+def _cli(*arguments):
+    from click.testing import CliRunner
+
+    from audiodiff.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(argument) for argument in arguments])
+
+
+def test_finetune_on_a_two_track_genre_works_with_the_default_preset(dataset_dir, data, tmp_path):
+    train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    # Two songs of "pads", one slice each per epoch under one_per_track: fewer than the preset's batch of 4.
+    assert len(data.select_genres(["pads"]).rows_by_track()) == 2
+    result = _cli("finetune", "--from", tmp_path / "base", "--data", dataset_dir, "--genre", "pads", "--out",
+                  tmp_path / "tuned")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps" in result.output  # the preset's 3 epochs of one step each
+
+
+def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    common = ["train", "--data", dataset_dir, "--config", "tiny", "--sample-every", "0", "--out", run]
+    assert _cli(*common, "--max-steps", "2", "--checkpoint-every", "1").exit_code == 0
+    for option, value, message in [
+        ("--batch-size", "8", "its --batch-size is 4, not 8"),
+        ("--learning-rate", "0.5", "its --learning-rate is 0.001, not 0.5"),
+        ("--data", tmp_path, f"its --data is '{dataset_dir}'"),
+        ("--config", "default", "its --config is 'tiny', not 'default'"),
+    ]:
+        result = _cli(*common, "--resume", option, value)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert "only --max-steps, --epochs, --num-workers can change" in result.output
+    result = _cli(*common, "--max-steps", "3", "--resume")  # the same command with --resume: allowed
+    assert result.exit_code == 0, result.output
+    assert f"resuming {run} at step 2 of 3" in result.output and "trained 3 steps" in result.output
+    result = _cli(*common, "--max-steps", "4")
+    assert result.exit_code == 1 and "already holds a finished run: add --resume" in result.output
+    for option in (["--max-steps", "0"], ["--max-steps", "-3"], ["--checkpoint-every", "-1"], ["--seed", "-1"]):
+        result = _cli(*common, *option)
+        assert result.exit_code == 2 and f"Invalid value for '{option[0]}'" in result.output, result.output
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_newest_intact_one(data, tmp_path, caplog):
+    run = tmp_path / "run"
+    train(tiny_config(max_steps=4, checkpoint_every=1, keep_checkpoints=4, num_samples=0), data, run, progress=False)
+    step_1, step_2, step_3, step_4 = checkpoint_dirs(run)
+    state = (step_4 / "state.pt").read_bytes()
+    (step_4 / "state.pt").write_bytes(state[: len(state) // 2])  # truncated by a full disk
+    (step_3 / "meta.json").unlink()
+    (step_2 / "scheduler" / "scheduler_config.json").write_text("{broken")
+    with caplog.at_level("WARNING", logger="audiodiff.training"):
+        trainer = Trainer.resume(run, progress=False, max_steps=5)
+    assert trainer.global_step == 1
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 3 and all("damaged checkpoint" in line for line in warnings)
+    assert str(step_4) in warnings[0] and "state.pt" not in warnings[1] and "meta.json" in warnings[1]
+    import shutil
+
+    shutil.rmtree(step_1)
+    with pytest.raises(TrainingError, match="no intact checkpoint in .*delete that folder to start the run again"):
+        Trainer.resume(run, progress=False)
+
+
+def test_finetune_from_a_damaged_pipeline_is_one_line(dataset_dir, data, tmp_path):
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    train(tiny_config(max_steps=1, num_samples=0), data, tmp_path / "base", progress=False)
+    AudioDiffusionPipeline.from_pretrained(tmp_path / "base").save_pretrained(
+        tmp_path / "reference", safe_serialization=False
+    )
+    (weights,) = (tmp_path / "reference" / "unet").glob("*.bin")
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = _cli("finetune", "--from", tmp_path / "reference", "--data", dataset_dir, "--out", tmp_path / "tuned")
+    assert result.exit_code == 1, result.output
+    assert f"Error: {tmp_path / 'reference'}: cannot load the pretrained pipeline" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

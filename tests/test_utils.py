@@ -17,7 +17,7 @@ def test_first_line_of_an_error():
     [
         ("teticio/audio-diffusion-256", True, True),
         ("mnist", False, True),
-        ("runs/x", True, True),  # only the form is checked: callers try a local path first
+        ("runs/x", True, True),  # the form of a hub id while there is no local folder runs/
         ("./runs/x", False, False),
         ("/data/set", False, False),
         ("~/music", False, False),
@@ -25,9 +25,27 @@ def test_first_line_of_an_error():
         ("song.wav", False, True),
     ],
 )
-def test_hub_ids_by_form(name, with_owner, bare_allowed):
+def test_hub_ids_by_form(name, with_owner, bare_allowed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert is_hub_id(name) is with_owner
     assert is_hub_id(name, owner_required=False) is bare_allowed
+
+
+def test_a_missing_folder_under_a_local_folder_is_not_a_hub_id(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert not is_hub_id("runs/x") and is_hub_id("teticio/audio-diffusion-256")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the hub was asked for a local path")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
+    with pytest.raises(ValueError, match="^runs/x: no such pipeline folder"):
+        AudioDiffusionPipeline.from_pretrained("runs/x")
 
 
 def test_saved_datasets_are_recognised_by_their_state_files(tmp_path):

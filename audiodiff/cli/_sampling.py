@@ -15,24 +15,13 @@ from typing import Any
 
 import click
 
+from audiodiff.cli import common
 from audiodiff.cli.common import device_option, resolve_device_or_fail, seed_option
 from audiodiff.utils import first_line
 
 
-def _scheduler_names() -> list[str]:
-    from audiodiff.schedulers import SCHEDULERS
-
-    return [*SCHEDULERS, "saved"]
-
-
 def pipeline_argument(function: Callable) -> Callable:
     return click.argument("pipeline", metavar="PIPELINE")(function)
-
-
-def out_option(function: Callable) -> Callable:
-    return click.option(
-        "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-    )(function)
 
 
 def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None = None) -> Callable:
@@ -45,13 +34,7 @@ def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None
             default=None,
             help="Sampler steps. Default: the scheduler's (20 for dpm, 50 for ddim, 1000 for ddpm).",
         )(function)
-        return click.option(
-            "--scheduler",
-            type=click.Choice(schedulers or _scheduler_names()),
-            default=default_scheduler,
-            help="Sampler. dpm = DPM-Solver++(2M), the fast default; ddpm = the reference's 1000-step default; "
-            "ddim-exact = DDIM without clipping (invertible); saved = the folder's own.",
-        )(function)
+        return common.scheduler_option(default_scheduler, schedulers)(function)
 
     return decorate
 
@@ -59,7 +42,7 @@ def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None
 def genre_options(function: Callable) -> Callable:
     function = click.option(
         "--guidance",
-        type=float,
+        type=common.FiniteFloat(),
         default=1.0,
         help="Classifier-free guidance scale w: eps_u + w (eps_c - eps_u). 1 = conditional only, no extra cost.",
     )(function)
@@ -72,7 +55,7 @@ def sampling_options(default_scheduler: str = "dpm", schedulers: list[str] | Non
     def decorate(function: Callable) -> Callable:
         for option in (device_option, seed_option, genre_options, sampler_options(default_scheduler, schedulers)):
             function = option(function)
-        return out_option(function)
+        return common.out_option()(function)
 
     return decorate
 
@@ -93,12 +76,6 @@ def load_pipeline(path: str, scheduler: str, device: str):
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
     return pipeline.to(torch_device)
-
-
-def resolve_seed(seed: int | None) -> int:
-    import torch
-
-    return int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
 
 
 def generators(seed: int, count: int, first: int = 0) -> list:

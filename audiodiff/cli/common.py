@@ -1,16 +1,85 @@
-"""Options and helpers shared by the sub-commands."""
+"""Options and helpers shared by the sub-commands: every command takes --out, --seed, --device and the vocoder and
+scheduler options from here, so each means the same everywhere and is checked in one place.
+
+Bad values are usage errors naming the option (click's own message), never a traceback: counts are whole numbers
+in range, numbers are finite, seeds fit torch's 64-bit generators.
+"""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from audiodiff.config import ConfigError, MelConfig
+from audiodiff.utils import first_line
+
+# Clip k of a run is seeded `seed + k`; torch generators take seeds below 2**64.
+MAX_SEED = 2**63 - 1
 
 
-def mel_config_option(function):
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses nan and +-inf (click's FloatRange lets them through), optionally bounded.
+
+    `minus_infinity=True` lets -inf through (a threshold that keeps everything)."""
+
+    name = "number"
+
+    def __init__(self, *args, minus_infinity: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.minus_infinity = minus_infinity
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number) and not (self.minus_infinity and number == -math.inf):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+    def _describe_range(self) -> str:
+        bounds = "" if self.min is None and self.max is None else super()._describe_range()
+        return bounds or "finite"
+
+
+class _Seed(click.IntRange):
+    def _describe_range(self) -> str:
+        return "0<=x<2**63"
+
+
+POSITIVE = FiniteFloat(min=0, min_open=True)
+NON_NEGATIVE = FiniteFloat(min=0)
+COUNT = click.IntRange(min=1)
+SEED = _Seed(0, MAX_SEED)
+
+
+def out_option(help_text: str = "Output folder.", required: bool = True, default: Path | None = None) -> Callable:
+    """--out DIR (stored as `out_dir`)."""
+    return click.option(
+        "--out",
+        "out_dir",
+        required=required and default is None,
+        default=default,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def seed_option(function: Callable) -> Callable:
+    return click.option(
+        "--seed",
+        type=SEED,
+        default=None,
+        help="Random seed; printed when not given.",
+    )(function)
+
+
+def device_option(function: Callable) -> Callable:
+    return click.option("--device", default="auto", help="cuda, cuda:1, mps, cpu, or auto (best available).")(function)
+
+
+def mel_config_option(function: Callable) -> Callable:
     return click.option(
         "--mel-config",
         "mel_config_path",
@@ -20,12 +89,43 @@ def mel_config_option(function):
     )(function)
 
 
-def device_option(function):
-    return click.option("--device", default="auto", help="cuda, cuda:1, mps, cpu, or auto (best available).")(function)
+def vocoder_options(function: Callable) -> Callable:
+    """--vocoder and --n-iter: how spectrograms become audio."""
+    function = click.option(
+        "--n-iter",
+        type=COUNT,
+        default=None,
+        help="Griffin-Lim iterations. Default: n_iter of the mel config.",
+    )(function)
+    return click.option(
+        "--vocoder",
+        type=click.Choice(["griffinlim", "librosa"]),
+        default="griffinlim",
+        help="griffinlim: fast, batched torch; librosa: the reference decoder.",
+    )(function)
 
 
-def seed_option(function):
-    return click.option("--seed", type=int, default=None, help="Random seed; printed when not given.")(function)
+def scheduler_names() -> list[str]:
+    from audiodiff.schedulers import SCHEDULERS
+
+    return [*SCHEDULERS, "saved"]
+
+
+def scheduler_option(default: str = "dpm", choices: list[str] | None = None) -> Callable:
+    return click.option(
+        "--scheduler",
+        type=click.Choice(choices or scheduler_names()),
+        default=default,
+        help="Sampler. dpm = DPM-Solver++(2M), the fast default; ddpm = the reference's 1000-step default; "
+        "ddim-exact = DDIM without clipping (invertible); saved = the folder's own.",
+    )
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The --seed given, or a fresh random one (which the command prints so that the run can be repeated)."""
+    import torch
+
+    return int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
 
 
 def load_mel_config(path: Path | None, fallback: Path | None = None) -> MelConfig:
@@ -47,6 +147,48 @@ def resolve_device_or_fail(name: str):
         raise click.UsageError(str(error)) from None
 
 
+def make_out_dir(out_dir: Path) -> None:
+    """Create --out (and its parents), or stop with one line saying why it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"{out_dir}: cannot create the output folder ({error.strerror or error})") from None
+
+
+class OutputNames:
+    """Names of the files a batch command writes into --out, one stem per input, never silently overwriting.
+
+    Two inputs with the same stem (`a/song.wav`, `b/song.flac`) get `song` and `song-2` (and a note); a file that
+    already exists in the folder (an earlier run) is replaced, and the replacements are counted for the summary.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.stems: set[str] = set()
+        self.replaced = 0
+
+    def stem_for(self, source: Path) -> str:
+        """A stem for `source`'s outputs, unique in this run."""
+        stem, number = source.stem, 1
+        while stem in self.stems:
+            number += 1
+            stem = f"{source.stem}-{number}"
+        self.stems.add(stem)
+        if number > 1:
+            click.echo(f"{source}: another input has the stem {source.stem!r}; writing {stem}* instead", err=True)
+        return stem
+
+    def path(self, name: str) -> Path:
+        """`out_dir / name`, counting it when it replaces an existing file."""
+        path = self.out_dir / name
+        self.replaced += path.is_file()
+        return path
+
+    def note(self) -> None:
+        if self.replaced:
+            click.echo(f"{self.replaced} file(s) from an earlier run in {self.out_dir} replaced", err=True)
+
+
 class Failures:
     """Collects per-file failures: each is reported at once, the command goes on, and exits 1 at the end."""
 
@@ -58,6 +200,10 @@ class Failures:
 
         self.items.append((str(source), reason))
         tqdm.write(f"skipped {source}: {reason}", file=sys.stderr)
+
+    def write_failed(self, path: Path, error: Exception) -> None:
+        """A file that could not be written: reported like an unreadable input."""
+        self.add(path, f"cannot write it ({getattr(error, 'strerror', None) or first_line(error)})")
 
     def finish(self, done: int, what: str) -> None:
         """Print the summary; exit with status 1 if anything failed."""

@@ -7,36 +7,35 @@ from pathlib import Path
 import click
 
 from audiodiff.cli.common import (
+    COUNT,
     Failures,
+    OutputNames,
     device_option,
     load_mel_config,
+    make_out_dir,
     mel_config_option,
+    out_option,
     resolve_device_or_fail,
+    resolve_seed,
     seed_option,
+    vocoder_options,
 )
 
 
 @click.command("decode")
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-)
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
+@out_option()
 @mel_config_option
-@click.option("--n-iter", type=int, default=None, help="Griffin-Lim iterations. Default: n_iter of the mel config.")
-@click.option(
-    "--vocoder",
-    type=click.Choice(["griffinlim", "librosa"]),
-    default="griffinlim",
-    help="griffinlim: fast, batched torch; librosa: the reference decoder.",
-)
-@click.option("--batch-size", type=int, default=8, help="Images decoded at once.")
+@vocoder_options
+@click.option("--batch-size", type=COUNT, default=8, help="Images decoded at once.")
 @seed_option
 @device_option
-def command(images, out_dir, mel_config_path, n_iter, vocoder, batch_size, seed, device) -> None:
+def command(images, out_dir, mel_config_path, vocoder, n_iter, batch_size, seed, device) -> None:
     """Write <stem>.wav for each spectrogram IMAGE (8- or 16-bit grayscale PNG).
 
     The mel settings come from --mel-config, else from a mel_config.json beside the first image (as written by
-    `audiodiff encode`), else the reference defaults. Unreadable or mis-sized images are reported and skipped.
+    `audiodiff encode`), else the reference defaults. Two images with the same stem get distinct names
+    (<stem>-2.wav). Unreadable or mis-sized images, and files that cannot be written, are reported and skipped.
     """
     import torch
     from tqdm import tqdm
@@ -48,11 +47,13 @@ def command(images, out_dir, mel_config_path, n_iter, vocoder, batch_size, seed,
     config = load_mel_config(mel_config_path, fallback=images[0].parent)
     torch_device = resolve_device_or_fail(device)
     codec = SpectrogramCodec(config, vocoder=make_vocoder(vocoder, config, n_iter)).to(torch_device)
-    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    seed = resolve_seed(seed)
     generator = torch.Generator(torch_device).manual_seed(seed)
+    make_out_dir(out_dir)
     failures = Failures()
+    names = OutputNames(out_dir)
     # Group by (bit depth, width) so each batch is one tensor.
-    groups: dict[tuple[int, int], list[tuple[Path, object]]] = {}
+    groups: dict[tuple[int, int], list[tuple[str, object]]] = {}
     for path in images:
         try:
             pixels, bits = load_png(path)
@@ -62,7 +63,7 @@ def command(images, out_dir, mel_config_path, n_iter, vocoder, batch_size, seed,
         if pixels.shape[0] != config.n_mels:
             failures.add(path, f"image is {pixels.shape[0]} pixels high but the mel config has y_res={config.n_mels}")
             continue
-        groups.setdefault((bits, pixels.shape[1]), []).append((path, pixels))
+        groups.setdefault((bits, pixels.shape[1]), []).append((names.stem_for(path), pixels))
     written = 0
     with tqdm(total=sum(len(group) for group in groups.values()), desc="decode", unit="image") as progress:
         for (bits, _), group in groups.items():
@@ -70,9 +71,15 @@ def command(images, out_dir, mel_config_path, n_iter, vocoder, batch_size, seed,
                 batch = group[start : start + batch_size]
                 pixels = torch.stack([torch.from_numpy(item.astype("int64")) for _, item in batch])
                 audio = codec.decode(codec.pixels_to_images(pixels, bits), generator=generator).cpu()
-                for (path, _), clip in zip(batch, audio):
-                    save_audio(out_dir / f"{path.stem}.wav", clip, config.sample_rate)
+                for (stem, _), clip in zip(batch, audio):
+                    target = names.path(f"{stem}.wav")
+                    try:
+                        save_audio(target, clip, config.sample_rate)
+                    except (OSError, RuntimeError) as error:  # soundfile reports some write errors as RuntimeError
+                        failures.write_failed(target, error)
+                        continue
                     written += 1
                 progress.update(len(batch))
     click.echo(f"seed {seed}")
+    names.note()
     failures.finish(written, "audio file(s)")

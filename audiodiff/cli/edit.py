@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli import _sampling
+from audiodiff.cli import _sampling, common
 from audiodiff.utils import first_line
 
 
@@ -32,7 +32,9 @@ from audiodiff.utils import first_line
     default=2,
     help="Fixed-point refinements per inversion step (more exact inversion, one UNet evaluation each).",
 )
-@click.option("--offset", type=float, default=0.0, help="Seconds into AUDIO where the slice to edit starts.")
+@click.option(
+    "--offset", type=common.NON_NEGATIVE, default=0.0, help="Seconds into AUDIO where the slice to edit starts."
+)
 def command(
     pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, source_genre, source_pipeline,
     strength, refine, offset,
@@ -50,7 +52,7 @@ def command(
     if source.mel_config != target.mel_config or source.latent_shape != target.latent_shape:
         raise click.UsageError("--source-pipeline must have the same mel settings and sample shape as PIPELINE")
     clip = _sampling.one_slice(_sampling.load_clip(audio, target.sample_rate), target, offset)
-    seed = _sampling.resolve_seed(seed)
+    seed = common.resolve_seed(seed)
     steps = steps or target.default_steps
     try:
         noise = source.invert(

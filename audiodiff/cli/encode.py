@@ -6,23 +6,32 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import Failures, device_option, load_mel_config, mel_config_option, resolve_device_or_fail
+from audiodiff.cli.common import (
+    COUNT,
+    Failures,
+    OutputNames,
+    device_option,
+    load_mel_config,
+    make_out_dir,
+    mel_config_option,
+    out_option,
+    resolve_device_or_fail,
+)
 
 
 @click.command("encode")
-@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-)
+@click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
+@out_option()
 @mel_config_option
 @click.option("--bits", type=click.Choice(["8", "16"]), default="8", help="PNG bit depth (8 = reference format).")
-@click.option("--batch-size", type=int, default=16, help="Slices encoded at once.")
+@click.option("--batch-size", type=COUNT, default=16, help="Slices encoded at once.")
 @device_option
 def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
     """Write <stem>_<slice>.png for each slice of each AUDIO file, and OUT/mel_config.json.
 
-    Files shorter than one slice are zero-padded to one slice, as in the reference. Unreadable files are reported
-    and skipped; the exit status is 1 if any was.
+    Files shorter than one slice are zero-padded to one slice, as in the reference. Two inputs with the same stem
+    get distinct names (<stem>-2_<slice>.png). Unreadable files, and files that cannot be written, are reported and
+    skipped; the exit status is 1 if any was.
     """
     import torch
     from tqdm import tqdm
@@ -33,8 +42,13 @@ def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
     config = load_mel_config(mel_config_path)
     codec = SpectrogramCodec(config).to(resolve_device_or_fail(device))
     bit_depth = int(bits)
-    config.save(out_dir)
+    make_out_dir(out_dir)
     failures = Failures()
+    names = OutputNames(out_dir)
+    try:
+        config.save(names.path("mel_config.json"))
+    except OSError as error:
+        failures.write_failed(out_dir / "mel_config.json", error)
     written = 0
     for path in tqdm(audio, desc="encode", unit="file", disable=len(audio) < 2):
         try:
@@ -42,9 +56,16 @@ def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
         except AudioError as error:
             failures.add(error.source, error.reason)
             continue
+        stem = names.stem_for(path)
         for start in range(0, len(slices), batch_size):
             pixels = codec.audio_to_pixels(torch.from_numpy(slices[start : start + batch_size]), bit_depth).cpu()
             for offset, image in enumerate(pixels):
-                save_png(out_dir / f"{path.stem}_{start + offset:04d}.png", image.numpy(), bit_depth)
+                target = names.path(f"{stem}_{start + offset:04d}.png")
+                try:
+                    save_png(target, image.numpy(), bit_depth)
+                except OSError as error:
+                    failures.write_failed(target, error)
+                    continue
                 written += 1
+    names.note()
     failures.finish(written, "spectrogram image(s)")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from audiodiff.cli.train import run, training_options
+from audiodiff.cli.train import run, run_options, training_options
 
 
 @click.command("finetune")
 @click.option("--from", "pretrained", default=None, help="Pretrained pipeline: folder or hub id (e.g. teticio/...).")
-@click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")
+@run_options
 @click.option("--genre", default=None, help="Train only on this genre of the dataset.")
 @click.option("--config", "config_name", default="finetune", help="Train preset (configs/train/NAME.yaml) or YAML.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @training_options
 def command(pretrained, data_path, genre, config_name, out_dir, resume, **overrides) -> None:
     """Fine-tune the pipeline --from on --data (optionally one --genre of it) into the pipeline folder OUT.

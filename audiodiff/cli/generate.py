@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audiodiff.cli import _sampling
+from audiodiff.cli import _sampling, common
 
 
 @click.command("generate")
@@ -13,14 +13,14 @@ from audiodiff.cli import _sampling
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=common.POSITIVE,
     default=None,
     help="Clip length. Default: one slice (x_res * hop_length samples, about 5.9 s at the reference settings); "
     "longer clips are continued slice by slice, each overlapping the last (outpainting), without gaps or clicks.",
 )
 @click.option(
     "--overlap",
-    type=click.FloatRange(min=0, min_open=True),
+    type=common.POSITIVE,
     default=None,
     help="Seconds each new slice shares with the previous one when continuing. Default: a third of a slice.",
 )
@@ -31,7 +31,7 @@ def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, 
     Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
     """
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
-    seed = _sampling.resolve_seed(seed)
+    seed = common.resolve_seed(seed)
     written = _sampling.sample_clips(
         pipe,
         out_dir,

@@ -6,24 +6,30 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli import _sampling
+from audiodiff.cli import _sampling, common
 
 
 @click.command("inpaint")
 @_sampling.pipeline_argument
 @click.argument("audio", type=click.Path(path_type=Path))
 @_sampling.sampling_options()
-@click.option("--start", type=float, default=None, help="Start of the range to regenerate, in seconds into AUDIO.")
-@click.option("--end", type=float, default=None, help="End of the range to regenerate, in seconds into AUDIO.")
+@click.option(
+    "--start", type=common.NON_NEGATIVE, default=None, help="Start of the range to regenerate, in seconds into AUDIO."
+)
+@click.option(
+    "--end", type=common.POSITIVE, default=None, help="End of the range to regenerate, in seconds into AUDIO."
+)
 @click.option(
     "--loop",
     "loop_seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=common.POSITIVE,
     default=None,
     help="Instead of a range: make one slice (from --offset) loop, regenerating this many seconds around the point "
     "where its end wraps to its start.",
 )
-@click.option("--offset", type=float, default=0.0, help="With --loop: seconds into AUDIO where the slice starts.")
+@click.option(
+    "--offset", type=common.NON_NEGATIVE, default=0.0, help="With --loop: seconds into AUDIO where the slice starts."
+)
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Alternatives to make.")
 def command(
     pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, start, end, loop_seconds, offset, count
@@ -34,10 +40,7 @@ def command(
     cross-fades: outside it, the output is AUDIO sample for sample. Writes OUT/<stem>_inpaint_<k>.wav (the whole
     clip) and .png (the regenerated slice), or OUT/<stem>_loop_<k>.wav and .png, and prints the seed.
     """
-    import numpy as np
-    import torch
-
-    from audiodiff import editing
+    from audiodiff.inpainting import InpaintRange
 
     if loop_seconds is None and (start is None or end is None):
         raise click.UsageError("give --start and --end (seconds to regenerate), or --loop SECONDS")
@@ -45,31 +48,26 @@ def command(
         raise click.UsageError("--loop cannot be combined with --start/--end")
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
     original = _sampling.load_clip(audio, pipe.sample_rate)
-    seed = _sampling.resolve_seed(seed)
-    common = dict(num_inference_steps=steps, genre=_sampling.genre_value(genre), guidance_scale=guidance)
-    size, rate = pipe.mel_config.slice_size, pipe.sample_rate
+    seed = common.resolve_seed(seed)
+    sampling = dict(num_inference_steps=steps, genre=_sampling.genre_value(genre), guidance_scale=guidance)
     if loop_seconds is None:
-        first, last = int(round(start * rate)), int(round(end * rate))
         try:
-            window = editing.inpaint_window(len(original), first, last, size)
+            span = InpaintRange.from_seconds(len(original), start, end, pipe.sample_rate, pipe.mel_config.slice_size)
         except ValueError as error:
             raise click.UsageError(f"--start/--end: {error}") from None
-        padded = np.pad(original, (0, max(0, window + size - len(original))))
-        clip = padded[window : window + size]
-        margin = int(0.1 * rate)  # cross-fade inside the kept spectrogram, next to the range
-        begin, finish = max(window, first - margin), min(window + size, last + margin, len(original))
+        clip = span.slice_of(original)
     else:
         clip = _sampling.one_slice(original, pipe, offset)
     for index in range(count):
         generator = _sampling.generators(seed, 1, index)
         if loop_seconds is None:
-            region = ((first - window) / rate, (last - window) / rate)
-            output = _sampling.run(pipe, audio=clip, inpaint_seconds=region, generator=generator, **common)
-            replacement = torch.from_numpy(output.audios[:1, begin - window : finish - window])
-            audio_out = editing.splice_audio(torch.from_numpy(original)[None], replacement, begin, margin)[0]
+            output = _sampling.run(
+                pipe, audio=clip, inpaint_seconds=span.seconds_in_slice(), generator=generator, **sampling
+            )
+            audio_out = span.splice(original, output.audios[0])
             name = f"{audio.stem}_inpaint_{index:03d}"
         else:
-            output = _sampling.run(pipe, audio=clip, loop_seconds=loop_seconds, generator=generator, **common)
+            output = _sampling.run(pipe, audio=clip, loop_seconds=loop_seconds, generator=generator, **sampling)
             audio_out = output.audios[0]
             name = f"{audio.stem}_loop_{index:03d}"
         _sampling.write_clip(out_dir, name, audio_out, output.images[0], pipe)

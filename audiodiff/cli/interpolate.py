@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli import _sampling
+from audiodiff.cli import _sampling, common
 from audiodiff.utils import first_line
 
 
@@ -14,7 +14,7 @@ from audiodiff.utils import first_line
 @_sampling.pipeline_argument
 @_sampling.sampling_options()
 @click.option("--frames", type=click.IntRange(min=2), default=5, help="Clips along the path, both ends included.")
-@click.option("--to-seed", type=int, default=None, help="Seed of the other end. Default: --seed + 1.")
+@click.option("--to-seed", type=common.SEED, default=None, help="Seed of the other end. Default: --seed + 1.")
 @click.option(
     "--from-audio",
     type=click.Path(path_type=Path),
@@ -41,7 +41,7 @@ def command(
     if from_audio is not None:
         scheduler = "ddim-exact"
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
-    seed = _sampling.resolve_seed(seed)
+    seed = common.resolve_seed(seed)
     steps = steps or pipe.default_steps
     genre = _sampling.genre_value(genre)
     if from_audio is None:

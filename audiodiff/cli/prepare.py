@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import load_mel_config, mel_config_option
+from audiodiff.cli.common import COUNT, FiniteFloat, load_mel_config, mel_config_option, out_option
 
-_MEL_OVERRIDES = ("x_res", "y_res", "sample_rate", "n_fft", "hop_length", "top_db")
+
+def _size(value: str) -> int:
+    from audiodiff.data import DatasetError
+    from audiodiff.data.dataset import parse_size
+
+    try:
+        return parse_size(value)
+    except DatasetError as error:
+        raise click.BadParameter(str(error).removeprefix("--max-shard-size ")) from None
 
 
 def _mel_option(name: str, help_text: str):
-    return click.option(f"--{name.replace('_', '-')}", name, type=int, default=None, help=help_text)
+    return click.option(f"--{name.replace('_', '-')}", name, type=COUNT, default=None, help=help_text)
 
 
 @click.command("prepare")
 @click.argument("sources", nargs=-1, required=True)
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset folder."
-)
+@out_option("Dataset folder.")
 @mel_config_option
 @_mel_option("x_res", "Image width in frames (overrides --mel-config). [default: 256]")
 @_mel_option("y_res", "Image height = mel bands. [default: 256]")
@@ -36,10 +41,10 @@ def _mel_option(name: str, help_text: str):
     help="Genre from the first sub-folder of a folder source, or from a column of a dataset source.",
 )
 @click.option("--bits", type=click.Choice(["8", "16"]), default="8", help="PNG bit depth (8 = reference format).")
-@click.option("--num-proc", type=int, default=None, help="Worker processes. [default: the usable cores]")
+@click.option("--num-proc", type=COUNT, default=None, help="Worker processes. [default: the usable cores]")
 @click.option(
     "--min-loudness-db",
-    type=float,
+    type=FiniteFloat(minus_infinity=True),
     default=-60.0,
     help="Skip slices whose RMS level (dBFS, mono) is below this; -inf keeps all but digital silence.",
 )
@@ -50,7 +55,12 @@ def _mel_option(name: str, help_text: str):
 @click.option("--audio-column", default=None, help="Audio column of a dataset source. [default: the Audio column]")
 @click.option("--shard", default=None, metavar="I/N", help="Prepare only shard I of N (multi-machine runs).")
 @click.option("--merge", is_flag=True, help="SOURCES are prepared datasets (e.g. shards): merge them into --out.")
-@click.option("--max-shard-size", default="500MB", help="Largest Arrow file of the saved dataset.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    callback=lambda context, parameter, value: _size(value),
+    help="Largest Arrow file of the saved dataset (bytes, or with a unit: 500MB, 2GB).",
+)
 @click.option("--contact-sheet", is_flag=True, help="Also write OUT/contact_sheet.png: slices labelled with genre.")
 @click.option("--keep-work/--no-keep-work", default=True, help="Keep OUT/.prepare-work for instant re-runs.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file was unreadable.")
@@ -103,8 +113,6 @@ def command(
         raise click.UsageError(str(error)) from None
     if genre is not None and genre_from is not None:
         raise click.UsageError("use either --genre or --genre-from, not both")
-    if num_proc is not None and num_proc < 1:
-        raise click.UsageError(f"--num-proc must be at least 1, got {num_proc}")
     if merge and (
         shard or genre or genre_from or mel_config_path or any(v is not None for v in mel_overrides.values())
     ):

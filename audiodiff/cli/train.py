@@ -6,18 +6,39 @@ from pathlib import Path
 
 import click
 
+from audiodiff.cli.common import COUNT, POSITIVE, SEED, out_option
+
+_NON_NEGATIVE = click.IntRange(min=0)
 OVERRIDES = (
-    click.option("--max-steps", type=int, default=None, help="Optimizer steps (overrides --epochs)."),
-    click.option("--epochs", type=int, default=None, help="Epochs over the data."),
-    click.option("--batch-size", type=int, default=None, help="Images per device per micro-batch."),
-    click.option("--gradient-accumulation-steps", type=int, default=None, help="Micro-batches per optimizer step."),
-    click.option("--learning-rate", type=float, default=None, help="Peak AdamW learning rate."),
+    click.option("--max-steps", type=COUNT, default=None, help="Optimizer steps (overrides --epochs)."),
+    click.option("--epochs", type=COUNT, default=None, help="Epochs over the data."),
+    click.option("--batch-size", type=COUNT, default=None, help="Images per device per micro-batch."),
+    click.option("--gradient-accumulation-steps", type=COUNT, default=None, help="Micro-batches per optimizer step."),
+    click.option("--learning-rate", type=POSITIVE, default=None, help="Peak AdamW learning rate."),
     click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="GPU only."),
-    click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (0: only at the end)."),
-    click.option("--sample-every", type=int, default=None, help="Steps between preview samples (0: only at the end)."),
-    click.option("--num-workers", type=int, default=None, help="Data loader worker processes."),
-    click.option("--seed", type=int, default=None, help="Seed of the data order, noise and initial weights."),
+    click.option(
+        "--checkpoint-every", type=_NON_NEGATIVE, default=None, help="Steps between checkpoints (0: only at the end)."
+    ),
+    click.option(
+        "--sample-every", type=_NON_NEGATIVE, default=None, help="Steps between preview samples (0: only at the end)."
+    ),
+    click.option("--num-workers", type=_NON_NEGATIVE, default=None, help="Data loader worker processes."),
+    click.option("--seed", type=SEED, default=None, help="Seed of the data order, noise and initial weights."),
 )
+
+
+def run_options(function):
+    """--data, --out and --resume, shared by `train` and `finetune`."""
+    function = click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue the run in --out from its newest intact checkpoint, with its own settings (only "
+        "--max-steps, --epochs and --num-workers may change).",
+    )(function)
+    function = out_option("Run folder.")(function)
+    return click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")(
+        function
+    )
 
 
 def training_options(function):
@@ -29,12 +50,23 @@ def training_options(function):
 
 def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict) -> None:
     """Start or resume a run and print a summary; errors become one-line CLI errors."""
-    from audiodiff.config import ConfigError
-    from audiodiff.training import TrainConfig, Trainer, TrainingError
+    from click.core import ParameterSource
 
+    from audiodiff.config import ConfigError
+    from audiodiff.training import RUN_FILE, TrainConfig, Trainer, TrainingError
+
+    context = click.get_current_context()
+    explicit_config = context.get_parameter_source("config_name") != ParameterSource.DEFAULT
     try:
-        if resume and (out_dir / "run.json").is_file():
-            trainer = Trainer.resume(out_dir, max_steps=overrides.get("max_steps"), epochs=overrides.get("epochs"))
+        if resume and (out_dir / RUN_FILE).is_file():
+            trainer = Trainer.resume(
+                out_dir,
+                data=data_path,
+                pretrained=pretrained,
+                genre=genre,
+                preset=config_name if explicit_config else None,
+                **overrides,
+            )
             click.echo(f"resuming {out_dir} at step {trainer.global_step} of {trainer.total_steps}")
         else:
             if data_path is None:
@@ -42,7 +74,8 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
             from audiodiff.data import load_spectrogram_dataset
 
             config = TrainConfig.load(config_name, **overrides)
-            trainer = Trainer.start(config, load_spectrogram_dataset(data_path), out_dir, pretrained, genre)
+            data = load_spectrogram_dataset(data_path)
+            trainer = Trainer.start(config, data, out_dir, pretrained, genre, preset=str(config_name))
         if overrides.get("seed") is None and not resume:
             click.echo(f"seed {trainer.config.seed}")
         result = trainer.run()
@@ -57,12 +90,10 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
 
 
 @click.command("train")
-@click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")
+@run_options
 @click.option("--config", "config_name", default="default", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
 @click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @training_options
 def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:
     """Train a diffusion model from scratch on a spectrogram dataset.

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import device_option, mel_config_option, resolve_device_or_fail, seed_option
+from audiodiff.cli.common import (
+    COUNT,
+    POSITIVE,
+    device_option,
+    mel_config_option,
+    out_option,
+    resolve_device_or_fail,
+    resolve_seed,
+    seed_option,
+)
 
 
 @click.command("train-classifier")
@@ -18,16 +27,16 @@ from audiodiff.cli.common import device_option, mel_config_option, resolve_devic
     type=click.Path(exists=True, path_type=Path),
     help="Prepared spectrogram dataset, or a folder with one sub-folder of audio/PNG files per genre.",
 )
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
-)
+@out_option()
 @mel_config_option
-@click.option("--steps", type=click.IntRange(min=1), default=600, help="Optimisation steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, help="Clips per step.")
-@click.option("--learning-rate", type=float, default=2e-3, help="Peak AdamW learning rate (one-cycle schedule).")
+@click.option("--steps", type=COUNT, default=600, help="Optimisation steps.")
+@click.option("--batch-size", type=COUNT, default=32, help="Clips per step.")
+@click.option("--learning-rate", type=POSITIVE, default=2e-3, help="Peak AdamW learning rate (one-cycle schedule).")
 @click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               help="Fraction of each genre's tracks held out to measure accuracy.")  # fmt: skip
-@click.option("--input-size", type=int, default=64, help="Images are area-resized to this square size first.")
+@click.option(
+    "--input-size", type=click.IntRange(min=8), default=64, help="Images are area-resized to this square size first."
+)
 @click.option("--max-clips", type=click.IntRange(min=2), default=None, help="Use at most this many clips (random).")
 @seed_option
 @device_option
@@ -47,7 +56,7 @@ def command(
     from audiodiff.evaluation import EvaluationError, open_source, select_refs
 
     torch_device = resolve_device_or_fail(device)
-    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    seed = resolve_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     try:
         mel_config = MelConfig.load(mel_config_path) if mel_config_path is not None else None

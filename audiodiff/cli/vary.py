@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli import _sampling
+from audiodiff.cli import _sampling, common
 
 
 @click.command("vary")
@@ -20,7 +20,9 @@ from audiodiff.cli import _sampling
     default=0.5,
     help="How much to change: 0 keeps the clip, 1 ignores it. The reference's start_step is steps * (1 - strength).",
 )
-@click.option("--offset", type=float, default=0.0, help="Seconds into AUDIO where the slice to vary starts.")
+@click.option(
+    "--offset", type=common.NON_NEGATIVE, default=0.0, help="Seconds into AUDIO where the slice to vary starts."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
 def command(
     pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, count, strength, offset, batch_size
@@ -31,7 +33,7 @@ def command(
     """
     pipe = _sampling.load_pipeline(pipeline, scheduler, device)
     clip = _sampling.one_slice(_sampling.load_clip(audio, pipe.sample_rate), pipe, offset)
-    seed = _sampling.resolve_seed(seed)
+    seed = common.resolve_seed(seed)
     written = _sampling.sample_clips(
         pipe,
         out_dir,
