@@ -132,7 +132,7 @@ def run_demo(
 
 def _resume_if_started(arguments: list[str], run_dir: Path) -> list[str]:
     """Re-running the demo continues an interrupted training run instead of refusing its folder."""
-    if (run_dir / "model_index.json").is_file() or (run_dir / "checkpoints").is_dir():
+    if any((run_dir / name).exists() for name in ("model_index.json", "checkpoints", "run.json")):
         return [*arguments, "--resume"]
     return arguments
 

@@ -2,8 +2,9 @@
 
 One `__call__` covers generation, variation (img2img / SDEdit), inpainting, loops and long-form continuation by
 outpainting; `invert` is deterministic DDIM inversion (Song et al. 2020) for reconstruction, editing and
-interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("dpm")`, `"ddim"`, ...); the
-default fast sampler is DPM-Solver++(2M) (Lu et al. 2022) with 20 steps, against the reference's DDPM with 1000.
+interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("ddim")`, `"dpm"`, ...); the
+default is DDPM's ancestral sampler on a 20-step grid ("ddpm-fast", `audiodiff.schedulers`), against the
+reference's 1000 steps.
 
 A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadable by `diffusers.DiffusionPipeline`:
 
@@ -49,7 +50,8 @@ from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry liv
 )
 from audiodiff.utils import first_line, is_hub_id
 
-METADATA_NAME = "audiodiff.json"
+PIPELINE_METADATA_NAME = "audiodiff.json"
+METADATA_NAME = PIPELINE_METADATA_NAME  # the former name
 
 
 class Mel(ConfigMixin, SchedulerMixin):
@@ -104,7 +106,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     Build from components (what training does):
         `AudioDiffusionPipeline(unet=unet, scheduler=scheduler, mel_config=MelConfig(...), genres=[...], bits=8)`;
     or load a folder or hub id, ours or the reference's:
-        `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="dpm")`.
+        `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="ddpm-fast")`.
 
     unet: `UNet2DModel` over `(batch, channels, height, width)` = `(batch, 1, y_res, x_res)` in pixel space.
     scheduler: any diffusers scheduler. mel: `Mel` settings (or pass `mel_config`). vqvae: optional `AutoencoderKL`
@@ -220,7 +222,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         self.mel_config.save(folder / PIPELINE_MEL_FOLDER)
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
-        (folder / METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+        (folder / PIPELINE_METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
 
     @classmethod
     def from_pretrained(
@@ -238,7 +240,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         index_path = folder / "model_index.json"
         if not index_path.is_file():
             raise ValueError(f"{folder}: no model_index.json, not a pipeline folder")
-        index = json.loads(index_path.read_text())
+        index = _read_json_object(index_path)
         unet_class = (index.get("unet") or [None, None])[1]
         if unet_class != "UNet2DModel":
             raise ValueError(f"{folder}: unet is {unet_class}, audiodiff samples UNet2DModel checkpoints")
@@ -254,9 +256,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if (index.get("vqvae") or [None])[0]:
             vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
         mel_config = MelConfig.load(folder / PIPELINE_MEL_FOLDER / MEL_CONFIG_NAME)
-        metadata = {}
-        if (folder / METADATA_NAME).is_file():
-            metadata = json.loads((folder / METADATA_NAME).read_text())
+        metadata_path = folder / PIPELINE_METADATA_NAME
+        metadata = _read_json_object(metadata_path) if metadata_path.is_file() else {}
         pipeline = cls(
             unet=unet,
             scheduler=scheduler or saved_scheduler,
@@ -676,7 +677,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
 
         Args:
             batch_size: clips to make (taken from `audio`/`images`/`latents` when those hold several).
-            num_inference_steps: sampler steps; default `default_steps` (1000 DDPM, 50 DDIM, 20 DPM-Solver++).
+            num_inference_steps: sampler steps; default `default_steps` (the short name's: 20 for "ddpm-fast" and "dpm",
+                50 for "ddim", 1000 for "ddpm"; a saved scheduler's: 1000 DDPM, 50 DDIM, 20 the fast solvers).
             generator: a `torch.Generator`, or one per batch item; seeds noise, stochastic steps and the vocoder.
             latents: start samples `(batch, channels, height, width)`: pure noise at strength 1, or `invert`'s output
                 with the same steps and strength (edits, interpolations).
@@ -810,6 +812,17 @@ def _vocoder_generator(generator, device: torch.device) -> torch.Generator | Non
         return None
     seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device).item())
     return torch.Generator(device).manual_seed(seed)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; ValueError (one line, naming the file) when it is malformed or not an object."""
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _resolve_folder(name_or_path: str | os.PathLike, **download_kwargs) -> Path:

@@ -1,34 +1,71 @@
 """The sampler registry: short names for diffusers schedulers, and the default number of steps of each.
 
 A pipeline samples with any diffusers scheduler; these short names are what the CLI and
-`AudioDiffusionPipeline.set_scheduler` accept besides class names. The default fast sampler is DPM-Solver++(2M)
-(Lu et al. 2022) with 20 steps, against the reference's DDPM (Ho et al. 2020) with 1000.
+`AudioDiffusionPipeline.set_scheduler` accept besides class names, each with its default number of steps.
+
+The default is "ddpm-fast": DDPM's own ancestral sampler (Ho et al. 2020; a fresh noise draw at every step) on a
+20-step grid. Measured on real-music fine-tunes (BENCHMARKS.md, "Quality on real music"), it is as close to real
+music as the reference's 1000 steps, while the deterministic solvers at 20-50 steps (DDIM, DPM-Solver++ 2M,
+UniPC) drift to grey, low-contrast spectrograms on briefly trained models: the stochastic steps correct the model's
+errors instead of accumulating them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # diffusers takes seconds to import; the CLI reads this registry for its help texts
     from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-# Short names for the CLI and `set_scheduler`; any diffusers scheduler class name works too.
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ddpm": ("DDPMScheduler", {}),
-    "ddim": ("DDIMScheduler", {}),
-    "ddim-exact": ("DDIMScheduler", {"clip_sample": False}),  # invertible: for inversion, edits, interpolation
-    "dpm": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """A short name's diffusers scheduler class, the options it sets on the training schedule, its default steps."""
+
+    class_name: str
+    overrides: dict[str, Any]
+    steps: int
+    description: str
+
+    def __iter__(self):  # `class_name, overrides = SCHEDULERS[name]` keeps working
+        return iter((self.class_name, self.overrides))
+
+
+SCHEDULERS: dict[str, Sampler] = {
+    "ddpm-fast": Sampler("DDPMScheduler", {}, 20, "DDPM's ancestral sampler on a 20-step grid (the default)"),
+    "ddpm": Sampler("DDPMScheduler", {}, 1000, "the reference's sampler: DDPM, 1000 steps"),
+    "ddim": Sampler("DDIMScheduler", {}, 50, "DDIM (deterministic; eta > 0 adds noise), 50 steps"),
+    "ddim-exact": Sampler(
+        "DDIMScheduler", {"clip_sample": False}, 50, "DDIM without clipping: invertible, for edits and interpolation"
+    ),
+    "dpm": Sampler(
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2},
+        20,
+        "DPM-Solver++(2M), deterministic, 20 steps",
+    ),
+    "dpm-sde": Sampler(
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
+        20,
+        "SDE-DPM-Solver++(2M), stochastic, 20 steps",
+    ),
+    "unipc": Sampler("UniPCMultistepScheduler", {}, 20, "UniPC, deterministic, 20 steps"),
+    "euler": Sampler("EulerDiscreteScheduler", {}, 20, "Euler (Karras et al. 2022), 20 steps"),
+    "euler-ancestral": Sampler("EulerAncestralDiscreteScheduler", {}, 20, "Euler ancestral, 20 steps"),
+    "heun": Sampler("HeunDiscreteScheduler", {}, 20, "Heun (two evaluations per step), 20 steps"),
+    "pndm": Sampler("PNDMScheduler", {"skip_prk_steps": True}, 50, "PNDM, 50 steps"),
 }
-DEFAULT_SCHEDULER = "dpm"
-# Default steps per scheduler class: the reference's 1000 for DDPM and 50 for DDIM; 20 for the fast solvers.
+DEFAULT_SCHEDULER = "ddpm-fast"
+DEFAULT_STEPS = SCHEDULERS[DEFAULT_SCHEDULER].steps
+# Default steps of a scheduler not made from a short name (a saved folder's): the reference's 1000 for DDPM and
+# 50 for DDIM; 20 for the fast solvers.
 _DEFAULT_STEPS = {"DDPMScheduler": 1000, "DDIMScheduler": 50, "PNDMScheduler": 50}
 FAST_STEPS = 20
+# Set on schedulers made from a short name, so that the pipeline's default steps follow the name.
+STEPS_ATTRIBUTE = "audiodiff_default_steps"
 
 
 def scheduler_class(class_name: str) -> type[SchedulerMixin] | None:
@@ -49,16 +86,26 @@ def make_scheduler(name: str, config: Any) -> SchedulerMixin:
     the DDIM way before each solver step (`editing.clip_consistently`): the solvers' own thresholding keeps the
     sample, carries the clipped-away part of x0 forward and turns some clips of briefly trained models into noise.
     """
-    class_name, overrides = SCHEDULERS.get(name.lower(), (name, {}))
+    sampler = SCHEDULERS.get(name.lower())
+    class_name, overrides = (sampler.class_name, sampler.overrides) if sampler else (name, {})
     found = scheduler_class(class_name)
     if found is None:
         raise ValueError(f"unknown scheduler {name!r}: choose from {', '.join(SCHEDULERS)} or a diffusers class name")
     accepted = inspect.signature(found.__init__).parameters
     if config.get("clip_sample") and "clip_sample" not in accepted and "thresholding" in accepted:
         overrides = {"thresholding": True, "sample_max_value": config.get("clip_sample_range", 1.0), **overrides}
-    return found.from_config(config, **overrides)
+    scheduler = found.from_config(config, **overrides)
+    if sampler is not None:
+        setattr(scheduler, STEPS_ATTRIBUTE, sampler.steps)
+    return scheduler
 
 
 def default_steps_for(scheduler: SchedulerMixin) -> int:
-    """The reference defaults: 1000 steps for DDPM, 50 for DDIM; 20 for the fast solvers (DPM-Solver++, ...)."""
-    return _DEFAULT_STEPS.get(type(scheduler).__name__, FAST_STEPS)
+    """The steps of the short name the scheduler was made from (`make_scheduler`); otherwise the reference defaults:
+    1000 for DDPM, 50 for DDIM, 20 for the fast solvers (DPM-Solver++, ...)."""
+    return getattr(scheduler, STEPS_ATTRIBUTE, None) or _DEFAULT_STEPS.get(type(scheduler).__name__, FAST_STEPS)
+
+
+def describe_schedulers() -> str:
+    """One line per short name, for help texts."""
+    return "; ".join(f"{name} = {sampler.description}" for name, sampler in SCHEDULERS.items())

@@ -39,7 +39,7 @@ from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
 from audiodiff.models import ModelPreset, build_unet, null_label
-from audiodiff.schedulers import scheduler_class
+from audiodiff.schedulers import DEFAULT_SCHEDULER, scheduler_class
 from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
@@ -580,7 +580,7 @@ class Trainer:
         from audiodiff.codec import save_png
 
         # Previews use the fast sampler; the saved pipeline keeps the training (DDPM) scheduler, as the reference.
-        pipeline = self.build_pipeline().set_scheduler("dpm").to(self.accelerator.device)
+        pipeline = self.build_pipeline().set_scheduler(DEFAULT_SCHEDULER).to(self.accelerator.device)
         pipeline.set_progress_bar_config(disable=True)
         generator = torch.Generator(self.accelerator.device).manual_seed(self.config.seed)
         kwargs = {}

@@ -126,6 +126,200 @@ def stage_train(args) -> None:
                       "--out", finetuned, "--max-steps", finetune_steps, "--seed", args.seed)  # fmt: skip
 
 
+# --- evaluate ---------------------------------------------------------------------------------------------------------
+def load_reference(args, mel):
+    """Held-out real clips of the genre (single slices), and long continuous excerpts of the same tracks."""
+    import torch
+
+    from audiodiff.codec import SpectrogramCodec
+    from audiodiff.evaluation.clips import FolderClips, select_refs
+
+    source = FolderClips(args.work / "music-held-out", mel)
+    refs = select_refs(source.refs, 2 * args.reference_clips, args.genre, torch.Generator().manual_seed(args.seed))
+    clips = source.load(refs)
+    # Long excerpts: `seconds`-long stretches of held-out tracks, each encoded as one image (continuous music).
+    from audiodiff.audio import load_audio
+
+    frames = round(args.seconds * mel.sample_rate / mel.hop_length)
+    length = (frames - 1) * mel.hop_length
+    codec = SpectrogramCodec(mel)
+    excerpts = []
+    for path in sorted((args.work / "music-held-out" / args.genre).glob("*.wav")):
+        audio = load_audio(path, mel.sample_rate)
+        excerpts += [audio[start : start + length] for start in range(0, len(audio) - length, 4 * length)]
+    long_audio = torch.from_numpy(np.stack(excerpts[:: max(1, len(excerpts) // args.clips)][: args.clips]))
+    long_images = codec.encode(long_audio, bits=8)[..., :frames]
+    return clips, long_images
+
+
+def generate(pipeline, sampler: str, steps: int, count: int, seconds: float, seed: int, genre: str, batch: int):
+    """`count` clips `(count, 1, n_mels, frames)` of one sampler, clip k from a generator seeded `seed + k`.
+
+    Sampler "dpm-thresholded" is audiodiff 0.1's default (DPM-Solver++ with the solver's own thresholding, which
+    makes noise clips), kept to show what the fix changed.
+    """
+    import torch
+
+    name, *options = sampler.split("+")
+    pipeline.set_scheduler("dpm" if name == "dpm-thresholded" else name)
+    if name == "dpm-thresholded":
+        pipeline._clip_range = lambda timestep: None
+    images = []
+    for first in range(0, count, batch):
+        size = min(batch, count - first)
+        generators = [torch.Generator().manual_seed(seed + first + index) for index in range(size)]
+        output = pipeline(
+            batch_size=size,
+            num_inference_steps=steps,
+            generator=generators,
+            genre=genre if pipeline.genres else None,
+            seconds=seconds,
+            eta=1.0 if "eta1" in options else 0.0,
+            output_type="pt",
+        )
+        images.append(output.images)
+    pipeline.__dict__.pop("_clip_range", None)
+    return torch.cat(images)
+
+
+def clip_set(images, mel, name: str, genre: str):
+    from audiodiff.evaluation.clips import ClipSet
+
+    names = [f"{name}_{index:03d}" for index in range(len(images))]
+    return ClipSet(images, mel, [genre] * len(images), names, names, name, "generated")
+
+
+def score(generated, reference, args, classifier) -> dict:
+    """The `audiodiff evaluate` report of a clip set against the held-out reference."""
+    from audiodiff.evaluation.embeddings import ClassifierEmbedder, FineEmbedder, LogMelEmbedder
+    from audiodiff.evaluation.report import evaluate
+
+    top_db = float(reference.mel_config.top_db)
+    return evaluate(
+        generated,
+        reference,
+        target_genre=args.genre,
+        embedders=[LogMelEmbedder(top_db), FineEmbedder(top_db), ClassifierEmbedder(classifier)],
+        classifier=classifier,
+        reconstruction_clips=1,
+    )
+
+
+def summary(report: dict) -> dict:
+    seams = report.get("seams", {})
+    distances = report["frechet_distance"]
+    return {
+        "flagged": report["artifacts"]["flagged_share"],
+        "flagged_windows": report["artifacts"]["flagged_window_share"],
+        "real_flagged": report["artifacts"].get("real_flagged_share"),
+        "seam": seams.get("seam_score"),
+        "seam_real_p90_db": seams.get("reference_p90_change_db"),
+        "fd_fine": distances["log-mel-fine"]["ratio_to_baseline"],
+        "fd_log_mel": distances["log-mel"]["ratio_to_baseline"],
+        "fd_classifier": distances["classifier"]["ratio_to_baseline"],
+        "genre_share": report["genre"].get("target_share"),
+        "genre_share_real": report["genre"].get("reference_target_share"),
+    }
+
+
+def stage_evaluate(args) -> None:
+    import time
+
+    import torch
+
+    from audiodiff.classifier import GenreClassifier
+    from audiodiff.config import MelConfig
+    from audiodiff.figures import render_figure
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    results_dir = args.work / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    mel = MelConfig.find(args.work / "dataset")
+    classifier_dir = args.work / "classifier"
+    if not (classifier_dir / "config.json").is_file():
+        audiodiff("train-classifier", "--data", args.work / "dataset", "--out", classifier_dir, "--steps", 400,
+                  "--seed", args.seed, "--device", "cpu")  # fmt: skip
+    classifier = GenreClassifier.from_pretrained(classifier_dir)
+    reference, real_long = load_reference(args, mel)
+    frames = real_long.shape[-1]
+    rows: dict[str, dict] = {}
+
+    def record(name: str, images, figure: bool = True) -> None:
+        clips = clip_set(images, mel, name.replace(" ", "_").replace("/", "-"), args.genre)
+        report = score(clips, reference, args, classifier)
+        rows[name] = summary(report)
+        print(f"{name:<34} " + "  ".join(f"{key}={value}" for key, value in rows[name].items()), flush=True)
+        if figure:
+            render_figure(clips, reference, report, results_dir / f"{clips.source}.png")
+        (results_dir / f"{clips.source}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+    # 1. The instrument on known-good and known-bad sets of real music.
+    generator = torch.Generator().manual_seed(args.seed)
+    singles = reference.images[len(reference) // 2 :][: args.clips]
+    record("real held-out clips", singles, figure=False)
+    record("real long excerpts", real_long)
+    record("real + speckle", (singles + torch.randn(singles.shape, generator=generator) * 0.3).clamp(-1, 1))
+    noisy = singles.clone()
+    noisy[: len(noisy) // 4] = torch.rand(noisy[: len(noisy) // 4].shape, generator=generator) * 2 - 1
+    record("real, a quarter pure noise", noisy)
+    tracks = reference.images.reshape(-1, 1, *reference.images.shape[-2:])
+    pieces = -(-frames // mel.x_res)
+    order = torch.randperm(len(tracks), generator=generator)[: pieces * args.clips].reshape(args.clips, pieces)
+    spliced = torch.cat([tracks[order[:, piece]] for piece in range(pieces)], dim=-1)[..., :frames]
+    record("real slices of different tracks spliced", spliced)
+
+    timings: dict[str, float] = {}
+    for recipe, _, _ in args.recipes:
+        folder = args.runs / recipe / f"finetuned-{args.genre}"
+        pipeline = AudioDiffusionPipeline.from_pretrained(folder).to(args.device)
+        pipeline.set_progress_bar_config(disable=True)
+        if recipe == args.recipes[0][0]:
+            untrained = AudioDiffusionPipeline.from_pretrained(folder).to(args.device)
+            untrained.set_progress_bar_config(disable=True)
+            with torch.no_grad():
+                for parameter in untrained.unet.parameters():
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+            record("untrained model", generate(untrained, args.default, None, args.clips, args.seconds, args.seed,
+                                               args.genre, args.batch_size))  # fmt: skip
+        for sampler, steps, count in args.samplers:
+            begin = time.perf_counter()
+            images = generate(pipeline, sampler, steps, min(count, args.clips), args.seconds, args.seed, args.genre,
+                              args.batch_size)  # fmt: skip
+            timings[f"{recipe} {sampler}-{steps}"] = (time.perf_counter() - begin) / len(images)
+            record(f"{recipe} {sampler}-{steps}", images)
+    (results_dir / "summary.json").write_text(json.dumps({"rows": rows, "seconds_per_clip": timings}, indent=1))
+    columns = "flagged clips | seam score | fine FD ratio | log-mel FD ratio | classifier FD ratio | genre share"
+    table = [f"| set | {columns} |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, row in rows.items():
+        cells = [row["flagged"], row["seam"], row["fd_fine"], row["fd_log_mel"], row["fd_classifier"],
+                 row["genre_share"]]  # fmt: skip
+        table.append(f"| {name} | " + " | ".join("-" if cell is None else f"{cell:.3g}" for cell in cells) + " |")
+    print("\n".join(table))
+    (results_dir / "table.md").write_text("\n".join(table) + "\n")
+    main_recipe = args.recipes[0][0]
+    default_row = rows[f"{main_recipe} {args.default}-{args.default_steps}"]
+    ddpm_row = rows[f"{main_recipe} ddpm-1000"]
+    print(
+        f"RESULT flagged_default={default_row['flagged']} flagged_ddpm={ddpm_row['flagged']} "
+        f"seam_default={default_row['seam']} seam_real={rows['real long excerpts']['seam']} "
+        f"fd_fine_default={default_row['fd_fine']} fd_fine_ddpm={ddpm_row['fd_fine']}"
+    )
+
+
+def parse_samplers(text: str) -> list[tuple[str, int | None, int]]:
+    """ "ddpm:1000:16,DEFAULT" -> [(name, steps, clips), ...]; DEFAULT is the pipeline's default sampler."""
+    from audiodiff.schedulers import DEFAULT_SCHEDULER, DEFAULT_STEPS
+
+    samplers = []
+    for part in text.split(","):
+        if part == "DEFAULT":
+            samplers.append((DEFAULT_SCHEDULER, DEFAULT_STEPS, 10**9))
+            continue
+        name, steps, *count = part.split(":")
+        samplers.append((name, int(steps), int(count[0]) if count else 10**9))
+    return samplers
+
+
 def parse_recipes(text: str) -> list[tuple[str, int, int]]:
     """ "short:1000:200,long:5000:1000" -> [(name, base steps, fine-tune steps), ...]."""
     recipes = []
@@ -149,6 +343,14 @@ def main() -> None:
         help="name:base_steps:finetune_steps, comma-separated (the demo recipe is short:1000:200).",
     )
     parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--reference-clips", type=int, default=96, help="Held-out real slices (x2: compared, base).")
+    parser.add_argument(
+        "--samplers",
+        type=parse_samplers,
+        default=parse_samplers("ddpm:1000,ddim:50,dpm-thresholded:20,DEFAULT"),
+        help="name:steps[:clips] (DEFAULT = the pipeline default), comma-separated.",
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -159,6 +361,12 @@ def main() -> None:
         stage_data(args)
     if args.stage in ("all", "train"):
         stage_train(args)
+    if args.stage in ("all", "evaluate"):
+        from audiodiff.schedulers import DEFAULT_SCHEDULER, DEFAULT_STEPS
+
+        args.default, args.default_steps = DEFAULT_SCHEDULER, DEFAULT_STEPS
+        args.device = "cpu" if args.device == "auto" else args.device
+        stage_evaluate(args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from audiodiff.audio import load_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, pil_to_pixels
 from audiodiff.config import MelConfig
 from audiodiff.data import (
-    METADATA_NAME,
+    DATASET_METADATA_NAME,
     WORK_DIR_NAME,
     DatasetError,
     images_to_tensor,
@@ -143,7 +143,7 @@ def test_rows_labels_and_skip_reasons(music, prepared):
     assert summary.seconds_read > summary.seconds_in_dataset  # trailing partial slices were dropped
     assert {name for name, _ in summary.failed} == {os.path.join(str(music), name) for name in FAILED_FILES}
 
-    metadata = json.loads((out / METADATA_NAME).read_text())
+    metadata = json.loads((out / DATASET_METADATA_NAME).read_text())
     assert metadata["bits"] == 8 and metadata["genres"] == spectrograms.genres
     assert metadata["summary"]["slices_written"] == len(dataset)
     assert MelConfig.load(out) == MEL

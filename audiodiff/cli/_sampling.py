@@ -24,7 +24,7 @@ def pipeline_argument(function: Callable) -> Callable:
     return click.argument("pipeline", metavar="PIPELINE")(function)
 
 
-def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None = None) -> Callable:
+def sampler_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
     """--steps and --scheduler (and the rest of the shared options via `sampling_options`)."""
 
     def decorate(function: Callable) -> Callable:
@@ -32,7 +32,8 @@ def sampler_options(default_scheduler: str = "dpm", schedulers: list[str] | None
             "--steps",
             type=click.IntRange(min=1),
             default=None,
-            help="Sampler steps. Default: the scheduler's (20 for dpm, 50 for ddim, 1000 for ddpm).",
+            help="Sampler steps. Default: the scheduler's (20 for ddpm-fast, dpm and the other fast solvers, 50 for "
+            "ddim, 1000 for ddpm).",
         )(function)
         return common.scheduler_option(default_scheduler, schedulers)(function)
 
@@ -49,7 +50,7 @@ def genre_options(function: Callable) -> Callable:
     return click.option("--genre", default=None, help="Genre name (or index) of a genre-conditioned model.")(function)
 
 
-def sampling_options(default_scheduler: str = "dpm", schedulers: list[str] | None = None) -> Callable:
+def sampling_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
     """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device."""
 
     def decorate(function: Callable) -> Callable:

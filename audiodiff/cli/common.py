@@ -111,13 +111,14 @@ def scheduler_names() -> list[str]:
     return [*SCHEDULERS, "saved"]
 
 
-def scheduler_option(default: str = "dpm", choices: list[str] | None = None) -> Callable:
+def scheduler_option(default: str | None = None, choices: list[str] | None = None) -> Callable:
+    from audiodiff.schedulers import DEFAULT_SCHEDULER, describe_schedulers
+
     return click.option(
         "--scheduler",
         type=click.Choice(choices or scheduler_names()),
-        default=default,
-        help="Sampler. dpm = DPM-Solver++(2M), the fast default; ddpm = the reference's 1000-step default; "
-        "ddim-exact = DDIM without clipping (invertible); saved = the folder's own.",
+        default=default or DEFAULT_SCHEDULER,
+        help=f"Sampler: {describe_schedulers()}; saved = the folder's own.",
     )
 
 

@@ -6,15 +6,11 @@ from pathlib import Path
 
 import click
 
+from audiodiff.cli import common
+
 
 @click.command("demo")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("demo_output"),
-    help="Output folder (index.html, WAVs, PNGs, report).",
-)
+@common.out_option("Output folder (index.html, WAVs, PNGs, report).", default=Path("demo_output"))
 @click.option("--data", default=None, help="Your music folder (one sub-folder per genre). Default: synthesized music.")
 @click.option(
     "--from",
@@ -24,12 +20,12 @@ import click
 )
 @click.option("--genre", default=None, help="Genre to fine-tune on. Default: arpeggios (built-in data).")
 @click.option("--mel-config", default=None, help="Mel settings for your data (default: configs/mel/demo-64.yaml).")
-@click.option("--base-steps", type=int, default=None, help="Override the base model's training steps.")
-@click.option("--finetune-steps", type=int, default=None, help="Override the fine-tuning steps.")
-@click.option("--clips", "num_clips", type=int, default=4, help="Clips to generate.")
-@click.option("--seconds", type=float, default=6.0, help="Length of each generated clip.")
-@click.option("--device", default="auto", help="cuda, mps, cpu or auto.")
-@click.option("--seed", type=int, default=0, help="Seed of every step.")
+@click.option("--base-steps", type=common.COUNT, default=None, help="Override the base model's training steps.")
+@click.option("--finetune-steps", type=common.COUNT, default=None, help="Override the fine-tuning steps.")
+@click.option("--clips", "num_clips", type=common.COUNT, default=4, help="Clips to generate.")
+@click.option("--seconds", type=common.POSITIVE, default=6.0, help="Length of each generated clip.")
+@common.device_option
+@click.option("--seed", type=common.SEED, default=0, help="Seed of every step.")
 def command(out_dir, data, pretrained, genre, mel_config, base_steps, finetune_steps, num_clips, seconds, device,
             seed) -> None:  # fmt: skip
     """Synthesize a 3-genre collection, prepare it, train a base model, fine-tune it on one genre, generate,

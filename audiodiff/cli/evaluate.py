@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from audiodiff.cli import common
 from audiodiff.cli.common import device_option, mel_config_option, resolve_device_or_fail, seed_option
 from audiodiff.schedulers import DEFAULT_SCHEDULER
 
@@ -48,23 +49,11 @@ from audiodiff.schedulers import DEFAULT_SCHEDULER
     help="Extra Frechet-distance embedding: vggish, pann, clap (pretrained; used only if installed, never "
     "downloaded). Repeatable.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("evaluation"),
-    help="Folder for report.json, report.png (and generated clips).",
-)
+@common.out_option("Folder for report.json, report.png (and generated clips).", default=Path("evaluation"))
 @mel_config_option
-@click.option(
-    "--vocoder",
-    type=click.Choice(["griffinlim", "librosa"]),
-    default="griffinlim",
-    help="Decoder whose reconstruction quality is measured.",
-)
-@click.option("--n-iter", type=int, default=None, help="Griffin-Lim iterations. Default: n_iter of the mel config.")
+@common.vocoder_options
 @click.option("--reconstruction-clips", type=click.IntRange(min=1), default=8, help="Reference clips round-tripped.")
-@click.option("--steps", type=int, default=None, help="Inference steps when generating from a pipeline.")
+@click.option("--steps", type=common.COUNT, default=None, help="Inference steps when generating from a pipeline.")
 @click.option(
     "--scheduler",
     default=DEFAULT_SCHEDULER,
@@ -78,7 +67,7 @@ from audiodiff.schedulers import DEFAULT_SCHEDULER
     default=None,
     help="Length of the clips generated from a pipeline (default one slice); longer clips get the seam check.",
 )
-@click.option("--batch-size", type=int, default=8, help="Clips generated at once (pipeline).")
+@click.option("--batch-size", type=common.COUNT, default=8, help="Clips generated at once (pipeline).")
 @seed_option
 @device_option
 def command(
@@ -114,14 +103,13 @@ def command(
     Mel settings of a folder: --mel-config, else its own mel_config.json, else the other side's (a pipeline's, a
     dataset's). Both sides must share them.
     """
-    import torch
 
     from audiodiff.config import ConfigError, MelConfig
     from audiodiff.evaluation import EvaluationError, run_evaluation, summary_lines
     from audiodiff.evaluation.embeddings import PRETRAINED_BACKENDS, parse_backend
 
     torch_device = resolve_device_or_fail(device)
-    seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    seed = common.resolve_seed(seed)
     try:
         pretrained = [parse_backend(spec) for spec in backends]
     except ValueError as error:

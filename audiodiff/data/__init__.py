@@ -15,7 +15,6 @@ from audiodiff.audio import UNSUPPORTED_AUDIO_EXTENSIONS
 from audiodiff.data.dataset import (
     CONTACT_SHEET_NAME,
     DATASET_METADATA_NAME,
-    METADATA_NAME,
     DatasetError,
     SpectrogramDataset,
     images_to_tensor,
@@ -63,7 +62,6 @@ __all__ = [
     "FILE_LIST_EXTENSIONS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "METADATA_NAME",
     "PART_VERSION",
     "UNSUPPORTED_AUDIO_EXTENSIONS",
     "WORK_DIR_NAME",

@@ -45,9 +45,8 @@ from audiodiff.utils import SAVED_DATASET_MARKERS, atomic_file, first_line, is_h
 
 logger = logging.getLogger(__name__)
 
-# audiodiff's additions to a dataset folder (a pipeline folder has its own, `pipeline.METADATA_NAME`).
+# audiodiff's additions to a dataset folder (a pipeline folder has its own, `pipeline.PIPELINE_METADATA_NAME`).
 DATASET_METADATA_NAME = "audiodiff_dataset.json"
-METADATA_NAME = DATASET_METADATA_NAME  # the former name, still imported by audiodiff.evaluation.clips
 CONTACT_SHEET_NAME = "contact_sheet.png"
 
 

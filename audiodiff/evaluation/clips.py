@@ -19,7 +19,8 @@ import torch
 from audiodiff.audio import AudioError, audio_info, is_audio_file, load_audio, save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, load_png, model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import ConfigError, MelConfig
-from audiodiff.data import METADATA_NAME, images_to_tensor, load_spectrogram_dataset
+from audiodiff.data import DATASET_METADATA_NAME, images_to_tensor, load_spectrogram_dataset
+from audiodiff.data.encoding import DEFAULT_MIN_LOUDNESS_DB, slice_loudness_db
 from audiodiff.evaluation.metrics import EvaluationError
 from audiodiff.utils import first_line, is_hub_id, is_saved_dataset
 
@@ -124,7 +125,9 @@ class FolderClips:
 
     A file at `DIR/<genre>/...` gets that genre; files directly in DIR have none. When the folder holds PNG files
     they are used (the images a model produced, as `audiodiff generate` writes them next to their WAVs); otherwise
-    every slice of every audio file is a clip. A PNG named `<track>_<number>.png` belongs to track `<track>`.
+    every slice of every audio file is a clip, except near-silent ones (RMS below `min_loudness_db` dBFS, the
+    threshold `audiodiff prepare` uses: a fade-out's last slice is hiss normalised to full scale, not music). A PNG
+    named `<track>_<number>.png` belongs to track `<track>`.
 
     Mel settings: `mel_config` when given, else the folder's own mel_config.json, else `fallback` (the other side's
     settings), else the reference defaults. Audio slices are encoded with `bits`-bit quantisation; PNG pixels are
@@ -140,9 +143,11 @@ class FolderClips:
         mel_config: MelConfig | None = None,
         fallback: MelConfig | None = None,
         bits: int = 8,
+        min_loudness_db: float | None = DEFAULT_MIN_LOUDNESS_DB,
     ):
         self.folder = Path(folder)
         self.bits = bits
+        self.min_loudness_db = min_loudness_db
         if not self.folder.is_dir():
             raise EvaluationError(f"{self.folder}: not a folder")
         try:
@@ -175,7 +180,8 @@ class FolderClips:
             raise EvaluationError(f"{self.folder}: no spectrogram PNGs or readable audio files in this folder")
 
     def load(self, refs: Sequence[ClipRef], device: torch.device | str = "cpu", audio_clips: int = 0) -> ClipSet:
-        """Load the chosen clips. Clips cut from audio files carry their audio, whatever `audio_clips` asks."""
+        """Load the chosen clips. Clips cut from audio files carry their audio, whatever `audio_clips` asks;
+        near-silent ones are left out (see the class docstring), so the set can be smaller than `refs`."""
         config = self.mel_config
         bits = self.bits
         if self.uses_images:
@@ -215,6 +221,12 @@ class FolderClips:
             for position, ref in enumerate(refs):
                 if ref.path == path:
                     slices[position] = file_slices[min(ref.index, len(file_slices) - 1)]
+        if self.min_loudness_db is not None:
+            loud = slice_loudness_db(np.stack(slices)) >= self.min_loudness_db
+            if not loud.any():
+                raise EvaluationError(f"{self.folder}: every chosen slice is quieter than {self.min_loudness_db} dBFS")
+            refs = [ref for ref, keep in zip(refs, loud) if keep]
+            slices = [piece for piece, keep in zip(slices, loud) if keep]
         audio = torch.from_numpy(np.stack(slices))
         images = torch.cat([codec.encode(part.to(device), bits).cpu() for part in audio.split(32)])
         return ClipSet(
@@ -237,7 +249,9 @@ def is_pipeline_folder(path: str | Path) -> bool:
 def is_dataset_source(path: str | Path) -> bool:
     """A prepared or saved `datasets` dataset: a folder with audiodiff_dataset.json, state.json, ... ."""
     path = Path(path)
-    return is_saved_dataset(path) or any((path / name).is_file() for name in (METADATA_NAME, "dataset_info.json"))
+    return is_saved_dataset(path) or any(
+        (path / name).is_file() for name in (DATASET_METADATA_NAME, "dataset_info.json")
+    )
 
 
 class DatasetClips:
