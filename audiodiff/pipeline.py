@@ -2,9 +2,9 @@
 
 One `__call__` covers generation, variation (img2img / SDEdit), inpainting, loops and long-form continuation by
 outpainting; `invert` is deterministic DDIM inversion (Song et al. 2020) for reconstruction, editing and
-interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("ddim")`, `"dpm"`, ...); the
-default is DDPM's ancestral sampler on a 20-step grid ("ddpm-fast", `audiodiff.schedulers`), against the
-reference's 1000 steps.
+interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("dpm")`, `"ddim"`, ...); the
+default fast sampler is DPM-Solver++(2M) (Lu et al. 2022) with 20 steps (`audiodiff.schedulers`), against the
+reference's DDPM with 1000.
 
 A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadable by `diffusers.DiffusionPipeline`:
 
@@ -106,13 +106,14 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     Build from components (what training does):
         `AudioDiffusionPipeline(unet=unet, scheduler=scheduler, mel_config=MelConfig(...), genres=[...], bits=8)`;
     or load a folder or hub id, ours or the reference's:
-        `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="ddpm-fast")`.
+        `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="dpm")`.
 
     unet: `UNet2DModel` over `(batch, channels, height, width)` = `(batch, 1, y_res, x_res)` in pixel space.
     scheduler: any diffusers scheduler. mel: `Mel` settings (or pass `mel_config`). vqvae: optional `AutoencoderKL`
     for latent models (reference `latent-audio-diffusion`). genres: class names of a genre-conditioned UNet (class
     `len(genres)` is the null label). bits: 8 or 16, the depth of the spectrogram images the model was trained on.
-    training: free-form record saved in `audiodiff.json`.
+    training: free-form record saved in `audiodiff.json`. quality: the artefact-check fences fitted on the training
+    data (`check_clips`), saved there too.
 
     `unet_evaluations` counts UNet evaluations per batch item (a guided step counts 2), cumulatively.
     """
@@ -130,6 +131,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         genres: Sequence[str] | None = None,
         bits: int = 8,
         training: dict[str, Any] | None = None,
+        quality: dict[str, Any] | None = None,
     ):
         super().__init__()
         if mel is None:
@@ -143,6 +145,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self.bits = int(bits)
         self.genres = list(genres) if genres else None
         self.training = dict(training or {})
+        self.quality = dict(quality) if quality else None
         self.unet_evaluations = 0
         self._codecs: dict[str, SpectrogramCodec] = {}
         self._check_components()
@@ -222,6 +225,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         self.mel_config.save(folder / PIPELINE_MEL_FOLDER)
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
+        if self.quality:
+            metadata["quality"] = self.quality
         (folder / PIPELINE_METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
 
     @classmethod
@@ -266,9 +271,23 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             genres=metadata.get("genres"),
             bits=metadata.get("bits", 8),
             training=metadata.get("training"),
+            quality=metadata.get("quality"),
         )
         pipeline.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
         return pipeline
+
+    # --- quality ------------------------------------------------------------------------------------------------
+    def check_clips(self, images: torch.Tensor) -> list[list[str]] | None:
+        """The artefact check (`audiodiff.evaluation.artifacts`) of images `(batch, 1, y_res, frames)` in [-1, 1]
+        against the fences stored with the pipeline (fitted on its training data): per clip, the statistics it fails
+        (speckle, noise-like flat spectrum, silence, saturation, flat image); an empty list passes. None when the
+        pipeline stores no fences (reference checkpoints; audiodiff's training writes them)."""
+        if not self.quality or "fences" not in self.quality:
+            return None
+        from audiodiff.evaluation.artifacts import Fences, clip_reasons
+
+        fences = Fences.from_dict(self.quality["fences"])
+        return clip_reasons(images.float().cpu(), fences, self.mel_config.x_res, float(self.mel_config.top_db))
 
     # --- conversions ----------------------------------------------------------------------------------------------
     def codec(self, device: torch.device | str | None = None) -> SpectrogramCodec:

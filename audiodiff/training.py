@@ -563,7 +563,21 @@ class Trainer:
                 "steps": self.global_step,
                 "final_loss": self.losses[-1] if self.losses else None,
             },
+            quality=self._quality_fences(),
         )
+
+    def _quality_fences(self, count: int = 1024) -> dict[str, Any]:
+        """Artefact-check fences fitted on up to `count` training images, evenly spaced over the (genre's) rows,
+        so that generated clips can be checked against the music the model learned (`pipeline.check_clips`)."""
+        from audiodiff.evaluation.artifacts import Fences
+
+        rows = torch.linspace(0, len(self.rows) - 1, min(count, len(self.rows))).round().long()
+        if self.rows.bank is not None:
+            images = pixels_to_model(self.rows.bank[rows], self.data.bits).unsqueeze(1)
+        else:
+            images = torch.stack([self.rows[int(row)][0] for row in rows])
+        fences = Fences.from_images(images, self.mel_config.x_res, float(self.mel_config.top_db))
+        return {"fences": fences.to_dict(), "fitted_on": f"{len(rows)} training images"}
 
     def save_pipeline(self) -> None:
         """Write the pipeline folder (reference layout + audiodiff metadata) into `out_dir`."""

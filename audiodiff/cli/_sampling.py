@@ -110,23 +110,63 @@ def sample_clips(
     genre,
     guidance: float,
     steps,
+    redraw: int = 0,
     **call_arguments: Any,
 ) -> int:
-    """Sample `count` clips in batches (clip k seeded with `seed + k`), write `<prefix><k>.wav/.png`; return count."""
-    written = 0
-    for first, size in batches(count, batch_size):
-        output = run(
+    """Sample `count` clips in batches (clip k seeded with `seed + k`), write `<prefix><k>.wav/.png`; return count.
+
+    With `redraw` > 0, clips that fail the pipeline's artefact check (`AudioDiffusionPipeline.check_clips`: noise,
+    silence, saturation, a flat image, against the fences its training data set) are drawn again, up to `redraw`
+    times, from the seeds `seed + count * round + k`; every redrawn clip and its final seed is printed.
+    """
+    import numpy as np
+
+    from audiodiff.codec import pixels_to_model
+
+    def draw(seeds: list[int]):
+        return run(
             pipeline,
-            batch_size=size,
+            batch_size=len(seeds),
             num_inference_steps=steps,
-            generator=generators(seed, size, first),
+            generator=[generators(value, 1)[0] for value in seeds],
             genre=genre_value(genre),
             guidance_scale=guidance,
             **call_arguments,
         )
+
+    def failures(images) -> list[list[str]] | None:
+        return pipeline.check_clips(pixels_to_model(np.asarray(images), pipeline.bits).unsqueeze(1))
+
+    written, unchecked = 0, False
+    for first, size in batches(count, batch_size):
+        seeds = [seed + first + index for index in range(size)]
+        output = draw(seeds)
+        audios, images = list(output.audios), list(output.images)
+        reasons = failures(images) if redraw > 0 else None
+        unchecked = unchecked or (redraw > 0 and reasons is None)
+        for round_ in range(1, redraw + 1):
+            bad = [index for index, found in enumerate(reasons or []) if found]
+            if not bad:
+                break
+            new_seeds = [seed + count * round_ + first + index for index in bad]
+            again = draw(new_seeds)
+            new_reasons = failures(again.images)
+            for position, index in enumerate(bad):
+                click.echo(
+                    f"clip {first + index}: {', '.join(reasons[index])} beyond the training data's range; "
+                    f"redrawn with seed {new_seeds[position]}"
+                    + (f" (still: {', '.join(new_reasons[position])})" if new_reasons[position] else "")
+                )
+                audios[index], images[index] = again.audios[position], again.images[position]
+                seeds[index], reasons[index] = new_seeds[position], new_reasons[position]
         for index in range(size):
-            write_clip(out_dir, f"{prefix}{first + index:03d}", output.audios[index], output.images[index], pipeline)
+            write_clip(out_dir, f"{prefix}{first + index:03d}", audios[index], images[index], pipeline)
             written += 1
+        if reasons and any(reasons):
+            failed = [str(first + index) for index, found in enumerate(reasons) if found]
+            click.echo(f"clip(s) {', '.join(failed)} still fail the artefact check after {redraw} redraw(s)")
+    if unchecked:
+        click.echo("this pipeline stores no artefact-check fences (trained elsewhere): clips were not checked")
     return written
 
 
@@ -160,10 +200,22 @@ def write_clip(out_dir: Path, name: str, audio, pixels, pipeline) -> None:
     save_png(out_dir / f"{name}.png", pixels, pipeline.bits)
 
 
+def redraw_option(function: Callable) -> Callable:
+    return click.option(
+        "--redraw",
+        type=click.IntRange(min=0),
+        default=3,
+        help="Draw a clip again (up to this many times) when it fails the artefact check against the pipeline's "
+        "training data: noise, silence, saturation, a flat image. 0: keep every clip as drawn.",
+    )(function)
+
+
 def report(out_dir: Path, written: int, seed: int, per_clip_seeds: bool = True) -> None:
     """The closing lines: what was written and the seed that reproduces it."""
     click.echo(f"{written} clip(s) written to {out_dir} (WAV + PNG)")
     if per_clip_seeds and written > 1:
-        click.echo(f"seed {seed} (clip k used seed {seed}+k; remake one alone with --seed {seed}+k --n 1)")
+        click.echo(
+            f"seed {seed} (clip k used seed {seed}+k unless redrawn above; remake one alone with --seed {seed}+k --n 1)"
+        )
     else:
         click.echo(f"seed {seed}")

@@ -1,12 +1,157 @@
-"""`audiodiff demo`: the main job end to end on the built-in data (or yours)."""
+"""`audiodiff demo`: the main job end to end on the built-in data (or yours).
+
+Synthesize music, prepare it, train, fine-tune on a genre, generate, evaluate. Every step runs the same `audiodiff`
+sub-command a user would type (the genre fine-tuning goes through `audiodiff finetune`, not a shortcut), so the demo
+is also an end-to-end check of the CLI. The result is a folder with WAVs, spectrogram PNGs, the evaluation report
+and an `index.html` (`audiodiff.demo.write_index`) that shows and plays everything.
+"""
 
 from __future__ import annotations
 
+import json
+import shlex
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from audiodiff.cli import common
+from audiodiff.config import configs_dir
+
+DEFAULT_GENRE = "arpeggios"
+
+
+def run_command(arguments: Sequence[str]) -> None:
+    """Run one `audiodiff` sub-command in this process, echoing it; failures raise `click.ClickException`."""
+    from audiodiff.cli.main import cli
+
+    click.secho(f"\n$ audiodiff {shlex.join(arguments)}", bold=True)
+    try:
+        cli.main(list(arguments), prog_name="audiodiff", standalone_mode=False)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise click.ClickException(f"audiodiff {arguments[0]} exited with status {exit_.code}") from None
+
+
+def run_demo(
+    out_dir: str | Path = "demo_output",
+    data: str | Path | None = None,
+    pretrained: str | None = None,
+    genre: str | None = None,
+    genre_from: str = "folder",
+    mel_config: str | Path | None = None,
+    base_config: str = "demo-base",
+    finetune_config: str = "demo-finetune",
+    base_steps: int | None = None,
+    finetune_steps: int | None = None,
+    num_clips: int = 4,
+    seconds: float = 6.0,
+    device: str = "auto",
+    seed: int = 0,
+) -> Path:
+    """Run the whole job and return the path of `index.html`.
+
+    data: a music folder (one sub-folder per genre) or dataset; default: the synthesized collection.
+    pretrained: a pipeline folder or hub id to fine-tune; default: train a small base model on all genres first.
+    """
+    # Imported here: `audiodiff --help` should not pay for torch.
+    from audiodiff.demo import write_index
+    from audiodiff.synth import write_collection
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def step(name: str, arguments: Sequence[str]) -> None:
+        begin = time.perf_counter()
+        run_command(arguments)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - begin
+
+    if data is None:
+        click.secho("\n== synthesizing the demo collection (3 genres x 4 tracks x 40 s)", bold=True)
+        begin = time.perf_counter()
+        write_collection(out / "music", tracks_per_genre=4, seconds=40.0, seed=seed)
+        timings["synthesize"] = time.perf_counter() - begin
+        data = out / "music"
+        genre = genre or DEFAULT_GENRE
+    mel = str(mel_config or configs_dir() / "mel" / "demo-64.yaml")
+    dataset = out / "dataset"
+    prepare = ["prepare", str(data), "--out", str(dataset), "--contact-sheet"]
+    if genre_from:
+        prepare += ["--genre-from", genre_from]
+    if pretrained is None:
+        prepare += ["--mel-config", mel]
+    else:
+        prepare += ["--mel-config", _pipeline_mel_config(pretrained, out)]
+    step("prepare", prepare)
+    genres = json.loads((dataset / "audiodiff_dataset.json").read_text()).get("genres") or []
+    genre = genre or (genres[0] if genres else None)
+    seed_options = ["--seed", str(seed)]
+
+    base = pretrained
+    if pretrained is None:
+        base = str(out / "base")
+        train = ["train", "--data", str(dataset), "--config", base_config, "--out", base, *seed_options]
+        if base_steps:
+            train += ["--max-steps", str(base_steps)]
+        step("train base model", _resume_if_started(train, Path(base)))
+    finetuned = out / "finetuned"
+    finetune = ["finetune", "--from", base, "--data", str(dataset), "--config", finetune_config]
+    finetune += ["--out", str(finetuned), *seed_options]
+    if genre:
+        finetune += ["--genre", genre]
+    if finetune_steps:
+        finetune += ["--max-steps", str(finetune_steps)]
+    step("fine-tune on genre", _resume_if_started(finetune, finetuned))
+
+    generated = out / "generated"
+    generate = ["generate", str(finetuned), "--out", str(generated), "--n", str(num_clips), "--device", device]
+    generate += ["--seconds", str(seconds), *seed_options]
+    if genre and _is_conditional(finetuned):
+        generate += ["--genre", genre]
+    step("generate", generate)
+
+    if genres and len(genres) > 1:
+        step(
+            "train genre classifier",
+            ["train-classifier", "--data", str(dataset), "--out", str(out / "classifier"), "--steps", "300",
+             "--device", device, *seed_options],
+        )  # fmt: skip
+    evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
+    # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
+    evaluate += [str(out / "evaluation"), "--n", "16", "--seconds", str(seconds), "--device", device, *seed_options]
+    if genre:
+        evaluate += ["--genre", genre]
+    if (out / "classifier" / "config.json").is_file():
+        evaluate += ["--classifier", str(out / "classifier")]
+    step("evaluate", evaluate)
+
+    timings["total"] = time.perf_counter() - started
+    page = write_index(out, genre=genre, timings=timings, data=str(data), base=base)
+    click.secho(f"\nDone in {timings['total'] / 60:.1f} min. Open {page}", bold=True)
+    return page
+
+
+def _resume_if_started(arguments: list[str], run_dir: Path) -> list[str]:
+    """Re-running the demo continues an interrupted training run instead of refusing its folder."""
+    if any((run_dir / name).exists() for name in ("model_index.json", "checkpoints", "run.json")):
+        return [*arguments, "--resume"]
+    return arguments
+
+
+def _pipeline_mel_config(pretrained: str, out: Path) -> str:
+    """The mel settings of a pretrained pipeline, written where `prepare --mel-config` can read them."""
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    path = AudioDiffusionPipeline.from_pretrained(pretrained).mel_config.save(out / "pretrained_mel")
+    return str(path)
+
+
+def _is_conditional(pipeline_dir: Path) -> bool:
+    config = json.loads((pipeline_dir / "unet" / "config.json").read_text())
+    return config.get("num_class_embeds") is not None
 
 
 @click.command("demo")
@@ -30,7 +175,5 @@ def command(out_dir, data, pretrained, genre, mel_config, base_steps, finetune_s
             seed) -> None:  # fmt: skip
     """Synthesize a 3-genre collection, prepare it, train a base model, fine-tune it on one genre, generate,
     evaluate, and write OUT/index.html. About 10 minutes on 2 CPU cores; re-running resumes."""
-    from audiodiff.demo import run_demo
-
     run_demo(out_dir, data=data, pretrained=pretrained, genre=genre, mel_config=mel_config, base_steps=base_steps,
              finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed)  # fmt: skip

@@ -1,4 +1,4 @@
-"""`audiodiff generate`: new clips from a pipeline, of any length (continued by outpainting past one slice)."""
+"""`audiodiff generate`: new clips from a pipeline, of any length (denoised jointly in overlapping windows)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from audiodiff.cli import _sampling, common
     type=common.POSITIVE,
     default=None,
     help="Clip length. Default: one slice (x_res * hop_length samples, about 5.9 s at the reference settings); "
-    "longer clips are continued slice by slice, each overlapping the last (outpainting), without gaps or clicks.",
+    "longer clips are denoised as a whole in overlapping slice-wide windows, so they have no joins.",
 )
 @click.option(
     "--overlap",
     type=common.POSITIVE,
     default=None,
-    help="Seconds each new slice shares with the previous one when continuing. Default: a third of a slice.",
+    help="Seconds that neighbouring windows share when a clip is longer than one slice. Default: half a slice.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
-def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, count, seconds, overlap, batch_size):
+@_sampling.redraw_option
+def command(
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, count, seconds, overlap, batch_size, redraw
+):
     """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
 
     Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
@@ -42,6 +45,7 @@ def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, 
         genre,
         guidance,
         steps,
+        redraw=redraw,
         seconds=seconds,
         overlap_seconds=overlap,
     )

@@ -24,9 +24,11 @@ from audiodiff.cli import _sampling, common
     "--offset", type=common.NON_NEGATIVE, default=0.0, help="Seconds into AUDIO where the slice to vary starts."
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
+@_sampling.redraw_option
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, count, strength, offset, batch_size
-):
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, count, strength, offset, batch_size,
+    redraw,
+):  # fmt: skip
     """Make variations of one slice of AUDIO with the diffusion PIPELINE.
 
     Writes OUT/<stem>_variation_<k>.wav and .png for each variation and prints the seed.
@@ -44,6 +46,7 @@ def command(
         genre,
         guidance,
         steps,
+        redraw=redraw,
         audio=clip,
         strength=strength,
     )

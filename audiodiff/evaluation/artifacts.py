@@ -101,6 +101,29 @@ class Fences:
             quantiles[name] = (low, median, high)
         return cls(limits, quantiles)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the limits and the reference's 5/50/95% quantiles (stored with pipelines by training)."""
+        return {
+            "limits": {name: round(value, 6) for name, value in self.limits.items()},
+            "quantiles_5_50_95": {
+                name: [round(v, 6) for v in values] for name, values in self.reference_quantiles.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fences:
+        """The inverse of `to_dict`; a missing statistic keeps no fence (never flags)."""
+        limits = {name: float(value) for name, value in data["limits"].items() if name in STATISTICS}
+        for name, (direction, _, _) in STATISTICS.items():
+            limits.setdefault(name, float("inf") if direction == "high" else float("-inf"))
+        quantiles = {name: tuple(values) for name, values in data.get("quantiles_5_50_95", {}).items()}
+        return cls(limits, quantiles)
+
+    @classmethod
+    def from_images(cls, images: torch.Tensor, width: int, top_db: float) -> Fences:
+        """Fences fitted on the `width`-frame windows of real images `(count, 1, n_mels, frames)`."""
+        return cls.fit(image_statistics(windows(images, width)[0], top_db))
+
     def flags(self, statistics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Boolean `(count,)` per statistic: True where the value lies beyond its fence."""
         result = {}
@@ -108,6 +131,17 @@ class Fences:
             values = statistics[name]
             result[name] = values > self.limits[name] if direction == "high" else values < self.limits[name]
         return result
+
+
+def clip_reasons(images: torch.Tensor, fences: Fences, width: int, top_db: float) -> list[list[str]]:
+    """Per clip `(N, 1, n_mels, frames)`, the statistics whose fence any of its `width`-frame windows crosses
+    (empty: the clip passes)."""
+    pieces, clip_index, _ = windows(images, width)
+    flags = fences.flags(image_statistics(pieces, top_db))
+    return [
+        sorted(name for name, flagged in flags.items() if bool(flagged[clip_index == index].any()))
+        for index in range(len(images))
+    ]
 
 
 def check_artifacts(
