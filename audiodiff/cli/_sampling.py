@@ -1,15 +1,16 @@
 """Options and plumbing shared by `generate`, `vary`, `inpaint`, `edit` and `interpolate`.
 
-The sampling itself is `AudioDiffusionPipeline`'s; this module turns options into its arguments (pipeline, scheduler,
-device, per-clip generators) and its outputs into files (WAV + spectrogram PNG per clip).
+The sampling itself is `AudioDiffusionPipeline`'s; this module turns options into a loaded pipeline (scheduler, device,
+decoder) and the jobs' clips into files (WAV + spectrogram PNG per clip).
 
-Seeds: clip k of a run with `--seed S` is drawn from its own generator seeded `S + k`, so any single clip can be
-remade alone with `--seed S+k --n 1`.
+The jobs themselves (generate, vary, inpaint, loop, edit, interpolate) are `audiodiff.sampling`'s, shared with the
+studio (`audiodiff ui`). Seeds: clip k of a run with `--seed S` is drawn from its own generator seeded `S + k`, so
+any single clip can be remade alone with `--seed S+k --n 1`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,29 @@ def genre_options(function: Callable) -> Callable:
     return click.option("--genre", default=None, help="Genre name (or index) of a genre-conditioned model.")(function)
 
 
+def decode_option(function: Callable) -> Callable:
+    return click.option(
+        "--n-iter",
+        type=common.COUNT,
+        default=None,
+        help="Griffin-Lim iterations when decoding the spectrograms to audio. Default: n_iter of the pipeline's mel "
+        "config.",
+    )(function)
+
+
 def sampling_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
-    """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device."""
+    """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device,
+    --n-iter."""
 
     def decorate(function: Callable) -> Callable:
-        for option in (device_option, seed_option, genre_options, sampler_options(default_scheduler, schedulers)):
+        options = (
+            decode_option,
+            device_option,
+            seed_option,
+            genre_options,
+            sampler_options(default_scheduler, schedulers),
+        )
+        for option in options:
             function = option(function)
         return common.out_option()(function)
 
@@ -66,68 +85,37 @@ def genre_value(genre: str | None) -> str | int | None:
     return int(genre) if genre is not None and genre.isdigit() else genre
 
 
-def load_pipeline(path: str, scheduler: str, device: str):
-    """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's)."""
+def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = None):
+    """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's),
+    decoding with `n_iter` Griffin-Lim iterations (None: the mel config's)."""
     from audiodiff.config import ConfigError
     from audiodiff.pipeline import AudioDiffusionPipeline
+    from audiodiff.sampling import set_griffin_lim_iterations
 
     torch_device = resolve_device_or_fail(device)
     try:
         pipeline = AudioDiffusionPipeline.from_pretrained(path, scheduler=None if scheduler == "saved" else scheduler)
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
-    return pipeline.to(torch_device)
+    pipeline = pipeline.to(torch_device)
+    set_griffin_lim_iterations(pipeline, n_iter)
+    return pipeline
 
 
-def generators(seed: int, count: int, first: int = 0) -> list:
-    """One CPU generator per clip, seeded `seed + first + k` (CPU, so a seed gives the same noise on any device)."""
-    import torch
-
-    return [torch.Generator().manual_seed(seed + first + index) for index in range(count)]
-
-
-def run(pipeline, **arguments: Any):
-    """`pipeline(**arguments)` with integer-pixel images; a ValueError (bad genre, range, ...) is a usage error."""
+def job(function: Callable, *arguments: Any, **keywords: Any):
+    """Run a job of `audiodiff.sampling`; its ValueErrors (a bad genre, a range outside the clip, ...) are usage
+    errors with the one-line message."""
     try:
-        return pipeline(output_type="np", **arguments)
+        return function(*arguments, **keywords)
     except ValueError as error:
         raise click.UsageError(first_line(error)) from None
 
 
-def batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:
-    """(first clip, clips) of each batch."""
-    for first in range(0, count, max(1, batch_size)):
-        yield first, min(batch_size, count - first)
-
-
-def sample_clips(
-    pipeline,
-    out_dir: Path,
-    prefix: str,
-    count: int,
-    batch_size: int,
-    seed: int,
-    genre,
-    guidance: float,
-    steps,
-    **call_arguments: Any,
-) -> int:
-    """Sample `count` clips in batches (clip k seeded with `seed + k`), write `<prefix><k>.wav/.png`; return count."""
-    written = 0
-    for first, size in batches(count, batch_size):
-        output = run(
-            pipeline,
-            batch_size=size,
-            num_inference_steps=steps,
-            generator=generators(seed, size, first),
-            genre=genre_value(genre),
-            guidance_scale=guidance,
-            **call_arguments,
-        )
-        for index in range(size):
-            write_clip(out_dir, f"{prefix}{first + index:03d}", output.audios[index], output.images[index], pipeline)
-            written += 1
-    return written
+def write_clips(out_dir: Path, names: list[str], clips, pipeline) -> int:
+    """`<name>.wav` and `<name>.png` for each clip of a job's `Clips`; returns how many."""
+    for name, audio, pixels in zip(names, clips.audios, clips.images, strict=True):
+        write_clip(out_dir, name, audio, pixels, pipeline)
+    return len(names)
 
 
 def load_clip(path: Path, sample_rate: int):
@@ -142,13 +130,12 @@ def load_clip(path: Path, sample_rate: int):
 
 def one_slice(audio, pipeline, offset_seconds: float):
     """The slice of `(time,)` audio starting `offset_seconds` in (zero-padded to a whole slice)."""
-    import numpy as np
+    from audiodiff.sampling import one_slice as slice_at
 
-    start = int(round(offset_seconds * pipeline.sample_rate))
-    if offset_seconds < 0 or (start >= len(audio) and start > 0):
-        raise click.BadParameter(f"offset {offset_seconds} s is outside the clip", param_hint="--offset")
-    piece = audio[start : start + pipeline.mel_config.slice_size]
-    return np.pad(piece, (0, pipeline.mel_config.slice_size - len(piece)))
+    try:
+        return slice_at(audio, pipeline, offset_seconds)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--offset") from None
 
 
 def write_clip(out_dir: Path, name: str, audio, pixels, pipeline) -> None:

@@ -25,24 +25,20 @@ from audiodiff.cli import _sampling, common
     help="Seconds each new slice shares with the previous one when continuing. Default: a third of a slice.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
-def command(pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, count, seconds, overlap, batch_size):
+def command(
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, count, seconds, overlap, batch_size
+):
     """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
 
     Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
     """
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+    from audiodiff import sampling
+
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
     seed = common.resolve_seed(seed)
-    written = _sampling.sample_clips(
-        pipe,
-        out_dir,
-        "generated_",
-        count,
-        batch_size,
-        seed,
-        genre,
-        guidance,
-        steps,
-        seconds=seconds,
-        overlap_seconds=overlap,
-    )
+    clips = _sampling.job(
+        sampling.generate, pipe, count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre),
+        guidance=guidance, seconds=seconds, overlap_seconds=overlap, batch_size=batch_size,
+    )  # fmt: skip
+    written = _sampling.write_clips(out_dir, [f"generated_{index:03d}" for index in range(count)], clips, pipe)
     _sampling.report(out_dir, written, seed)
