@@ -64,14 +64,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def choose(driver, element_id: str, option: str) -> None:
-    """Pick `option` in the Gradio dropdown `element_id`."""
+def choose(driver, element_id: str, option: str, timeout: float = 20) -> None:
+    """Pick `option` in the Gradio dropdown `element_id` (waiting for it to be offered: choices arrive by events)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.common.keys import Keys
 
-    driver.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
     selector = f"li[role=option][aria-label='{option}']"
-    WebDriverWait(driver, 10).until(lambda page: page.find_elements(By.CSS_SELECTOR, selector))[0].click()
+    box = driver.find_element(By.CSS_SELECTOR, f"#{element_id} input")
+    deadline = time.monotonic() + timeout
+    while True:
+        box.click()
+        time.sleep(0.3)
+        offered = driver.find_elements(By.CSS_SELECTOR, selector)
+        if offered:
+            offered[0].click()
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{element_id} does not offer {option!r}")
+        box.send_keys(Keys.ESCAPE)
+        time.sleep(0.5)
 
 
 def set_number(driver, element_id: str, value: float) -> None:

@@ -135,8 +135,11 @@ def test_model_info_preview_and_commands(studio, workspace):
     assert info.genres == ["beats", "pads"] and "32x32 spectrograms" in info.description and info.n_iter == MEL.n_iter
     assert studio.steps_for("models/tiny", "ddpm-fast") == 20
     assert studio.steps_for("models/tiny", "saved") == 1000  # the folder's DDPM scheduler
-    picture, seconds = studio.preview("models/tiny", str(workspace / "song.wav"), highlight=(0.1, 0.2))
-    assert Path(picture).is_file() and seconds == pytest.approx(0.6, abs=0.01)
+    shown = studio.preview("models/tiny", str(workspace / "song.wav"), highlight=(0.1, 0.2))
+    assert Path(shown.picture).is_file() and shown.seconds == pytest.approx(0.6, abs=0.01)
+    assert shown.highlight == (0.1, 0.2) and shown.seconds_floor == 0.6
+    outside = studio.preview("models/tiny", str(workspace / "other.wav"), highlight=(1.0, 2.0))
+    assert outside.highlight == (0.12, 0.18)  # a range outside the 0.3 s clip moves to its middle
     assert command_line("vary", "runs/my model", "a b.wav", n=2, strength=0.5, genre=None, loop=False, x=True) == (
         "audiodiff vary 'runs/my model' 'a b.wav' --out clips --n 2 --strength 0.5 --x"
     )

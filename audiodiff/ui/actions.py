@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import shlex
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from audiodiff.ui.catalogue import Catalogue
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 MAX_UPLOAD_SECONDS = 600.0
 NO_GENRE = "(no genre)"
+LOCAL_SESSION = "local"  # the session of callers that have none (tests, scripts)
 CLIPS_FOLDER = "clips"  # the --out of the commands shown
 PREVIEW_SECONDS = 60.0
 
@@ -60,6 +63,20 @@ class Result:
 
 
 @dataclasses.dataclass(frozen=True)
+class Preview:
+    """A chosen clip: its picture, its length, and the range marked on it (None: none)."""
+
+    picture: str
+    seconds: float
+    highlight: tuple[float, float] | None
+
+    @property
+    def seconds_floor(self) -> float:
+        """The length rounded down to the sliders' 0.01 s."""
+        return math.floor(self.seconds * 100) / 100
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelInfo:
     genres: list[str]
     sample_rate: int
@@ -71,6 +88,13 @@ class ModelInfo:
 def genre_choice(value: str | None) -> str | None:
     """A genre control's value -> the jobs' genre (None for "no genre")."""
     return None if value in (None, "", NO_GENRE) else value
+
+
+def fit_range(start: float, end: float, seconds: float) -> tuple[float, float]:
+    """`(start, end)` when it lies inside a clip of `seconds`, else the middle fifth of the clip (in 0.01 s)."""
+    if 0 <= start < end <= seconds:
+        return start, end
+    return math.floor(seconds * 40) / 100, math.floor(seconds * 60) / 100
 
 
 def default_steps(scheduler: str | None) -> int | None:
@@ -95,15 +119,15 @@ def command_line(kind: str, model: str, *inputs: str, **options: Any) -> str:
 class Studio:
     """The studio's state on the server: the catalogue of models and the folder its clips are written to.
 
-    Clips are numbered across the whole server (two sessions never share a file name) and kept in one folder per
-    session; the session's history is the caller's (Gradio keeps it per browser session).
+    Each session (a browser tab; `session` of the jobs) numbers its clips 1, 2, ... and keeps them in its own
+    sub-folder; the session's history is the caller's (Gradio keeps it per browser session).
     """
 
     def __init__(self, catalogue: Catalogue, folder: str | os.PathLike):
         self.catalogue = catalogue
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._numbers = itertools.count(1)
+        self._numbers: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
 
     # --- the model ------------------------------------------------------------------------------------------------
@@ -129,12 +153,18 @@ class Studio:
         """A clip the page chose (an upload or a clip of this session), read by `load_audio` only: `(time,)`."""
         return load_audio(path, sample_rate, name=name or Path(path).name, max_seconds=MAX_UPLOAD_SECONDS)
 
-    def preview(self, model: str, path: str, highlight: tuple[float, float] | None = None) -> tuple[str, float]:
-        """A picture of a chosen clip (its first `PREVIEW_SECONDS`), `highlight` marked, and its length in seconds."""
+    def preview(
+        self, model: str, path: str, highlight: tuple[float, float] | None = None, session: str = LOCAL_SESSION
+    ) -> Preview:
+        """A picture of a chosen clip (its first `PREVIEW_SECONDS`); with `highlight`, that range (fitted inside the
+        clip by `fit_range`) is marked."""
         pipeline = self.catalogue.pipeline(model)
         audio = self.read_clip(path, pipeline.sample_rate)
-        picture = self._clip_picture(audio, pipeline, self._new_path("preview", ".png"), highlight)
-        return picture, len(audio) / pipeline.sample_rate
+        seconds = len(audio) / pipeline.sample_rate
+        if highlight is not None:
+            highlight = fit_range(highlight[0], highlight[1], seconds)
+        picture = self._clip_picture(audio, pipeline, self._new_path(session, "preview", ".png"), highlight)
+        return Preview(picture, seconds, highlight)
 
     # --- the jobs -------------------------------------------------------------------------------------------------
     def generate(
@@ -149,6 +179,7 @@ class Studio:
         count: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
         genre = genre_choice(genre)
@@ -175,7 +206,9 @@ class Studio:
             seconds=seconds,
             n_iter=_n_iter(pipeline, n_iter),
         )
-        return self._result("generate", clips, command, pipeline, [_describe(genre, seed + k) for k in range(count)])
+        return self._result(
+            session, "generate", clips, command, pipeline, [_describe(genre, seed + k) for k in range(count)]
+        )
 
     def vary(
         self,
@@ -191,6 +224,7 @@ class Studio:
         count: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
         audio = self.read_clip(clip, pipeline.sample_rate)
@@ -222,7 +256,7 @@ class Studio:
             n_iter=_n_iter(pipeline, n_iter),
         )
         titles = [f"variation of {Path(clip).stem} · strength {strength:g} · seed {seed + k}" for k in range(count)]
-        return self._result("vary", clips, command, pipeline, titles)
+        return self._result(session, "vary", clips, command, pipeline, titles)
 
     def inpaint(
         self,
@@ -238,6 +272,7 @@ class Studio:
         count: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
         audio = self.read_clip(clip, pipeline.sample_rate)
@@ -269,7 +304,7 @@ class Studio:
             n_iter=_n_iter(pipeline, n_iter),
         )
         titles = [f"{Path(clip).stem} with {start:g}-{end:g} s inpainted · seed {seed + k}" for k in range(count)]
-        return self._result("inpaint", clips, command, pipeline, titles, highlight=(start, end))
+        return self._result(session, "inpaint", clips, command, pipeline, titles, highlight=(start, end))
 
     def loop(
         self,
@@ -285,6 +320,7 @@ class Studio:
         count: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
         audio = self.read_clip(clip, pipeline.sample_rate)
@@ -316,7 +352,7 @@ class Studio:
             n_iter=_n_iter(pipeline, n_iter),
         )
         titles = [f"{Path(clip).stem} as a loop · seed {seed + k}" for k in range(count)]
-        return self._result("loop", clips, command, pipeline, titles)
+        return self._result(session, "loop", clips, command, pipeline, titles)
 
     def edit(
         self,
@@ -332,6 +368,7 @@ class Studio:
         seed: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         scheduler = sampling.INVERTIBLE_SCHEDULER
         pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
@@ -366,8 +403,8 @@ class Studio:
             n_iter=_n_iter(pipeline, n_iter),
         )
         title = f"{Path(clip).stem}: {source_genre or 'any'} -> {genre or 'any'} · strength {strength:g}"
-        result = self._result("edit", edited, command, pipeline, [title])
-        source = self._picture(source_pixels, pipeline, self._new_path("edit_source", ".png"))
+        result = self._result(session, "edit", edited, command, pipeline, [title])
+        source = self._picture(source_pixels, pipeline, self._new_path(session, "edit_source", ".png"))
         return dataclasses.replace(result, source_picture=source)
 
     def interpolate(
@@ -383,6 +420,7 @@ class Studio:
         seed: int,
         n_iter: int | None,
         progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
     ) -> Result:
         if clips is not None:
             scheduler = sampling.INVERTIBLE_SCHEDULER  # inversion needs DDIM without clipping, as the CLI does
@@ -417,9 +455,9 @@ class Studio:
         )
         what = f"seed {seed} -> {to_seed}" if clips is None else f"{Path(clips[0]).stem} -> {Path(clips[1]).stem}"
         titles = [f"frame {k + 1}/{frames} of {what}" for k in range(frames)]
-        result = self._result("interpolate", made, command, pipeline, titles)
+        result = self._result(session, "interpolate", made, command, pipeline, titles)
         morph_audio = sampling.join_clips(made.audios, made.sample_rate)
-        number, wav = self._new_number_and_path("morph", ".wav")
+        number, wav = self._new_number_and_path(session, "morph", ".wav")
         save_audio(wav, morph_audio, made.sample_rate)
         morph = Record(
             number,
@@ -432,13 +470,20 @@ class Studio:
         return dataclasses.replace(result, morph=morph)
 
     # --- files ----------------------------------------------------------------------------------------------------
-    def _new_number_and_path(self, kind: str, suffix: str) -> tuple[int, Path]:
+    def _new_number_and_path(self, session: str, kind: str, suffix: str) -> tuple[int, Path]:
+        """The next number of `session` (1, 2, ...) and a new file `SESSION/NNNN_KIND.SUFFIX` in the studio's
+        folder."""
+        folder = self.folder / _safe_name(session)
         with self._lock:
-            number = next(self._numbers)
-        return number, self.folder / f"{number:04d}_{kind}{suffix}"
+            number = next(self._numbers.setdefault(session, itertools.count(1)))
+            folder.mkdir(exist_ok=True)
+        return number, folder / f"{number:04d}_{kind}{suffix}"
 
-    def _new_path(self, kind: str, suffix: str) -> Path:
-        return self._new_number_and_path(kind, suffix)[1]
+    def _new_path(self, session: str, kind: str, suffix: str) -> Path:
+        """A new file for something that is not a clip (a preview): not numbered."""
+        folder = self.folder / _safe_name(session)
+        folder.mkdir(exist_ok=True)
+        return folder / f"{kind}_{uuid.uuid4().hex[:12]}{suffix}"
 
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:
         """The picture of integer pixels `(n_mels, frames)` at the pipeline's bit depth."""
@@ -456,12 +501,12 @@ class Studio:
         return str(path)
 
     def _result(
-        self, kind: str, clips: sampling.Clips, command: str, pipeline, titles: list[str], highlight=None
+        self, session: str, kind: str, clips: sampling.Clips, command: str, pipeline, titles: list[str], highlight=None
     ) -> Result:
         """Write each clip (WAV, the spectrogram PNG the CLI writes, and a picture with a time axis) as a Record."""
         records = []
         for audio, pixels, title, seed in zip(clips.audios, clips.images, titles, clips.seeds, strict=True):
-            number, wav = self._new_number_and_path(f"{kind}_seed{seed}", ".wav")
+            number, wav = self._new_number_and_path(session, f"{kind}_seed{seed}", ".wav")
             save_audio(wav, audio, clips.sample_rate)
             save_png(wav.with_suffix(".png"), pixels, clips.bits)
             picture_path = wav.with_name(wav.stem + "_picture.png")
@@ -479,6 +524,11 @@ def torch_audio(audio: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+
+
+def _safe_name(session: str) -> str:
+    """A session id as a folder name (Gradio's are hex already; anything else is reduced to safe characters)."""
+    return "".join(character if character.isalnum() or character in "-_" else "_" for character in session)[:64] or "_"
 
 
 def _describe(genre: str | None, seed: int) -> str:

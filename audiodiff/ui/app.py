@@ -19,7 +19,7 @@ from audiodiff import sampling
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError
 from audiodiff.config import ConfigError
 from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
-from audiodiff.ui.actions import MAX_UPLOAD_BYTES, NO_GENRE, Record, Result, Studio
+from audiodiff.ui.actions import LOCAL_SESSION, MAX_UPLOAD_BYTES, NO_GENRE, Record, Result, Studio
 from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ def _source(upload: str | None, pick: str | None, history: list[Record], what: s
         if record.title == pick:
             return record.wav
     raise ValueError(f"upload {what} or pick one made in this session")
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser session a job belongs to (its clips are numbered and kept per session)."""
+    return getattr(request, "session_hash", None) or LOCAL_SESSION
 
 
 def _gallery(records: list[Record]) -> list[tuple[str, str]]:
@@ -126,8 +131,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                 inpaint_upload, inpaint_pick, inpaint_preview = _clip_picker("inpaint", audio_types)
                 with gr.Row():
                     make_loop = gr.Checkbox(False, label="Make it loop instead")
-                    start = gr.Slider(0, 10, value=1, step=0.01, label="Regenerate from (s)")
-                    end = gr.Slider(0, 10, value=2, step=0.01, label="to (s)")
+                    start = gr.Slider(0, 10, value=1, step=0.01, label="Regenerate from (s)", elem_id="inpaint-start")
+                    end = gr.Slider(0, 10, value=2, step=0.01, label="to (s)", elem_id="inpaint-end")
                     loop_seconds = gr.Slider(0.05, 4, value=0.5, step=0.05, label="Loop: seconds around the seam")
                     inpaint_count = gr.Slider(1, MAX_CLIPS, value=1, step=1, label="Alternatives")
                     inpaint_button = gr.Button("Regenerate", variant="primary", elem_id="inpaint-button")
@@ -140,8 +145,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                 )
                 edit_upload, edit_pick, edit_preview = _clip_picker("edit", audio_types)
                 with gr.Row():
-                    source_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Source genre")
-                    target_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Target genre")
+                    source_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Source genre", elem_id="source-genre")
+                    target_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Target genre", elem_id="target-genre")
                     edit_strength = gr.Slider(0, 1, value=0.7, step=0.05, label="Strength")
                     refine = gr.Slider(0, 5, value=2, step=1, label="Inversion refinements")
                     edit_offset = gr.Number(0, label="Offset (s)", minimum=0)
@@ -212,13 +217,18 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         # --- previews of chosen clips -----------------------------------------------------------------------------
         @_shown
-        def preview(name, upload, pick, records, highlight_start=None, highlight_end=None):
+        def preview(name, upload, pick, records, range_start=None, range_end=None):
+            """The chosen clip's picture; for inpainting also the range sliders fitted to the clip, range marked."""
             if not upload and not pick:
                 return None, gr.update(), gr.update()
             path = _source(upload, pick, records)
-            highlight = None if highlight_start is None else (highlight_start, highlight_end)
-            picture, length = studio.preview(name, path, highlight)
-            return picture, gr.update(maximum=round(length, 2)), gr.update(maximum=round(length, 2))
+            highlight = None if range_start is None else (range_start, range_end)
+            shown = studio.preview(name, path, highlight)
+            if shown.highlight is None:
+                return shown.picture, gr.update(), gr.update()
+            longest = shown.seconds_floor
+            start_update = gr.update(maximum=longest, value=shown.highlight[0])
+            return shown.picture, start_update, gr.update(maximum=longest, value=shown.highlight[1])
 
         # `upload` and `input`, not `change`: choosing one source clears the other, which must not preview again.
         for upload, pick, shown in ((vary_upload, vary_pick, vary_preview), (edit_upload, edit_pick, edit_preview)):
@@ -260,6 +270,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             length,
             clips,
             records,
+            request: gr.Request,
             progress=gr.Progress(),
         ):
             result = studio.generate(
@@ -273,6 +284,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 int(clips),
                 int(iterations),
                 _reporter(progress),
+                session=_session(request),
             )
             return shown_result(result, records)
 
@@ -299,6 +311,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             offset,
             clips,
             records,
+            request: gr.Request,
             progress=gr.Progress(),
         ):
             clip = _source(upload, pick, records)
@@ -315,6 +328,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 int(clips),
                 int(iterations),
                 _reporter(progress),
+                session=_session(request),
             )
             return shown_result(result, records)
 
@@ -343,6 +357,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             around,
             clips,
             records,
+            request: gr.Request,
             progress=gr.Progress(),
         ):
             clip = _source(upload, pick, records)
@@ -355,6 +370,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 count=int(clips),
                 n_iter=int(iterations),
                 progress=_reporter(progress),
+                session=_session(request),
             )
             if looping:
                 result = studio.loop(name, clip, around, 0.0, **common)
@@ -385,6 +401,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             refinements,
             offset,
             records,
+            request: gr.Request,
             progress=gr.Progress(),
         ):
             clip = _source(upload, pick, records)
@@ -401,6 +418,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 _seed(seed_value),
                 int(iterations),
                 _reporter(progress),
+                session=_session(request),
             )
             return [result.source_picture, *shown_result(result, records)]
 
@@ -443,6 +461,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             second_upload,
             second_pick,
             records,
+            request: gr.Request,
             progress=gr.Progress(),
         ):
             clips = None
@@ -463,6 +482,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 _seed(seed_value),
                 int(iterations),
                 _reporter(progress),
+                session=_session(request),
             )
             return [result.morph.wav, *shown_result(result, records)]
 
