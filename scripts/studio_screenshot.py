@@ -11,6 +11,7 @@ missing.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import socket
@@ -118,11 +119,13 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("docs/studio.png"))
+    parser.add_argument("--height", type=int, default=1250, help="window height in pixels")
     arguments = parser.parse_args()
     reason = missing_browser()
     if reason:
         raise SystemExit(reason)
 
+    from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -135,7 +138,7 @@ def main() -> None:
     try:
         port = free_port()
         app = launch(Studio(Catalogue(arguments.pipelines), work / "clips"), port=port, block=False, quiet=True)
-        driver = chromium(work / "profile", height=1150)
+        driver = chromium(work / "profile", height=arguments.height)
         try:
             driver.get(f"http://127.0.0.1:{port}/")
             WebDriverWait(driver, 60).until(lambda page: page.find_element(By.ID, "model-info").text.strip())
@@ -152,7 +155,9 @@ def main() -> None:
             player_file(driver, "generate-player", timeout=600)
             time.sleep(2)  # the gallery's pictures finish loading
             arguments.out.parent.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(arguments.out))
+            screenshot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+            # 256 colours keep the README's picture small (about 100 KB instead of 300)
+            screenshot.quantize(256, method=Image.Quantize.MEDIANCUT).save(arguments.out, optimize=True)
         finally:
             driver.quit()
     finally:

@@ -24,7 +24,7 @@ from test_pipeline import MEL, tiny_pipeline
 from audiodiff.audio import AudioError, save_audio
 from audiodiff.cli.main import cli
 from audiodiff.synth import synthesize
-from audiodiff.ui.actions import Studio, command_line
+from audiodiff.ui.actions import MAX_UPLOAD_BYTES, Studio, command_line
 from audiodiff.ui.catalogue import Catalogue, find_pipelines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,6 +152,13 @@ def test_ui_command_says_how_to_install_gradio(monkeypatch, workspace):
     assert "Traceback" not in result.output
 
 
+def test_ui_command_needs_a_pipeline(monkeypatch, tmp_path):
+    pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
+    monkeypatch.chdir(tmp_path)  # nothing to offer here
+    result = CliRunner().invoke(cli, ["ui", "--device", "cpu"])
+    assert result.exit_code == 2 and "no pipeline folders found" in result.output
+
+
 def test_page_errors_are_the_library_message():
     gradio = pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
     from audiodiff.ui.app import _shown
@@ -194,6 +201,7 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
     port = tools.free_port()
     app = launch(Studio(Catalogue([workspace / "models"], base=workspace), tmp_path / "clips"), port=port,
                  block=False, quiet=True)  # fmt: skip
+    assert app.max_file_size == MAX_UPLOAD_BYTES and not app.share
     driver = tools.chromium(tmp_path / "profile")
     base = f"http://127.0.0.1:{port}"
     wait = WebDriverWait(driver, 60)

@@ -182,8 +182,13 @@ def build_app(studio: Studio) -> gr.Blocks:
                     elem_id="history-gallery",
                 )
                 with gr.Row():
-                    history_player = gr.Audio(label="Selected clip", type="filepath", interactive=False)
-                    history_command = gr.Code(label="Command", language="shell", interactive=False, lines=2)
+                    history_picture = gr.Image(
+                        label="Selected clip", type="filepath", interactive=False, height=260, scale=3
+                    )
+                    history_player = gr.Audio(label="Player", type="filepath", interactive=False, scale=2)
+                history_command = gr.Code(
+                    label="The command that made it", language="shell", interactive=False, lines=1
+                )
 
         # --- the model and the shared controls --------------------------------------------------------------------
         @_shown
@@ -249,6 +254,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             made = result.records + ([result.morph] if result.morph else [])
             return [
                 _gallery(result.records),
+                result.records[0].picture,
                 result.records[0].wav,
                 [record.wav for record in made],
                 result.command,
@@ -497,11 +503,11 @@ def build_app(studio: Studio) -> gr.Blocks:
         # --- choosing a clip in a gallery -------------------------------------------------------------------------
         def selected(records: list[Record], event: gr.SelectData):
             record = records[event.index]
-            return record.wav, record.command
+            return record.picture, record.wav, record.command
 
         for out in (generate_out, vary_out, inpaint_out, edit_out, interpolate_out):
-            out.gallery.select(selected, out.records, [out.player, out.command], queue=False)
-        history_gallery.select(selected, history, [history_player, history_command], queue=False)
+            out.gallery.select(selected, out.records, [out.picture, out.player, out.command], queue=False)
+        history_gallery.select(selected, history, [history_picture, history_player, history_command], queue=False)
 
         def history_changed(records: list[Record]):
             titles = [record.title for record in records]
@@ -522,24 +528,33 @@ class _Results:
 
     def __init__(self, name: str):
         self.gallery = gr.Gallery(
-            label="Spectrograms (click one to play it)",
-            columns=4,
-            height=300,
+            label="Spectrograms (click one to hear it)",
+            columns=6,
+            height=190,
             fit_columns=False,
             object_fit="contain",
             elem_id=f"{name}-gallery",
             allow_preview=False,
         )
         with gr.Row():
-            self.player = gr.Audio(label="Player", type="filepath", interactive=False, elem_id=f"{name}-player")
-            self.files = gr.File(
-                label="WAV downloads", file_count="multiple", interactive=False, height=150, elem_id=f"{name}-files"
+            self.picture = gr.Image(
+                label="Selected clip",
+                type="filepath",
+                interactive=False,
+                height=260,
+                elem_id=f"{name}-picture",
+                scale=3,
             )
+            with gr.Column(scale=2):
+                self.player = gr.Audio(label="Player", type="filepath", interactive=False, elem_id=f"{name}-player")
+                self.files = gr.File(
+                    label="WAV downloads", file_count="multiple", interactive=False, height=110, elem_id=f"{name}-files"
+                )
         self.command = gr.Code(
             label="The command that makes these clips",
             language="shell",
             interactive=False,
-            lines=2,
+            lines=1,
             elem_id=f"{name}-command",
             elem_classes=["studio-command"],
         )
@@ -547,7 +562,7 @@ class _Results:
 
     @property
     def outputs(self) -> list:
-        return [self.gallery, self.player, self.files, self.command, self.records]
+        return [self.gallery, self.picture, self.player, self.files, self.command, self.records]
 
 
 def _results(name: str) -> _Results:
