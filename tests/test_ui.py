@@ -143,6 +143,9 @@ def test_model_info_preview_and_commands(studio, workspace):
     assert command_line("vary", "runs/my model", "a b.wav", n=2, strength=0.5, genre=None, loop=False, x=True) == (
         "audiodiff vary 'runs/my model' 'a b.wav' --out clips --n 2 --strength 0.5 --x"
     )
+    assert command_line("inpaint", "m", start=2.0, end=1234567.125, offset=0.1 + 0.2).endswith(
+        "--start 2 --end 1234567.125 --offset 0.30000000000000004"  # exactly the numbers the job used
+    )
 
 
 def test_ui_command_says_how_to_install_gradio(monkeypatch, workspace):

@@ -48,9 +48,6 @@ class Record:
     command: str
     seconds: float
 
-    def caption(self) -> str:
-        return self.title
-
 
 @dataclasses.dataclass(frozen=True)
 class Result:
@@ -112,8 +109,15 @@ def command_line(kind: str, model: str, *inputs: str, **options: Any) -> str:
             continue
         words.append("--" + name.replace("_", "-"))
         if value is not True:
-            words.append(f"{value:g}" if isinstance(value, float) else str(value))
+            words.append(_number(value) if isinstance(value, float) else str(value))
     return shlex.join(words)
+
+
+def _number(value: float) -> str:
+    """The shortest text that reads back as exactly `value` (`2` for 2.0): a command remakes a clip only with the
+    very numbers the page used."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 class Studio:
