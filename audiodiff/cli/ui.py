@@ -21,6 +21,8 @@ def command(pipelines, host, port, device, share):
     (download the ones you keep); it is removed when the studio stops.
     """
     import shutil
+    import signal
+    import sys
     import tempfile
 
     from audiodiff.ui import INSTALL_HINT
@@ -39,6 +41,7 @@ def command(pipelines, host, port, device, share):
                                "pipeline folders")  # fmt: skip
     click.echo(f"models: {', '.join(catalogue.names())}")
     folder = tempfile.mkdtemp(prefix="audiodiff-studio-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by a service manager: still clean up
     try:
         launch(Studio(catalogue, folder), host=host, port=port or None, share=share)
     finally:
