@@ -54,7 +54,8 @@ def _shown(function: Callable) -> Callable:
 
 def _reporter(progress: gr.Progress) -> sampling.Progress:
     def report(run: int, step: int, steps: int) -> None:
-        progress((step, steps), desc=f"sampling, pass {run}")
+        # Runs are sampling passes (a batch, an inversion); decoding to audio follows the last step of a batch.
+        progress((step, steps), desc=f"pass {run}" if step < steps else f"pass {run} done")
 
     return report
 
