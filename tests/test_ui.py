@@ -12,6 +12,7 @@ import io
 import os
 import shlex
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -246,6 +247,9 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
         wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#history-gallery img")) == 4)
         requested = driver.execute_script("return performance.getEntriesByType('resource').map(entry => entry.name)")
         assert requested and all(name.startswith(base) for name in requested), requested
+        # and the server hands out its clips, not the files around them
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(f"{base}/gradio_api/file={workspace / 'models/tiny/model_index.json'}", timeout=10)
     finally:
         driver.quit()
         app.close()
