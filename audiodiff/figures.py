@@ -208,3 +208,60 @@ def write_loss_plot(losses: Sequence[float], path: Path, title: str) -> Path:
     draw.rectangle([margin, margin, width - margin, height - margin], outline="gray")
     image.save(path)
     return path
+
+
+# --- one spectrogram with a time axis ---------------------------------------------------------------------------------
+_TICK_STEPS = (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300)
+
+
+def spectrogram_picture(
+    image: torch.Tensor | np.ndarray,
+    seconds_per_column: float,
+    height: int = 192,
+    max_width: int = 1600,
+    highlight: tuple[float, float] | None = None,
+) -> Image.Image:
+    """One spectrogram `(n_mels, frames)` in [-1, 1] as an RGB picture with a time axis in seconds underneath.
+
+    Low frequencies at the bottom, coloured by `colourise`; scaled to `height` pixels (the same factor across,
+    at most `max_width`). `highlight` = `(start, end)` seconds dims everything outside that range (the part an
+    inpainting regenerates).
+    """
+    colours = colourise(torch.as_tensor(np.asarray(image, dtype=np.float32)))
+    rows, frames = colours.shape[:2]
+    scale = height / rows
+    width = max(1, min(max_width, round(frames * scale)))
+    picture = Image.fromarray(colours).resize((width, height), Image.Resampling.NEAREST if scale >= 2 else
+                                              Image.Resampling.BILINEAR)  # fmt: skip
+    duration = frames * seconds_per_column
+    pixels_per_second = width / duration if duration > 0 else 0.0
+    if highlight is not None and pixels_per_second:
+        start, end = (min(max(value, 0.0), duration) * pixels_per_second for value in highlight)
+        shaded = np.asarray(picture).astype(np.float32)
+        outside = np.ones(width, dtype=bool)
+        outside[int(start) : max(int(start) + 1, int(round(end)))] = False
+        shaded[:, outside] *= 0.35
+        picture = Image.fromarray(shaded.round().astype(np.uint8))
+        ImageDraw.Draw(picture).rectangle((int(start), 0, max(int(start), int(round(end)) - 1), height - 1),
+                                          outline=(0, 220, 255), width=2)  # fmt: skip
+    try:
+        font = ImageFont.load_default(size=12)
+    except TypeError:  # Pillow without FreeType: the bitmap font
+        font = ImageFont.load_default()
+    axis = 20
+    canvas = Image.new("RGB", (width, height + axis), (255, 255, 255))
+    canvas.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    if pixels_per_second:
+        # About one labelled tick per 90 pixels, at a round number of seconds.
+        step = next((tick for tick in _TICK_STEPS if tick * pixels_per_second >= 90), _TICK_STEPS[-1])
+        for index in range(int(duration / step) + 1):
+            seconds = index * step
+            x = min(width - 1, round(seconds * pixels_per_second))
+            draw.line((x, height, x, height + 4), fill=(60, 60, 60))
+            label = f"{seconds:g} s" if index == 0 else f"{seconds:g}"
+            text_width = draw.textlength(label, font=font)
+            if x + text_width <= width:
+                draw.text((x + 2 if index == 0 else x - text_width / 2, height + 5), label, fill=(60, 60, 60),
+                          font=font)  # fmt: skip
+    return canvas

@@ -128,6 +128,8 @@ def test_interpolate_between_seeds_and_between_clips(folder, song, tmp_path):
     assert result.exit_code == 0, result.output
     assert "seed 4 -> 5" in result.output
     assert len(list((tmp_path / "seeds").glob("interpolation_*.wav"))) == 3
+    morph = read(tmp_path / "seeds" / "interpolation.wav")  # the frames one after the other, cross-faded
+    assert len(morph) > 2 * len(read(tmp_path / "seeds" / "interpolation_000.wav"))
     other = song.parent / "other.wav"
     save_audio(other, synthesize("beats", 0.3, MEL.sample_rate, seed=5), MEL.sample_rate)
     clips = invoke("interpolate", folder, "--out", tmp_path / "clips", "--frames", 3, "--from-audio", song,

@@ -26,3 +26,16 @@ def test_loss_plot_draws_the_raw_and_smoothed_curves(tmp_path):
     assert pixels.shape == (240, 640, 3)
     colours = {tuple(pixel) for pixel in pixels.reshape(-1, 3)}
     assert (170, 190, 230) in colours and (20, 60, 160) in colours
+
+
+def test_spectrogram_picture_has_a_time_axis_and_highlights_a_range():
+    from audiodiff.figures import spectrogram_picture
+
+    image = torch.zeros(32, 64)
+    picture = spectrogram_picture(image, seconds_per_column=0.1, height=96)  # 6.4 s
+    assert picture.size == (192, 96 + 20)
+    axis = np.asarray(picture)[96:]
+    assert (axis < 128).any()  # tick marks and labels under the picture
+    shaded = np.asarray(spectrogram_picture(image, 0.1, height=96, highlight=(1.0, 2.0)))
+    inside, outside = shaded[48, 45], shaded[48, 150]  # 1.5 s and 5 s into the clip
+    assert inside.sum() > outside.sum()

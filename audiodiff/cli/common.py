@@ -124,9 +124,9 @@ def scheduler_option(default: str | None = None, choices: list[str] | None = Non
 
 def resolve_seed(seed: int | None) -> int:
     """The --seed given, or a fresh random one (which the command prints so that the run can be repeated)."""
-    import torch
+    from audiodiff.sampling import random_seed
 
-    return int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+    return random_seed() if seed is None else seed
 
 
 def load_mel_config(path: Path | None, fallback: Path | None = None) -> MelConfig:

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from audiodiff.cli import _sampling, common
-from audiodiff.utils import first_line
 
 
 @click.command("edit")
@@ -36,7 +35,7 @@ from audiodiff.utils import first_line
     "--offset", type=common.NON_NEGATIVE, default=0.0, help="Seconds into AUDIO where the slice to edit starts."
 )
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, source_genre, source_pipeline,
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, source_genre, source_pipeline,
     strength, refine, offset,
 ):  # fmt: skip
     """Edit one slice of AUDIO: invert it with DDIM (Song et al. 2020) under --source-genre (and
@@ -45,26 +44,21 @@ def command(
     DDIM is deterministic: the same options give the same result; --seed only seeds the vocoder's phase.
     Writes OUT/<stem>_edit.wav and .png (and <stem>_source.png, the input's spectrogram) and prints the seed.
     """
+    from audiodiff import sampling
     from audiodiff.codec import save_png
 
-    target = _sampling.load_pipeline(pipeline, scheduler, device)
+    target = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
     source = target if source_pipeline is None else _sampling.load_pipeline(source_pipeline, scheduler, device)
     if source.mel_config != target.mel_config or source.latent_shape != target.latent_shape:
         raise click.UsageError("--source-pipeline must have the same mel settings and sample shape as PIPELINE")
-    clip = _sampling.one_slice(_sampling.load_clip(audio, target.sample_rate), target, offset)
+    original = _sampling.load_clip(audio, target.sample_rate)
+    _sampling.one_slice(original, target, offset)
     seed = common.resolve_seed(seed)
-    steps = steps or target.default_steps
-    try:
-        noise = source.invert(
-            clip, num_inference_steps=steps, strength=strength, genre=_sampling.genre_value(source_genre),
-            refinements=refine,
-        )  # fmt: skip
-    except ValueError as error:
-        raise click.UsageError(first_line(error)) from None
-    output = _sampling.run(
-        target, latents=noise, strength=strength, num_inference_steps=steps, genre=_sampling.genre_value(genre),
-        guidance_scale=guidance, generator=_sampling.generators(seed, 1),
+    edited, source_pixels = _sampling.job(
+        sampling.edit, target, original, genre=_sampling.genre_value(genre),
+        source_genre=_sampling.genre_value(source_genre), strength=strength, steps=steps, guidance=guidance,
+        refinements=refine, seed=seed, offset_seconds=offset, source_pipeline=source,
     )  # fmt: skip
-    _sampling.write_clip(out_dir, f"{audio.stem}_edit", output.audios[0], output.images[0], target)
-    save_png(out_dir / f"{audio.stem}_source.png", target.quantize(target.audio_to_images(clip))[0].cpu(), target.bits)
+    _sampling.write_clips(out_dir, [f"{audio.stem}_edit"], edited, target)
+    save_png(out_dir / f"{audio.stem}_source.png", source_pixels, target.bits)
     _sampling.report(out_dir, 1, seed)

@@ -27,26 +27,22 @@ from audiodiff.cli import _sampling, common
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
 @_sampling.redraw_option
 def command(
-    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, count, seconds, overlap, batch_size, redraw
-):
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, count, seconds, overlap, batch_size,
+    redraw,
+):  # fmt: skip
     """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
 
     Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
     """
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+    from audiodiff import sampling
+
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
     seed = common.resolve_seed(seed)
-    written = _sampling.sample_clips(
-        pipe,
-        out_dir,
-        "generated_",
-        count,
-        batch_size,
-        seed,
-        genre,
-        guidance,
-        steps,
-        redraw=redraw,
-        seconds=seconds,
-        overlap_seconds=overlap,
-    )
-    _sampling.report(out_dir, written, seed)
+    clips = _sampling.job(
+        sampling.generate, pipe, count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre),
+        guidance=guidance, seconds=seconds, overlap_seconds=overlap, batch_size=batch_size, redraw=redraw,
+    )  # fmt: skip
+    names = [f"generated_{index:03d}" for index in range(count)]
+    _sampling.report_checks(clips, names)
+    written = _sampling.write_clips(out_dir, names, clips, pipe)
+    _sampling.report(out_dir, written, seed, redrawn=bool(clips.redrawn))

@@ -32,43 +32,36 @@ from audiodiff.cli import _sampling, common
 )
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Alternatives to make.")
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, start, end, loop_seconds, offset, count
-):
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, start, end, loop_seconds,
+    offset, count,
+):  # fmt: skip
     """Regenerate --start..--end seconds of AUDIO with the diffusion PIPELINE, keeping the rest; or --loop it.
 
     The range (at most one slice long) is regenerated inside the slice around it and spliced back with short
     cross-fades: outside it, the output is AUDIO sample for sample. Writes OUT/<stem>_inpaint_<k>.wav (the whole
     clip) and .png (the regenerated slice), or OUT/<stem>_loop_<k>.wav and .png, and prints the seed.
     """
+    from audiodiff import sampling
     from audiodiff.inpainting import InpaintRange
 
     if loop_seconds is None and (start is None or end is None):
         raise click.UsageError("give --start and --end (seconds to regenerate), or --loop SECONDS")
     if loop_seconds is not None and (start is not None or end is not None):
         raise click.UsageError("--loop cannot be combined with --start/--end")
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
     original = _sampling.load_clip(audio, pipe.sample_rate)
     seed = common.resolve_seed(seed)
-    sampling = dict(num_inference_steps=steps, genre=_sampling.genre_value(genre), guidance_scale=guidance)
+    shared = dict(count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre), guidance=guidance)
     if loop_seconds is None:
-        try:
-            span = InpaintRange.from_seconds(len(original), start, end, pipe.sample_rate, pipe.mel_config.slice_size)
+        try:  # checked first, so that a bad range is an error about --start/--end
+            InpaintRange.from_seconds(len(original), start, end, pipe.sample_rate, pipe.mel_config.slice_size)
         except ValueError as error:
             raise click.UsageError(f"--start/--end: {error}") from None
-        clip = span.slice_of(original)
+        clips = _sampling.job(sampling.inpaint, pipe, original, start, end, **shared)
+        kind = "inpaint"
     else:
-        clip = _sampling.one_slice(original, pipe, offset)
-    for index in range(count):
-        generator = _sampling.generators(seed, 1, index)
-        if loop_seconds is None:
-            output = _sampling.run(
-                pipe, audio=clip, inpaint_seconds=span.seconds_in_slice(), generator=generator, **sampling
-            )
-            audio_out = span.splice(original, output.audios[0])
-            name = f"{audio.stem}_inpaint_{index:03d}"
-        else:
-            output = _sampling.run(pipe, audio=clip, loop_seconds=loop_seconds, generator=generator, **sampling)
-            audio_out = output.audios[0]
-            name = f"{audio.stem}_loop_{index:03d}"
-        _sampling.write_clip(out_dir, name, audio_out, output.images[0], pipe)
-    _sampling.report(out_dir, count, seed)
+        _sampling.one_slice(original, pipe, offset)
+        clips = _sampling.job(sampling.loop, pipe, original, loop_seconds, offset_seconds=offset, **shared)
+        kind = "loop"
+    names = [f"{audio.stem}_{kind}_{index:03d}" for index in range(count)]
+    _sampling.report(out_dir, _sampling.write_clips(out_dir, names, clips, pipe), seed)

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from audiodiff.cli import _sampling, common
-from audiodiff.utils import first_line
 
 
 @click.command("interpolate")
@@ -24,44 +23,36 @@ from audiodiff.utils import first_line
 @click.option("--to-audio", type=click.Path(path_type=Path), default=None, help="The other clip, with --from-audio.")
 @click.option("--refine", type=click.IntRange(min=0), default=2, help="With clips: inversion refinements per step.")
 def command(
-    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, frames, to_seed, from_audio, to_audio, refine
-):
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, frames, to_seed, from_audio, to_audio,
+    refine,
+):  # fmt: skip
     """Make --frames clips along the spherical interpolation (slerp) between two noises of the diffusion PIPELINE.
 
     The ends are the noises of --seed and --to-seed, or the DDIM inversions of --from-audio and --to-audio (then
-    the sampler is DDIM without clipping, whatever --scheduler says). Writes OUT/interpolation_<k>.wav and .png.
+    the sampler is DDIM without clipping, whatever --scheduler says). Writes OUT/interpolation_<k>.wav and .png,
+    and OUT/interpolation.wav, the clips one after the other (cross-faded): the morph.
     """
-    import numpy as np
-    import torch
-
-    from audiodiff import editing
+    from audiodiff import sampling
+    from audiodiff.audio import save_audio
 
     if (from_audio is None) != (to_audio is None):
         raise click.UsageError("give both --from-audio and --to-audio, or neither (to interpolate between seeds)")
     if from_audio is not None:
-        scheduler = "ddim-exact"
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
+        scheduler = sampling.INVERTIBLE_SCHEDULER
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
     seed = common.resolve_seed(seed)
-    steps = steps or pipe.default_steps
-    genre = _sampling.genre_value(genre)
     if from_audio is None:
         to_seed = seed + 1 if to_seed is None else to_seed
-        ends = pipe.prepare_latents(2, [torch.Generator().manual_seed(seed), torch.Generator().manual_seed(to_seed)])
+        ends = None
     else:
-        clips = np.stack([_sampling.one_slice(_sampling.load_clip(path, pipe.sample_rate), pipe, 0.0)
-                          for path in (from_audio, to_audio)])  # fmt: skip
-        try:
-            ends = pipe.invert(clips, num_inference_steps=steps, genre=genre, refinements=refine)
-        except ValueError as error:
-            raise click.UsageError(first_line(error)) from None
-    path = editing.interpolation_path(ends[0], ends[1], frames)
-    output = _sampling.run(
-        pipe, latents=path, num_inference_steps=steps, genre=genre, guidance_scale=guidance,
-        generator=_sampling.generators(seed, frames),
+        ends = [_sampling.load_clip(path, pipe.sample_rate) for path in (from_audio, to_audio)]
+    clips = _sampling.job(
+        sampling.interpolate, pipe, frames=frames, seed=seed, to_seed=to_seed, clips=ends, steps=steps,
+        genre=_sampling.genre_value(genre), guidance=guidance, refinements=refine,
     )  # fmt: skip
-    for index in range(frames):
-        _sampling.write_clip(out_dir, f"interpolation_{index:03d}", output.audios[index], output.images[index], pipe)
-    click.echo(f"{frames} clip(s) written to {out_dir} (WAV + PNG)")
+    _sampling.write_clips(out_dir, [f"interpolation_{index:03d}" for index in range(frames)], clips, pipe)
+    save_audio(out_dir / "interpolation.wav", sampling.join_clips(clips.audios, clips.sample_rate), clips.sample_rate)
+    click.echo(f"{frames} clip(s) written to {out_dir} (WAV + PNG), and the morph as interpolation.wav")
     if from_audio is None:
         click.echo(f"seed {seed} -> {to_seed}")
     else:

@@ -26,28 +26,23 @@ from audiodiff.cli import _sampling, common
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
 @_sampling.redraw_option
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, count, strength, offset, batch_size,
-    redraw,
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, count, strength, offset,
+    batch_size, redraw,
 ):  # fmt: skip
     """Make variations of one slice of AUDIO with the diffusion PIPELINE.
 
     Writes OUT/<stem>_variation_<k>.wav and .png for each variation and prints the seed.
     """
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device)
-    clip = _sampling.one_slice(_sampling.load_clip(audio, pipe.sample_rate), pipe, offset)
+    from audiodiff import sampling
+
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    original = _sampling.load_clip(audio, pipe.sample_rate)
+    _sampling.one_slice(original, pipe, offset)  # an offset outside the clip is an error about --offset
     seed = common.resolve_seed(seed)
-    written = _sampling.sample_clips(
-        pipe,
-        out_dir,
-        f"{audio.stem}_variation_",
-        count,
-        batch_size,
-        seed,
-        genre,
-        guidance,
-        steps,
-        redraw=redraw,
-        audio=clip,
-        strength=strength,
-    )
-    _sampling.report(out_dir, written, seed)
+    clips = _sampling.job(
+        sampling.vary, pipe, original, count=count, seed=seed, strength=strength, offset_seconds=offset, steps=steps,
+        genre=_sampling.genre_value(genre), guidance=guidance, batch_size=batch_size, redraw=redraw,
+    )  # fmt: skip
+    names = [f"{audio.stem}_variation_{index:03d}" for index in range(count)]
+    _sampling.report_checks(clips, names)
+    _sampling.report(out_dir, _sampling.write_clips(out_dir, names, clips, pipe), seed, redrawn=bool(clips.redrawn))

@@ -1,0 +1,551 @@
+"""What the studio's buttons do, without Gradio: read the chosen clip, run a job of `audiodiff.sampling`, write the
+clips, and describe them (pictures with a time axis, the command that remakes them, a history entry).
+
+Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, so the
+command shown with each result remakes it. `app.py` lays these out on the page; the tests call them directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import shlex
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiodiff import sampling
+from audiodiff.audio import load_audio, save_audio
+from audiodiff.codec import pixels_to_model, save_png
+from audiodiff.figures import spectrogram_picture
+from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.ui.catalogue import Catalogue
+
+# What one upload may cost: a size the server accepts (Gradio refuses larger uploads) and a length `load_audio`
+# accepts (longer files are refused from their header, before decoding).
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+MAX_UPLOAD_SECONDS = 600.0
+NO_GENRE = "(no genre)"
+LOCAL_SESSION = "local"  # the session of callers that have none (tests, scripts)
+CLIPS_FOLDER = "clips"  # the --out of the commands shown
+PREVIEW_SECONDS = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One clip of this session: its files and how it was made."""
+
+    number: int
+    title: str
+    wav: str
+    picture: str
+    command: str
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a button press made: its clips, the command that remakes them, and (for an interpolation) the morph."""
+
+    records: list[Record]
+    command: str
+    morph: Record | None = None
+    source_picture: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Preview:
+    """A chosen clip: its picture, its length, and the range marked on it (None: none)."""
+
+    picture: str
+    seconds: float
+    highlight: tuple[float, float] | None
+
+    @property
+    def seconds_floor(self) -> float:
+        """The length rounded down to the sliders' 0.01 s."""
+        return math.floor(self.seconds * 100) / 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    genres: list[str]
+    sample_rate: int
+    slice_seconds: float
+    n_iter: int
+    description: str
+
+
+def genre_choice(value: str | None) -> str | None:
+    """A genre control's value -> the jobs' genre (None for "no genre")."""
+    return None if value in (None, "", NO_GENRE) else value
+
+
+def fit_range(start: float, end: float, seconds: float) -> tuple[float, float]:
+    """`(start, end)` when it lies inside a clip of `seconds`, else the middle fifth of the clip (in 0.01 s)."""
+    if 0 <= start < end <= seconds:
+        return start, end
+    return math.floor(seconds * 40) / 100, math.floor(seconds * 60) / 100
+
+
+def default_steps(scheduler: str | None) -> int | None:
+    """The registry's default steps of a short name (None for "saved": the folder's own, see `Catalogue`)."""
+    sampler = SCHEDULERS.get(scheduler or DEFAULT_SCHEDULER)
+    return sampler.steps if sampler else None
+
+
+def command_line(kind: str, model: str, *inputs: str, **options: Any) -> str:
+    """`audiodiff KIND MODEL INPUTS... --out clips --option value ...` (options that are None or False are left out;
+    True ones are flags), quoted for a POSIX shell."""
+    words = ["audiodiff", kind, model, *inputs, "--out", CLIPS_FOLDER]
+    for name, value in options.items():
+        if value is None or value is False:
+            continue
+        words.append("--" + name.replace("_", "-"))
+        if value is not True:
+            words.append(_number(value) if isinstance(value, float) else str(value))
+    return shlex.join(words)
+
+
+def _number(value: float) -> str:
+    """The shortest text that reads back as exactly `value` (`2` for 2.0): a command remakes a clip only with the
+    very numbers the page used."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+class Studio:
+    """The studio's state on the server: the catalogue of models and the folder its clips are written to.
+
+    Each session (a browser tab; `session` of the jobs) numbers its clips 1, 2, ... and keeps them in its own
+    sub-folder; the session's history is the caller's (Gradio keeps it per browser session).
+    """
+
+    def __init__(self, catalogue: Catalogue, folder: str | os.PathLike):
+        self.catalogue = catalogue
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._numbers: dict[str, itertools.count] = {}
+        self._lock = threading.Lock()
+
+    # --- the model ------------------------------------------------------------------------------------------------
+    def model_info(self, model: str) -> ModelInfo:
+        pipeline = self.catalogue.pipeline(model)
+        config = pipeline.mel_config
+        genres = list(pipeline.genres or [])
+        conditioned = pipeline.null_label is not None
+        parts = [
+            f"{config.y_res}x{config.x_res} spectrograms",
+            f"{config.sample_rate} Hz",
+            f"one slice = {config.slice_seconds:.2f} s",
+            f"genres: {', '.join(genres)}" if genres else ("genre-conditioned" if conditioned else "no genres"),
+        ]
+        return ModelInfo(genres, config.sample_rate, config.slice_seconds, config.n_iter, " · ".join(parts))
+
+    def steps_for(self, model: str, scheduler: str) -> int:
+        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's)."""
+        return default_steps(scheduler) or self.catalogue.saved_default_steps(model)
+
+    # --- inputs ---------------------------------------------------------------------------------------------------
+    def read_clip(self, path: str | os.PathLike, sample_rate: int, name: str | None = None) -> np.ndarray:
+        """A clip the page chose (an upload or a clip of this session), read by `load_audio` only: `(time,)`."""
+        return load_audio(path, sample_rate, name=name or Path(path).name, max_seconds=MAX_UPLOAD_SECONDS)
+
+    def preview(
+        self, model: str, path: str, highlight: tuple[float, float] | None = None, session: str = LOCAL_SESSION
+    ) -> Preview:
+        """A picture of a chosen clip (its first `PREVIEW_SECONDS`); with `highlight`, that range (fitted inside the
+        clip by `fit_range`) is marked."""
+        pipeline = self.catalogue.pipeline(model)
+        audio = self.read_clip(path, pipeline.sample_rate)
+        seconds = len(audio) / pipeline.sample_rate
+        if highlight is not None:
+            highlight = fit_range(highlight[0], highlight[1], seconds)
+        picture = self._clip_picture(audio, pipeline, self._new_path(session, "preview", ".png"), highlight)
+        return Preview(picture, seconds, highlight)
+
+    # --- the jobs -------------------------------------------------------------------------------------------------
+    def generate(
+        self,
+        model: str,
+        genre: str | None,
+        guidance: float,
+        seconds: float | None,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        count: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        genre = genre_choice(genre)
+        seconds = seconds or None
+        clips = sampling.generate(
+            pipeline,
+            count=count,
+            seed=seed,
+            steps=steps,
+            genre=genre,
+            guidance=guidance,
+            seconds=seconds,
+            progress=progress,
+            redraw=sampling.DEFAULT_REDRAW,
+        )
+        command = command_line(
+            "generate",
+            model,
+            n=count,
+            seed=seed,
+            scheduler=scheduler,
+            steps=steps,
+            genre=genre,
+            guidance=_guidance(genre, guidance),
+            seconds=seconds,
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        return self._result(
+            session, "generate", clips, command, pipeline, [_describe(genre, value) for value in clips.seeds]
+        )
+
+    def vary(
+        self,
+        model: str,
+        clip: str,
+        strength: float,
+        offset: float,
+        genre: str | None,
+        guidance: float,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        count: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        audio = self.read_clip(clip, pipeline.sample_rate)
+        genre = genre_choice(genre)
+        clips = sampling.vary(
+            pipeline,
+            audio,
+            count=count,
+            seed=seed,
+            strength=strength,
+            offset_seconds=offset,
+            steps=steps,
+            genre=genre,
+            guidance=guidance,
+            progress=progress,
+            redraw=sampling.DEFAULT_REDRAW,
+        )
+        command = command_line(
+            "vary",
+            model,
+            Path(clip).name,
+            n=count,
+            strength=strength,
+            offset=offset or None,
+            seed=seed,
+            scheduler=scheduler,
+            steps=steps,
+            genre=genre,
+            guidance=_guidance(genre, guidance),
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        titles = [f"variation of {Path(clip).stem} · strength {strength:g} · seed {value}" for value in clips.seeds]
+        return self._result(session, "vary", clips, command, pipeline, titles)
+
+    def inpaint(
+        self,
+        model: str,
+        clip: str,
+        start: float,
+        end: float,
+        genre: str | None,
+        guidance: float,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        count: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        audio = self.read_clip(clip, pipeline.sample_rate)
+        genre = genre_choice(genre)
+        clips = sampling.inpaint(
+            pipeline,
+            audio,
+            start,
+            end,
+            count=count,
+            seed=seed,
+            steps=steps,
+            genre=genre,
+            guidance=guidance,
+            progress=progress,
+        )
+        command = command_line(
+            "inpaint",
+            model,
+            Path(clip).name,
+            start=start,
+            end=end,
+            n=count,
+            seed=seed,
+            scheduler=scheduler,
+            steps=steps,
+            genre=genre,
+            guidance=_guidance(genre, guidance),
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        titles = [f"{Path(clip).stem} with {start:g}-{end:g} s inpainted · seed {seed + k}" for k in range(count)]
+        return self._result(session, "inpaint", clips, command, pipeline, titles, highlight=(start, end))
+
+    def loop(
+        self,
+        model: str,
+        clip: str,
+        loop_seconds: float,
+        offset: float,
+        genre: str | None,
+        guidance: float,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        count: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        audio = self.read_clip(clip, pipeline.sample_rate)
+        genre = genre_choice(genre)
+        clips = sampling.loop(
+            pipeline,
+            audio,
+            loop_seconds,
+            offset_seconds=offset,
+            count=count,
+            seed=seed,
+            steps=steps,
+            genre=genre,
+            guidance=guidance,
+            progress=progress,
+        )
+        command = command_line(
+            "inpaint",
+            model,
+            Path(clip).name,
+            loop=loop_seconds,
+            offset=offset or None,
+            n=count,
+            seed=seed,
+            scheduler=scheduler,
+            steps=steps,
+            genre=genre,
+            guidance=_guidance(genre, guidance),
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        titles = [f"{Path(clip).stem} as a loop · seed {seed + k}" for k in range(count)]
+        return self._result(session, "loop", clips, command, pipeline, titles)
+
+    def edit(
+        self,
+        model: str,
+        clip: str,
+        source_genre: str | None,
+        genre: str | None,
+        strength: float,
+        refine: int,
+        offset: float,
+        guidance: float,
+        steps: int,
+        seed: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        scheduler = sampling.INVERTIBLE_SCHEDULER
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        audio = self.read_clip(clip, pipeline.sample_rate)
+        genre, source_genre = genre_choice(genre), genre_choice(source_genre)
+        edited, source_pixels = sampling.edit(
+            pipeline,
+            audio,
+            genre=genre,
+            source_genre=source_genre,
+            strength=strength,
+            steps=steps,
+            guidance=guidance,
+            refinements=refine,
+            seed=seed,
+            offset_seconds=offset,
+            progress=progress,
+        )
+        command = command_line(
+            "edit",
+            model,
+            Path(clip).name,
+            source_genre=source_genre,
+            genre=genre,
+            strength=strength,
+            refine=refine,
+            offset=offset or None,
+            seed=seed,
+            scheduler=scheduler,
+            steps=steps,
+            guidance=_guidance(genre, guidance),
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        title = f"{Path(clip).stem}: {source_genre or 'any'} -> {genre or 'any'} · strength {strength:g}"
+        result = self._result(session, "edit", edited, command, pipeline, [title])
+        source = self._picture(source_pixels, pipeline, self._new_path(session, "edit_source", ".png"))
+        return dataclasses.replace(result, source_picture=source)
+
+    def interpolate(
+        self,
+        model: str,
+        clips: Sequence[str] | None,
+        frames: int,
+        to_seed: int | None,
+        genre: str | None,
+        guidance: float,
+        steps: int,
+        scheduler: str,
+        seed: int,
+        n_iter: int | None,
+        progress: sampling.Progress | None = None,
+        session: str = LOCAL_SESSION,
+    ) -> Result:
+        if clips is not None:
+            scheduler = sampling.INVERTIBLE_SCHEDULER  # inversion needs DDIM without clipping, as the CLI does
+        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        genre = genre_choice(genre)
+        audios = None if clips is None else [self.read_clip(clip, pipeline.sample_rate) for clip in clips]
+        to_seed = None if clips is not None else (seed + 1 if to_seed is None else int(to_seed))
+        made = sampling.interpolate(
+            pipeline,
+            frames=frames,
+            seed=seed,
+            to_seed=to_seed,
+            clips=audios,
+            steps=steps,
+            genre=genre,
+            guidance=guidance,
+            progress=progress,
+        )
+        ends = {} if clips is None else {"from_audio": Path(clips[0]).name, "to_audio": Path(clips[1]).name}
+        command = command_line(
+            "interpolate",
+            model,
+            frames=frames,
+            seed=seed,
+            to_seed=to_seed,
+            **ends,
+            scheduler=scheduler,
+            steps=steps,
+            genre=genre,
+            guidance=_guidance(genre, guidance),
+            n_iter=_n_iter(pipeline, n_iter),
+        )
+        what = f"seed {seed} -> {to_seed}" if clips is None else f"{Path(clips[0]).stem} -> {Path(clips[1]).stem}"
+        titles = [f"frame {k + 1}/{frames} of {what}" for k in range(frames)]
+        result = self._result(session, "interpolate", made, command, pipeline, titles)
+        morph_audio = sampling.join_clips(made.audios, made.sample_rate)
+        number, wav = self._new_number_and_path(session, "morph", ".wav")
+        save_audio(wav, morph_audio, made.sample_rate)
+        morph = Record(
+            number,
+            f"morph: {what}, {frames} frames",
+            str(wav),
+            result.records[0].picture,
+            command,
+            len(morph_audio) / made.sample_rate,
+        )
+        return dataclasses.replace(result, morph=morph)
+
+    # --- files ----------------------------------------------------------------------------------------------------
+    def _new_number_and_path(self, session: str, kind: str, suffix: str) -> tuple[int, Path]:
+        """The next number of `session` (1, 2, ...) and a new file `SESSION/NNNN_KIND.SUFFIX` in the studio's
+        folder."""
+        folder = self.folder / _safe_name(session)
+        with self._lock:
+            number = next(self._numbers.setdefault(session, itertools.count(1)))
+            folder.mkdir(exist_ok=True)
+        return number, folder / f"{number:04d}_{kind}{suffix}"
+
+    def _new_path(self, session: str, kind: str, suffix: str) -> Path:
+        """A new file for something that is not a clip (a preview): not numbered."""
+        folder = self.folder / _safe_name(session)
+        folder.mkdir(exist_ok=True)
+        return folder / f"{kind}_{uuid.uuid4().hex[:12]}{suffix}"
+
+    def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:
+        """The picture of integer pixels `(n_mels, frames)` at the pipeline's bit depth."""
+        config = pipeline.mel_config
+        image = pixels_to_model(np.asarray(pixels), pipeline.bits)
+        spectrogram_picture(image, config.hop_length / config.sample_rate).save(path)
+        return str(path)
+
+    def _clip_picture(self, audio: np.ndarray, pipeline, path: Path, highlight=None) -> str:
+        """The picture of `(time,)` audio (its first `PREVIEW_SECONDS`), `highlight` = (start, end) seconds marked."""
+        config = pipeline.mel_config
+        shown = torch_audio(audio[: int(PREVIEW_SECONDS * config.sample_rate)])
+        image = pipeline.codec().encode(shown.to(pipeline.codec().device), bits=pipeline.bits)[0, 0].cpu()
+        spectrogram_picture(image, config.hop_length / config.sample_rate, highlight=highlight).save(path)
+        return str(path)
+
+    def _result(
+        self, session: str, kind: str, clips: sampling.Clips, command: str, pipeline, titles: list[str], highlight=None
+    ) -> Result:
+        """Write each clip (WAV, the spectrogram PNG the CLI writes, and a picture with a time axis) as a Record."""
+        records = []
+        for audio, pixels, title, seed in zip(clips.audios, clips.images, titles, clips.seeds, strict=True):
+            number, wav = self._new_number_and_path(session, f"{kind}_seed{seed}", ".wav")
+            save_audio(wav, audio, clips.sample_rate)
+            save_png(wav.with_suffix(".png"), pixels, clips.bits)
+            picture_path = wav.with_name(wav.stem + "_picture.png")
+            if highlight is not None:  # an inpainted clip is drawn whole, its new part marked
+                picture = self._clip_picture(audio, pipeline, picture_path, highlight)
+            else:
+                picture = self._picture(pixels, pipeline, picture_path)
+            records.append(
+                Record(number, f"#{number} {title}", str(wav), picture, command, len(audio) / clips.sample_rate)
+            )
+        return Result(records, command)
+
+
+def torch_audio(audio: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+
+
+def _safe_name(session: str) -> str:
+    """A session id as a folder name (Gradio's are hex already; anything else is reduced to safe characters)."""
+    return "".join(character if character.isalnum() or character in "-_" else "_" for character in session)[:64] or "_"
+
+
+def _describe(genre: str | None, seed: int) -> str:
+    return f"{genre or 'no genre'} · seed {seed}"
+
+
+def _guidance(genre: str | None, guidance: float) -> float | None:
+    """Guidance matters only with a genre; 1 is the commands' default."""
+    return None if genre is None or guidance == 1.0 else float(guidance)
+
+
+def _n_iter(pipeline, n_iter: int | None) -> int | None:
+    """Griffin-Lim iterations for the command: only when they differ from the pipeline's default."""
+    return None if n_iter is None or int(n_iter) == pipeline.mel_config.n_iter else int(n_iter)

@@ -1,0 +1,621 @@
+"""The studio's page: a Gradio Blocks layout over `Studio` (actions.py). Layout and wiring only.
+
+Every button runs one job of `audiodiff.sampling` through `Studio`; jobs wait in one queue (one at a time, so two
+users never sample on the same pipeline at once) and report their steps to the page's progress bar. A bad input
+(an unreadable upload, a range outside the clip, an unknown genre) shows the library's one-line message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from audiodiff import sampling
+from audiodiff.audio import AUDIO_EXTENSIONS, AudioError
+from audiodiff.config import ConfigError
+from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.ui.actions import LOCAL_SESSION, MAX_UPLOAD_BYTES, NO_GENRE, Record, Result, Studio
+from audiodiff.utils import first_line
+
+logger = logging.getLogger(__name__)
+
+QUEUE = "studio"  # every job shares this queue: one runs at a time
+MAX_QUEUED = 32
+MAX_CLIPS = 8
+CSS = """
+#studio-title h1 { margin-bottom: 0; }
+.studio-command textarea, .studio-command .cm-content { font-size: 13px; }
+"""
+
+
+def _shown(function: Callable) -> Callable:
+    """Errors become a message on the page (never a traceback): the library's one line for bad input; a short
+    note for anything unexpected (its traceback goes to the server's log)."""
+
+    @functools.wraps(function)
+    def wrapper(*arguments, **keywords):
+        try:
+            return function(*arguments, **keywords)
+        except gr.Error:
+            raise
+        except (ValueError, AudioError, ConfigError) as error:
+            raise gr.Error(first_line(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 - the page shows one line; the log keeps the traceback
+            logger.exception("studio job failed")
+            raise gr.Error(f"{type(error).__name__}: {first_line(error)}", print_exception=False) from None
+
+    return wrapper
+
+
+def _reporter(progress: gr.Progress) -> sampling.Progress:
+    def report(run: int, step: int, steps: int) -> None:
+        # Runs are sampling passes (a batch, an inversion); decoding to audio follows the last step of a batch.
+        progress((step, steps), desc=f"pass {run}" if step < steps else f"pass {run} done")
+
+    return report
+
+
+def _source(upload: str | None, pick: str | None, history: list[Record], what: str = "a clip") -> str:
+    """The file of the chosen clip: an upload, or a clip of this session picked by its title."""
+    if upload:
+        return upload
+    for record in history or []:
+        if record.title == pick:
+            return record.wav
+    raise ValueError(f"upload {what} or pick one made in this session")
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser session a job belongs to (its clips are numbered and kept per session)."""
+    return getattr(request, "session_hash", None) or LOCAL_SESSION
+
+
+def _gallery(records: list[Record]) -> list[tuple[str, str]]:
+    return [(record.picture, record.title) for record in records]
+
+
+def _seed(value: Any) -> int:
+    if value is None or value == "":
+        raise ValueError("enter a seed (or roll the dice)")
+    return int(value)
+
+
+def build_app(studio: Studio) -> gr.Blocks:
+    """The studio page for `studio`'s catalogue."""
+    models = studio.catalogue.names()
+    schedulers = [*SCHEDULERS, "saved"]
+    audio_types = list(AUDIO_EXTENSIONS)
+
+    with gr.Blocks(title="audiodiff studio", analytics_enabled=False) as app:
+        history = gr.State([])
+        gr.Markdown("# audiodiff studio", elem_id="studio-title")
+        with gr.Row():
+            model = gr.Dropdown(models, value=models[0] if models else None, label="Model", elem_id="model", scale=2)
+            info = gr.Markdown(elem_id="model-info")
+        with gr.Row(equal_height=True):
+            genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Genre", elem_id="genre", scale=2)
+            guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="1 = no extra cost", scale=2)
+            scheduler = gr.Dropdown(schedulers, value=DEFAULT_SCHEDULER, label="Sampler", elem_id="scheduler", scale=2)
+            steps = gr.Number(
+                SCHEDULERS[DEFAULT_SCHEDULER].steps, label="Steps", precision=0, minimum=1, elem_id="steps", scale=1
+            )
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed", scale=1)
+            dice = gr.Button("Random seed", elem_id="dice", scale=0, min_width=90)
+            n_iter = gr.Slider(1, 256, value=32, step=1, label="Decode: Griffin-Lim iterations", scale=2)
+
+        with gr.Accordion("Samplers", open=False):
+            lines = [f"- `{name}`: {sampler.description}" for name, sampler in SCHEDULERS.items()]
+            gr.Markdown("\n".join([*lines, "- `saved`: the pipeline folder's own scheduler"]))
+        with gr.Tabs():
+            with gr.Tab("Generate", id="generate"):
+                with gr.Row():
+                    seconds = gr.Slider(0, 60, value=0, step=0.5, label="Seconds (0 = one slice)", elem_id="seconds")
+                    count = gr.Slider(1, MAX_CLIPS, value=1, step=1, label="Clips", elem_id="count")
+                    generate_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
+                generate_out = _results("generate")
+
+            with gr.Tab("Vary", id="vary"):
+                vary_upload, vary_pick, vary_preview = _clip_picker("vary", audio_types)
+                with gr.Row():
+                    strength = gr.Slider(0, 1, value=0.5, step=0.05, label="Strength (0 keeps the clip, 1 ignores it)")
+                    vary_offset = gr.Number(0, label="Offset (s)", minimum=0)
+                    vary_count = gr.Slider(1, MAX_CLIPS, value=2, step=1, label="Variations")
+                    vary_button = gr.Button("Vary", variant="primary", elem_id="vary-button")
+                vary_out = _results("vary")
+
+            with gr.Tab("Inpaint / Loop", id="inpaint"):
+                inpaint_upload, inpaint_pick, inpaint_preview = _clip_picker("inpaint", audio_types)
+                with gr.Row():
+                    make_loop = gr.Checkbox(False, label="Make it loop instead")
+                    start = gr.Slider(0, 10, value=1, step=0.01, label="Regenerate from (s)", elem_id="inpaint-start")
+                    end = gr.Slider(0, 10, value=2, step=0.01, label="to (s)", elem_id="inpaint-end")
+                    loop_seconds = gr.Slider(0.05, 4, value=0.5, step=0.05, label="Loop: seconds around the seam")
+                    inpaint_count = gr.Slider(1, MAX_CLIPS, value=1, step=1, label="Alternatives")
+                    inpaint_button = gr.Button("Regenerate", variant="primary", elem_id="inpaint-button")
+                inpaint_out = _results("inpaint")
+
+            with gr.Tab("Edit", id="edit"):
+                gr.Markdown(
+                    "Genre transfer by DDIM inversion: the clip is inverted under the source genre up to the "
+                    f"strength, then regenerated with the target genre (sampler `{sampling.INVERTIBLE_SCHEDULER}`)."
+                )
+                edit_upload, edit_pick, edit_preview = _clip_picker("edit", audio_types)
+                with gr.Row():
+                    source_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Source genre", elem_id="source-genre")
+                    target_genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Target genre", elem_id="target-genre")
+                    edit_strength = gr.Slider(0, 1, value=0.7, step=0.05, label="Strength")
+                    refine = gr.Slider(0, 5, value=2, step=1, label="Inversion refinements")
+                    edit_offset = gr.Number(0, label="Offset (s)", minimum=0)
+                    edit_button = gr.Button("Edit", variant="primary", elem_id="edit-button")
+                with gr.Row():
+                    edit_source = gr.Image(label="Source", interactive=False, type="filepath")
+                edit_out = _results("edit")
+
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    between = gr.Radio(["two seeds", "two clips"], value="two seeds", label="Between")
+                    to_seed = gr.Number(None, label="Other seed (empty = seed + 1)", precision=0, minimum=0)
+                    frames = gr.Slider(2, 16, value=5, step=1, label="Frames")
+                    interpolate_button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
+                with gr.Row():
+                    with gr.Column():
+                        from_upload, from_pick, _ = _clip_picker("from", audio_types, preview=False, label="From clip")
+                    with gr.Column():
+                        to_upload, to_pick, _ = _clip_picker("to", audio_types, preview=False, label="To clip")
+                morph = gr.Audio(
+                    label="The morph (all frames, one file)", type="filepath", interactive=False, elem_id="morph-player"
+                )
+                interpolate_out = _results("interpolate")
+
+            with gr.Tab("History", id="history"):
+                history_gallery = gr.Gallery(
+                    label="This session's clips (click one to play it)",
+                    columns=4,
+                    height=360,
+                    fit_columns=False,
+                    object_fit="contain",
+                    allow_preview=False,
+                    elem_id="history-gallery",
+                )
+                with gr.Row():
+                    history_picture = gr.Image(
+                        label="Selected clip", type="filepath", interactive=False, height=260, scale=3
+                    )
+                    history_player = gr.Audio(label="Player", type="filepath", interactive=False, scale=2)
+                history_command = gr.Code(
+                    label="The command that made it", language="shell", interactive=False, lines=1
+                )
+
+        # --- the model and the shared controls --------------------------------------------------------------------
+        @_shown
+        def model_changed(name, sampler):
+            if not name:
+                return ["No pipeline found: run `make demo`, or name pipeline folders on the command line"] + [
+                    gr.update()
+                ] * 5
+            described = studio.model_info(name)
+            genres = [NO_GENRE, *described.genres]
+            first = described.genres[0] if described.genres else NO_GENRE
+            return [
+                described.description,
+                gr.update(choices=genres, value=first, interactive=bool(described.genres)),
+                gr.update(choices=genres, value=NO_GENRE, interactive=bool(described.genres)),
+                gr.update(choices=genres, value=first, interactive=bool(described.genres)),
+                gr.update(value=described.n_iter),
+                gr.update(value=studio.steps_for(name, sampler)),
+            ]
+
+        model_outputs = [info, genre, source_genre, target_genre, n_iter, steps]
+        model.change(model_changed, [model, scheduler], model_outputs, concurrency_id=QUEUE)
+        app.load(model_changed, [model, scheduler], model_outputs, concurrency_id=QUEUE)
+        scheduler.change(
+            _shown(lambda name, sampler: studio.steps_for(name, sampler)),
+            [model, scheduler],
+            steps,
+            concurrency_id=QUEUE,
+        )
+        dice.click(lambda: sampling.random_seed(), None, seed, queue=False)
+
+        # --- previews of chosen clips -----------------------------------------------------------------------------
+        @_shown
+        def preview(name, upload, pick, records, range_start=None, range_end=None):
+            """The chosen clip's picture; for inpainting also the range sliders fitted to the clip, range marked."""
+            if not upload and not pick:
+                return None, gr.update(), gr.update()
+            path = _source(upload, pick, records)
+            highlight = None if range_start is None else (range_start, range_end)
+            shown = studio.preview(name, path, highlight)
+            if shown.highlight is None:
+                return shown.picture, gr.update(), gr.update()
+            longest = shown.seconds_floor
+            start_update = gr.update(maximum=longest, value=shown.highlight[0])
+            return shown.picture, start_update, gr.update(maximum=longest, value=shown.highlight[1])
+
+        # `upload` and `input`, not `change`: choosing one source clears the other, which must not preview again.
+        for upload, pick, shown in ((vary_upload, vary_pick, vary_preview), (edit_upload, edit_pick, edit_preview)):
+            for trigger in (upload.upload, pick.input):
+                trigger(
+                    lambda *values: preview(*values)[0], [model, upload, pick, history], shown, concurrency_id=QUEUE
+                )
+        for trigger in (inpaint_upload.upload, inpaint_pick.input, start.release, end.release):
+            trigger(
+                preview,
+                [model, inpaint_upload, inpaint_pick, history, start, end],
+                [inpaint_preview, start, end],
+                concurrency_id=QUEUE,
+            )
+
+        # --- the jobs ---------------------------------------------------------------------------------------------
+        def shown_result(result: Result, records: list[Record]):
+            made = result.records + ([result.morph] if result.morph else [])
+            return [
+                _gallery(result.records),
+                result.records[0].picture,
+                result.records[0].wav,
+                [record.wav for record in made],
+                result.command,
+                result.records,
+                [*records, *made],
+            ]
+
+        shared = [model, genre, guidance, steps, scheduler, seed, n_iter]
+
+        @_shown
+        def run_generate(
+            name,
+            genre_name,
+            guidance_scale,
+            step_count,
+            sampler,
+            seed_value,
+            iterations,
+            length,
+            clips,
+            records,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            result = studio.generate(
+                name,
+                genre_name,
+                guidance_scale,
+                length,
+                int(step_count),
+                sampler,
+                _seed(seed_value),
+                int(clips),
+                int(iterations),
+                _reporter(progress),
+                session=_session(request),
+            )
+            return shown_result(result, records)
+
+        generate_button.click(
+            run_generate,
+            [*shared, seconds, count, history],
+            [*generate_out.outputs, history],
+            concurrency_id=QUEUE,
+            concurrency_limit=1,
+        )
+
+        @_shown
+        def run_vary(
+            name,
+            genre_name,
+            guidance_scale,
+            step_count,
+            sampler,
+            seed_value,
+            iterations,
+            upload,
+            pick,
+            amount,
+            offset,
+            clips,
+            records,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            clip = _source(upload, pick, records)
+            result = studio.vary(
+                name,
+                clip,
+                amount,
+                offset or 0.0,
+                genre_name,
+                guidance_scale,
+                int(step_count),
+                sampler,
+                _seed(seed_value),
+                int(clips),
+                int(iterations),
+                _reporter(progress),
+                session=_session(request),
+            )
+            return shown_result(result, records)
+
+        vary_button.click(
+            run_vary,
+            [*shared, vary_upload, vary_pick, strength, vary_offset, vary_count, history],
+            [*vary_out.outputs, history],
+            concurrency_id=QUEUE,
+            concurrency_limit=1,
+        )
+
+        @_shown
+        def run_inpaint(
+            name,
+            genre_name,
+            guidance_scale,
+            step_count,
+            sampler,
+            seed_value,
+            iterations,
+            upload,
+            pick,
+            looping,
+            range_start,
+            range_end,
+            around,
+            clips,
+            records,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            clip = _source(upload, pick, records)
+            common = dict(
+                genre=genre_name,
+                guidance=guidance_scale,
+                steps=int(step_count),
+                scheduler=sampler,
+                seed=_seed(seed_value),
+                count=int(clips),
+                n_iter=int(iterations),
+                progress=_reporter(progress),
+                session=_session(request),
+            )
+            if looping:
+                result = studio.loop(name, clip, around, 0.0, **common)
+            else:
+                result = studio.inpaint(name, clip, range_start, range_end, **common)
+            return shown_result(result, records)
+
+        inpaint_button.click(
+            run_inpaint,
+            [*shared, inpaint_upload, inpaint_pick, make_loop, start, end, loop_seconds, inpaint_count, history],
+            [*inpaint_out.outputs, history],
+            concurrency_id=QUEUE,
+            concurrency_limit=1,
+        )
+
+        @_shown
+        def run_edit(
+            name,
+            guidance_scale,
+            step_count,
+            seed_value,
+            iterations,
+            upload,
+            pick,
+            source,
+            target,
+            amount,
+            refinements,
+            offset,
+            records,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            clip = _source(upload, pick, records)
+            result = studio.edit(
+                name,
+                clip,
+                source,
+                target,
+                amount,
+                int(refinements),
+                offset or 0.0,
+                guidance_scale,
+                int(step_count),
+                _seed(seed_value),
+                int(iterations),
+                _reporter(progress),
+                session=_session(request),
+            )
+            return [result.source_picture, *shown_result(result, records)]
+
+        edit_button.click(
+            run_edit,
+            [
+                model,
+                guidance,
+                steps,
+                seed,
+                n_iter,
+                edit_upload,
+                edit_pick,
+                source_genre,
+                target_genre,
+                edit_strength,
+                refine,
+                edit_offset,
+                history,
+            ],
+            [edit_source, *edit_out.outputs, history],
+            concurrency_id=QUEUE,
+            concurrency_limit=1,
+        )
+
+        @_shown
+        def run_interpolate(
+            name,
+            genre_name,
+            guidance_scale,
+            step_count,
+            sampler,
+            seed_value,
+            iterations,
+            mode,
+            other_seed,
+            frame_count,
+            first_upload,
+            first_pick,
+            second_upload,
+            second_pick,
+            records,
+            request: gr.Request,
+            progress=gr.Progress(),
+        ):
+            clips = None
+            if mode == "two clips":
+                clips = [
+                    _source(first_upload, first_pick, records, "the first clip"),
+                    _source(second_upload, second_pick, records, "the second clip"),
+                ]
+            result = studio.interpolate(
+                name,
+                clips,
+                int(frame_count),
+                other_seed,
+                genre_name,
+                guidance_scale,
+                int(step_count),
+                sampler,
+                _seed(seed_value),
+                int(iterations),
+                _reporter(progress),
+                session=_session(request),
+            )
+            return [result.morph.wav, *shown_result(result, records)]
+
+        interpolate_button.click(
+            run_interpolate,
+            [*shared, between, to_seed, frames, from_upload, from_pick, to_upload, to_pick, history],
+            [morph, *interpolate_out.outputs, history],
+            concurrency_id=QUEUE,
+            concurrency_limit=1,
+        )
+
+        # --- choosing a clip in a gallery -------------------------------------------------------------------------
+        def selected(records: list[Record], event: gr.SelectData):
+            record = records[event.index]
+            return record.picture, record.wav, record.command
+
+        for out in (generate_out, vary_out, inpaint_out, edit_out, interpolate_out):
+            out.gallery.select(selected, out.records, [out.picture, out.player, out.command], queue=False)
+        history_gallery.select(selected, history, [history_picture, history_player, history_command], queue=False)
+
+        def history_changed(records: list[Record]):
+            titles = [record.title for record in records]
+            picks = [gr.update(choices=titles) for _ in range(5)]
+            return [_gallery(records), *picks]
+
+        history.change(
+            history_changed,
+            history,
+            [history_gallery, vary_pick, inpaint_pick, edit_pick, from_pick, to_pick],
+            queue=False,
+        )
+    return app
+
+
+class _Results:
+    """The output block of a tab: a gallery of spectrograms, a player and downloads, and the command."""
+
+    def __init__(self, name: str):
+        self.gallery = gr.Gallery(
+            label="Spectrograms (click one to hear it)",
+            columns=6,
+            height=190,
+            fit_columns=False,
+            object_fit="contain",
+            elem_id=f"{name}-gallery",
+            allow_preview=False,
+        )
+        with gr.Row():
+            self.picture = gr.Image(
+                label="Selected clip",
+                type="filepath",
+                interactive=False,
+                height=260,
+                elem_id=f"{name}-picture",
+                scale=3,
+            )
+            with gr.Column(scale=2):
+                self.player = gr.Audio(label="Player", type="filepath", interactive=False, elem_id=f"{name}-player")
+                self.files = gr.File(
+                    label="WAV downloads", file_count="multiple", interactive=False, height=110, elem_id=f"{name}-files"
+                )
+        self.command = gr.Code(
+            label="The command that makes these clips",
+            language="shell",
+            interactive=False,
+            lines=1,
+            elem_id=f"{name}-command",
+            elem_classes=["studio-command"],
+        )
+        self.records = gr.State([])
+
+    @property
+    def outputs(self) -> list:
+        return [self.gallery, self.picture, self.player, self.files, self.command, self.records]
+
+
+def _results(name: str) -> _Results:
+    return _Results(name)
+
+
+def _clip_picker(name: str, audio_types: list[str], preview: bool = True, label: str = "Clip"):
+    """An upload and a list of this session's clips; the chosen clip's spectrogram when `preview`."""
+    with gr.Row():
+        upload = gr.File(
+            label=f"{label}: upload audio", file_types=audio_types, type="filepath", elem_id=f"{name}-upload"
+        )
+        pick = gr.Dropdown([], value=None, label="or pick a clip made in this session", elem_id=f"{name}-pick")
+        shown = (
+            gr.Image(label="Chosen clip", interactive=False, type="filepath", elem_id=f"{name}-preview")
+            if preview
+            else None
+        )
+    # One source at a time: choosing one clears the other.
+    upload.upload(lambda: None, None, pick, queue=False)
+    pick.input(lambda: None, None, upload, queue=False)
+    return upload, pick, shown
+
+
+def launch(
+    studio: Studio,
+    host: str = "127.0.0.1",
+    port: int | None = 7860,
+    share: bool = False,
+    block: bool = True,
+    quiet: bool = False,
+):
+    """Serve the studio (queue on, uploads limited to `MAX_UPLOAD_BYTES`, no analytics, nothing fetched from
+    outside); returns the Gradio app after `launch(prevent_thread_lock=not block)`."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = build_app(studio)
+    app.queue(default_concurrency_limit=1, max_size=MAX_QUEUED)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        quiet=quiet,
+        max_file_size=MAX_UPLOAD_BYTES,
+        allowed_paths=[str(studio.folder)],
+        enable_monitoring=False,
+        mcp_server=False,
+        ssr_mode=False,
+        pwa=False,
+        run_history=False,
+        footer_links=[],
+        show_error=True,
+        css=CSS,
+    )
+    return app

@@ -1,0 +1,112 @@
+"""The studio's models: the pipelines named on the command line (or found under the current folder), and nothing else.
+
+The page only ever sends a name from this list; a name that is not in it is refused, so no path typed into the page
+is ever loaded. Each pipeline is loaded once, on first use, and every job gets it with the sampler it asked for,
+made afresh from the folder's own scheduler settings (as `audiodiff generate PIPELINE --scheduler NAME` makes it).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+PIPELINE_MARKER = "model_index.json"
+# Folders never searched for pipelines: training checkpoints (not pipelines), environments and caches.
+SKIPPED_FOLDERS = {"checkpoints", "node_modules", "site-packages", "__pycache__"}
+SEARCH_DEPTH = 4
+
+
+def find_pipelines(root: str | os.PathLike, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """Pipeline folders (holding `model_index.json`) at or below `root`, at most `depth` levels down, sorted;
+    hidden folders, checkpoints and environments are skipped."""
+    root = Path(root)
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        level = len(Path(folder).relative_to(root).parts)
+        if PIPELINE_MARKER in files:
+            found.append(Path(folder))
+            subfolders[:] = []  # a pipeline's own sub-folders (unet/, scheduler/) hold no other pipeline
+            continue
+        if level >= depth:
+            subfolders[:] = []
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".") and name not in SKIPPED_FOLDERS)
+    return sorted(found)
+
+
+def _display_name(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+class Catalogue:
+    """Named pipelines: `names()` for the page, `pipeline(name, scheduler)` for the jobs.
+
+    sources: pipeline folders, folders to search for pipelines (`find_pipelines`), or hub ids; none = search `base`.
+    Names are paths relative to `base` (the current folder) where possible: what a command line would say.
+    """
+
+    def __init__(self, sources: Sequence[str | os.PathLike] = (), device: torch.device | str = "cpu", base=None):
+        self.base = Path(base or Path.cwd())
+        self.device = device
+        self.sources: dict[str, str] = {}
+        for source in sources or [self.base]:
+            path = Path(source)
+            if (path / PIPELINE_MARKER).is_file():
+                self.sources[_display_name(path, self.base)] = str(path)
+            elif path.is_dir():
+                for found in find_pipelines(path):
+                    self.sources[_display_name(found, self.base)] = str(found)
+            else:  # a hub id (or a missing folder): from_pretrained says which when it is chosen
+                self.sources[str(source)] = str(source)
+        self._loaded: dict[str, tuple[AudioDiffusionPipeline, object]] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    def _load(self, name: str) -> tuple[AudioDiffusionPipeline, object]:
+        if name not in self.sources:
+            raise ValueError(f"unknown model {name!r}: choose one of {', '.join(self.sources) or 'none'}")
+        with self._lock:
+            if name not in self._loaded:
+                from audiodiff.config import ConfigError
+                from audiodiff.pipeline import AudioDiffusionPipeline
+                from audiodiff.utils import first_line
+
+                try:
+                    pipeline = AudioDiffusionPipeline.from_pretrained(self.sources[name]).to(self.device)
+                except (OSError, ConfigError) as error:
+                    raise ValueError(f"{name}: cannot load the pipeline ({first_line(error)})") from None
+                self._loaded[name] = pipeline, copy.deepcopy(pipeline.scheduler)
+            return self._loaded[name]
+
+    def pipeline(self, name: str, scheduler: str | None = None, n_iter: int | None = None) -> AudioDiffusionPipeline:
+        """The pipeline `name`, sampling with `scheduler` (a short name; None or "saved": the folder's own) and
+        decoding with `n_iter` Griffin-Lim iterations (None: its mel config's)."""
+        from audiodiff.sampling import set_griffin_lim_iterations
+        from audiodiff.schedulers import make_scheduler
+
+        pipeline, saved = self._load(name)
+        if scheduler in (None, "saved"):
+            pipeline.set_scheduler(copy.deepcopy(saved))
+        else:
+            pipeline.set_scheduler(make_scheduler(scheduler, saved.config))
+        set_griffin_lim_iterations(pipeline, n_iter)
+        return pipeline
+
+    def saved_default_steps(self, name: str) -> int:
+        """The default steps of the folder's own scheduler (a distilled student's few steps, 1000 for DDPM, ...)."""
+        from audiodiff.schedulers import default_steps_for
+
+        return default_steps_for(self._load(name)[1])

@@ -1,0 +1,69 @@
+"""audiodiff.sampling: the jobs shared by the CLI and the studio (tiny pipelines, 2-4 steps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_pipeline import MEL, clip, tiny_pipeline
+
+from audiodiff import sampling
+
+
+def test_generate_seeds_clip_k_with_seed_plus_k_and_reports_progress():
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+    reports = []
+    clips = sampling.generate(pipe, count=3, seed=5, steps=2, genre="pads", batch_size=2,
+                              progress=lambda *report: reports.append(report))  # fmt: skip
+    assert clips.audios.shape == (3, (MEL.x_res - 1) * MEL.hop_length) and clips.images.shape == (3, 32, 32)
+    assert clips.seeds == [5, 6, 7] and clips.sample_rate == MEL.sample_rate and len(clips) == 3
+    # two batches of two steps: (run, step, steps), the last report of each run says it is done
+    assert reports == [(1, 0, 2), (1, 1, 2), (1, 2, 2), (2, 0, 2), (2, 1, 2), (2, 2, 2)]
+    assert "progress_bar" not in vars(pipe)  # the pipeline's own progress bar is back
+    alone = sampling.generate(pipe, count=1, seed=7, steps=2, genre="pads")
+    assert np.abs(alone.images[0].astype(int) - clips.images[2].astype(int)).max() <= 2
+
+
+def test_jobs_raise_one_line_value_errors():
+    pipe = tiny_pipeline(genres=["beats"])
+    with pytest.raises(ValueError, match="unknown genre 'jazz'"):
+        sampling.generate(pipe, steps=1, genre="jazz")
+    with pytest.raises(ValueError, match="is not inside the clip"):
+        sampling.inpaint(pipe, clip(0.2), 0.1, 0.5, steps=1)
+    with pytest.raises(ValueError, match="outside the clip"):
+        sampling.vary(pipe, clip(0.2), offset_seconds=3.0, steps=1)
+    with pytest.raises(ValueError, match="at least 1"):
+        sampling.set_griffin_lim_iterations(pipe, 0)
+
+
+def test_decoder_iterations_change_the_audio_not_the_picture():
+    pipe = tiny_pipeline()
+    sampling.set_griffin_lim_iterations(pipe, 1)
+    few = sampling.generate(pipe, seed=1, steps=2)
+    sampling.set_griffin_lim_iterations(pipe, None)
+    assert pipe.codec().vocoder.n_iter == MEL.n_iter
+    default = sampling.generate(pipe, seed=1, steps=2)
+    assert np.array_equal(few.images, default.images) and not np.allclose(few.audios, default.audios)
+
+
+def test_inpaint_loop_edit_and_interpolate():
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+    song = clip(0.6)
+    inpainted = sampling.inpaint(pipe, song, 0.3, 0.4, count=2, seed=3, steps=2)
+    assert inpainted.audios.shape == (2, len(song)) and inpainted.seeds == [3, 4]
+    assert np.array_equal(inpainted.audios[0][: int(0.15 * MEL.sample_rate)], song[: int(0.15 * MEL.sample_rate)])
+    looped = sampling.loop(pipe, song, 0.05, steps=2)
+    assert looped.audios.shape == (1, MEL.x_res * MEL.hop_length)
+    pipe.set_scheduler(sampling.INVERTIBLE_SCHEDULER)
+    edited, source = sampling.edit(pipe, song, genre="beats", source_genre="pads", strength=0.5, steps=3, refinements=0)
+    assert edited.images.shape == (1, 32, 32) and source.shape == (32, 32)
+    morph = sampling.interpolate(pipe, frames=3, clips=[song, clip(0.3)], steps=2, refinements=0)
+    assert morph.audios.shape[0] == 3 and morph.seeds == [0, 1, 2]
+
+
+def test_join_clips_cross_fades_without_clicks():
+    rate = 1000
+    tone = np.sin(2 * np.pi * 50 * np.arange(500) / rate).astype(np.float32)
+    joined = sampling.join_clips(np.stack([tone, tone, tone]), rate, crossfade_seconds=0.05)
+    assert joined.shape == (3 * 500 - 2 * 50,)
+    assert np.abs(np.diff(joined)).max() <= np.abs(np.diff(tone)).max() * 1.5
+    assert sampling.join_clips(np.stack([tone]), rate).shape == (500,)

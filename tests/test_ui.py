@@ -1,0 +1,255 @@
+"""The studio (`audiodiff ui`): what its buttons do (no browser), and the page itself driven in headless Chromium.
+
+Tiny genre-conditioned pipeline (32x32 images, 8 kHz), 2-4 steps. The browser test needs Debian's chromium and
+chromium-driver and the `ui` extra (gradio, selenium); it is skipped with the reason when they are missing, unless
+AUDIODIFF_REQUIRE_BROWSER is set (`make test` sets it when it could install the browser), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shlex
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+from test_pipeline import MEL, tiny_pipeline
+
+from audiodiff.audio import AudioError, save_audio
+from audiodiff.cli.main import cli
+from audiodiff.synth import synthesize
+from audiodiff.ui.actions import MAX_UPLOAD_BYTES, Studio, command_line
+from audiodiff.ui.catalogue import Catalogue, find_pipelines
+
+ROOT = Path(__file__).resolve().parent.parent
+SLICE_SECONDS = (MEL.x_res - 1) * MEL.hop_length / MEL.sample_rate  # what one generated clip lasts
+
+
+def _browser_tools():
+    spec = importlib.util.spec_from_file_location("studio_screenshot", ROOT / "scripts" / "studio_screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A folder with one pipeline (models/tiny, genres beats and pads), two songs and a text file named .wav."""
+    root = tmp_path_factory.mktemp("studio")
+    tiny_pipeline(genres=["beats", "pads"], scheduler="ddpm").save_pretrained(root / "models" / "tiny")
+    save_audio(root / "song.wav", synthesize("pads", 0.6, MEL.sample_rate, seed=4), MEL.sample_rate)
+    save_audio(root / "other.wav", synthesize("beats", 0.3, MEL.sample_rate, seed=5), MEL.sample_rate)
+    (root / "notes.wav").write_text("these are my notes, not audio\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def studio(workspace) -> Studio:
+    return Studio(Catalogue([workspace / "models"], base=workspace), workspace / "clips")
+
+
+def wav(path_or_bytes) -> tuple[np.ndarray, int]:
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    audio, rate = soundfile.read(source, dtype="float32")
+    return audio, rate
+
+
+# --- without a browser --------------------------------------------------------------------------------------------
+def test_only_listed_pipelines_can_be_loaded(tmp_path):
+    for folder in ("a/base", "a/runs/x", "a/.hidden/p", "a/run/checkpoints/step_1", "a/1/2/3/4/5/deep"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "model_index.json").write_text("{}")
+    assert find_pipelines(tmp_path / "a") == [tmp_path / "a/base", tmp_path / "a/runs/x"]
+    catalogue = Catalogue([tmp_path / "a", "someone/hub-model"], base=tmp_path)
+    assert catalogue.names() == ["a/base", "a/runs/x", "someone/hub-model"]
+    with pytest.raises(ValueError, match="unknown model '/etc'"):
+        catalogue.pipeline("/etc")
+    with pytest.raises(ValueError, match="a/base"):  # listed, but not a loadable pipeline: one line
+        catalogue.pipeline("a/base")
+    assert Catalogue([], base=tmp_path / "a").names() == ["base", "runs/x"]  # no argument: search the folder
+
+
+@pytest.mark.parametrize("kind", ["generate", "vary", "inpaint", "loop", "edit", "interpolate", "morph-clips"])
+def test_each_result_is_remade_by_the_command_shown(studio, workspace, tmp_path, monkeypatch, kind):
+    """The studio and the CLI call the same jobs: the command printed under a result writes the same WAV bytes."""
+    shared = dict(guidance=2.0, steps=3, seed=11, n_iter=6)
+    song, other = str(workspace / "song.wav"), str(workspace / "other.wav")
+    reports = []
+    progress = lambda *report: reports.append(report)  # noqa: E731
+    if kind == "generate":
+        result = studio.generate("models/tiny", "pads", seconds=None, scheduler="ddim", count=2, progress=progress,
+                                 **shared)  # fmt: skip
+        expected = ["generated_000.wav", "generated_001.wav"]
+    elif kind == "vary":
+        result = studio.vary("models/tiny", song, 0.6, 0.1, "beats", scheduler="ddpm-fast", count=2, **shared)
+        expected = ["song_variation_000.wav", "song_variation_001.wav"]
+    elif kind == "inpaint":
+        result = studio.inpaint("models/tiny", song, 0.3, 0.4, "pads", scheduler="dpm", count=1, **shared)
+        expected = ["song_inpaint_000.wav"]
+    elif kind == "loop":
+        result = studio.loop("models/tiny", song, 0.05, 0.0, None, scheduler="ddim", count=1, **shared)
+        expected = ["song_loop_000.wav"]
+    elif kind == "edit":
+        result = studio.edit("models/tiny", song, "pads", "beats", 0.5, 0, 0.0, **shared)
+        expected = ["song_edit.wav"]
+    elif kind == "interpolate":
+        result = studio.interpolate("models/tiny", None, 3, 20, "beats", scheduler="ddim", **shared)
+        expected = ["interpolation_000.wav", "interpolation_001.wav", "interpolation_002.wav"]
+    else:
+        result = studio.interpolate("models/tiny", [song, other], 3, None, None, scheduler="ddim", **shared)
+        expected = ["interpolation_000.wav", "interpolation_001.wav", "interpolation_002.wav"]
+    words = shlex.split(result.command)
+    assert words[:3] == ["audiodiff", "generate" if kind == "generate" else words[1], "models/tiny"]
+    words[words.index("--out") + 1] = str(tmp_path / "out")
+    monkeypatch.chdir(workspace)  # the command names the model and the input files as the page showed them
+    run = CliRunner().invoke(cli, words[1:], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    for record, name in zip(result.records, expected, strict=True):
+        assert Path(record.wav).read_bytes() == (tmp_path / "out" / name).read_bytes(), name
+        assert Path(record.picture).is_file() and record.command == result.command
+    if kind.startswith("morph") or kind == "interpolate":
+        assert Path(result.morph.wav).read_bytes() == (tmp_path / "out" / "interpolation.wav").read_bytes()
+    if kind == "generate":
+        assert reports[-1] == (1, 3, 3) and "--n-iter 6" in result.command
+
+
+def test_bad_input_is_a_one_line_error(studio, workspace):
+    with pytest.raises(AudioError, match=r"^notes.wav: not readable as audio"):
+        studio.vary("models/tiny", str(workspace / "notes.wav"), 0.5, 0.0, None, 1.0, 2, "ddim", 0, 1, None)
+    with pytest.raises(ValueError, match="unknown genre 'jazz'"):
+        studio.generate("models/tiny", "jazz", 1.0, None, 2, "ddim", 0, 1, None)
+    with pytest.raises(ValueError, match=r"is not inside the clip \(0..0.60 s\)"):  # the clip is too short
+        studio.inpaint("models/tiny", str(workspace / "song.wav"), 0.5, 0.9, None, 1.0, 2, "ddim", 0, 1, None)
+    with pytest.raises(ValueError, match="unknown model"):
+        studio.model_info("../../etc")
+
+
+def test_model_info_preview_and_commands(studio, workspace):
+    info = studio.model_info("models/tiny")
+    assert info.genres == ["beats", "pads"] and "32x32 spectrograms" in info.description and info.n_iter == MEL.n_iter
+    assert studio.steps_for("models/tiny", "ddpm-fast") == 20
+    assert studio.steps_for("models/tiny", "saved") == 1000  # the folder's DDPM scheduler
+    shown = studio.preview("models/tiny", str(workspace / "song.wav"), highlight=(0.1, 0.2))
+    assert Path(shown.picture).is_file() and shown.seconds == pytest.approx(0.6, abs=0.01)
+    assert shown.highlight == (0.1, 0.2) and shown.seconds_floor == 0.6
+    outside = studio.preview("models/tiny", str(workspace / "other.wav"), highlight=(1.0, 2.0))
+    assert outside.highlight == (0.12, 0.18)  # a range outside the 0.3 s clip moves to its middle
+    assert command_line("vary", "runs/my model", "a b.wav", n=2, strength=0.5, genre=None, loop=False, x=True) == (
+        "audiodiff vary 'runs/my model' 'a b.wav' --out clips --n 2 --strength 0.5 --x"
+    )
+    assert command_line("inpaint", "m", start=2.0, end=1234567.125, offset=0.1 + 0.2).endswith(
+        "--start 2 --end 1234567.125 --offset 0.30000000000000004"  # exactly the numbers the job used
+    )
+
+
+def test_ui_command_says_how_to_install_gradio(monkeypatch, workspace):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if it were not installed
+    result = CliRunner().invoke(cli, ["ui", str(workspace / "models")])
+    assert result.exit_code == 1 and "pip install 'audiodiff[ui]'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ui_command_needs_a_pipeline(monkeypatch, tmp_path):
+    pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
+    monkeypatch.chdir(tmp_path)  # nothing to offer here
+    result = CliRunner().invoke(cli, ["ui", "--device", "cpu"])
+    assert result.exit_code == 2 and "no pipeline folders found" in result.output
+
+
+def test_page_errors_are_the_library_message():
+    gradio = pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
+    from audiodiff.ui.app import _shown
+
+    def failing():
+        raise AudioError("song.m4a", "unsupported format .m4a\nsecond line")
+
+    with pytest.raises(gradio.Error) as caught:
+        _shown(failing)()
+    assert caught.value.message == "song.m4a: unsupported format .m4a"
+
+
+# --- in a real browser --------------------------------------------------------------------------------------------
+def _browser_or_skip():
+    tools = _browser_tools()
+    reason = tools.missing_browser()
+    if reason is None and importlib.util.find_spec("gradio") is None:
+        reason = "gradio is not installed (pip install 'audiodiff[ui]')"
+    if reason:
+        if os.environ.get("AUDIODIFF_REQUIRE_BROWSER"):
+            pytest.fail(f"the browser test must run here (AUDIODIFF_REQUIRE_BROWSER is set): {reason}")
+        pytest.skip(f"no browser to drive: {reason}")
+    return tools
+
+
+def fetch_wav(url: str) -> tuple[np.ndarray, int]:
+    assert url.startswith("http://127.0.0.1:"), url
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return wav(response.read())
+
+
+def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
+    tools = _browser_or_skip()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from audiodiff.ui.app import launch
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    port = tools.free_port()
+    app = launch(Studio(Catalogue([workspace / "models"], base=workspace), tmp_path / "clips"), port=port,
+                 block=False, quiet=True)  # fmt: skip
+    assert app.max_file_size == MAX_UPLOAD_BYTES and not app.share
+    driver = tools.chromium(tmp_path / "profile")
+    base = f"http://127.0.0.1:{port}"
+    wait = WebDriverWait(driver, 60)
+    try:
+        driver.get(base + "/")
+        wait.until(lambda page: "genres: beats, pads" in page.find_element(By.ID, "model-info").text)
+
+        # Generate: pick a genre, fewer steps, two clips; the player's WAV is one slice of sound.
+        tools.choose(driver, "genre", "pads")
+        tools.set_number(driver, "steps", 4)
+        tools.set_number(driver, "count", 2)
+        driver.find_element(By.ID, "generate-button").click()
+        audio, rate = fetch_wav(tools.player_file(driver, "generate-player"))
+        assert rate == MEL.sample_rate and len(audio) / rate == pytest.approx(SLICE_SECONDS, abs=1e-3)
+        assert np.sqrt(np.mean(audio**2)) > 1e-3  # not silent
+        command = driver.find_element(By.ID, "generate-command").text
+        assert "audiodiff generate models/tiny --out clips --n 2" in command and "--genre pads" in command
+        assert "--steps 4" in command
+        wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#generate-gallery img")) == 2)
+        driver.save_screenshot(str(tmp_path / "studio.png"))
+
+        # Vary an uploaded WAV.
+        driver.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Vary')]").click()
+        driver.find_element(By.CSS_SELECTOR, "#vary-upload input[type=file]").send_keys(str(workspace / "song.wav"))
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#vary-preview img"))
+        driver.find_element(By.ID, "vary-button").click()
+        audio, rate = fetch_wav(tools.player_file(driver, "vary-player"))
+        assert len(audio) / rate == pytest.approx(SLICE_SECONDS, abs=1e-3) and np.sqrt(np.mean(audio**2)) > 1e-3
+        assert "audiodiff vary models/tiny song.wav" in driver.find_element(By.ID, "vary-command").text
+
+        # A text file named .wav: the page says what is wrong with it, in the library's words.
+        driver.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Edit')]").click()
+        driver.find_element(By.CSS_SELECTOR, "#edit-upload input[type=file]").send_keys(str(workspace / "notes.wav"))
+        wait.until(lambda page: "notes.wav: not readable as audio" in page.find_element(By.TAG_NAME, "body").text)
+        assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
+
+        # The session's history holds all four clips; nothing was fetched from anywhere but the studio.
+        driver.find_element(By.XPATH, "//button[@role='tab' and contains(., 'History')]").click()
+        wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#history-gallery img")) == 4)
+        requested = driver.execute_script("return performance.getEntriesByType('resource').map(entry => entry.name)")
+        assert requested and all(name.startswith(base) for name in requested), requested
+        # and the server hands out its clips, not the files around them
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(f"{base}/gradio_api/file={workspace / 'models/tiny/model_index.json'}", timeout=10)
+    finally:
+        driver.quit()
+        app.close()
