@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from test_pipeline import MEL, clip, tiny_pipeline
 
 from audiodiff import sampling
+from audiodiff.codec import pixels_to_model
 
 
 def test_generate_seeds_clip_k_with_seed_plus_k_and_reports_progress():
@@ -67,3 +69,30 @@ def test_join_clips_cross_fades_without_clicks():
     assert joined.shape == (3 * 500 - 2 * 50,)
     assert np.abs(np.diff(joined)).max() <= np.abs(np.diff(tone)).max() * 1.5
     assert sampling.join_clips(np.stack([tone]), rate).shape == (500,)
+
+
+def test_clips_failing_the_artefact_check_are_drawn_again_from_unused_seeds():
+    from audiodiff.evaluation.artifacts import Fences, clip_reasons
+
+    pipe = tiny_pipeline()  # untrained: its clips are noise
+    assert pipe.check_clips(torch.zeros(1, 1, 32, 32)) is None  # no fences stored: nothing to check against
+    unchecked = sampling.generate(pipe, count=2, seed=3, steps=2, redraw=2)
+    assert not unchecked.checked and unchecked.redrawn == [] and unchecked.seeds == [3, 4]
+    raw = sampling.generate(pipe, count=3, seed=3, steps=2)
+    images = pixels_to_model(raw.images, raw.bits).unsqueeze(1)
+    # Fences fitted on clips 0 and 1 as if they were the training data: clip 2, or a silent clip, can fail them.
+    fences = Fences.from_images(images[:2], 32, 80)
+    pipe.quality = {"fences": fences.to_dict()}
+    assert pipe.check_clips(images[:2]) == [[], []]
+    assert "dark_fraction" in pipe.check_clips(torch.full((1, 1, 32, 32), -1.0))[0]
+    # A fence nothing passes: every clip is drawn again each round, then kept and reported.
+    strict = Fences.from_dict({"limits": {**fences.to_dict()["limits"], "total_variation": -1.0}})
+    pipe.quality = {"fences": strict.to_dict()}
+    clips = sampling.generate(pipe, count=3, seed=3, steps=2, redraw=2, batch_size=2)
+    assert clips.checked and [r.clip for r in clips.redrawn] == [0, 1, 2, 0, 1, 2]
+    assert [r.seed for r in clips.redrawn] == [6, 7, 8, 9, 10, 11]  # seed + count * round + k: unused by the job
+    assert clips.seeds == [9, 10, 11] and set(clips.failing) == {0, 1, 2}
+    assert all("total_variation" in reasons for reasons in clips.failing.values())
+    again = sampling.generate(pipe, count=1, seed=9, steps=2)  # a redrawn clip is remade alone from its seed
+    assert np.abs(again.images[0].astype(int) - clips.images[0].astype(int)).max() <= 2
+    assert clip_reasons(images[:2], strict, 32, 80) == [["total_variation"]] * 2

@@ -108,6 +108,14 @@ def test_tiny_model_loss_falls_and_same_seed_gives_same_curve(data, tmp_path):
     assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.wav").is_file()
     assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.png").is_file()
     assert list((tmp_path / "a" / "logs").rglob("events.out.tfevents*"))
+    # The artefact-check fences of the training images travel with the pipeline: its own data passes them.
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    pipeline = AudioDiffusionPipeline.from_pretrained(tmp_path / "a")
+    assert set(pipeline.quality["fences"]["limits"]) >= {"total_variation", "spectral_flatness", "dark_fraction"}
+    training_images = data.to_tensor(data.dataset[:12]["image"])
+    reasons = pipeline.check_clips(training_images)
+    assert sum(bool(found) for found in reasons) <= 1 and pipeline.check_clips(training_images * 0)[0]
 
 
 def test_checkpoints_are_complete_and_only_the_newest_are_kept(data, tmp_path):
