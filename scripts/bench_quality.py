@@ -128,65 +128,88 @@ def stage_train(args) -> None:
 
 # --- evaluate ---------------------------------------------------------------------------------------------------------
 def load_reference(args, mel):
-    """Held-out real clips of the genre (single slices), and long continuous excerpts of the same tracks."""
+    """The held-out tracks of the genre in two disjoint groups: the reference every set is scored against (slices;
+    `evaluate` splits it again by track into compared and baseline clips), and probe tracks, the real music scored
+    like a generator (slices, and long continuous excerpts each encoded as one image)."""
     import torch
 
     from audiodiff.codec import SpectrogramCodec
     from audiodiff.evaluation.clips import FolderClips, select_refs
 
     source = FolderClips(args.work / "music-held-out", mel)
-    refs = select_refs(source.refs, 2 * args.reference_clips, args.genre, torch.Generator().manual_seed(args.seed))
-    clips = source.load(refs)
+    files = sorted({ref.path for ref in source.refs if ref.genre == args.genre})
+    probe_files = set(files[::3])
+    generator = torch.Generator().manual_seed(args.seed)
+    reference_refs = [ref for ref in source.refs if ref.genre == args.genre and ref.path not in probe_files]
+    probe_refs = [ref for ref in source.refs if ref.path in probe_files]
+    clips = source.load(select_refs(reference_refs, 2 * args.reference_clips, None, generator))
+    probe = source.load(select_refs(probe_refs, args.clips, None, generator))
     # Long excerpts: `seconds`-long stretches of held-out tracks, each encoded as one image (continuous music).
     from audiodiff.audio import load_audio
 
     frames = round(args.seconds * mel.sample_rate / mel.hop_length)
     length = (frames - 1) * mel.hop_length
+    from audiodiff.data.encoding import DEFAULT_MIN_LOUDNESS_DB, slice_loudness_db
+
     codec = SpectrogramCodec(mel)
     excerpts = []
-    for path in sorted((args.work / "music-held-out" / args.genre).glob("*.wav")):
+    for path in sorted(probe_files):
         audio = load_audio(path, mel.sample_rate)
-        excerpts += [audio[start : start + length] for start in range(0, len(audio) - length, 4 * length)]
+        pieces = [audio[start : start + length] for start in range(0, len(audio) - length, 4 * length)]
+        # Like the reference slices: no near-silent stretch (a fade-out is not music to compare with).
+        excerpts += [piece for piece in pieces if slice_loudness_db(piece[None])[0] >= DEFAULT_MIN_LOUDNESS_DB]
     long_audio = torch.from_numpy(np.stack(excerpts[:: max(1, len(excerpts) // args.clips)][: args.clips]))
     long_images = codec.encode(long_audio, bits=8)[..., :frames]
-    return clips, long_images
+    return clips, probe, long_images
 
 
 def generate(pipeline, sampler: str, steps: int, count: int, seconds: float, seed: int, genre: str, batch: int):
-    """`count` clips `(count, 1, n_mels, frames)` of one sampler, clip k from a generator seeded `seed + k`.
+    """`count` clips `(count, 1, n_mels, frames)` of one sampler through `audiodiff.sampling.generate` (what
+    `audiodiff generate` runs), clip k from a generator seeded `seed + k`; returns them and the clips redrawn.
 
-    Sampler "dpm-thresholded" is audiodiff 0.1's default (DPM-Solver++ with the solver's own thresholding, which
-    makes noise clips), kept to show what the fix changed.
+    "+redraw" draws clips that fail the artefact check again, as `audiodiff generate` does by default; without it,
+    every clip is kept as drawn (the sampler's own failure rate). "dpm-thresholded" is audiodiff 0.1's default
+    (DPM-Solver++ with the solver's own thresholding, which made noise clips), kept to show what the fix changed.
     """
-    import torch
+    from audiodiff import sampling
+    from audiodiff.codec import pixels_to_model
 
     name, *options = sampler.split("+")
     pipeline.set_scheduler("dpm" if name == "dpm-thresholded" else name)
     if name == "dpm-thresholded":
         pipeline._clip_range = lambda timestep: None
-    images = []
-    for first in range(0, count, batch):
-        size = min(batch, count - first)
-        generators = [torch.Generator().manual_seed(seed + first + index) for index in range(size)]
-        output = pipeline(
-            batch_size=size,
-            num_inference_steps=steps,
-            generator=generators,
-            genre=genre if pipeline.genres else None,
-            seconds=seconds,
-            eta=1.0 if "eta1" in options else 0.0,
-            output_type="pt",
-        )
-        images.append(output.images)
-    pipeline.__dict__.pop("_clip_range", None)
-    return torch.cat(images)
+    try:
+        clips = sampling.generate(
+            pipeline, count=count, seed=seed, steps=steps, genre=genre if pipeline.genres else None,
+            seconds=seconds, batch_size=batch, redraw=sampling.DEFAULT_REDRAW if "redraw" in options else 0,
+        )  # fmt: skip
+    finally:
+        pipeline.__dict__.pop("_clip_range", None)
+    return pixels_to_model(clips.images, clips.bits).unsqueeze(1), len(clips.redrawn)
 
 
-def clip_set(images, mel, name: str, genre: str):
+def ensure_fences(pipeline, args) -> None:
+    """Pipelines trained before audiodiff stored artefact-check fences get them from the fine-tuning data (the
+    genre's training slices), as training now does."""
+    if pipeline.quality:
+        return
+    import torch
+
+    from audiodiff.data import load_spectrogram_dataset
+    from audiodiff.evaluation.artifacts import Fences
+
+    data = load_spectrogram_dataset(args.work / "dataset").select_genres([args.genre])
+    rows = torch.linspace(0, len(data) - 1, min(1024, len(data))).round().long().tolist()
+    images = data.to_tensor(data.dataset.select(rows)["image"])
+    mel = pipeline.mel_config
+    pipeline.quality = {"fences": Fences.from_images(images, mel.x_res, float(mel.top_db)).to_dict()}
+
+
+def clip_set(images, mel, name: str, genre: str, joins=None):
     from audiodiff.evaluation.clips import ClipSet
 
     names = [f"{name}_{index:03d}" for index in range(len(images))]
-    return ClipSet(images, mel, [genre] * len(images), names, names, name, "generated")
+    return ClipSet(images, mel, [genre] * len(images), names, names, name, "generated", joins=joins)
 
 
 def score(generated, reference, args, classifier) -> dict:
@@ -240,12 +263,12 @@ def stage_evaluate(args) -> None:
         audiodiff("train-classifier", "--data", args.work / "dataset", "--out", classifier_dir, "--steps", 400,
                   "--seed", args.seed, "--device", "cpu")  # fmt: skip
     classifier = GenreClassifier.from_pretrained(classifier_dir)
-    reference, real_long = load_reference(args, mel)
+    reference, probe, real_long = load_reference(args, mel)
     frames = real_long.shape[-1]
     rows: dict[str, dict] = {}
 
-    def record(name: str, images, figure: bool = True) -> None:
-        clips = clip_set(images, mel, name.replace(" ", "_").replace("/", "-"), args.genre)
+    def record(name: str, images, figure: bool = True, joins=None) -> None:
+        clips = clip_set(images, mel, name.replace(" ", "_").replace("/", "-").replace(",", ""), args.genre, joins)
         report = score(clips, reference, args, classifier)
         rows[name] = summary(report)
         print(f"{name:<34} " + "  ".join(f"{key}={value}" for key, value in rows[name].items()), flush=True)
@@ -255,38 +278,49 @@ def stage_evaluate(args) -> None:
 
     # 1. The instrument on known-good and known-bad sets of real music.
     generator = torch.Generator().manual_seed(args.seed)
-    singles = reference.images[len(reference) // 2 :][: args.clips]
+    singles = probe.images
     record("real held-out clips", singles, figure=False)
     record("real long excerpts", real_long)
     record("real + speckle", (singles + torch.randn(singles.shape, generator=generator) * 0.3).clamp(-1, 1))
     noisy = singles.clone()
     noisy[: len(noisy) // 4] = torch.rand(noisy[: len(noisy) // 4].shape, generator=generator) * 2 - 1
     record("real, a quarter pure noise", noisy)
-    tracks = reference.images.reshape(-1, 1, *reference.images.shape[-2:])
+    tracks = probe.images
     pieces = -(-frames // mel.x_res)
-    order = torch.randperm(len(tracks), generator=generator)[: pieces * args.clips].reshape(args.clips, pieces)
+    # Slices from unrelated places (other tracks, or far apart in one) butted together at the slice joins.
+    order = torch.randint(len(tracks), (args.clips, pieces), generator=generator)
     spliced = torch.cat([tracks[order[:, piece]] for piece in range(pieces)], dim=-1)[..., :frames]
-    record("real slices of different tracks spliced", spliced)
+    joins = [list(range(mel.x_res, frames, mel.x_res))] * len(spliced)
+    record("real slices spliced at random", spliced, joins=joins)
 
     timings: dict[str, float] = {}
     for recipe, _, _ in args.recipes:
         folder = args.runs / recipe / f"finetuned-{args.genre}"
         pipeline = AudioDiffusionPipeline.from_pretrained(folder).to(args.device)
         pipeline.set_progress_bar_config(disable=True)
+        ensure_fences(pipeline, args)
         if recipe == args.recipes[0][0]:
-            untrained = AudioDiffusionPipeline.from_pretrained(folder).to(args.device)
+            from diffusers import UNet2DModel
+
+            torch.manual_seed(args.seed)  # the architecture at initialisation, as training starts it
+            untrained = AudioDiffusionPipeline(
+                unet=UNet2DModel.from_config(pipeline.unet.config), scheduler=pipeline.scheduler,
+                mel_config=mel, genres=pipeline.genres,
+            ).to(args.device)  # fmt: skip
             untrained.set_progress_bar_config(disable=True)
-            with torch.no_grad():
-                for parameter in untrained.unet.parameters():
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
-            record("untrained model", generate(untrained, args.default, None, args.clips, args.seconds, args.seed,
-                                               args.genre, args.batch_size))  # fmt: skip
+            images, _ = generate(untrained, args.default, None, args.clips, args.seconds, args.seed, args.genre,
+                                 args.batch_size)  # fmt: skip
+            record("untrained model", images)
+        redrawn: dict[str, int] = {}
         for sampler, steps, count in args.samplers:
             begin = time.perf_counter()
-            images = generate(pipeline, sampler, steps, min(count, args.clips), args.seconds, args.seed, args.genre,
-                              args.batch_size)  # fmt: skip
-            timings[f"{recipe} {sampler}-{steps}"] = (time.perf_counter() - begin) / len(images)
-            record(f"{recipe} {sampler}-{steps}", images)
+            images, redrawn[sampler] = generate(pipeline, sampler, steps, min(count, args.clips), args.seconds,
+                                                args.seed, args.genre, args.batch_size)  # fmt: skip
+            name = f"{recipe} {sampler}-{steps}"
+            timings[name] = (time.perf_counter() - begin) / len(images)
+            record(name, images)
+            rows[name]["redrawn"] = redrawn[sampler]
+            rows[name]["seconds_per_clip"] = round(timings[name], 2)
     (results_dir / "summary.json").write_text(json.dumps({"rows": rows, "seconds_per_clip": timings}, indent=1))
     columns = "flagged clips | seam score | fine FD ratio | log-mel FD ratio | classifier FD ratio | genre share"
     table = [f"| set | {columns} |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -296,9 +330,10 @@ def stage_evaluate(args) -> None:
         table.append(f"| {name} | " + " | ".join("-" if cell is None else f"{cell:.3g}" for cell in cells) + " |")
     print("\n".join(table))
     (results_dir / "table.md").write_text("\n".join(table) + "\n")
-    main_recipe = args.recipes[0][0]
-    default_row = rows[f"{main_recipe} {args.default}-{args.default_steps}"]
-    ddpm_row = rows[f"{main_recipe} ddpm-1000"]
+    main_recipe = args.recipes[-1][0]
+    missing = dict.fromkeys(next(iter(rows.values())))  # a sampler left out of --samplers reports None
+    default_row = rows.get(f"{main_recipe} {args.default}+redraw-{args.default_steps}", missing)
+    ddpm_row = rows.get(f"{main_recipe} ddpm-1000", missing)
     print(
         f"RESULT flagged_default={default_row['flagged']} flagged_ddpm={ddpm_row['flagged']} "
         f"seam_default={default_row['seam']} seam_real={rows['real long excerpts']['seam']} "
@@ -312,8 +347,8 @@ def parse_samplers(text: str) -> list[tuple[str, int | None, int]]:
 
     samplers = []
     for part in text.split(","):
-        if part == "DEFAULT":
-            samplers.append((DEFAULT_SCHEDULER, DEFAULT_STEPS, 10**9))
+        if part.startswith("DEFAULT"):
+            samplers.append((DEFAULT_SCHEDULER + part.removeprefix("DEFAULT"), DEFAULT_STEPS, 10**9))
             continue
         name, steps, *count = part.split(":")
         samplers.append((name, int(steps), int(count[0]) if count else 10**9))
@@ -347,7 +382,7 @@ def main() -> None:
     parser.add_argument(
         "--samplers",
         type=parse_samplers,
-        default=parse_samplers("ddpm:1000,ddim:50,dpm-thresholded:20,DEFAULT"),
+        default=parse_samplers("ddpm:1000,ddim:50,dpm-thresholded:20,DEFAULT,DEFAULT+redraw"),
         help="name:steps[:clips] (DEFAULT = the pipeline default), comma-separated.",
     )
     parser.add_argument("--batch-size", type=int, default=8)
