@@ -1,0 +1,27 @@
+"""Decoders from mel power spectrograms back to waveforms (public re-exports).
+
+A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `(batch, n_mels, frames)` mel power
+(peak 1.0 per slice, as `SpectrogramCodec` produces it) and returning `(batch, time)` audio (`base.Vocoder`).
+
+- `griffin_lim.py`: `GriffinLimVocoder`, torch, batched, any device: NNLS mel inversion + fast Griffin-Lim.
+- `reference.py`: `LibrosaVocoder`, the reference decoder (librosa's `mel_to_audio`), the baseline.
+- `neural.py`: `NeuralVocoder`, the adapter for a mel -> audio module.
+- `registry.py`: `make_vocoder`, a decoder by name.
+"""
+
+from audiodiff.vocoders.base import Vocoder, mel_filterbank
+from audiodiff.vocoders.griffin_lim import GriffinLimVocoder, griffin_lim, mel_to_linear
+from audiodiff.vocoders.neural import NeuralVocoder
+from audiodiff.vocoders.reference import LibrosaVocoder
+from audiodiff.vocoders.registry import make_vocoder
+
+__all__ = [
+    "GriffinLimVocoder",
+    "LibrosaVocoder",
+    "NeuralVocoder",
+    "Vocoder",
+    "griffin_lim",
+    "make_vocoder",
+    "mel_filterbank",
+    "mel_to_linear",
+]
