@@ -53,6 +53,8 @@ def genre_options(function: Callable) -> Callable:
 
 
 def decode_option(function: Callable) -> Callable:
+    """--n-iter and --phase-init: how the sampled spectrograms are decoded."""
+    function = common.phase_init_option(function)
     return click.option(
         "--n-iter",
         type=common.COUNT,
@@ -64,7 +66,7 @@ def decode_option(function: Callable) -> Callable:
 
 def sampling_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
     """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device,
-    --n-iter."""
+    --n-iter, --phase-init."""
 
     def decorate(function: Callable) -> Callable:
         options = (
@@ -86,9 +88,9 @@ def genre_value(genre: str | None) -> str | int | None:
     return int(genre) if genre is not None and genre.isdigit() else genre
 
 
-def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = None):
+def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = None, phase_init: str | None = None):
     """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's),
-    decoding with `n_iter` Griffin-Lim iterations (None: the mel config's)."""
+    decoding with `n_iter` Griffin-Lim iterations (None: the mel config's) from `phase_init` (None: the default)."""
     from audiodiff.config import ConfigError
     from audiodiff.pipeline import AudioDiffusionPipeline
     from audiodiff.sampling import set_griffin_lim_iterations
@@ -99,7 +101,7 @@ def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = N
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
     pipeline = pipeline.to(torch_device)
-    set_griffin_lim_iterations(pipeline, n_iter)
+    set_griffin_lim_iterations(pipeline, n_iter, phase_init)
     return pipeline
 
 

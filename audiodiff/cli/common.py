@@ -89,8 +89,26 @@ def mel_config_option(function: Callable) -> Callable:
     )(function)
 
 
+# Griffin-Lim's starting phases (`audiodiff.vocoders.griffin_lim.PHASE_INITS`, named here so that `--help` does not
+# import torch; a test checks they agree) and the library's default.
+PHASE_INITS = ("pghi", "random")
+DEFAULT_PHASE_INIT = "random"
+
+
+def phase_init_option(function: Callable) -> Callable:
+    """--phase-init: Griffin-Lim's starting phase (None: the library's default)."""
+    return click.option(
+        "--phase-init",
+        type=click.Choice(PHASE_INITS),
+        default=None,
+        help="Griffin-Lim's starting phase: pghi (phase-gradient heap integration, Prusa et al. 2017: a phase "
+        f"estimated from the magnitude) or random. Default: {DEFAULT_PHASE_INIT}.",
+    )(function)
+
+
 def vocoder_options(function: Callable) -> Callable:
-    """--vocoder and --n-iter: how spectrograms become audio."""
+    """--vocoder, --n-iter and --phase-init: how spectrograms become audio."""
+    function = phase_init_option(function)
     function = click.option(
         "--n-iter",
         type=COUNT,

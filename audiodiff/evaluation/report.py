@@ -405,6 +405,7 @@ def run_evaluation(
     mel_config: MelConfig | None = None,
     vocoder: str = "griffinlim",
     n_iter: int | None = None,
+    phase_init: str | None = None,
     reconstruction_clips: int = 8,
     num_inference_steps: int | None = None,
     scheduler: str | None = DEFAULT_SCHEDULER,
@@ -423,9 +424,9 @@ def run_evaluation(
     are drawn, half compared and half for the baseline. `mel_config` overrides the settings of folders; a folder
     without its own borrows the other side's.
     classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
-    pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder and
-    n_iter: the decoder whose reconstruction quality is measured. seed: the reference clips drawn, the generated
-    clips and Griffin-Lim's phases each come from a generator seeded with it. log: told of skipped files,
+    pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder,
+    n_iter and phase_init: the decoder whose reconstruction quality is measured. seed: the reference clips drawn, the
+    generated clips and Griffin-Lim's phases each come from a generator seeded with it. log: told of skipped files,
     unavailable backends and generation (one line each).
 
     Raises `EvaluationError` or `ConfigError` (one line) for inputs that cannot be evaluated.
@@ -490,7 +491,7 @@ def run_evaluation(
         unavailable=unavailable,
         classifier=classifier_model,
         classifier_report=classifier_report,
-        vocoder=make_vocoder(vocoder, reference_mel, n_iter),
+        vocoder=make_vocoder(vocoder, reference_mel, n_iter, phase_init),
         reconstruction_clips=reconstruction_clips,
         generator=torch.Generator(device).manual_seed(seed),
         device=device,

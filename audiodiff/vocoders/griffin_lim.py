@@ -83,19 +83,29 @@ def griffin_lim(
     momentum: float = 0.99,
     length: int | None = None,
     generator: torch.Generator | None = None,
+    phase_init: str = "random",
 ) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013): phase retrieval with momentum from a magnitude STFT.
 
     magnitude: `(batch, n_freqs, frames)`. Returns audio `(batch, length)`, by default `(frames - 1) * hop_length`.
-    The initial phase is uniform random, drawn from `generator` (on the magnitude's device) for reproducibility.
+    phase_init: "random" starts from uniform random phase; "pghi" from the phase-gradient heap integration of the
+    magnitude (Prusa et al. 2017, `vocoders.pghi`), which keeps random phase only where the magnitude is negligible.
+    The random phase is drawn from `generator` (on the magnitude's device) either way, so a seed gives the same audio.
     """
     _check_momentum(momentum)
+    _check_phase_init(phase_init)
     frames = magnitude.shape[-1]
     length = (frames - 1) * hop_length if length is None else length
     transform = _FrameStft(n_fft, hop_length, window.to(magnitude.dtype), frames, length)
+    phase = torch.rand(magnitude.transpose(1, 2).shape, generator=generator, device=magnitude.device,
+                       dtype=magnitude.dtype).mul_(2 * np.pi)  # fmt: skip
+    if phase_init == "pghi":
+        from audiodiff.vocoders.pghi import pghi_phase
+
+        phase = pghi_phase(magnitude, n_fft, hop_length, phase.transpose(1, 2), window_length=len(window))
+        phase = phase.transpose(1, 2)
     magnitude = magnitude.transpose(1, 2).contiguous()
-    phase = torch.rand(magnitude.shape, generator=generator, device=magnitude.device, dtype=magnitude.dtype)
-    angles = torch.polar(torch.ones_like(magnitude), 2 * np.pi * phase)
+    angles = torch.polar(torch.ones_like(magnitude), phase.contiguous())
     previous = None
     for _ in range(n_iter):
         rebuilt = transform.forward(transform.inverse(magnitude * angles))
@@ -104,6 +114,15 @@ def griffin_lim(
         angles = angles * (angles.real.square() + angles.imag.square()).add_(1e-32).rsqrt_()
         previous = rebuilt
     return transform.inverse(magnitude * angles)
+
+
+PHASE_INITS = ("pghi", "random")
+DEFAULT_PHASE_INIT = "random"
+
+
+def _check_phase_init(phase_init: str) -> None:
+    if phase_init not in PHASE_INITS:
+        raise ValueError(f"phase_init must be one of {', '.join(PHASE_INITS)}, got {phase_init!r}")
 
 
 def _check_momentum(momentum: float) -> None:
@@ -117,7 +136,8 @@ class GriffinLimVocoder(nn.Module):
     """Mel power -> audio on torch: NNLS mel inversion + fast Griffin-Lim. Move it with `.to(device)`.
 
     Call with `(batch, n_mels, frames)` mel power; returns `(batch, (frames - 1) * hop_length)` audio, the length of
-    the slice that produced those frames (rounded up to whole hops).
+    the slice that produced those frames (rounded up to whole hops). `phase_init` ("pghi" or "random", settable
+    later like `n_iter`) is Griffin-Lim's starting phase (`griffin_lim`).
     """
 
     def __init__(
@@ -127,6 +147,7 @@ class GriffinLimVocoder(nn.Module):
         momentum: float = 0.99,
         nnls_iter: int = 10,
         cpu_chunk: int = 2,
+        phase_init: str | None = None,
     ):
         super().__init__()
         # On CPU, Griffin-Lim is memory-bound: small chunks stay in cache (measured 48 ms per clip at 1-2 clips,
@@ -137,6 +158,8 @@ class GriffinLimVocoder(nn.Module):
         _check_momentum(momentum)
         self.momentum = momentum
         self.nnls_iter = nnls_iter
+        self.phase_init = DEFAULT_PHASE_INIT if phase_init is None else phase_init
+        _check_phase_init(self.phase_init)
         filterbank = mel_filterbank(config, torch.float64)
         self.register_buffer("filterbank", filterbank.float(), persistent=False)
         self.register_buffer("pseudo_inverse", torch.linalg.pinv(filterbank.T).float(), persistent=False)
@@ -158,4 +181,5 @@ class GriffinLimVocoder(nn.Module):
             n_iter=self.n_iter,
             momentum=self.momentum,
             generator=generator,
+            phase_init=self.phase_init,
         )
