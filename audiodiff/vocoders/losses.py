@@ -26,7 +26,9 @@ _EPSILON = 1e-7
 def stft_magnitude(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
     """Magnitude of the centred STFT (Hann window): `(batch, time)` -> `(batch, n_fft // 2 + 1, frames)`."""
     window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-    spectrum = torch.stft(audio, n_fft, hop_length, window=window, center=True, return_complex=True)
+    # Zero padding (not reflection): training segments may be shorter than the longest window.
+    spectrum = torch.stft(audio, n_fft, hop_length, window=window, center=True, pad_mode="constant",
+                          return_complex=True)  # fmt: skip
     return (spectrum.real.square() + spectrum.imag.square()).clamp(min=_EPSILON**2).sqrt()
 
 
@@ -43,8 +45,20 @@ def _resolution_terms(estimate: torch.Tensor, target: torch.Tensor, n_fft: int, 
 def multi_resolution_stft_loss(
     estimate: torch.Tensor, target: torch.Tensor, resolutions=STFT_RESOLUTIONS
 ) -> torch.Tensor:
-    """Differentiable multi-resolution STFT loss (Parallel WaveGAN), a scalar. estimate, target: `(batch, time)`."""
-    return multi_resolution_stft_distance(target, estimate, resolutions, gain=False).mean()
+    """Differentiable multi-resolution STFT loss (Parallel WaveGAN), a scalar. estimate, target: `(batch, time)`.
+
+    Spectral convergence is taken over the whole batch (Parallel WaveGAN's implementation does the same): per item,
+    a near-silent training segment would divide by almost nothing.
+    """
+    total = estimate.new_zeros(())
+    for n_fft, hop_length in resolutions:
+        estimated, reference = stft_magnitude(estimate, n_fft, hop_length), stft_magnitude(target, n_fft, hop_length)
+        convergence = torch.linalg.vector_norm(reference - estimated) / torch.linalg.vector_norm(reference).clamp(
+            min=_EPSILON
+        )
+        # Log magnitudes floored at 1e-5 (-100 dB), Vocos's floor: silence in a segment must not dominate.
+        total = total + convergence + (reference.clamp(min=1e-5).log() - estimated.clamp(min=1e-5).log()).abs().mean()
+    return total / len(resolutions)
 
 
 def multi_resolution_stft_distance(
@@ -70,8 +84,9 @@ class MelSpectrogram(torch.nn.Module):
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        # Zero padding, as the codec's encoder pads.
         spectrum = torch.stft(audio, self.config.n_fft, self.config.hop_length, window=self.window, center=True,
-                              return_complex=True)  # fmt: skip
+                              pad_mode="constant", return_complex=True)  # fmt: skip
         return self.filterbank.T @ (spectrum.real.square() + spectrum.imag.square())
 
 
@@ -83,9 +98,14 @@ def log_mel_db(mel_power: torch.Tensor, top_db: float) -> torch.Tensor:
 
 
 def mel_loss(estimate: torch.Tensor, target: torch.Tensor, mel: MelSpectrogram) -> torch.Tensor:
-    """Differentiable L1 between natural-log mel magnitudes (HiFi-GAN's / Vocos's mel loss), a scalar."""
-    estimated = mel(estimate).clamp(min=1e-10).log() / 2
-    reference = mel(target).clamp(min=1e-10).log() / 2
+    """Differentiable L1 between natural-log mel magnitudes (HiFi-GAN's / Vocos's mel loss), a scalar.
+
+    Both are floored `top_db` below a mel power of 1, the slice peak of the vocoder's targets: what the image floors
+    the vocoder cannot know, and penalising it would only teach it the level of the floor.
+    """
+    floor = 10.0 ** (-float(mel.config.top_db) / 10.0)
+    estimated = mel(estimate).clamp(min=floor).log() / 2
+    reference = mel(target).clamp(min=floor).log() / 2
     return (estimated - reference).abs().mean()
 
 
