@@ -105,7 +105,12 @@ def set_griffin_lim_iterations(
         raise ValueError(f"phase_init must be one of {', '.join(PHASE_INITS)}, got {phase_init!r}")
     vocoder = pipeline.codec().vocoder
     if not hasattr(vocoder, "n_iter"):
-        raise ValueError(f"the pipeline's vocoder ({type(vocoder).__name__}) has no Griffin-Lim iterations to set")
+        if n_iter is None and phase_init is None:
+            return  # a trained vocoder: nothing to set
+        raise ValueError(
+            f"the pipeline decodes with {type(vocoder).__name__}, which has no Griffin-Lim iterations or initial "
+            "phase to set; decode with Griffin-Lim (--vocoder griffinlim) to set them"
+        )
     vocoder.n_iter = pipeline.mel_config.n_iter if n_iter is None else int(n_iter)
     if hasattr(vocoder, "phase_init"):
         vocoder.phase_init = DEFAULT_PHASE_INIT if phase_init is None else phase_init

@@ -1,13 +1,17 @@
-"""Decoders: fast Griffin-Lim with PGHI or random initial phase."""
+"""Decoders: fast Griffin-Lim from PGHI or random phase; the trained vocoder (training, folder, every command)."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
+from test_pipeline import MEL, tiny_pipeline
 
 from audiodiff.evaluation.metrics import spectral_convergence
+from audiodiff.pipeline import AudioDiffusionPipeline
 from audiodiff.vocoders import GriffinLimVocoder, griffin_lim, make_vocoder
 from audiodiff.vocoders.griffin_lim import DEFAULT_PHASE_INIT, PHASE_INITS
 from audiodiff.vocoders.pghi import pghi_phase
@@ -80,3 +84,205 @@ def test_the_cli_names_the_library_phase_inits_and_default():
     from audiodiff.cli import common
 
     assert common.PHASE_INITS == PHASE_INITS and common.DEFAULT_PHASE_INIT == DEFAULT_PHASE_INIT
+
+
+# --- the trained vocoder --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def music_folder(tmp_path_factory):
+    """Two synthesized tracks of 2 s at the tiny pipeline's rate."""
+    from audiodiff.audio import save_audio
+    from audiodiff.synth import synthesize
+
+    folder = tmp_path_factory.mktemp("music")
+    for index, genre in enumerate(("beats", "pads")):
+        save_audio(folder / f"{genre}.wav", synthesize(genre, 2.0, MEL.sample_rate, seed=index), MEL.sample_rate)
+    return folder
+
+
+def _tiny_run(music_folder, out, interrupt_after: int | None = None, **overrides):
+    """A tiny-preset run at the tiny pipeline's mel settings; with `interrupt_after`, stopped (as by a kill) right
+    after the checkpoint of that step is written."""
+    from audiodiff.vocoders.training import VocoderTrainConfig, VocoderTrainer
+
+    trainer = VocoderTrainer.start(VocoderTrainConfig.load("tiny", **overrides), [str(music_folder)], out, MEL,
+                                   progress=False)  # fmt: skip
+    if interrupt_after is not None:
+        save = trainer.save_checkpoint
+
+        def save_then_stop():
+            folder = save()
+            if trainer.global_step == interrupt_after:
+                raise KeyboardInterrupt
+            return folder
+
+        trainer.save_checkpoint = save_then_stop
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trained(music_folder, tmp_path_factory):
+    """The tiny preset trained 8 steps (adversarial from step 4) at the tiny pipeline's mel settings, with the mel
+    loss of one whole slice before and after."""
+    from audiodiff.vocoders.losses import MelSpectrogram, mel_loss
+
+    out = tmp_path_factory.mktemp("vocoder") / "run"
+    trainer = _tiny_run(music_folder, out)
+    features, audio = trainer.data.slice_example(0)
+    mel = MelSpectrogram(MEL)
+    with torch.no_grad():
+        before = mel_loss(trainer.vocoder().model(features), audio, mel).item()
+    trainer.run()
+    with torch.no_grad():
+        after = mel_loss(trainer.vocoder().model(features), audio, mel).item()
+    return out, before, after
+
+
+def test_tiny_vocoder_trains_and_its_loss_falls(trained):
+    from audiodiff.vocoders import TrainedVocoder
+
+    out, before, after = trained
+    assert after < 0.95 * before, (before, after)
+    for name in ("config.json", "model.safetensors", "run.json", "losses.json"):
+        assert (out / name).is_file()
+    assert (out / "logs").is_dir() and list((out / "samples").glob("*/vocoder.wav"))
+    vocoder = TrainedVocoder.from_pretrained(out)
+    assert vocoder.mel_config == MEL and vocoder.training_record["steps"] == 8
+    assert sum(parameter.numel() for parameter in vocoder.parameters()) < 20_000
+
+
+def test_vocoder_resume_after_a_kill_equals_an_uninterrupted_run(music_folder, trained, tmp_path):
+    from safetensors.torch import load_file
+
+    from audiodiff.vocoders.training import VocoderTrainer
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_run(music_folder, tmp_path / "run", interrupt_after=4).run()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    resumed = VocoderTrainer.resume(tmp_path / "run", progress=False)
+    assert resumed.global_step == 4
+    resumed.run()
+    straight = load_file(trained[0] / "model.safetensors")
+    again = load_file(tmp_path / "run" / "model.safetensors")
+    assert again.keys() == straight.keys()
+    for name in straight:
+        torch.testing.assert_close(again[name], straight[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("batch, frames", [(1, MEL.x_res), (3, MEL.x_res), (2, 3 * MEL.x_res + 5)])
+def test_vocoder_output_length_equals_the_codecs_for_any_batch(trained, batch, frames):
+    from audiodiff.codec import SpectrogramCodec
+    from audiodiff.vocoders import TrainedVocoder
+
+    vocoder = TrainedVocoder.from_pretrained(trained[0])
+    images = torch.rand(batch, 1, MEL.y_res, frames, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    codec = SpectrogramCodec(MEL)
+    audio = codec.decode(images, vocoder=vocoder)
+    assert audio.shape == codec.decode(images).shape == (batch, (frames - 1) * MEL.hop_length)
+    # One pass, no seams: a clip decodes the same alone as in a batch.
+    torch.testing.assert_close(codec.decode(images[:1], vocoder=vocoder), audio[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_pipeline_keeps_its_vocoder_and_refuses_other_mel_settings(trained, tmp_path):
+    from audiodiff.vocoders import TrainedVocoder, VocoderError
+    from audiodiff.vocoders.vocos import VocosConfig, VocosModel
+
+    vocoder = TrainedVocoder.from_pretrained(trained[0])
+    pipe = tiny_pipeline(vocoder=vocoder)
+    pipe.save_pretrained(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "vocoder" / "model.safetensors").is_file()
+    assert "vocoder" not in json.loads((tmp_path / "pipe" / "model_index.json").read_text())  # diffusers' view
+    loaded = AudioDiffusionPipeline.from_pretrained(tmp_path / "pipe")
+    assert isinstance(loaded.codec().vocoder, TrainedVocoder)
+    output = loaded(num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np")
+    images = loaded.codec().pixels_to_images(torch.from_numpy(output.images.astype("int64")))
+    np.testing.assert_allclose(output.audios, vocoder(loaded.codec().images_to_mel_power(images)).numpy(), atol=1e-5)
+    plain = AudioDiffusionPipeline.from_pretrained(tmp_path / "pipe", vocoder=False)
+    assert isinstance(plain.codec().vocoder, GriffinLimVocoder)
+
+    other = MEL.replace(y_res=16)
+    stranger = TrainedVocoder(VocosModel(VocosConfig(16, MEL.n_fft, MEL.hop_length, 8, 16, 1)), other)
+    stranger.save_pretrained(tmp_path / "stranger")
+    with pytest.raises(VocoderError, match=r"stranger was trained for y_res=16 but the pipeline has y_res=32"):
+        AudioDiffusionPipeline.from_pretrained(tmp_path / "pipe", vocoder=tmp_path / "stranger")
+    with pytest.raises(ValueError, match="y_res=16 but these images have y_res=32"):
+        make_vocoder(str(tmp_path / "stranger"), MEL)
+    result = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--steps", 1, "--vocoder",
+                  tmp_path / "stranger", "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 2 and "trained for y_res=16" in result.output and "Traceback" not in result.output
+    nonsense = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--vocoder", "hifigan")
+    assert nonsense.exit_code == 2 and "neither griffinlim, librosa nor a vocoder folder" in nonsense.output
+    iterations = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--steps", 1, "--n-iter", 4,
+                      "--device", "cpu")  # fmt: skip
+    assert iterations.exit_code == 2 and "--vocoder griffinlim" in iterations.output
+
+
+def _cli(*arguments):
+    from click.testing import CliRunner
+
+    from audiodiff.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(argument) for argument in arguments])
+
+
+@pytest.fixture(scope="module")
+def pipeline_and_song(tmp_path_factory):
+    from audiodiff.audio import save_audio
+    from audiodiff.synth import synthesize
+
+    root = tmp_path_factory.mktemp("commands")
+    tiny_pipeline(genres=["beats", "pads"]).save_pretrained(root / "pipe")
+    save_audio(root / "song.wav", synthesize("pads", 0.6, MEL.sample_rate, seed=4), MEL.sample_rate)
+    save_audio(root / "other.wav", synthesize("beats", 0.3, MEL.sample_rate, seed=5), MEL.sample_rate)
+    return root
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "{pipe}", "--steps", 1],
+        ["vary", "{pipe}", "{song}", "--n", 1, "--steps", 2],
+        ["inpaint", "{pipe}", "{song}", "--start", 0.3, "--end", 0.4, "--steps", 2],
+        ["edit", "{pipe}", "{song}", "--genre", "beats", "--strength", 0.5, "--steps", 2, "--refine", 0],
+        ["interpolate", "{pipe}", "--frames", 2, "--steps", 1],
+        ["decode", "{png}", "--mel-config", "{pipe}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_decoding_command_takes_a_trained_vocoder(trained, pipeline_and_song, tmp_path, command):
+    root = pipeline_and_song
+    png = tmp_path / "clip.png"
+    if command[0] == "decode":
+        from audiodiff.codec import save_png
+
+        save_png(png, np.random.default_rng(0).integers(0, 256, (MEL.y_res, MEL.x_res)))
+    values = {"{pipe}": root / "pipe", "{song}": root / "song.wav", "{png}": png}
+    arguments = [values.get(str(value), value) for value in command]
+    result = _cli(*arguments, "--out", tmp_path / "out", "--vocoder", trained[0], "--seed", 1, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    written = sorted((tmp_path / "out").glob("*.wav"))
+    assert written, result.output
+    with_pghi = _cli(*arguments, "--out", tmp_path / "pghi", "--phase-init", "pghi", "--n-iter", 2, "--seed", 1,
+                     "--device", "cpu")  # fmt: skip
+    assert with_pghi.exit_code == 0, with_pghi.output
+    import soundfile
+
+    vocoded, _ = soundfile.read(written[0])
+    griffin_lim_audio, _ = soundfile.read(tmp_path / "pghi" / written[0].name)
+    assert vocoded.shape == griffin_lim_audio.shape and not np.allclose(vocoded, griffin_lim_audio)
+
+
+def test_evaluate_and_train_vocoder_commands(trained, pipeline_and_song, music_folder, tmp_path):
+    root = pipeline_and_song
+    result = _cli("evaluate", "--generated", root / "pipe", "--reference", music_folder, "--n", 2,
+                  "--reconstruction-clips", 1, "--steps", 1, "--vocoder", trained[0], "--out", tmp_path / "eval",
+                  "--device", "cpu", "--seed", 0)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["reconstruction"]["decoder"] == "TrainedVocoder"
+    train = _cli("train-vocoder", "--data", music_folder, "--from", root / "pipe", "--config", "tiny", "--max-steps",
+                 2, "--out", tmp_path / "voc")  # fmt: skip
+    assert train.exit_code == 0, train.output
+    assert "trained 2 steps" in train.output and (tmp_path / "voc" / "model.safetensors").is_file()
+    again = _cli("train-vocoder", "--data", music_folder, "--from", root / "pipe", "--config", "tiny",
+                 "--out", tmp_path / "voc")  # fmt: skip
+    assert again.exit_code == 1 and "add --resume" in again.output

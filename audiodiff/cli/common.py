@@ -107,7 +107,7 @@ def phase_init_option(function: Callable) -> Callable:
 
 
 def vocoder_options(function: Callable) -> Callable:
-    """--vocoder, --n-iter and --phase-init: how spectrograms become audio."""
+    """--vocoder, --n-iter and --phase-init: how spectrograms become audio (decode, evaluate)."""
     function = phase_init_option(function)
     function = click.option(
         "--n-iter",
@@ -117,9 +117,30 @@ def vocoder_options(function: Callable) -> Callable:
     )(function)
     return click.option(
         "--vocoder",
-        type=click.Choice(["griffinlim", "librosa"]),
         default="griffinlim",
-        help="griffinlim: fast, batched torch; librosa: the reference decoder.",
+        callback=_check_vocoder,
+        metavar="griffinlim|librosa|PATH",
+        help="griffinlim: fast, batched torch; librosa: the reference decoder; PATH: a vocoder folder from "
+        "`audiodiff train-vocoder` (trained for these mel settings).",
+    )(function)
+
+
+def _check_vocoder(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """--vocoder: a decoder name or an existing folder (what it holds is checked when it is loaded)."""
+    if value is None or value in ("griffinlim", "librosa") or Path(value).is_dir():
+        return value
+    raise click.BadParameter(f"{value!r} is neither griffinlim, librosa nor a vocoder folder", context, parameter)
+
+
+def sampling_vocoder_option(function: Callable) -> Callable:
+    """--vocoder of the sampling commands: by default the pipeline's own decoder."""
+    return click.option(
+        "--vocoder",
+        default=None,
+        callback=_check_vocoder,
+        metavar="griffinlim|librosa|PATH",
+        help="Decoder: griffinlim, librosa (the reference), or a vocoder folder from `audiodiff train-vocoder`. "
+        "Default: the pipeline's own (its vocoder/ if it was saved with one, else griffinlim).",
     )(function)
 
 

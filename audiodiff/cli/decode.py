@@ -46,7 +46,11 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch
 
     config = load_mel_config(mel_config_path, fallback=images[0].parent)
     torch_device = resolve_device_or_fail(device)
-    codec = SpectrogramCodec(config, vocoder=make_vocoder(vocoder, config, n_iter, phase_init)).to(torch_device)
+    try:
+        decoder = make_vocoder(vocoder, config, n_iter, phase_init)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--vocoder") from None
+    codec = SpectrogramCodec(config, vocoder=decoder).to(torch_device)
     seed = resolve_seed(seed)
     generator = torch.Generator(torch_device).manual_seed(seed)
     make_out_dir(out_dir)
