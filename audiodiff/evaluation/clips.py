@@ -340,18 +340,20 @@ def generate_clips(
     scheduler: str | None = None,
     seconds: float | None = None,
     batch_size: int = 8,
-    generator: torch.Generator | None = None,
+    seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: Callable[[int], None] | None = None,
 ) -> ClipSet:
-    """Generate `count` clips with a pipeline folder (`audiodiff.pipeline.AudioDiffusionPipeline`).
+    """Generate `count` clips with a pipeline folder, as `audiodiff generate --seed SEED` does (clip k from a
+    generator seeded `seed + k`, `audiodiff.sampling.generate`) but without drawing failed clips again: the
+    evaluation measures the sampler as it is.
 
     `genre` conditions a genre-conditioned pipeline (it must know the genre); an unconditional pipeline (typically
-    fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...);
-    `num_inference_steps` defaults to the pipeline's; `seconds` sets the clip length (default one slice). Images
-    `(count, 1, n_mels, frames)` and audio `(count, time)`.
+    fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...;
+    "saved" keeps the folder's); `num_inference_steps` defaults to the sampler's; `seconds` sets the clip length
+    (default one slice). Images `(count, 1, n_mels, frames)` and audio `(count, time)`.
     """
     # Imported here: diffusers takes seconds to import, and evaluating folders of clips does not need it.
+    from audiodiff import sampling
     from audiodiff.pipeline import AudioDiffusionPipeline
 
     try:
@@ -367,34 +369,23 @@ def generate_clips(
                 f"{pipeline_folder}: the pipeline knows genres {', '.join(pipeline.genres)}, not {genre!r}"
             )
         condition = genre
-    images, audio = [], []
-    for start in range(0, count, batch_size):
-        size = min(batch_size, count - start)
-        try:
-            output = pipeline(
-                batch_size=size,
-                num_inference_steps=num_inference_steps,
-                generator=generator,
-                genre=condition,
-                seconds=seconds,
-                output_type="pt",
-            )
-        except ValueError as error:
-            raise EvaluationError(f"{pipeline_folder}: generation failed ({first_line(error)})") from None
-        images.append(torch.as_tensor(output.images).float().cpu())
-        audio.append(torch.as_tensor(output.audios).float().cpu())
-        if progress is not None:
-            progress(size)
+    try:
+        clips = sampling.generate(
+            pipeline, count=count, seed=seed, steps=num_inference_steps, genre=condition, seconds=seconds,
+            batch_size=batch_size,
+        )  # fmt: skip
+    except ValueError as error:
+        raise EvaluationError(f"{pipeline_folder}: generation failed ({first_line(error)})") from None
     names = [f"generated_{index:04d}" for index in range(count)]
     return ClipSet(
-        torch.cat(images),
+        pixels_to_model(clips.images, clips.bits).unsqueeze(1),
         pipeline.mel_config,
         [genre] * count,
         names,
         names,
         str(pipeline_folder),
         "pipeline",
-        audio=torch.cat(audio),
+        audio=torch.from_numpy(np.asarray(clips.audios, dtype=np.float32)),
         bits=pipeline.bits,
     )
 
@@ -403,7 +394,7 @@ class PipelineClips:
     """Clips generated on `load` by a pipeline folder, as a `ClipSource`.
 
     `refs` are the `count` clips to generate; `options` are `generate_clips`'s (genre, num_inference_steps,
-    scheduler, batch_size, generator); `log` is told when generation starts.
+    scheduler, seconds, batch_size, seed); `log` is told when generation starts.
     """
 
     kind = "pipeline"

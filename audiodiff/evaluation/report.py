@@ -448,7 +448,7 @@ def run_evaluation(
         scheduler=scheduler,
         seconds=seconds,
         batch_size=batch_size,
-        generator=torch.Generator(device).manual_seed(seed),
+        seed=seed,
         log=log,
     )
     for reason in reference_source.skipped:
