@@ -286,3 +286,26 @@ def test_evaluate_and_train_vocoder_commands(trained, pipeline_and_song, music_f
     again = _cli("train-vocoder", "--data", music_folder, "--from", root / "pipe", "--config", "tiny",
                  "--out", tmp_path / "voc")  # fmt: skip
     assert again.exit_code == 1 and "add --resume" in again.output
+
+
+def test_demo_passes_its_vocoder_to_generate_and_evaluate(monkeypatch, tmp_path):
+    """The demo runs commands; --vocoder reaches the two that decode (the commands themselves are tested above)."""
+    import audiodiff.demo
+    from audiodiff.cli import demo
+
+    ran = []
+
+    def fake_run(arguments):
+        ran.append(list(arguments))
+        if arguments[0] == "prepare":
+            (tmp_path / "out" / "dataset").mkdir(parents=True)
+            (tmp_path / "out" / "dataset" / "audiodiff_dataset.json").write_text('{"genres": []}')
+
+    monkeypatch.setattr(demo, "run_command", fake_run)
+    monkeypatch.setattr(audiodiff.demo, "write_index", lambda out, **kwargs: out / "index.html")
+    result = _cli("demo", "--out", tmp_path / "out", "--data", tmp_path, "--vocoder", tmp_path, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    commands = {arguments[0]: arguments for arguments in ran}
+    for name in ("generate", "evaluate"):
+        assert commands[name][-2:] == ["--vocoder", str(tmp_path)]
+    assert "--vocoder" not in commands["train"] + commands["finetune"]

@@ -49,11 +49,14 @@ def run_demo(
     seconds: float = 6.0,
     device: str = "auto",
     seed: int = 0,
+    vocoder: str | None = None,
 ) -> Path:
     """Run the whole job and return the path of `index.html`.
 
     data: a music folder (one sub-folder per genre) or dataset; default: the synthesized collection.
     pretrained: a pipeline folder or hub id to fine-tune; default: train a small base model on all genres first.
+    vocoder: the decoder of `generate` and `evaluate` (griffinlim, librosa, or a folder of `audiodiff
+    train-vocoder` made for the demo's mel settings); default: each command's own.
     """
     # Imported here: `audiodiff --help` should not pay for torch.
     from audiodiff.demo import write_index
@@ -109,6 +112,8 @@ def run_demo(
     generated = out / "generated"
     generate = ["generate", str(finetuned), "--out", str(generated), "--n", str(num_clips), "--device", device]
     generate += ["--seconds", str(seconds), *seed_options]
+    vocoder_options = [] if vocoder is None else ["--vocoder", str(vocoder)]
+    generate += vocoder_options
     if genre and _is_conditional(finetuned):
         generate += ["--genre", genre]
     step("generate", generate)
@@ -122,6 +127,7 @@ def run_demo(
     evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
     # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
     evaluate += [str(out / "evaluation"), "--n", "16", "--seconds", str(seconds), "--device", device, *seed_options]
+    evaluate += vocoder_options
     if genre:
         evaluate += ["--genre", genre]
     if (out / "classifier" / "config.json").is_file():
@@ -171,9 +177,11 @@ def _is_conditional(pipeline_dir: Path) -> bool:
 @click.option("--seconds", type=common.POSITIVE, default=6.0, help="Length of each generated clip.")
 @common.device_option
 @click.option("--seed", type=common.SEED, default=0, help="Seed of every step.")
+@common.sampling_vocoder_option
 def command(out_dir, data, pretrained, genre, mel_config, base_steps, finetune_steps, num_clips, seconds, device,
-            seed) -> None:  # fmt: skip
+            seed, vocoder) -> None:  # fmt: skip
     """Synthesize a 3-genre collection, prepare it, train a base model, fine-tune it on one genre, generate,
     evaluate, and write OUT/index.html. About 10 minutes on 2 CPU cores; re-running resumes."""
     run_demo(out_dir, data=data, pretrained=pretrained, genre=genre, mel_config=mel_config, base_steps=base_steps,
-             finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed)  # fmt: skip
+             finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed,
+             vocoder=vocoder)  # fmt: skip

@@ -425,7 +425,8 @@ def run_evaluation(
     without its own borrows the other side's.
     classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
     pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder,
-    n_iter and phase_init: the decoder whose reconstruction quality is measured. seed: the reference clips drawn, the
+    n_iter and phase_init: the decoder whose reconstruction quality is measured (a trained vocoder's folder also
+    decodes the clips a pipeline generates). seed: the reference clips drawn, the
     generated clips and Griffin-Lim's phases each come from a generator seeded with it. log: told of skipped files,
     unavailable backends and generation (one line each).
 
@@ -451,6 +452,8 @@ def run_evaluation(
         seed=seed,
         log=log,
     )
+    if generated.is_dir() and Path(vocoder).is_dir():
+        generation["vocoder"] = vocoder  # a trained vocoder decodes the generated clips too
     for reason in reference_source.skipped:
         log(f"skipped {reason}")
     reference_refs = select_refs(reference_source.refs, 2 * count, genre, torch.Generator().manual_seed(seed))
