@@ -309,3 +309,14 @@ def test_demo_passes_its_vocoder_to_generate_and_evaluate(monkeypatch, tmp_path)
     for name in ("generate", "evaluate"):
         assert commands[name][-2:] == ["--vocoder", str(tmp_path)]
     assert "--vocoder" not in commands["train"] + commands["finetune"]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu", "gpu"])
+def test_vocoder_presets_load(preset):
+    from audiodiff.config import ConfigError
+    from audiodiff.vocoders.training import VocoderTrainConfig
+
+    config = VocoderTrainConfig.load(preset)
+    assert config.max_steps >= 8 and (preset != "gpu" or config.adversarial_at(config.max_steps - 1))
+    with pytest.raises(ConfigError, match="batch_size must be at least 1"):
+        VocoderTrainConfig.load(preset, batch_size=0)
