@@ -288,27 +288,48 @@ def test_evaluate_and_train_vocoder_commands(trained, pipeline_and_song, music_f
     assert again.exit_code == 1 and "add --resume" in again.output
 
 
-def test_demo_passes_its_vocoder_to_generate_and_evaluate(monkeypatch, tmp_path):
-    """The demo runs commands; --vocoder reaches the two that decode (the commands themselves are tested above)."""
+def test_demo_passes_its_vocoder_on_and_plays_one_clip_through_each_decoder(monkeypatch, tmp_path):
+    """The demo runs commands; --vocoder reaches the two that decode (the commands themselves are tested above), and
+    the first generated clip is decoded by each decoder for the page."""
     import audiodiff.demo
     from audiodiff.cli import demo
 
     ran = []
+    out = tmp_path / "out"
 
     def fake_run(arguments):
         ran.append(list(arguments))
         if arguments[0] == "prepare":
-            (tmp_path / "out" / "dataset").mkdir(parents=True)
-            (tmp_path / "out" / "dataset" / "audiodiff_dataset.json").write_text('{"genres": []}')
+            (out / "dataset").mkdir(parents=True)
+            (out / "dataset" / "audiodiff_dataset.json").write_text('{"genres": []}')
+        if arguments[0] == "generate":
+            (out / "generated").mkdir(parents=True)
+            (out / "generated" / "clip_0000.png").write_bytes(b"")
 
     monkeypatch.setattr(demo, "run_command", fake_run)
     monkeypatch.setattr(audiodiff.demo, "write_index", lambda out, **kwargs: out / "index.html")
-    result = _cli("demo", "--out", tmp_path / "out", "--data", tmp_path, "--vocoder", tmp_path, "--device", "cpu")
+    result = _cli("demo", "--out", out, "--data", tmp_path, "--vocoder", tmp_path, "--device", "cpu")
     assert result.exit_code == 0, result.output
     commands = {arguments[0]: arguments for arguments in ran}
     for name in ("generate", "evaluate"):
         assert commands[name][-2:] == ["--vocoder", str(tmp_path)]
     assert "--vocoder" not in commands["train"] + commands["finetune"]
+    decodes = [arguments for arguments in ran if arguments[0] == "decode"]
+    assert [arguments[arguments.index("--out") + 1] for arguments in decodes] == [
+        str(out / "decoders" / name) for name in ("griffinlim-random", "griffinlim-pghi", "vocoder")
+    ]
+    assert all(arguments[1] == str(out / "generated" / "clip_0000.png") for arguments in decodes)
+
+
+def test_demo_page_plays_the_clip_of_each_decoder(tmp_path):
+    from audiodiff.audio import save_audio
+    from audiodiff.demo import write_index
+
+    for name in ("griffinlim-pghi", "griffinlim-random", "vocoder"):
+        save_audio(tmp_path / "decoders" / name / "clip_0000.wav", np.zeros(800, dtype=np.float32), 8000)
+    page = write_index(tmp_path, genre=None, timings={}, data="music", base=None).read_text()
+    assert "One clip through each decoder" in page and "Griffin-Lim, PGHI initial phase" in page
+    assert "decoders/vocoder/clip_0000.wav" in page and "trained vocoder" in page
 
 
 @pytest.mark.parametrize("preset", ["tiny", "cpu", "gpu"])

@@ -117,6 +117,7 @@ def run_demo(
     if genre and _is_conditional(finetuned):
         generate += ["--genre", genre]
     step("generate", generate)
+    _decode_with_each_decoder(step, generated, finetuned, out / "decoders", vocoder, seed)
 
     if genres and len(genres) > 1:
         step(
@@ -138,6 +139,20 @@ def run_demo(
     page = write_index(out, genre=genre, timings=timings, data=str(data), base=base)
     click.secho(f"\nDone in {timings['total'] / 60:.1f} min. Open {page}", bold=True)
     return page
+
+
+def _decode_with_each_decoder(step, generated: Path, pipeline: Path, out: Path, vocoder: str | None, seed: int):
+    """The first generated clip's image decoded by Griffin-Lim from random and from PGHI phase, and by `vocoder` when
+    it is a trained vocoder's folder: `out/<decoder>/<clip>.wav`, for the page's side-by-side players."""
+    images = sorted(generated.glob("*.png"))
+    if not images:
+        return
+    decoders = {"griffinlim-random": ["--phase-init", "random"], "griffinlim-pghi": ["--phase-init", "pghi"]}
+    if vocoder is not None and Path(vocoder).is_dir():
+        decoders["vocoder"] = ["--vocoder", str(vocoder)]
+    for name, options in decoders.items():
+        arguments = ["decode", str(images[0]), "--mel-config", str(pipeline), "--out", str(out / name), *options]
+        step("decode with each decoder", [*arguments, "--seed", str(seed)])
 
 
 def _resume_if_started(arguments: list[str], run_dir: Path) -> list[str]:
