@@ -94,6 +94,10 @@ def test_fences_follow_the_reference_and_respect_their_floors():
     assert fences.limits["total_variation"] == pytest.approx(0.095 + 1.5 * (0.095 - 0.05))
     assert fences.limits["dark_fraction"] == 0.85 and fences.limits["saturated_fraction"] == 0.05
     assert fences.limits["level_spread"] == pytest.approx(10.5 - 1.5 * (15 - 10.5))
+    # A very uniform reference (synthesized music: every window's levels spread 21-23 dB) still calls a window flat
+    # only below 10 dB, not every window a little softer than its narrow range.
+    values["level_spread"] = torch.linspace(21, 23, 101)
+    assert Fences.fit(values).limits["level_spread"] == 10.0
     statistics = image_statistics(torch.zeros(1, 1, 8, 8), 80)
     assert float(statistics["total_variation"][0]) == 0 and float(statistics["level_spread"][0]) == 0
 

@@ -9,7 +9,9 @@ the fitted Gaussian little, so it can still score close to real music. These che
   statistic of real windows: `q95 + 1.5 (q95 - median)` (or `q05 - 1.5 (median - q05)` where low is bad), a fence
   that follows the tail of the genre's own distribution (distorted rock is flatter than a synthesizer pad, quiet
   passages make the dark fraction heavy-tailed), and never closer to normal than a fixed floor (a window is only
-  called silent when 85% of it is at the floor). A clip is flagged when any of its windows is.
+  called silent when 85% of it is at the floor, flat when its levels spread less than 10 dB: a very uniform
+  reference, such as synthesized music, would otherwise call every slightly softer clip an artefact). A clip is
+  flagged when any of its windows is.
 - **Seams.** For clips longer than one slice, the change of the spectral envelope across each join: the mean
   absolute difference in dB of the band levels (16 bands) of the `context` frames before and after the join. When
   the joins are not known (a clip denoised in one piece, or audio from elsewhere), every point `context` frames
@@ -35,7 +37,7 @@ STATISTICS: dict[str, tuple[str, float, str]] = {
     "spectral_flatness": ("high", 0.0, "noise: mean over frames of the mel power's geometric / arithmetic mean"),
     "dark_fraction": ("high", 0.85, "silence: share of pixels within 2% of the floor (-top_db)"),
     "saturated_fraction": ("high", 0.05, "saturation: share of pixels within 2% of the peak (0 dB)"),
-    "level_spread": ("low", 1e9, "flat image: standard deviation of the dB values (a uniform grey has none)"),
+    "level_spread": ("low", 10.0, "flat image: standard deviation of the dB values (a uniform grey has none)"),
 }
 FENCE_QUANTILE = 0.95
 FENCE_SPREADS = 1.5
