@@ -1,10 +1,10 @@
 """`AudioDiffusionPipeline`: sampling spectrogram-diffusion models into audio, compatible with the reference format.
 
 One `__call__` covers generation, variation (img2img / SDEdit), inpainting, loops and long clips (denoised as a
-whole in overlapping, shifting slice-wide windows: MultiDiffusion); `invert` is deterministic DDIM inversion (Song et al. 2020) for reconstruction, editing and
-interpolation between real clips. Any diffusers scheduler samples (`set_scheduler("dpm")`, `"ddim"`, ...); the
-default fast sampler is DPM-Solver++(2M) (Lu et al. 2022) with 20 steps (`audiodiff.schedulers`), against the
-reference's DDPM with 1000.
+whole in overlapping, shifting slice-wide windows: MultiDiffusion); `invert` is deterministic DDIM inversion (Song
+et al. 2020) for reconstruction, editing and interpolation between real clips. Any diffusers scheduler samples
+(`set_scheduler("dpm")`, `"ddim"`, ...); the default fast sampler is DPM-Solver++(2M) (Lu et al. 2022) with 20
+steps (`audiodiff.schedulers`), against the reference's DDPM with 1000.
 
 A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadable by `diffusers.DiffusionPipeline`:
 
