@@ -98,14 +98,15 @@ def read_checkpoint(folder: Path) -> Checkpoint:
     return Checkpoint(folder, unet, noise_scheduler, mel_config, meta.get("genres"), state)
 
 
-def latest_checkpoint(out_dir: str | Path, warn=None) -> Checkpoint | None:
+def latest_checkpoint(out_dir: str | Path, warn=None, read=None) -> Checkpoint | None:
     """The newest intact checkpoint of a run, or None when it has none. Damaged newer ones are passed over, each
-    reported through `warn(message)`; when every checkpoint is damaged, `CheckpointError` names the newest."""
+    reported through `warn(message)`; when every checkpoint is damaged, `CheckpointError` names the newest.
+    `read` reads one folder (default `read_checkpoint`; the vocoder's trainer passes its own)."""
     folders = checkpoint_dirs(out_dir)
     first_error = None
     for folder in reversed(folders):
         try:
-            return read_checkpoint(folder)
+            return (read or read_checkpoint)(folder)
         except CheckpointError as error:
             first_error = first_error or error
             if warn is not None:

@@ -13,6 +13,8 @@ A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadabl
                        (+ "vqvae": ["diffusers", "AutoencoderKL"] for latent models)
     unet/ scheduler/ mel/mel_config.json [vqvae/]
     audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record
+    vocoder/           optional: the trained vocoder that decodes its images (`audiodiff train-vocoder`), named in
+                       audiodiff.json so that diffusers, which does not know it, loads the folder as before
 
 Genre conditioning: `UNet2DModel(num_class_embeds=len(genres) + 1)`; class `len(genres)` is the null label, used for
 unconditional sampling and classifier-free guidance (Ho and Salimans 2022).
@@ -51,6 +53,7 @@ from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry liv
 from audiodiff.utils import first_line, is_hub_id
 
 PIPELINE_METADATA_NAME = "audiodiff.json"
+VOCODER_FOLDER = "vocoder"
 METADATA_NAME = PIPELINE_METADATA_NAME  # the former name
 
 
@@ -113,7 +116,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     for latent models (reference `latent-audio-diffusion`). genres: class names of a genre-conditioned UNet (class
     `len(genres)` is the null label). bits: 8 or 16, the depth of the spectrogram images the model was trained on.
     training: free-form record saved in `audiodiff.json`. quality: the artefact-check fences fitted on the training
-    data (`check_clips`), saved there too.
+    data (`check_clips`), saved there too. vocoder: the decoder of its images (`set_vocoder`): a `TrainedVocoder`
+    (saved in `vocoder/`), any decoder callable, or None for fast Griffin-Lim.
 
     `unet_evaluations` counts UNet evaluations per batch item (a guided step counts 2), cumulatively.
     """
@@ -132,6 +136,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         bits: int = 8,
         training: dict[str, Any] | None = None,
         quality: dict[str, Any] | None = None,
+        vocoder=None,
     ):
         super().__init__()
         if mel is None:
@@ -149,6 +154,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self.unet_evaluations = 0
         self._codecs: dict[str, SpectrogramCodec] = {}
         self._check_components()
+        self.vocoder = None
+        self.set_vocoder(vocoder)
 
     @classmethod
     def from_components(cls, **components: Any) -> AudioDiffusionPipeline:
@@ -212,6 +219,20 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self.scheduler = scheduler
         return self
 
+    # --- the decoder ----------------------------------------------------------------------------------------------
+    def set_vocoder(self, vocoder) -> AudioDiffusionPipeline:
+        """Decode with `vocoder`: a `TrainedVocoder` (its mel settings must be the pipeline's, else ValueError), a
+        folder holding one, any decoder callable (`vocoders.Vocoder`), or None for fast Griffin-Lim. Returns self."""
+        if isinstance(vocoder, (str, os.PathLike)):
+            from audiodiff.vocoders.trained import load_vocoder
+
+            vocoder = load_vocoder(vocoder)
+        if hasattr(vocoder, "check_mel"):
+            vocoder.check_mel(self.mel_config)
+        self.vocoder = vocoder
+        self._codecs = {}
+        return self
+
     # --- save and load --------------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, safe_serialization: bool = True, **kwargs) -> None:
         """Write the reference folder layout (safetensors unless `safe_serialization=False`) and audiodiff.json."""
@@ -227,6 +248,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
         if self.quality:
             metadata["quality"] = self.quality
+        if hasattr(self.vocoder, "save_pretrained"):
+            self.vocoder.save_pretrained(folder / VOCODER_FOLDER)
+            metadata["vocoder"] = VOCODER_FOLDER
         (folder / PIPELINE_METADATA_NAME).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
 
     @classmethod
@@ -235,11 +259,14 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         pretrained_model_name_or_path: str | os.PathLike,
         scheduler: str | SchedulerMixin | None = None,
         torch_dtype: torch.dtype | None = None,
+        vocoder=None,
         **download_kwargs,
     ) -> AudioDiffusionPipeline:
         """Load a pipeline folder or hub id: audiodiff's (safetensors) or the reference's (`.bin`, read with
         `torch.load(weights_only=True)` by diffusers). `scheduler` swaps the sampler (name or instance); the folder's
-        scheduler is kept by default. `download_kwargs` go to `huggingface_hub.snapshot_download` for hub ids.
+        scheduler is kept by default. `vocoder` (a vocoder folder or decoder, see `set_vocoder`) replaces the folder's
+        own `vocoder/`, which is used when there is one; `False` decodes with Griffin-Lim. `download_kwargs` go to
+        `huggingface_hub.snapshot_download` for hub ids.
         """
         folder = _resolve_folder(pretrained_model_name_or_path, **download_kwargs)
         index_path = folder / "model_index.json"
@@ -273,6 +300,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             training=metadata.get("training"),
             quality=metadata.get("quality"),
         )
+        if vocoder is None and metadata.get("vocoder"):
+            vocoder = folder / str(metadata["vocoder"])
+        pipeline.set_vocoder(vocoder or None)
         pipeline.register_to_config(_name_or_path=str(pretrained_model_name_or_path))
         return pipeline
 
@@ -294,7 +324,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         """The `SpectrogramCodec` of these mel settings on `device` (default: the pipeline's), cached."""
         device = torch.device(device or self._execution_device)
         if str(device) not in self._codecs:
-            self._codecs[str(device)] = SpectrogramCodec(self.mel_config).to(device)
+            vocoder = self.vocoder.to(device) if isinstance(self.vocoder, torch.nn.Module) else self.vocoder
+            self._codecs[str(device)] = SpectrogramCodec(self.mel_config, vocoder=vocoder).to(device)
         return self._codecs[str(device)]
 
     def audio_to_images(self, audio: torch.Tensor | np.ndarray) -> torch.Tensor:

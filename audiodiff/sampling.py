@@ -92,14 +92,28 @@ def batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:
         yield first, min(batch_size, count - first)
 
 
-def set_griffin_lim_iterations(pipeline: AudioDiffusionPipeline, n_iter: int | None) -> None:
-    """Decode the pipeline's spectrograms with `n_iter` Griffin-Lim iterations (None: its mel config's `n_iter`)."""
+def set_griffin_lim_iterations(
+    pipeline: AudioDiffusionPipeline, n_iter: int | None, phase_init: str | None = None
+) -> None:
+    """Decode the pipeline's spectrograms with `n_iter` Griffin-Lim iterations (None: its mel config's `n_iter`),
+    starting from `phase_init` ("pghi" or "random"; None: the default)."""
+    from audiodiff.vocoders.griffin_lim import DEFAULT_PHASE_INIT, PHASE_INITS
+
     if n_iter is not None and int(n_iter) < 1:
         raise ValueError(f"Griffin-Lim iterations must be at least 1, got {n_iter}")
+    if phase_init is not None and phase_init not in PHASE_INITS:
+        raise ValueError(f"phase_init must be one of {', '.join(PHASE_INITS)}, got {phase_init!r}")
     vocoder = pipeline.codec().vocoder
     if not hasattr(vocoder, "n_iter"):
-        raise ValueError(f"the pipeline's vocoder ({type(vocoder).__name__}) has no Griffin-Lim iterations to set")
+        if n_iter is None and phase_init is None:
+            return  # a trained vocoder: nothing to set
+        raise ValueError(
+            f"the pipeline decodes with {type(vocoder).__name__}, which has no Griffin-Lim iterations or initial "
+            "phase to set; decode with Griffin-Lim (--vocoder griffinlim) to set them"
+        )
     vocoder.n_iter = pipeline.mel_config.n_iter if n_iter is None else int(n_iter)
+    if hasattr(vocoder, "phase_init"):
+        vocoder.phase_init = DEFAULT_PHASE_INIT if phase_init is None else phase_init
 
 
 @contextlib.contextmanager

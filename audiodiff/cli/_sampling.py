@@ -53,6 +53,9 @@ def genre_options(function: Callable) -> Callable:
 
 
 def decode_option(function: Callable) -> Callable:
+    """--n-iter, --phase-init and --vocoder: how the sampled spectrograms are decoded."""
+    function = common.sampling_vocoder_option(function)
+    function = common.phase_init_option(function)
     return click.option(
         "--n-iter",
         type=common.COUNT,
@@ -64,7 +67,7 @@ def decode_option(function: Callable) -> Callable:
 
 def sampling_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
     """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device,
-    --n-iter."""
+    --n-iter, --phase-init, --vocoder."""
 
     def decorate(function: Callable) -> Callable:
         options = (
@@ -86,9 +89,17 @@ def genre_value(genre: str | None) -> str | int | None:
     return int(genre) if genre is not None and genre.isdigit() else genre
 
 
-def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = None):
+def load_pipeline(
+    path: str,
+    scheduler: str,
+    device: str,
+    n_iter: int | None = None,
+    phase_init: str | None = None,
+    vocoder: str | None = None,
+):
     """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's),
-    decoding with `n_iter` Griffin-Lim iterations (None: the mel config's)."""
+    decoding with `vocoder` (griffinlim, librosa or a vocoder folder; None: the pipeline's own), Griffin-Lim with
+    `n_iter` iterations (None: the mel config's) from `phase_init` (None: the default)."""
     from audiodiff.config import ConfigError
     from audiodiff.pipeline import AudioDiffusionPipeline
     from audiodiff.sampling import set_griffin_lim_iterations
@@ -99,7 +110,15 @@ def load_pipeline(path: str, scheduler: str, device: str, n_iter: int | None = N
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
     pipeline = pipeline.to(torch_device)
-    set_griffin_lim_iterations(pipeline, n_iter)
+    try:
+        if vocoder is not None:
+            from audiodiff.vocoders import make_vocoder
+
+            pipeline.set_vocoder(make_vocoder(vocoder, pipeline.mel_config, n_iter, phase_init))
+        else:
+            set_griffin_lim_iterations(pipeline, n_iter, phase_init)
+    except ValueError as error:
+        raise click.BadParameter(first_line(error), param_hint="--vocoder") from None
     return pipeline
 
 

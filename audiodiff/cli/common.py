@@ -89,8 +89,26 @@ def mel_config_option(function: Callable) -> Callable:
     )(function)
 
 
+# Griffin-Lim's starting phases (`audiodiff.vocoders.griffin_lim.PHASE_INITS`, named here so that `--help` does not
+# import torch; a test checks they agree) and the library's default.
+PHASE_INITS = ("pghi", "random")
+DEFAULT_PHASE_INIT = "random"
+
+
+def phase_init_option(function: Callable) -> Callable:
+    """--phase-init: Griffin-Lim's starting phase (None: the library's default)."""
+    return click.option(
+        "--phase-init",
+        type=click.Choice(PHASE_INITS),
+        default=None,
+        help="Griffin-Lim's starting phase: pghi (phase-gradient heap integration, Prusa et al. 2017: a phase "
+        f"estimated from the magnitude) or random. Default: {DEFAULT_PHASE_INIT}.",
+    )(function)
+
+
 def vocoder_options(function: Callable) -> Callable:
-    """--vocoder and --n-iter: how spectrograms become audio."""
+    """--vocoder, --n-iter and --phase-init: how spectrograms become audio (decode, evaluate)."""
+    function = phase_init_option(function)
     function = click.option(
         "--n-iter",
         type=COUNT,
@@ -99,9 +117,30 @@ def vocoder_options(function: Callable) -> Callable:
     )(function)
     return click.option(
         "--vocoder",
-        type=click.Choice(["griffinlim", "librosa"]),
         default="griffinlim",
-        help="griffinlim: fast, batched torch; librosa: the reference decoder.",
+        callback=_check_vocoder,
+        metavar="griffinlim|librosa|PATH",
+        help="griffinlim: fast, batched torch; librosa: the reference decoder; PATH: a vocoder folder from "
+        "`audiodiff train-vocoder` (trained for these mel settings).",
+    )(function)
+
+
+def _check_vocoder(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """--vocoder: a decoder name or an existing folder (what it holds is checked when it is loaded)."""
+    if value is None or value in ("griffinlim", "librosa") or Path(value).is_dir():
+        return value
+    raise click.BadParameter(f"{value!r} is neither griffinlim, librosa nor a vocoder folder", context, parameter)
+
+
+def sampling_vocoder_option(function: Callable) -> Callable:
+    """--vocoder of the sampling commands: by default the pipeline's own decoder."""
+    return click.option(
+        "--vocoder",
+        default=None,
+        callback=_check_vocoder,
+        metavar="griffinlim|librosa|PATH",
+        help="Decoder: griffinlim, librosa (the reference), or a vocoder folder from `audiodiff train-vocoder`. "
+        "Default: the pipeline's own (its vocoder/ if it was saved with one, else griffinlim).",
     )(function)
 
 

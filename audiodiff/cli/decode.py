@@ -30,7 +30,7 @@ from audiodiff.cli.common import (
 @click.option("--batch-size", type=COUNT, default=8, help="Images decoded at once.")
 @seed_option
 @device_option
-def command(images, out_dir, mel_config_path, vocoder, n_iter, batch_size, seed, device) -> None:
+def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch_size, seed, device) -> None:
     """Write <stem>.wav for each spectrogram IMAGE (8- or 16-bit grayscale PNG).
 
     The mel settings come from --mel-config, else from a mel_config.json beside the first image (as written by
@@ -46,7 +46,11 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, batch_size, seed,
 
     config = load_mel_config(mel_config_path, fallback=images[0].parent)
     torch_device = resolve_device_or_fail(device)
-    codec = SpectrogramCodec(config, vocoder=make_vocoder(vocoder, config, n_iter)).to(torch_device)
+    try:
+        decoder = make_vocoder(vocoder, config, n_iter, phase_init)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--vocoder") from None
+    codec = SpectrogramCodec(config, vocoder=decoder).to(torch_device)
     seed = resolve_seed(seed)
     generator = torch.Generator(torch_device).manual_seed(seed)
     make_out_dir(out_dir)

@@ -49,11 +49,14 @@ def run_demo(
     seconds: float = 6.0,
     device: str = "auto",
     seed: int = 0,
+    vocoder: str | None = None,
 ) -> Path:
     """Run the whole job and return the path of `index.html`.
 
     data: a music folder (one sub-folder per genre) or dataset; default: the synthesized collection.
     pretrained: a pipeline folder or hub id to fine-tune; default: train a small base model on all genres first.
+    vocoder: the decoder of `generate` and `evaluate` (griffinlim, librosa, or a folder of `audiodiff
+    train-vocoder` made for the demo's mel settings); default: each command's own.
     """
     # Imported here: `audiodiff --help` should not pay for torch.
     from audiodiff.demo import write_index
@@ -109,9 +112,12 @@ def run_demo(
     generated = out / "generated"
     generate = ["generate", str(finetuned), "--out", str(generated), "--n", str(num_clips), "--device", device]
     generate += ["--seconds", str(seconds), *seed_options]
+    vocoder_options = [] if vocoder is None else ["--vocoder", str(vocoder)]
+    generate += vocoder_options
     if genre and _is_conditional(finetuned):
         generate += ["--genre", genre]
     step("generate", generate)
+    _decode_with_each_decoder(step, generated, finetuned, out / "decoders", vocoder, seed)
 
     if genres and len(genres) > 1:
         step(
@@ -122,6 +128,7 @@ def run_demo(
     evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
     # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
     evaluate += [str(out / "evaluation"), "--n", "16", "--seconds", str(seconds), "--device", device, *seed_options]
+    evaluate += vocoder_options
     if genre:
         evaluate += ["--genre", genre]
     if (out / "classifier" / "config.json").is_file():
@@ -132,6 +139,20 @@ def run_demo(
     page = write_index(out, genre=genre, timings=timings, data=str(data), base=base)
     click.secho(f"\nDone in {timings['total'] / 60:.1f} min. Open {page}", bold=True)
     return page
+
+
+def _decode_with_each_decoder(step, generated: Path, pipeline: Path, out: Path, vocoder: str | None, seed: int):
+    """The first generated clip's image decoded by Griffin-Lim from random and from PGHI phase, and by `vocoder` when
+    it is a trained vocoder's folder: `out/<decoder>/<clip>.wav`, for the page's side-by-side players."""
+    images = sorted(generated.glob("*.png"))
+    if not images:
+        return
+    decoders = {"griffinlim-random": ["--phase-init", "random"], "griffinlim-pghi": ["--phase-init", "pghi"]}
+    if vocoder is not None and Path(vocoder).is_dir():
+        decoders["vocoder"] = ["--vocoder", str(vocoder)]
+    for name, options in decoders.items():
+        arguments = ["decode", str(images[0]), "--mel-config", str(pipeline), "--out", str(out / name), *options]
+        step("decode with each decoder", [*arguments, "--seed", str(seed)])
 
 
 def _resume_if_started(arguments: list[str], run_dir: Path) -> list[str]:
@@ -171,9 +192,11 @@ def _is_conditional(pipeline_dir: Path) -> bool:
 @click.option("--seconds", type=common.POSITIVE, default=6.0, help="Length of each generated clip.")
 @common.device_option
 @click.option("--seed", type=common.SEED, default=0, help="Seed of every step.")
+@common.sampling_vocoder_option
 def command(out_dir, data, pretrained, genre, mel_config, base_steps, finetune_steps, num_clips, seconds, device,
-            seed) -> None:  # fmt: skip
+            seed, vocoder) -> None:  # fmt: skip
     """Synthesize a 3-genre collection, prepare it, train a base model, fine-tune it on one genre, generate,
     evaluate, and write OUT/index.html. About 10 minutes on 2 CPU cores; re-running resumes."""
     run_demo(out_dir, data=data, pretrained=pretrained, genre=genre, mel_config=mel_config, base_steps=base_steps,
-             finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed)  # fmt: skip
+             finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed,
+             vocoder=vocoder)  # fmt: skip

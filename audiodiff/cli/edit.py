@@ -35,8 +35,8 @@ from audiodiff.cli import _sampling, common
     "--offset", type=common.NON_NEGATIVE, default=0.0, help="Seconds into AUDIO where the slice to edit starts."
 )
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, source_genre, source_pipeline,
-    strength, refine, offset,
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder,
+    source_genre, source_pipeline, strength, refine, offset,
 ):  # fmt: skip
     """Edit one slice of AUDIO: invert it with DDIM (Song et al. 2020) under --source-genre (and
     --source-pipeline), then regenerate from there with PIPELINE and --genre.
@@ -47,7 +47,7 @@ def command(
     from audiodiff import sampling
     from audiodiff.codec import save_png
 
-    target = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    target = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     source = target if source_pipeline is None else _sampling.load_pipeline(source_pipeline, scheduler, device)
     if source.mel_config != target.mel_config or source.latent_shape != target.latent_shape:
         raise click.UsageError("--source-pipeline must have the same mel settings and sample shape as PIPELINE")

@@ -27,8 +27,8 @@ from audiodiff.cli import _sampling, common
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
 @_sampling.redraw_option
 def command(
-    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, count, seconds, overlap, batch_size,
-    redraw,
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, count, seconds,
+    overlap, batch_size, redraw,
 ):  # fmt: skip
     """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
 
@@ -36,7 +36,7 @@ def command(
     """
     from audiodiff import sampling
 
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     seed = common.resolve_seed(seed)
     clips = _sampling.job(
         sampling.generate, pipe, count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre),

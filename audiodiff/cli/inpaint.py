@@ -32,8 +32,8 @@ from audiodiff.cli import _sampling, common
 )
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Alternatives to make.")
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, start, end, loop_seconds,
-    offset, count,
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, start, end,
+    loop_seconds, offset, count,
 ):  # fmt: skip
     """Regenerate --start..--end seconds of AUDIO with the diffusion PIPELINE, keeping the rest; or --loop it.
 
@@ -48,7 +48,7 @@ def command(
         raise click.UsageError("give --start and --end (seconds to regenerate), or --loop SECONDS")
     if loop_seconds is not None and (start is not None or end is not None):
         raise click.UsageError("--loop cannot be combined with --start/--end")
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     original = _sampling.load_clip(audio, pipe.sample_rate)
     seed = common.resolve_seed(seed)
     shared = dict(count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre), guidance=guidance)

@@ -23,8 +23,8 @@ from audiodiff.cli import _sampling, common
 @click.option("--to-audio", type=click.Path(path_type=Path), default=None, help="The other clip, with --from-audio.")
 @click.option("--refine", type=click.IntRange(min=0), default=2, help="With clips: inversion refinements per step.")
 def command(
-    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, frames, to_seed, from_audio, to_audio,
-    refine,
+    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, frames, to_seed,
+    from_audio, to_audio, refine,
 ):  # fmt: skip
     """Make --frames clips along the spherical interpolation (slerp) between two noises of the diffusion PIPELINE.
 
@@ -39,7 +39,7 @@ def command(
         raise click.UsageError("give both --from-audio and --to-audio, or neither (to interpolate between seeds)")
     if from_audio is not None:
         scheduler = sampling.INVERTIBLE_SCHEDULER
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     seed = common.resolve_seed(seed)
     if from_audio is None:
         to_seed = seed + 1 if to_seed is None else to_seed

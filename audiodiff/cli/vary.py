@@ -26,8 +26,8 @@ from audiodiff.cli import _sampling, common
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
 @_sampling.redraw_option
 def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, count, strength, offset,
-    batch_size, redraw,
+    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, count,
+    strength, offset, batch_size, redraw,
 ):  # fmt: skip
     """Make variations of one slice of AUDIO with the diffusion PIPELINE.
 
@@ -35,7 +35,7 @@ def command(
     """
     from audiodiff import sampling
 
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     original = _sampling.load_clip(audio, pipe.sample_rate)
     _sampling.one_slice(original, pipe, offset)  # an offset outside the clip is an error about --offset
     seed = common.resolve_seed(seed)

@@ -342,6 +342,7 @@ def generate_clips(
     batch_size: int = 8,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    vocoder: str | Path | None = None,
 ) -> ClipSet:
     """Generate `count` clips with a pipeline folder, as `audiodiff generate --seed SEED` does (clip k from a
     generator seeded `seed + k`, `audiodiff.sampling.generate`) but without drawing failed clips again: the
@@ -350,7 +351,8 @@ def generate_clips(
     `genre` conditions a genre-conditioned pipeline (it must know the genre); an unconditional pipeline (typically
     fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...;
     "saved" keeps the folder's); `num_inference_steps` defaults to the sampler's; `seconds` sets the clip length
-    (default one slice). Images `(count, 1, n_mels, frames)` and audio `(count, time)`.
+    (default one slice); `vocoder` (a trained vocoder's folder) replaces the pipeline's decoder. Images
+    `(count, 1, n_mels, frames)` and audio `(count, time)`.
     """
     # Imported here: diffusers takes seconds to import, and evaluating folders of clips does not need it.
     from audiodiff import sampling
@@ -358,7 +360,9 @@ def generate_clips(
 
     try:
         scheduler = None if scheduler == "saved" else scheduler
-        pipeline = AudioDiffusionPipeline.from_pretrained(str(pipeline_folder), scheduler=scheduler).to(device)
+        pipeline = AudioDiffusionPipeline.from_pretrained(
+            str(pipeline_folder), scheduler=scheduler, vocoder=vocoder
+        ).to(device)
     except (OSError, ValueError, KeyError, ConfigError) as error:
         raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({first_line(error)})") from None
     pipeline.set_progress_bar_config(disable=True)
@@ -394,7 +398,7 @@ class PipelineClips:
     """Clips generated on `load` by a pipeline folder, as a `ClipSource`.
 
     `refs` are the `count` clips to generate; `options` are `generate_clips`'s (genre, num_inference_steps,
-    scheduler, seconds, batch_size, seed); `log` is told when generation starts.
+    scheduler, seconds, batch_size, seed, vocoder); `log` is told when generation starts.
     """
 
     kind = "pipeline"

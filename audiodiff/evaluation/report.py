@@ -405,6 +405,7 @@ def run_evaluation(
     mel_config: MelConfig | None = None,
     vocoder: str = "griffinlim",
     n_iter: int | None = None,
+    phase_init: str | None = None,
     reconstruction_clips: int = 8,
     num_inference_steps: int | None = None,
     scheduler: str | None = DEFAULT_SCHEDULER,
@@ -423,9 +424,10 @@ def run_evaluation(
     are drawn, half compared and half for the baseline. `mel_config` overrides the settings of folders; a folder
     without its own borrows the other side's.
     classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
-    pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder and
-    n_iter: the decoder whose reconstruction quality is measured. seed: the reference clips drawn, the generated
-    clips and Griffin-Lim's phases each come from a generator seeded with it. log: told of skipped files,
+    pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder,
+    n_iter and phase_init: the decoder whose reconstruction quality is measured (a trained vocoder's folder also
+    decodes the clips a pipeline generates). seed: the reference clips drawn, the
+    generated clips and Griffin-Lim's phases each come from a generator seeded with it. log: told of skipped files,
     unavailable backends and generation (one line each).
 
     Raises `EvaluationError` or `ConfigError` (one line) for inputs that cannot be evaluated.
@@ -450,6 +452,8 @@ def run_evaluation(
         seed=seed,
         log=log,
     )
+    if generated.is_dir() and Path(vocoder).is_dir():
+        generation["vocoder"] = vocoder  # a trained vocoder decodes the generated clips too
     for reason in reference_source.skipped:
         log(f"skipped {reason}")
     reference_refs = select_refs(reference_source.refs, 2 * count, genre, torch.Generator().manual_seed(seed))
@@ -490,7 +494,7 @@ def run_evaluation(
         unavailable=unavailable,
         classifier=classifier_model,
         classifier_report=classifier_report,
-        vocoder=make_vocoder(vocoder, reference_mel, n_iter),
+        vocoder=make_vocoder(vocoder, reference_mel, n_iter, phase_init),
         reconstruction_clips=reconstruction_clips,
         generator=torch.Generator(device).manual_seed(seed),
         device=device,

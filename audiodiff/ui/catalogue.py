@@ -102,7 +102,8 @@ class Catalogue:
             pipeline.set_scheduler(copy.deepcopy(saved))
         else:
             pipeline.set_scheduler(make_scheduler(scheduler, saved.config))
-        set_griffin_lim_iterations(pipeline, n_iter)
+        if hasattr(pipeline.codec().vocoder, "n_iter"):  # a pipeline saved with a trained vocoder has none to set
+            set_griffin_lim_iterations(pipeline, n_iter)
         return pipeline
 
     def saved_default_steps(self, name: str) -> int:

@@ -1,47 +1,18 @@
-"""Decoders from mel power spectrograms back to waveforms.
+"""Fast Griffin-Lim on torch: mel power -> linear magnitude (NNLS) -> phase retrieval, batched, any device.
 
-A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `(batch, n_mels, frames)` mel power
-(as produced by `SpectrogramCodec`, peak 1.0) and returning `(batch, time)` float audio; `generator` seeds whatever
-randomness it has (Griffin-Lim's initial phase), and the codec always passes one. Three are provided:
-
-- `GriffinLimVocoder`: torch, batched, any device. Mel-to-linear inversion by non-negative least squares
-  (projected gradient from the pseudo-inverse), then fast Griffin-Lim with momentum (Perraudin, Balazs and
-  Sondergaard 2013, "A fast Griffin-Lim algorithm"; Griffin and Lim 1984).
-- `LibrosaVocoder`: the reference decoder (`librosa.feature.inverse.mel_to_audio`, as in audio-diffusion's `Mel`),
-  numpy, one item at a time. Kept as the quality and speed baseline.
-- `NeuralVocoder`: adapter for a neural vocoder module (HiFi-GAN, BigVGAN, ...) trained on the same mel settings.
+Mel-to-linear inversion by non-negative least squares (projected gradient from the pseudo-inverse), then fast
+Griffin-Lim with momentum (Perraudin, Balazs and Sondergaard 2013, "A fast Griffin-Lim algorithm"; Griffin and
+Lim 1984).
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from audiodiff.config import MelConfig
-
-
-class Vocoder(Protocol):
-    def __call__(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`(batch, n_mels, frames)` mel power -> `(batch, time)` audio; `generator` seeds its randomness."""
-        ...
-
-
-def mel_filterbank(config: MelConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Slaney-scale, Slaney-normalised triangular mel filters as librosa's default; shape `(n_freqs, n_mels)`."""
-    import torchaudio
-
-    return torchaudio.functional.melscale_fbanks(
-        n_freqs=config.n_fft // 2 + 1,
-        f_min=0.0,
-        f_max=config.sample_rate / 2.0,
-        n_mels=config.n_mels,
-        sample_rate=config.sample_rate,
-        norm="slaney",
-        mel_scale="slaney",
-    ).to(dtype)
+from audiodiff.vocoders.base import mel_filterbank
 
 
 def mel_to_linear(
@@ -112,19 +83,29 @@ def griffin_lim(
     momentum: float = 0.99,
     length: int | None = None,
     generator: torch.Generator | None = None,
+    phase_init: str = "random",
 ) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013): phase retrieval with momentum from a magnitude STFT.
 
     magnitude: `(batch, n_freqs, frames)`. Returns audio `(batch, length)`, by default `(frames - 1) * hop_length`.
-    The initial phase is uniform random, drawn from `generator` (on the magnitude's device) for reproducibility.
+    phase_init: "random" starts from uniform random phase; "pghi" from the phase-gradient heap integration of the
+    magnitude (Prusa et al. 2017, `vocoders.pghi`), which keeps random phase only where the magnitude is negligible.
+    The random phase is drawn from `generator` (on the magnitude's device) either way, so a seed gives the same audio.
     """
     _check_momentum(momentum)
+    _check_phase_init(phase_init)
     frames = magnitude.shape[-1]
     length = (frames - 1) * hop_length if length is None else length
     transform = _FrameStft(n_fft, hop_length, window.to(magnitude.dtype), frames, length)
+    phase = torch.rand(magnitude.transpose(1, 2).shape, generator=generator, device=magnitude.device,
+                       dtype=magnitude.dtype).mul_(2 * np.pi)  # fmt: skip
+    if phase_init == "pghi":
+        from audiodiff.vocoders.pghi import pghi_phase
+
+        phase = pghi_phase(magnitude, n_fft, hop_length, phase.transpose(1, 2), window_length=len(window))
+        phase = phase.transpose(1, 2)
     magnitude = magnitude.transpose(1, 2).contiguous()
-    phase = torch.rand(magnitude.shape, generator=generator, device=magnitude.device, dtype=magnitude.dtype)
-    angles = torch.polar(torch.ones_like(magnitude), 2 * np.pi * phase)
+    angles = torch.polar(torch.ones_like(magnitude), phase.contiguous())
     previous = None
     for _ in range(n_iter):
         rebuilt = transform.forward(transform.inverse(magnitude * angles))
@@ -133,6 +114,15 @@ def griffin_lim(
         angles = angles * (angles.real.square() + angles.imag.square()).add_(1e-32).rsqrt_()
         previous = rebuilt
     return transform.inverse(magnitude * angles)
+
+
+PHASE_INITS = ("pghi", "random")
+DEFAULT_PHASE_INIT = "random"
+
+
+def _check_phase_init(phase_init: str) -> None:
+    if phase_init not in PHASE_INITS:
+        raise ValueError(f"phase_init must be one of {', '.join(PHASE_INITS)}, got {phase_init!r}")
 
 
 def _check_momentum(momentum: float) -> None:
@@ -146,7 +136,8 @@ class GriffinLimVocoder(nn.Module):
     """Mel power -> audio on torch: NNLS mel inversion + fast Griffin-Lim. Move it with `.to(device)`.
 
     Call with `(batch, n_mels, frames)` mel power; returns `(batch, (frames - 1) * hop_length)` audio, the length of
-    the slice that produced those frames (rounded up to whole hops).
+    the slice that produced those frames (rounded up to whole hops). `phase_init` ("pghi" or "random", settable
+    later like `n_iter`) is Griffin-Lim's starting phase (`griffin_lim`).
     """
 
     def __init__(
@@ -156,6 +147,7 @@ class GriffinLimVocoder(nn.Module):
         momentum: float = 0.99,
         nnls_iter: int = 10,
         cpu_chunk: int = 2,
+        phase_init: str | None = None,
     ):
         super().__init__()
         # On CPU, Griffin-Lim is memory-bound: small chunks stay in cache (measured 48 ms per clip at 1-2 clips,
@@ -166,6 +158,8 @@ class GriffinLimVocoder(nn.Module):
         _check_momentum(momentum)
         self.momentum = momentum
         self.nnls_iter = nnls_iter
+        self.phase_init = DEFAULT_PHASE_INIT if phase_init is None else phase_init
+        _check_phase_init(self.phase_init)
         filterbank = mel_filterbank(config, torch.float64)
         self.register_buffer("filterbank", filterbank.float(), persistent=False)
         self.register_buffer("pseudo_inverse", torch.linalg.pinv(filterbank.T).float(), persistent=False)
@@ -187,64 +181,5 @@ class GriffinLimVocoder(nn.Module):
             n_iter=self.n_iter,
             momentum=self.momentum,
             generator=generator,
+            phase_init=self.phase_init,
         )
-
-
-class LibrosaVocoder:
-    """The reference decoder: `librosa.feature.inverse.mel_to_audio` per item (NNLS + Griffin-Lim on numpy)."""
-
-    def __init__(self, config: MelConfig, n_iter: int | None = None):
-        self.config = config
-        self.n_iter = config.n_iter if n_iter is None else int(n_iter)
-
-    def __call__(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        import librosa
-
-        seed = None if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        clips = []
-        # mel_to_audio split in its two steps so that Griffin-Lim's random initial phase can be seeded.
-        for index, item in enumerate(mel_power.detach().cpu().double().numpy()):
-            linear = librosa.feature.inverse.mel_to_stft(
-                item, sr=self.config.sample_rate, n_fft=self.config.n_fft, power=2.0
-            )
-            clips.append(
-                librosa.griffinlim(
-                    linear,
-                    n_iter=self.n_iter,
-                    hop_length=self.config.hop_length,
-                    random_state=None if seed is None else seed + index,
-                )
-            )
-        return torch.from_numpy(np.stack(clips).astype(np.float32)).to(mel_power.device)
-
-
-class NeuralVocoder(nn.Module):
-    """Adapter for a neural vocoder trained on the same mel settings.
-
-    `module` maps log-mel `(batch, n_mels, frames)` (natural log of mel magnitude, the HiFi-GAN/BigVGAN
-    convention, when `log_input`) to audio `(batch, time)` or `(batch, 1, time)`. The codec's mel power has its peak
-    at 1.0 per slice (the absolute level is not stored in the image), so `gain_db` shifts it to the level the
-    vocoder was trained on.
-    """
-
-    def __init__(self, module: nn.Module, log_input: bool = True, gain_db: float = 0.0):
-        super().__init__()
-        self.module = module
-        self.log_input = log_input
-        self.gain_db = gain_db
-
-    @torch.no_grad()
-    def forward(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        mel_power = mel_power * 10.0 ** (self.gain_db / 10.0)
-        features = torch.log(torch.clamp(mel_power, min=1e-10).sqrt()) if self.log_input else mel_power
-        audio = self.module(features)
-        return audio.reshape(audio.shape[0], -1)
-
-
-def make_vocoder(name: str, config: MelConfig, n_iter: int | None = None) -> nn.Module | LibrosaVocoder:
-    """Vocoder by name: "griffinlim" (torch, default) or "librosa" (the reference)."""
-    if name in ("griffinlim", "griffin-lim", "torch"):
-        return GriffinLimVocoder(config, n_iter=n_iter)
-    if name == "librosa":
-        return LibrosaVocoder(config, n_iter=n_iter)
-    raise ValueError(f"unknown vocoder {name!r}: choose 'griffinlim' or 'librosa'")

@@ -1,0 +1,153 @@
+"""The vocoder a user trains (`audiodiff train-vocoder`): a Vocos network behind the decoder protocol, and its folder.
+
+A vocoder folder holds
+
+    config.json          {"_class_name": "VocosVocoder", "model": {...}, "mel_config": {...}, "bits": 8,
+                          "training": {...}}
+    model.safetensors    the network's weights (the EMA weights when training kept an EMA)
+
+It decodes what the diffusion model emits: mel power with its peak at 1 per slice (`SpectrogramCodec`) becomes the
+model-space image values again (`pixel / levels * 2 - 1`, exactly, since the codec maps them to power and back
+without loss), the input it was trained on. It serves only the mel settings it was trained for: `check_mel` refuses
+others with a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass
+from audiodiff.utils import atomic_file, first_line
+from audiodiff.vocoders.vocos import VocosConfig, VocosModel
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CLASS_NAME = "VocosVocoder"
+
+
+class VocoderError(ConfigError):
+    """A vocoder folder cannot be read or does not fit the mel settings; one line naming the folder."""
+
+
+def mel_power_to_features(mel_power: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Mel power `(batch, n_mels, frames)` (peak 1 per slice) -> the image's model-space values in [-1, 1], the
+    vocoder's input: `(dB + top_db) / top_db * 2 - 1` with dB floored at `-top_db`, as the codec encodes."""
+    decibels = 10.0 * torch.log10(mel_power.float().clamp(min=1e-30))
+    return ((decibels + top_db) / top_db).clamp(0, 1) * 2 - 1
+
+
+class TrainedVocoder(nn.Module):
+    """A trained Vocos vocoder as a decoder: `(batch, n_mels, frames)` mel power -> `(batch, (frames - 1) *
+    hop_length)` audio, the length Griffin-Lim gives. Deterministic (`generator` is accepted and unused); any
+    device (`.to(device)`); a clip of any length is one pass.
+
+    Example:
+        >>> vocoder = TrainedVocoder.from_pretrained("runs/vocoder")       # doctest: +SKIP
+        >>> codec = SpectrogramCodec(vocoder.mel_config, vocoder=vocoder)  # doctest: +SKIP
+        >>> audio = codec.decode(images)                                   # doctest: +SKIP
+    """
+
+    def __init__(self, model: VocosModel, mel_config: MelConfig, bits: int = 8, training: dict | None = None):
+        super().__init__()
+        if (model.config.n_mels, model.config.n_fft, model.config.hop_length) != (
+            mel_config.n_mels,
+            mel_config.n_fft,
+            mel_config.hop_length,
+        ):
+            raise VocoderError("the network's n_mels, n_fft and hop_length differ from its mel settings")
+        self.model = model
+        self.mel_config = mel_config
+        self.bits = int(bits)
+        self.training_record = dict(training or {})
+        self.source: str | None = None
+
+    @torch.no_grad()
+    def forward(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        features = mel_power_to_features(mel_power.to(device), float(self.mel_config.top_db))
+        return self.model(features)
+
+    # --- compatibility ------------------------------------------------------------------------------------------
+    def check_mel(self, mel_config: MelConfig, user: str = "the pipeline has") -> None:
+        """Raise `VocoderError` unless this vocoder was trained for images with `mel_config`'s meaning (the width and
+        the Griffin-Lim iterations may differ)."""
+        different = self.mel_config.mismatches(mel_config, COMPATIBLE_KEYS)
+        if different:
+            key = different[0]
+            name = self.source or "the vocoder"
+            raise VocoderError(
+                f"{name} was trained for {key}={getattr(self.mel_config, key)} but {user} "
+                f"{key}={getattr(mel_config, key)}; train a vocoder with its mel settings (audiodiff train-vocoder "
+                "--from PIPELINE)"
+            )
+
+    # --- save and load ------------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        import dataclasses
+
+        return {
+            "_class_name": CLASS_NAME,
+            "model": dataclasses.asdict(self.model.config),
+            "mel_config": self.mel_config.to_dict(),
+            "bits": self.bits,
+            "training": self.training_record,
+        }
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write `config.json` and `model.safetensors` into `folder`; each file appears whole or not at all."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.model.state_dict().items()}
+        with atomic_file(folder / WEIGHTS_NAME) as temporary:
+            save_file(state, str(temporary))
+        with atomic_file(folder / CONFIG_NAME) as temporary:
+            temporary.write_text(json.dumps(self.describe(), indent=2, default=str) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, device: torch.device | str | None = None) -> TrainedVocoder:
+        """Load a vocoder folder; `VocoderError` (one line, naming it) when it is not one or is damaged."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not is_vocoder_folder(folder):
+            raise VocoderError(f"{folder}: not a vocoder folder (no {CONFIG_NAME} naming {CLASS_NAME})")
+        try:
+            described = json.loads((folder / CONFIG_NAME).read_text())
+            model_config = load_dataclass(VocosConfig, described["model"], str(folder / CONFIG_NAME))
+            mel_config = MelConfig.from_dict(described["mel_config"], str(folder / CONFIG_NAME))
+            model = VocosModel(model_config)
+            model.load_state_dict(load_file(folder / WEIGHTS_NAME, device="cpu"))
+            vocoder = cls(model, mel_config, described.get("bits", 8), described.get("training"))
+        except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways (JSON, keys, shapes, I/O)
+            raise VocoderError(f"{folder}: damaged vocoder ({type(error).__name__}: {first_line(error)})") from None
+        vocoder.source = str(folder)
+        vocoder.eval()
+        return vocoder.to(device) if device is not None else vocoder
+
+
+def is_vocoder_folder(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds a vocoder's config.json (not necessarily intact weights)."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("_class_name") == CLASS_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_vocoder(folder: str | os.PathLike, mel_config: MelConfig | None = None, user: str = "the pipeline has"):
+    """A vocoder folder, checked against `mel_config` (the settings of the images it will decode)."""
+    vocoder = TrainedVocoder.from_pretrained(folder)
+    if mel_config is not None:
+        vocoder.check_mel(mel_config, user)
+    return vocoder

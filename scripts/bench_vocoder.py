@@ -1,0 +1,228 @@
+"""Decoders on held-out real music: librosa Griffin-Lim, fast Griffin-Lim from random or PGHI phase, the vocoder.
+
+One run, one process, the same clips for every decoder. Clips come from the real-music collection
+(`scripts/real_music.py`): the held-out tracks of `scripts/bench_quality.py` (its `split.json` when it exists,
+else its rule: per genre, every 4th track sorted by file name, from the second); a trained vocoder is trained on
+the other tracks only. Each held-out track gives `--clips-per-track` slices, evenly spaced between 10% and 90% of
+it (silent ones skipped), encoded to 8-bit images exactly as `audiodiff prepare` encodes, then decoded by:
+
+    librosa GL-32         the reference decoder (librosa `mel_to_audio`, as audio-diffusion's `Mel`)
+    fast GL-32 random     audiodiff's torch fast Griffin-Lim from random phase (the default before PGHI)
+    fast GL-N PGHI        the same from the PGHI phase (Prusa et al. 2017), N in --pghi-iterations
+    vocoder               a trained vocoder folder (`audiodiff train-vocoder`): --vocoder-reference for the
+                          reference settings, --vocoder-demo for the demo's
+
+Metrics against the original audio, after a least-squares gain per clip (an image keeps no absolute level):
+multi-resolution STFT distance (Parallel WaveGAN's SC + log-magnitude L1 at 512/1024/2048), log-mel L1 in dB at the
+settings' mel bands, spectral convergence at the settings' STFT, and seconds of audio decoded per second (batches
+of 8, after a warm-up; the machine's load average is printed, other work on it slows every decoder alike).
+Settings: the reference 256x256 (`reference`) and the demo's 64-band (`demo`, configs/mel/demo-64.yaml).
+A table per genre follows the table of all held-out clips.
+
+    .venv/bin/python scripts/bench_vocoder.py [--settings reference,demo] [--genres rock,electronic]
+        [--clips-per-track 2] [--vocoder-reference VOC] [--threads 1]
+
+Last line: RESULT mrstft_gl=... mrstft_pghi=... mrstft_vocoder=... speed_vocoder_over_gl=... (and log-mel L1,
+SC and time ratios) over all the clips measured, at the reference settings (PGHI at 32 iterations), then the same
+keys with the suffix _64 for the demo settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audiodiff.audio import load_audio  # noqa: E402
+from audiodiff.codec import SpectrogramCodec  # noqa: E402
+from audiodiff.config import MelConfig, configs_dir  # noqa: E402
+from audiodiff.evaluation.metrics import spectral_convergence  # noqa: E402
+from audiodiff.runtime import environment_info  # noqa: E402
+from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, load_vocoder  # noqa: E402
+from audiodiff.vocoders.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance  # noqa: E402
+
+SETTINGS = {"reference": lambda: MelConfig(), "demo": lambda: MelConfig.load(configs_dir() / "mel" / "demo-64.yaml")}
+SUFFIX = {"reference": "", "demo": "_64"}
+BATCH = 8
+
+
+DEFAULT_SPLIT = Path.home() / ".cache" / "audiodiff" / "bench-quality" / "split.json"
+
+
+def split_tracks(collection: Path, split_file: Path | None = None) -> dict[str, dict[str, list[str]]]:
+    """Per genre, training and held-out tracks: bench_quality.py's `split.json` when given, else its rule (every 4th
+    track, sorted by file name, is held out)."""
+    if split_file is not None:
+        return json.loads(split_file.read_text())
+    rows = json.loads((collection / "manifest.json").read_text())
+    split = {}
+    for genre in sorted({row["genre"] for row in rows}):
+        files = sorted(row["file"] for row in rows if row["genre"] == genre)
+        held = files[1::4]
+        split[genre] = {"train": [f for f in files if f not in held], "held_out": held}
+    return split
+
+
+def held_out_clips(collection: Path, files: list[str], config: MelConfig, per_track: int) -> tuple[np.ndarray, list]:
+    """`(clips, slice_size)` float32 slices evenly spaced in each track, skipping near-silent ones; and their names
+    (`genre/track.wav@12.3s`)."""
+    size = config.slice_size
+    clips, names = [], []
+    for file in files:
+        audio = load_audio(collection / file, config.sample_rate)
+        if len(audio) < 2 * size:
+            continue
+        starts = np.linspace(0.1 * len(audio), 0.9 * len(audio) - size, per_track * 3).astype(int)
+        taken = 0
+        for start in starts:
+            piece = audio[start : start + size]
+            if np.sqrt(np.mean(piece**2)) < 10 ** (-45 / 20):  # quieter than -45 dBFS: a fade or a pause
+                continue
+            clips.append(piece)
+            names.append(f"{file}@{start / config.sample_rate:.1f}s")
+            taken += 1
+            if taken == per_track:
+                break
+    return np.stack(clips).astype(np.float32), names
+
+
+def decode_all(vocoder, mel_power: torch.Tensor, seed: int) -> tuple[torch.Tensor, float]:
+    """Decode in batches of `BATCH` (after one warm-up batch); returns audio `(clips, time)` and seconds taken."""
+    generator = torch.Generator().manual_seed(seed)
+    vocoder(mel_power[:2], generator=torch.Generator().manual_seed(seed))  # warm-up: allocations, FFT plans, JIT
+    started = time.perf_counter()
+    parts = [vocoder(part, generator=generator) for part in mel_power.split(BATCH)]
+    return torch.cat(parts).float(), time.perf_counter() - started
+
+
+def measure(name: str, config: MelConfig, args, vocoders: dict[str, object]) -> dict[str, dict[str, float]]:
+    """Decode the held-out clips with every decoder; print a table of all clips and one per genre; return the
+    all-clips means per decoder."""
+    split = split_tracks(args.collection, args.split)
+    genres = [genre for genre in split if not args.genres or genre in args.genres]
+    files = [file for genre in genres for file in split[genre]["held_out"]]
+    audio, names = held_out_clips(args.collection, files, config, args.clips_per_track)
+    seconds = len(audio) * config.slice_size / config.sample_rate
+    print(f"\n== {name} settings: {config.y_res} mel bands x {config.x_res} frames, {config.sample_rate} Hz, n_fft "
+          f"{config.n_fft}, hop {config.hop_length}; {len(audio)} held-out clips from {len(files)} tracks of "
+          f"{', '.join(genres)} ({seconds:.0f} s)")  # fmt: skip
+    codec = SpectrogramCodec(config)
+    original = torch.from_numpy(audio)
+    mel_power = codec.images_to_mel_power(codec.encode(original, bits=8))
+    mel = MelSpectrogram(config)
+    per_clip, speeds = {}, {}
+    for label, vocoder in vocoders.items():
+        decoded, taken = decode_all(vocoder, mel_power, args.seed)
+        length = min(decoded.shape[-1], original.shape[-1])
+        reference, estimate = original[:, :length], decoded[:, :length]
+        per_clip[label] = {
+            "mrstft": multi_resolution_stft_distance(reference, estimate),
+            "log_mel_db": log_mel_distance_db(reference, estimate, mel),
+            "sc": spectral_convergence(reference, estimate, config.n_fft, config.hop_length),
+        }
+        speeds[label] = seconds / taken
+        print(f"  decoded with {label}: {taken:.1f} s", flush=True)
+    clip_genres = np.array([clip_name.split("/")[0] for clip_name in names])
+    rows = _table("all held-out clips", per_clip, speeds, np.ones(len(names), dtype=bool))
+    for genre in genres:
+        _table(f"{genre} ({int((clip_genres == genre).sum())} clips)", per_clip, speeds, clip_genres == genre)
+    return rows
+
+
+def _table(title: str, per_clip: dict, speeds: dict, mask: np.ndarray) -> dict[str, dict[str, float]]:
+    print(f"\n{title}")
+    print(f"{'decoder':22s} {'MR-STFT':>8s} {'log-mel dB':>10s} {'SC':>7s} {'audio-s/s':>10s} {'x GL-32':>8s}")
+    rows = {}
+    selected = torch.from_numpy(mask)
+    for label, metrics in per_clip.items():
+        row = {key: values[selected].mean().item() for key, values in metrics.items()}
+        row["speed"] = speeds[label]
+        rows[label] = row
+        baseline = speeds.get("fast GL-32 random", row["speed"])
+        print(f"{label:22s} {row['mrstft']:8.3f} {row['log_mel_db']:10.2f} {row['sc']:7.3f} {row['speed']:10.1f} "
+              f"{row['speed'] / baseline:7.2f}x", flush=True)  # fmt: skip
+    return rows
+
+
+def griffin_lim_decoders(config: MelConfig, pghi_iterations: list[int], librosa: bool) -> dict[str, object]:
+    decoders: dict[str, object] = {}
+    if librosa:
+        decoders["librosa GL-32"] = LibrosaVocoder(config, n_iter=32)
+    decoders["fast GL-32 random"] = GriffinLimVocoder(config, n_iter=32, phase_init="random")
+    for iterations in pghi_iterations:
+        decoders[f"fast GL-{iterations} PGHI"] = GriffinLimVocoder(config, n_iter=iterations, phase_init="pghi")
+    return decoders
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", type=Path, default=None, help="real-music folder (default: real_music.py's)")
+    parser.add_argument("--settings", default="reference,demo", help="reference, demo or both (comma-separated)")
+    parser.add_argument("--split", type=Path, default=None, help=f"held-out tracks (default: {DEFAULT_SPLIT} if any)")
+    parser.add_argument("--genres", default=None, help="genres to measure, comma-separated (default: all)")
+    parser.add_argument("--clips-per-track", type=int, default=2)
+    parser.add_argument("--pghi-iterations", default="32,16,8,0", help="PGHI-started Griffin-Lim iterations to run")
+    parser.add_argument("--no-librosa", action="store_true", help="leave out the (slow) librosa reference")
+    parser.add_argument("--vocoder-reference", default=None, help="trained vocoder folder for the reference settings")
+    parser.add_argument("--vocoder-demo", default=None, help="trained vocoder folder for the demo settings")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.collection is None:
+        from real_music import ensure_collection
+
+        args.collection = ensure_collection(log=lambda line: None)
+    if args.split is None and DEFAULT_SPLIT.is_file():
+        args.split = DEFAULT_SPLIT
+    print(f"held-out tracks: {args.split or 'every 4th track per genre'}")
+    args.genres = [value.strip() for value in args.genres.split(",")] if args.genres else None
+    trained = {"reference": args.vocoder_reference, "demo": args.vocoder_demo}
+    info = environment_info()
+    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
+    print(f"load average at start: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    pghi_iterations = [int(value) for value in args.pghi_iterations.split(",") if value.strip()]
+    results = {}
+    for name in [value.strip() for value in args.settings.split(",") if value.strip()]:
+        config = SETTINGS[name]()
+        decoders = griffin_lim_decoders(config, pghi_iterations, not args.no_librosa)
+        if trained.get(name):
+            decoders["vocoder"] = load_vocoder(trained[name], config, user="these settings have")
+            print(f"vocoder {trained[name]}: {json.dumps(decoders['vocoder'].training_record)}")
+        results[name] = measure(name, config, args, decoders)
+    print(f"\nload average at end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    pairs = []
+    for name, rows in results.items():
+        suffix = SUFFIX[name]
+        random_row, pghi_row = rows["fast GL-32 random"], rows.get("fast GL-32 PGHI")
+        pairs.append(f"mrstft_gl{suffix}={random_row['mrstft']:.4f}")
+        if pghi_row:
+            pairs.append(f"mrstft_pghi{suffix}={pghi_row['mrstft']:.4f}")
+        vocoder_row = rows.get("vocoder")
+        if vocoder_row:
+            pairs.append(f"mrstft_vocoder{suffix}={vocoder_row['mrstft']:.4f}")
+            pairs.append(f"speed_vocoder_over_gl{suffix}={vocoder_row['speed'] / random_row['speed']:.2f}")
+        if pghi_row:
+            pairs.append(f"sc_gl{suffix}={random_row['sc']:.4f} sc_pghi{suffix}={pghi_row['sc']:.4f}")
+            pairs.append(f"time_pghi_over_gl{suffix}={random_row['speed'] / pghi_row['speed']:.2f}")
+        pairs.append(f"logmel_gl{suffix}={random_row['log_mel_db']:.3f}")
+        if pghi_row:
+            pairs.append(f"logmel_pghi{suffix}={pghi_row['log_mel_db']:.3f}")
+        if vocoder_row:
+            pairs.append(f"logmel_vocoder{suffix}={vocoder_row['log_mel_db']:.3f}")
+        if "librosa GL-32" in rows:
+            pairs.append(f"mrstft_librosa{suffix}={rows['librosa GL-32']['mrstft']:.4f}")
+    print("RESULT " + " ".join(pairs))
+
+
+if __name__ == "__main__":
+    main()
