@@ -183,7 +183,8 @@ def clip_consistently(
     alpha_prod = torch.as_tensor(alpha_prod, dtype=sample.dtype, device=sample.device)
     epsilon = epsilon_from_output(output, sample, alpha_prod, prediction_type)
     signal, noise = alpha_prod.sqrt(), (1 - alpha_prod).sqrt()
-    clean = ((sample - noise * epsilon) / signal).clamp(-clip_range, clip_range)
+    # Read directly off the output (no division by the signal level, which is 0 at zero terminal SNR).
+    clean = original_from_output(output, sample, alpha_prod, prediction_type).clamp(-clip_range, clip_range)
     rebuilt = signal * clean + noise * epsilon
     if prediction_type == "epsilon":
         return output, rebuilt
@@ -216,6 +217,22 @@ def epsilon_from_output(
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
 
 
+def original_from_output(
+    output: torch.Tensor, sample: torch.Tensor, alpha_prod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """The clean-sample estimate x0 from a model output of any diffusers `prediction_type` (`epsilon_from_output`'s
+    counterpart): for v-prediction `sqrt(a) x_t - sqrt(1 - a) v`, defined at zero SNR (a = 0) too; an epsilon model's
+    `(x_t - sqrt(1 - a) e) / sqrt(a)` is not. Shapes as `epsilon_from_output`."""
+    alpha_prod = torch.as_tensor(alpha_prod, dtype=sample.dtype, device=sample.device)
+    if prediction_type == "epsilon":
+        return (sample - (1 - alpha_prod).sqrt() * output) / alpha_prod.sqrt()
+    if prediction_type == "v_prediction":
+        return alpha_prod.sqrt() * sample - (1 - alpha_prod).sqrt() * output
+    if prediction_type == "sample":
+        return output
+    raise ValueError(f"unknown prediction_type {prediction_type!r}")
+
+
 def ddim_invert(
     predict_epsilon: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     sample: torch.Tensor,
@@ -224,6 +241,7 @@ def ddim_invert(
     final_alpha_cumprod: torch.Tensor | float,
     progress: Callable | None = None,
     refinements: int = 0,
+    predict_original: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Deterministic DDIM inversion (Song et al. 2020): clean sample -> the noise that DDIM (eta 0) maps back to it.
 
@@ -234,6 +252,10 @@ def ddim_invert(
     solves each step's implicit equation `x_t = step(x_prev, e(x_t, t))` by that many fixed-point iterations (as in
     Pan et al. 2023, "Effective real image editing with accelerated iterative diffusion inversion"), so that DDIM
     maps the result back to the input more exactly; each costs one more model evaluation per step.
+    At a timestep of zero SNR (`a_t = 0`, zero terminal SNR, Lin et al. 2023) the noise estimate of a sample is the
+    sample itself and says nothing about x0, so that step uses `predict_original(x, t)` (the model's x0 estimate)
+    and inverts DDIM's update `x_prev = sqrt(a_prev) x0(x_t) + sqrt(1 - a_prev) x_t` through it instead; without
+    `predict_original` such a timestep is a ValueError.
     sample: `(batch, channels, height, width)`; returns the same shape, the sample at `timesteps[0]`.
     """
     timesteps = [int(t) for t in timesteps]
@@ -246,10 +268,20 @@ def ddim_invert(
             torch.as_tensor(value, dtype=torch.float64).item() for value in (alpha_prod, alpha_prod_prev)
         )
         timestep_tensor = torch.tensor(timestep, device=sample.device)
+        zero_snr = alpha_prod == 0.0
+        if zero_snr and predict_original is None:
+            raise ValueError(
+                f"timestep {timestep} has zero SNR: inverting it needs the model's clean-sample estimate "
+                "(predict_original), which an epsilon-prediction model cannot give there"
+            )
         estimate = sample
         for _ in range(1 + refinements):
-            epsilon = predict_epsilon(estimate, timestep_tensor)
-            original = (sample - math.sqrt(1 - alpha_prod_prev) * epsilon) / math.sqrt(alpha_prod_prev)
+            if zero_snr:
+                original = predict_original(estimate, timestep_tensor)
+                epsilon = (sample - math.sqrt(alpha_prod_prev) * original) / math.sqrt(1 - alpha_prod_prev)
+            else:
+                epsilon = predict_epsilon(estimate, timestep_tensor)
+                original = (sample - math.sqrt(1 - alpha_prod_prev) * epsilon) / math.sqrt(alpha_prod_prev)
             estimate = math.sqrt(alpha_prod) * original + math.sqrt(1 - alpha_prod) * epsilon
         sample = estimate
     return sample

@@ -590,7 +590,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         Inverts up to the step where a run of `num_inference_steps` with `strength` starts, conditioned on `genre`;
         `refinements` fixed-point iterations per step make the inversion more exact (one UNet evaluation each).
         DDIM's `clip_sample` makes sampling non-invertible where predictions leave [-1, 1]: regenerate with
-        `clip_sample=False` (as `set_scheduler("ddim-exact")` does) for the closest reconstructions.
+        `clip_sample=False` (as `set_scheduler("ddim-exact")` does) for the closest reconstructions. The schedule is
+        the pipeline's (prediction type, betas, zero terminal SNR and trailing timesteps from its scheduler config).
         Returns DDPM-space latents `(batch, channels, height, width)`; `pipe(latents=..., num_inference_steps=...,
         strength=...)` with a DDIM scheduler (eta 0) reconstructs the clips, and another genre or model edits them.
         """
@@ -609,6 +610,11 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             alpha_prod = scheduler.alphas_cumprod[int(timestep)]
             return editing.epsilon_from_output(output, current, alpha_prod, prediction_type)
 
+        def predict_original(current: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+            output = self._model_output(current, timestep, labels, 1.0)
+            alpha_prod = scheduler.alphas_cumprod[int(timestep)]
+            return editing.original_from_output(output, current, alpha_prod, prediction_type)
+
         return editing.ddim_invert(
             predict_epsilon,
             sample,
@@ -617,6 +623,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             scheduler.final_alpha_cumprod,
             progress=self.progress_bar,
             refinements=refinements,
+            predict_original=None if prediction_type == "epsilon" else predict_original,
         )
 
     def _input_images(self, audio, images) -> torch.Tensor | None:

@@ -60,7 +60,16 @@ SCHEDULERS: dict[str, Sampler] = {
     "pndm": Sampler("PNDMScheduler", {"skip_prk_steps": True}, 50, "PNDM, 50 steps"),
 }
 DEFAULT_SCHEDULER = "dpm"
+# What a model may predict, and the noise schedules every sampler above can rebuild from a training config (DDPM
+# alone also knows sigmoid and laplace).
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 DEFAULT_STEPS = SCHEDULERS[DEFAULT_SCHEDULER].steps
+# The prediction types of the scheduler classes that do not take all of PREDICTION_TYPES.
+_PREDICTION_TYPES_OF = {
+    "PNDMScheduler": ("epsilon", "v_prediction"),
+    "EulerAncestralDiscreteScheduler": ("epsilon", "v_prediction"),
+}
 # Default steps of a scheduler not made from a short name (a saved folder's): the reference's 1000 for DDPM and
 # 50 for DDIM; 20 for the fast solvers.
 _DEFAULT_STEPS = {"DDPMScheduler": 1000, "DDIMScheduler": 50, "PNDMScheduler": 50}
@@ -81,11 +90,14 @@ def scheduler_class(class_name: str) -> type[SchedulerMixin] | None:
 def make_scheduler(name: str, config: Any) -> SchedulerMixin:
     """A scheduler by short name (see `SCHEDULERS`) or diffusers class name, built from another scheduler's config.
 
-    The training schedule (betas, number of train timesteps, prediction type) carries over from `config`, and so
-    does DDPM's clipping of the predicted clean sample (`clip_sample`, the reference's setting): solvers without that
-    option get it as `thresholding` at `clip_sample_range` (static clipping), which `AudioDiffusionPipeline` applies
-    the DDIM way before each solver step (`editing.clip_consistently`): the solvers' own thresholding keeps the
-    sample, carries the clipped-away part of x0 forward and turns some clips of briefly trained models into noise.
+    The training schedule (betas, number of train timesteps, prediction type, zero terminal SNR with its "trailing"
+    timestep spacing) carries over from `config`, and so does DDPM's clipping of the predicted clean sample
+    (`clip_sample`, the reference's setting): solvers without that option get it as `thresholding` at
+    `clip_sample_range` (static clipping), which `AudioDiffusionPipeline` applies the DDIM way before each solver step
+    (`editing.clip_consistently`): the solvers' own thresholding keeps the sample, carries the clipped-away part of x0
+    forward and turns some clips of briefly trained models into noise. A scheduler class that cannot rebuild a
+    zero-terminal-SNR schedule (Heun, PNDM) or the model's prediction type (PNDM and Euler ancestral have no
+    `sample`) is a ValueError naming the reason.
     """
     sampler = SCHEDULERS.get(name.lower())
     class_name, overrides = (sampler.class_name, sampler.overrides) if sampler else (name, {})
@@ -93,12 +105,30 @@ def make_scheduler(name: str, config: Any) -> SchedulerMixin:
     if found is None:
         raise ValueError(f"unknown scheduler {name!r}: choose from {', '.join(SCHEDULERS)} or a diffusers class name")
     accepted = inspect.signature(found.__init__).parameters
+    if config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in accepted:
+        able = [short for short in SCHEDULERS if supports_zero_snr(SCHEDULERS[short].class_name)]
+        raise ValueError(
+            f"scheduler {name!r} cannot sample this model: it was trained with zero terminal SNR "
+            f"(rescale_betas_zero_snr), which {class_name} does not support; choose from {', '.join(able)}"
+        )
+    prediction_type = config.get("prediction_type", "epsilon")
+    if prediction_type not in _PREDICTION_TYPES_OF.get(class_name, PREDICTION_TYPES):
+        raise ValueError(
+            f"scheduler {name!r} cannot sample this model: {class_name} does not support prediction_type "
+            f"{prediction_type!r}"
+        )
     if config.get("clip_sample") and "clip_sample" not in accepted and "thresholding" in accepted:
         overrides = {"thresholding": True, "sample_max_value": config.get("clip_sample_range", 1.0), **overrides}
     scheduler = found.from_config(config, **overrides)
     if sampler is not None:
         setattr(scheduler, STEPS_ATTRIBUTE, sampler.steps)
     return scheduler
+
+
+def supports_zero_snr(class_name: str) -> bool:
+    """Whether the diffusers scheduler class can rebuild a zero-terminal-SNR schedule (`rescale_betas_zero_snr`)."""
+    found = scheduler_class(class_name)
+    return found is not None and "rescale_betas_zero_snr" in inspect.signature(found.__init__).parameters
 
 
 def default_steps_for(scheduler: SchedulerMixin) -> int:

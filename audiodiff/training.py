@@ -16,6 +16,7 @@ loop, what it writes), then the helpers that build the noise scheduler and load 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -39,22 +40,44 @@ from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
 from audiodiff.models import ModelPreset, build_unet, null_label
-from audiodiff.schedulers import DEFAULT_SCHEDULER, scheduler_class
+from audiodiff.schedulers import BETA_SCHEDULES, DEFAULT_SCHEDULER, PREDICTION_TYPES, scheduler_class
 from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+# What a new model gets for schedule settings left unset (None); a fine-tune keeps the pretrained model's.
+SCHEDULE_DEFAULTS = {"prediction_type": "epsilon", "beta_schedule": "linear", "rescale_betas_zero_snr": False}
 
 
 class TrainingError(RuntimeError):
     """Training cannot start or go on; the message says why and what to change."""
 
 
+ZERO_SNR_EPSILON = (
+    "rescale_betas_zero_snr needs prediction_type v_prediction or sample: an epsilon-prediction model cannot predict "
+    "the clean image at zero SNR (Lin et al. 2023)"
+)
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """Hyper-parameters of a run (`configs/train/*.yaml`). `max_steps`, when set, overrides `epochs`."""
+    """Hyper-parameters of a run (`configs/train/*.yaml`). `max_steps`, when set, overrides `epochs`.
+
+    The recipe options of the training-improvements study (README, "Training recipe options"):
+    - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
+      Ho 2022) or `sample` (the clean image);
+    - `beta_schedule`: `linear` (Ho et al. 2020), `squaredcos_cap_v2` (cosine, Nichol and Dhariwal 2021) or
+      `scaled_linear`;
+    - `rescale_betas_zero_snr`: rescale the betas so that the last timestep is pure noise (zero terminal SNR, Lin et
+      al. 2023), sampled with "trailing" timestep spacing (both saved in the scheduler config); needs
+      `v_prediction` or `sample`, since an epsilon model cannot predict anything at SNR 0;
+    - `snr_gamma`: Min-SNR-gamma loss weighting (Hang et al. 2023), None for uniform weighting;
+    - `noise_offset`: offset noise, a per-image constant of this standard deviation added to the noise.
+    These three schedule settings left at None mean epsilon / linear / false for a new model and "the pretrained
+    pipeline's" for a fine-tune; the saved scheduler config carries them to every sampler, inversion and fine-tune.
+    `snr_gamma` and `noise_offset` shape the loss only: they are recorded in `audiodiff.json`'s training record.
+    """
 
     model: str = "small-64"
     batch_size: int = 16
@@ -75,8 +98,11 @@ class TrainConfig:
     ema_power: float = 0.75
     noise_scheduler: str = "DDPMScheduler"
     num_train_timesteps: int = 1000
-    beta_schedule: str = "linear"
-    prediction_type: str = "epsilon"
+    beta_schedule: str | None = None
+    prediction_type: str | None = None
+    rescale_betas_zero_snr: bool | None = None
+    snr_gamma: float | None = None
+    noise_offset: float = 0.0
     mixed_precision: str = "no"
     conditional: bool = False
     guidance_dropout: float = 0.1
@@ -126,8 +152,22 @@ class TrainConfig:
             raise ConfigError(f"seed must be below 2**63, got {self.seed}")
         if scheduler_class(self.noise_scheduler) is None:
             raise ConfigError(f"noise_scheduler {self.noise_scheduler!r} is not a diffusers scheduler class")
-        if self.prediction_type not in PREDICTION_TYPES:
-            raise ConfigError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
+        if self.prediction_type is not None and self.prediction_type not in PREDICTION_TYPES:
+            raise ConfigError(
+                f"prediction_type must be one of {', '.join(PREDICTION_TYPES)}, got {self.prediction_type!r}"
+            )
+        if self.beta_schedule is not None and self.beta_schedule not in BETA_SCHEDULES:
+            raise ConfigError(f"beta_schedule must be one of {', '.join(BETA_SCHEDULES)}, got {self.beta_schedule!r}")
+        if self.rescale_betas_zero_snr and self.prediction_type == "epsilon":
+            raise ConfigError(ZERO_SNR_EPSILON)
+        if self.snr_gamma is not None and not 0 < self.snr_gamma < math.inf:
+            raise ConfigError(
+                f"snr_gamma must be a positive number (or null for uniform weighting), got {self.snr_gamma}"
+            )
+        if not 0 <= self.noise_offset <= 1:
+            raise ConfigError(
+                f"noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got {self.noise_offset}"
+            )
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -271,12 +311,14 @@ class Trainer:
     def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress, preset=None) -> Trainer:
         if pretrained is not None:
             unet, noise_scheduler, mel_config, genres = _load_pretrained(pretrained)
+            noise_scheduler = _finetune_noise_scheduler(noise_scheduler, config, pretrained)
             # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
             different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
             if different:
                 raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
         else:
             mel_config = data.mel_config
+            noise_scheduler = _make_noise_scheduler(config)
             architecture = ModelPreset.load(config.model)
             if config.conditional and not data.genres:
                 raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
@@ -288,7 +330,6 @@ class Trainer:
                     (mel_config.y_res, mel_config.x_res),
                     num_genres=len(data.genres) if config.conditional else None,
                 )
-            noise_scheduler = _make_noise_scheduler(config)
             genres = list(data.genres) if config.conditional else None
         run_info = {
             "data": str(data.source),
@@ -470,6 +511,8 @@ class Trainer:
         timesteps = torch.randint(
             0, self.noise_scheduler.config.num_train_timesteps, (batch,), generator=self.generator
         )
+        if config.noise_offset:  # drawn only when on, so that runs without it keep their random stream
+            noise = noise + config.noise_offset * torch.randn((batch, images.shape[1], 1, 1), generator=self.generator)
         class_labels = None
         if self.rows.labels is not None:
             drop = torch.rand(batch, generator=self.generator) < config.guidance_dropout
@@ -487,7 +530,12 @@ class Trainer:
         with accelerator.accumulate(self.unet):
             try:
                 prediction = self.unet(noisy, timesteps, class_labels=class_labels).sample
-                loss = F.mse_loss(prediction.float(), target.float())
+                if config.snr_gamma is None:
+                    loss = F.mse_loss(prediction.float(), target.float())
+                else:
+                    per_image = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+                    weights = min_snr_weights(self.noise_scheduler, timesteps, config.snr_gamma, prediction_type)
+                    loss = (per_image * weights).mean()
                 accelerator.backward(loss)
             except torch.cuda.OutOfMemoryError:
                 raise TrainingError(
@@ -622,6 +670,27 @@ class Trainer:
             tracker.add_images("samples", brightness, self.global_step)
 
 
+def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023, "Efficient diffusion training via Min-SNR weighting strategy").
+
+    timesteps: `(batch,)`; returns `(batch,)` float weights that turn each image's MSE on the `prediction_type`
+    target into the MSE on the clean image weighted by `min(SNR, gamma)`: `min(SNR, gamma) / SNR` for epsilon,
+    `min(SNR, gamma) / (SNR + 1)` for v-prediction, `min(SNR, gamma)` for sample, with `SNR = a / (1 - a)` at the
+    timestep (diffusers' `compute_snr`).
+    """
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_scheduler, timesteps)
+    clipped = snr.clamp(max=gamma)
+    if prediction_type == "epsilon":
+        return clipped / snr
+    if prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    if prediction_type == "sample":
+        return clipped
+    raise ValueError(f"unknown prediction_type {prediction_type!r}")
+
+
 def _check_new_run_folder(out_dir: Path) -> None:
     """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -668,15 +737,64 @@ def _resume_conflict(out_dir: Path, option: str, before: Any, now: Any) -> str:
 
 
 def _make_noise_scheduler(config: TrainConfig):
-    """The training noise scheduler of a new run: `config.noise_scheduler` (a diffusers class name)."""
+    """The training noise scheduler of a new run: `config.noise_scheduler` (a diffusers class name) on the config's
+    schedule, unset schedule settings taking `SCHEDULE_DEFAULTS`.
+
+    Zero terminal SNR is saved with "trailing" timestep spacing, so that every sampler built from this config starts
+    at the last (pure-noise) timestep, as Lin et al. 2023 prescribe; other schedules keep diffusers' default spacing.
+    """
     found = scheduler_class(config.noise_scheduler)
     if found is None:
         raise ConfigError(f"unknown noise_scheduler {config.noise_scheduler!r} (a diffusers scheduler class)")
-    return found(
-        num_train_timesteps=config.num_train_timesteps,
-        beta_schedule=config.beta_schedule,
-        prediction_type=config.prediction_type,
+    schedule = {key: SCHEDULE_DEFAULTS[key] if getattr(config, key) is None else getattr(config, key)
+                for key in SCHEDULE_DEFAULTS}  # fmt: skip
+    _check_schedule(
+        schedule["prediction_type"],
+        schedule["rescale_betas_zero_snr"],
+        "set prediction_type (unset, a new model predicts epsilon)",
     )
+    if schedule["rescale_betas_zero_snr"]:
+        schedule["timestep_spacing"] = "trailing"
+        if "rescale_betas_zero_snr" not in inspect.signature(found.__init__).parameters:
+            raise ConfigError(f"noise_scheduler {config.noise_scheduler} has no rescale_betas_zero_snr option")
+    else:
+        schedule.pop("rescale_betas_zero_snr")  # not every diffusers scheduler class has the option
+    return found(num_train_timesteps=config.num_train_timesteps, **schedule)
+
+
+def _check_schedule(prediction_type: str, zero_snr: bool, advice: str) -> None:
+    if zero_snr and prediction_type == "epsilon":
+        raise ConfigError(f"{ZERO_SNR_EPSILON}: {advice}")
+
+
+def _finetune_noise_scheduler(noise_scheduler, config: TrainConfig, source: str):
+    """The pretrained model's noise scheduler, with the schedule settings the fine-tune's config sets explicitly.
+
+    The prediction type cannot change: the UNet's output would mean something else than it learned. The noise
+    schedule can (Lin et al. 2023 fine-tune a v-prediction model to zero terminal SNR).
+    """
+    import diffusers
+
+    saved = noise_scheduler.config
+    if config.prediction_type is not None and config.prediction_type != saved.prediction_type:
+        raise TrainingError(
+            f"{source} predicts {saved.prediction_type}; a fine-tune keeps what the model predicts, so prediction_type "
+            f"{config.prediction_type} is refused (leave it unset, or train a new model)"
+        )
+    changes = {}
+    if config.beta_schedule is not None and config.beta_schedule != saved.beta_schedule:
+        changes["beta_schedule"] = config.beta_schedule
+    was_zero_snr = bool(saved.get("rescale_betas_zero_snr", False))
+    if config.rescale_betas_zero_snr is not None and config.rescale_betas_zero_snr != was_zero_snr:
+        changes["rescale_betas_zero_snr"] = config.rescale_betas_zero_snr
+        changes["timestep_spacing"] = "trailing" if config.rescale_betas_zero_snr else "leading"
+    _check_schedule(
+        saved.prediction_type, changes.get("rescale_betas_zero_snr", was_zero_snr), f"{source} predicts epsilon"
+    )
+    if not changes:
+        return noise_scheduler
+    logger.info("fine-tuning %s on a changed noise schedule: %s", source, changes)
+    return diffusers.DDPMScheduler.from_config(dict(saved), **changes)
 
 
 def _load_pretrained(source: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import DDIMScheduler
+from diffusers.models.unets.unet_2d import UNet2DOutput
 from test_pipeline import MEL, StationaryDenoiser, clip, seeded, tiny_pipeline
 
 from audiodiff import editing
@@ -64,6 +65,14 @@ def test_classifier_free_guidance_and_epsilon_conversions():
     velocity = alpha.sqrt() * noise - (1 - alpha).sqrt() * original
     for output, kind in ((noise, "epsilon"), (velocity, "v_prediction"), (original, "sample")):
         assert torch.allclose(editing.epsilon_from_output(output, sample, alpha, kind), noise, atol=1e-5)
+        assert torch.allclose(editing.original_from_output(output, sample, alpha, kind), original, atol=1e-5)
+    # At zero SNR (alpha 0) the sample is the noise, and v and x0 predictions still give both estimates.
+    zero = torch.tensor(0.0)
+    for output, kind in ((-original, "v_prediction"), (original, "sample")):
+        assert torch.equal(editing.original_from_output(output, noise, zero, kind), original)
+        assert torch.equal(editing.epsilon_from_output(output, noise, zero, kind), noise)
+        new_output, new_sample = editing.clip_consistently(output, noise, zero, kind)
+        assert torch.isfinite(new_output).all() and torch.equal(new_sample, noise)
 
 
 def test_loop_crossfade_and_splice():
@@ -103,6 +112,62 @@ def test_ddim_inversion_reconstructs_the_clip_within_a_bound():
     coarse, fine = reconstruction_error(10), reconstruction_error(40)
     assert fine < 0.1 and fine < coarse / 2  # the DDIM approximation error shrinks with the step size
     assert reconstruction_error(10, refinements=3) < 0.03  # fixed-point refinement removes most of it
+
+
+class PredictingDenoiser(StationaryDenoiser):
+    """StationaryDenoiser's exact denoiser on any schedule (zero terminal SNR included), its output as v or x0."""
+
+    def __init__(self, scheduler, prediction_type: str):
+        super().__init__()
+        self.std = 0.5
+        self.alphas_cumprod = scheduler.alphas_cumprod
+        self.prediction_type = prediction_type
+
+    def forward(self, sample, timestep, class_labels=None, return_dict=True):
+        alpha = self.alphas_cumprod[int(torch.as_tensor(timestep).reshape(-1)[0])]
+        variance = self.std**2
+        gain = alpha.sqrt() * variance / (alpha * variance + 1 - alpha)
+        denoised = self.mean + gain * (sample - alpha.sqrt() * self.mean)
+        if self.prediction_type == "sample":
+            return UNet2DOutput(sample=denoised)
+        epsilon = (sample - alpha.sqrt() * denoised) / (1 - alpha).sqrt()
+        return UNet2DOutput(sample=alpha.sqrt() * epsilon - (1 - alpha).sqrt() * denoised)
+
+
+@pytest.mark.parametrize(
+    "prediction_type, zero_snr", [("v_prediction", False), ("v_prediction", True), ("sample", True)]
+)
+def test_ddim_inversion_bound_holds_for_v_prediction_and_zero_terminal_snr(prediction_type, zero_snr):
+    schedule = {"rescale_betas_zero_snr": True, "timestep_spacing": "trailing"} if zero_snr else {}
+    scheduler = DDIMScheduler(clip_sample=False, prediction_type=prediction_type, **schedule)
+    assert (scheduler.alphas_cumprod[-1] == 0) == zero_snr
+    pipe = AudioDiffusionPipeline(
+        unet=PredictingDenoiser(scheduler, prediction_type), scheduler=scheduler, mel_config=MEL
+    )
+    pipe.set_progress_bar_config(disable=True)
+    audio = clip()
+    source = pipe.audio_to_images(audio)
+
+    def reconstruction_error(steps, refinements=0):
+        noise = pipe.invert(audio, num_inference_steps=steps, refinements=refinements)
+        assert torch.isfinite(noise).all()
+        return (pipe(latents=noise, num_inference_steps=steps, output_type="pt").images - source).abs().mean().item()
+
+    coarse, fine = reconstruction_error(10), reconstruction_error(40)
+    assert fine < 0.1 and fine < coarse / 2, (coarse, fine)  # the same bounds as for epsilon prediction
+    assert reconstruction_error(10, refinements=3) < 0.03
+
+
+def test_inverting_a_zero_snr_timestep_needs_a_clean_sample_estimate():
+    scheduler = DDIMScheduler(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+    scheduler.set_timesteps(4)
+    sample = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="timestep 999 has zero SNR: inverting it needs the model's clean-sample"):
+        editing.ddim_invert(lambda x, t: x, sample, scheduler.timesteps, scheduler.alphas_cumprod, 1.0)
+    inverted = editing.ddim_invert(
+        lambda x, t: x, sample, scheduler.timesteps, scheduler.alphas_cumprod, 1.0, predict_original=lambda x, t: x * 0
+    )
+    assert torch.isfinite(inverted).all()
 
 
 def test_edit_genre_transfer_with_strength_on_a_tiny_unet():

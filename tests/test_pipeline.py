@@ -410,3 +410,34 @@ def test_every_scheduler_name_builds_its_class_on_the_training_schedule():
     with pytest.raises(ValueError, match="unknown scheduler 'UNet2DModel'"):
         schedulers.make_scheduler("UNet2DModel", training.config)
     assert pipeline_module.SCHEDULERS is schedulers.SCHEDULERS  # the registry lives in schedulers.py
+
+
+@pytest.mark.parametrize(
+    "prediction_type, zero_snr, refused",
+    [
+        ("v_prediction", False, []),
+        ("sample", False, ["euler-ancestral", "pndm"]),
+        ("v_prediction", True, ["heun", "pndm"]),
+        ("sample", True, ["euler-ancestral", "heun", "pndm"]),
+    ],
+)
+def test_every_sampler_follows_the_saved_prediction_type_and_zero_terminal_snr_or_is_refused(
+    prediction_type, zero_snr, refused
+):
+    schedule = {"rescale_betas_zero_snr": True, "timestep_spacing": "trailing"} if zero_snr else {}
+    training = DDPMScheduler(prediction_type=prediction_type, clip_sample=True, **schedule)
+    assert (training.alphas_cumprod[-1] == 0) == zero_snr
+    pipe = AudioDiffusionPipeline(unet=tiny_unet(), scheduler=training, mel_config=MEL)
+    pipe.set_progress_bar_config(disable=True)
+    for name in schedulers.SCHEDULERS:
+        if name in refused:
+            with pytest.raises(ValueError, match=f"scheduler '{name}' cannot sample this model: "):
+                pipe.set_scheduler(name)
+            continue
+        scheduler = pipe.set_scheduler(name).scheduler
+        assert scheduler.config.prediction_type == prediction_type, name
+        assert scheduler.config.get("rescale_betas_zero_snr", False) == zero_snr, name
+        output = pipe(num_inference_steps=3, generator=seeded(), output_type="pt")
+        assert torch.isfinite(output.images).all() and torch.isfinite(output.audios).all(), name
+        assert (scheduler.config.timestep_spacing == "trailing") == zero_snr, name
+        assert int(scheduler.timesteps[0]) == 999 or not zero_snr, name  # "trailing": the first step is pure noise

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -271,6 +272,19 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
         ("checkpoint_every: -1", "checkpoint_every must be at least 0, got -1"),
         ("batch_size: 2.5", "batch_size must be a whole number, got 2.5"),
         ("seed: 99999999999999999999999", "seed must be below 2**63, got 99999999999999999999999"),
+        ("prediction_type: v", "prediction_type must be one of epsilon, v_prediction, sample, got 'v'"),
+        (
+            "beta_schedule: cosine",
+            "beta_schedule must be one of linear, scaled_linear, squaredcos_cap_v2, got 'cosine'",
+        ),
+        ("rescale_betas_zero_snr: 1", "rescale_betas_zero_snr must be true or false or null, got 1"),
+        (
+            "rescale_betas_zero_snr: true\nprediction_type: epsilon",
+            "rescale_betas_zero_snr needs prediction_type v_prediction or sample: an epsilon-prediction model cannot "
+            "predict the clean image at zero SNR (Lin et al. 2023)",
+        ),
+        ("snr_gamma: 0", "snr_gamma must be a positive number (or null for uniform weighting), got 0.0"),
+        ("noise_offset: 1.5", "noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got 1.5"),
     ],
 )
 def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):
@@ -373,3 +387,131 @@ def test_finetune_from_a_damaged_pipeline_is_one_line(dataset_dir, data, tmp_pat
     assert result.exit_code == 1, result.output
     assert f"Error: {tmp_path / 'reference'}: cannot load the pretrained pipeline" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+# --- recipe options: prediction type, schedule, zero terminal SNR, Min-SNR weighting, offset noise --------------------
+def test_min_snr_weights_equal_the_formula_on_known_timesteps():
+    from diffusers import DDPMScheduler
+
+    from audiodiff.training import min_snr_weights
+
+    scheduler = DDPMScheduler()  # linear betas 1e-4 .. 0.02, 1000 steps
+    timesteps = torch.tensor([0, 10, 100, 500, 999])
+    alpha = scheduler.alphas_cumprod[timesteps].double()
+    snr = alpha / (1 - alpha)
+    assert snr[0] > 5 > snr[-1]  # the clipped and the unclipped ends are both covered
+    clipped = snr.clamp(max=5.0)
+    for prediction_type, expected in [
+        ("epsilon", clipped / snr),
+        ("v_prediction", clipped / (snr + 1)),
+        ("sample", clipped),
+    ]:
+        weights = min_snr_weights(scheduler, timesteps, 5.0, prediction_type)
+        assert weights.shape == (5,)
+        torch.testing.assert_close(weights.double(), expected, rtol=1e-5, atol=0)
+    assert min_snr_weights(scheduler, timesteps, 5.0, "epsilon")[-1] == 1  # SNR below gamma: uniform weight
+    zero = DDPMScheduler(rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    assert min_snr_weights(zero, torch.tensor([999]), 5.0, "v_prediction").tolist() == [0.0]  # pure noise: no weight
+
+
+RECIPES = {
+    "v": {"prediction_type": "v_prediction"},
+    "sample": {"prediction_type": "sample"},
+    "v-zero-snr": {"prediction_type": "v_prediction", "rescale_betas_zero_snr": True},
+    "cosine": {"beta_schedule": "squaredcos_cap_v2"},
+    "min-snr": {"snr_gamma": 5.0},
+    "v-min-snr": {"prediction_type": "v_prediction", "snr_gamma": 5.0},
+    "noise-offset": {"noise_offset": 0.1},
+}
+
+
+@pytest.fixture(scope="module")
+def default_recipe_losses(data, tmp_path_factory):
+    return train(
+        tiny_config(max_steps=3, num_samples=0), data, tmp_path_factory.mktemp("default"), progress=False
+    ).losses
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_each_recipe_option_trains_saves_and_its_pipeline_samples_and_inverts(
+    data, tmp_path, recipe, default_recipe_losses
+):
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    options = RECIPES[recipe]
+    result = train(tiny_config(max_steps=3, num_samples=0, **options), data, tmp_path, progress=False)
+    assert result.steps == 3 and all(math.isfinite(loss) for loss in result.losses)
+    assert result.losses != default_recipe_losses  # the option reached the loss (same seed, same data)
+    pipeline = AudioDiffusionPipeline.from_pretrained(tmp_path)
+    pipeline.set_progress_bar_config(disable=True)
+    saved = pipeline.scheduler.config
+    assert saved.prediction_type == options.get("prediction_type", "epsilon")
+    assert saved.beta_schedule == options.get("beta_schedule", "linear")
+    zero_snr = options.get("rescale_betas_zero_snr", False)
+    assert saved.rescale_betas_zero_snr == zero_snr and (saved.timestep_spacing == "trailing") == zero_snr
+    recorded = pipeline.training["config"]
+    assert recorded["snr_gamma"] == options.get("snr_gamma") and recorded["noise_offset"] == options.get(
+        "noise_offset", 0.0
+    )
+    for name in ("dpm", "ddim"):
+        sampler = pipeline.set_scheduler(name).scheduler
+        for key in ("prediction_type", "beta_schedule", "rescale_betas_zero_snr", "timestep_spacing"):
+            assert sampler.config[key] == saved[key], (name, key)
+        images = pipeline(num_inference_steps=3, generator=torch.Generator().manual_seed(0), output_type="pt").images
+        assert images.shape == (1, 1, 32, 32) and torch.isfinite(images).all()
+        assert int(sampler.timesteps[0]) == 999 or not zero_snr  # trailing spacing starts at pure noise
+    latents = pipeline.invert(images=images, num_inference_steps=3)
+    assert latents.shape == (1, 1, 32, 32) and torch.isfinite(latents).all()
+
+
+def test_finetune_keeps_the_pretrained_schedule_and_refuses_another_prediction_type(dataset_dir, data, tmp_path):
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    base = tmp_path / "base"
+    options = dict(prediction_type="v_prediction", beta_schedule="squaredcos_cap_v2", max_steps=1, num_samples=0)
+    train(tiny_config(**options), data, base, progress=False)
+    # The finetune preset sets no schedule: the pretrained model's is kept.
+    result = _cli("finetune", "--from", base, "--data", dataset_dir, "--max-steps", "1", "--out", tmp_path / "kept")
+    assert result.exit_code == 0, result.output
+    kept = AudioDiffusionPipeline.from_pretrained(tmp_path / "kept").scheduler.config
+    assert kept.prediction_type == "v_prediction" and kept.beta_schedule == "squaredcos_cap_v2"
+    # Another prediction type is refused, in one line naming the option.
+    result = _cli("finetune", "--from", base, "--data", dataset_dir, "--prediction-type", "epsilon", "--out",
+                  tmp_path / "refused")  # fmt: skip
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "predicts v_prediction; a fine-tune keeps what the model predicts, so prediction_type epsilon" in (
+        result.output
+    )
+    # The schedule may change: here to zero terminal SNR, saved with trailing timesteps.
+    tuned = Trainer.start(tiny_config(max_steps=1, num_samples=0, rescale_betas_zero_snr=True), data,
+                          tmp_path / "zero", pretrained=str(base), progress=False)  # fmt: skip
+    tuned.run()
+    zero = AudioDiffusionPipeline.from_pretrained(tmp_path / "zero").scheduler.config
+    assert zero.prediction_type == "v_prediction" and zero.rescale_betas_zero_snr
+    assert zero.timestep_spacing == "trailing" and zero.beta_schedule == "squaredcos_cap_v2"
+    # Zero terminal SNR on an epsilon model is refused when fine-tuning too.
+    train(tiny_config(max_steps=1, num_samples=0), data, tmp_path / "epsilon", progress=False)
+    with pytest.raises(ConfigError, match="rescale_betas_zero_snr needs prediction_type v_prediction or sample"):
+        Trainer.start(tiny_config(rescale_betas_zero_snr=True), data, tmp_path / "bad",
+                      pretrained=str(tmp_path / "epsilon"), progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "arguments, code, message",
+    [
+        (["--rescale-betas-zero-snr"], 1, "Error: rescale_betas_zero_snr needs prediction_type v_prediction or sample"),
+        (["--rescale-betas-zero-snr", "--prediction-type", "epsilon"], 1, "tiny.yaml: rescale_betas_zero_snr needs"),
+        (["--prediction-type", "v"], 2, "Invalid value for '--prediction-type'"),
+        (["--beta-schedule", "cosine"], 2, "Invalid value for '--beta-schedule'"),
+        (["--snr-gamma", "0"], 2, "Invalid value for '--snr-gamma'"),
+        (["--snr-gamma", "nan"], 2, "Invalid value for '--snr-gamma'"),
+        (["--noise-offset", "2"], 2, "Invalid value for '--noise-offset'"),
+        (["--noise-offset", "-0.1"], 2, "Invalid value for '--noise-offset'"),
+    ],
+)
+def test_bad_recipe_options_are_refused_on_the_command_line(dataset_dir, tmp_path, arguments, code, message):
+    result = _cli("train", "--data", dataset_dir, "--config", "tiny", "--out", tmp_path / "run", *arguments)
+    assert result.exit_code == code and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+    if code == 1:
+        assert len(result.output.strip().splitlines()) == 1, result.output

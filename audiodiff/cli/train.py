@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, POSITIVE, SEED, out_option
+from audiodiff.cli.common import COUNT, POSITIVE, SEED, FiniteFloat, out_option
+from audiodiff.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 
 _NON_NEGATIVE = click.IntRange(min=0)
 OVERRIDES = (
@@ -23,6 +24,32 @@ OVERRIDES = (
         "--sample-every", type=_NON_NEGATIVE, default=None, help="Steps between preview samples (0: only at the end)."
     ),
     click.option("--num-workers", type=_NON_NEGATIVE, default=None, help="Data loader worker processes."),
+    click.option(
+        "--prediction-type",
+        type=click.Choice(PREDICTION_TYPES),
+        default=None,
+        help="What the model predicts (new model default: epsilon; a fine-tune keeps the pretrained model's).",
+    ),
+    click.option(
+        "--beta-schedule",
+        type=click.Choice(BETA_SCHEDULES),
+        default=None,
+        help="Noise schedule (new model default: linear; a fine-tune keeps the pretrained model's).",
+    ),
+    click.option(
+        "--rescale-betas-zero-snr/--no-rescale-betas-zero-snr",
+        default=None,
+        help="Zero terminal SNR (Lin et al. 2023), sampled with trailing timesteps; needs v_prediction or sample.",
+    ),
+    click.option(
+        "--snr-gamma", type=POSITIVE, default=None, help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5."
+    ),
+    click.option(
+        "--noise-offset",
+        type=FiniteFloat(min=0, max=1),
+        default=None,
+        help="Offset noise: a per-image constant of this size added to the noise (0: off).",
+    ),
     click.option("--seed", type=SEED, default=None, help="Seed of the data order, noise and initial weights."),
 )
 
