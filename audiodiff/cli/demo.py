@@ -127,7 +127,7 @@ def run_demo(
         )  # fmt: skip
     evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
     # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
-    evaluate += [str(out / "evaluation"), "--n", "16", "--seconds", str(seconds), "--device", device, *seed_options]
+    evaluate += [str(out / "evaluation"), "--n", "12", "--seconds", str(seconds), "--device", device, *seed_options]
     evaluate += vocoder_options
     if genre:
         evaluate += ["--genre", genre]
