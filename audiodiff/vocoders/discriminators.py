@@ -36,13 +36,19 @@ class PeriodDiscriminator(nn.Module):
         if time % self.period:
             audio = nn.functional.pad(audio, (0, self.period - time % self.period), mode="reflect")
         hidden = audio.view(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            hidden = nn.functional.leaky_relu(conv(hidden), 0.1)
-            features.append(hidden)
-        hidden = self.post(hidden)
+        return _read(self.convs, self.post, hidden)
+
+
+def _read(convs: nn.ModuleList, post: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A sub-discriminator's conv stack (leaky ReLU 0.1 after each) and output conv: (flattened scores, the feature
+    maps of every layer, for feature matching)."""
+    features = []
+    for conv in convs:
+        hidden = nn.functional.leaky_relu(conv(hidden), 0.1)
         features.append(hidden)
-        return hidden.flatten(1), features
+    hidden = post(hidden)
+    features.append(hidden)
+    return hidden.flatten(1), features
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -68,13 +74,7 @@ class ResolutionDiscriminator(nn.Module):
                               pad_mode="constant", return_complex=True)  # fmt: skip
         # (batch, 1, frames, freqs): convolutions stride along frequency
         hidden = spectrum.abs().transpose(1, 2).unsqueeze(1).to(audio.dtype)
-        features = []
-        for conv in self.convs:
-            hidden = nn.functional.leaky_relu(conv(hidden), 0.1)
-            features.append(hidden)
-        hidden = self.post(hidden)
-        features.append(hidden)
-        return hidden.flatten(1), features
+        return _read(self.convs, self.post, hidden)
 
 
 class Discriminators(nn.Module):
