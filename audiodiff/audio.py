@@ -205,6 +205,35 @@ def slice_audio(audio: np.ndarray, slice_size: int, pad_short: bool = True) -> n
     return audio[: count * slice_size].reshape(count, slice_size)
 
 
+# Spectrogram images do not store loudness: decoders return audio at an arbitrary level (Griffin-Lim from a mel image
+# with its peak at 0 dB plays about 25 dB below the music it came from). Generated clips are brought to
+# GENERATED_RMS_DBFS; clips made from the user's audio are brought to the level of that audio. Never above PEAK_LIMIT.
+GENERATED_RMS_DBFS = -20.0
+PEAK_LIMIT = 10 ** (-1.0 / 20)  # -1 dBFS
+
+
+def rms(audio) -> np.ndarray:
+    """Root mean square over the last axis of `(..., time)` audio."""
+    audio = np.asarray(audio, dtype=np.float64)
+    return np.sqrt(np.mean(np.square(audio), axis=-1))
+
+
+def set_level(audio, target_rms, joint: bool = False) -> np.ndarray:
+    """`(count, time)` clips scaled to `target_rms` (a number or one per clip), each gain lowered where it would push
+    the clip's peak above -1 dBFS; silent clips stay silent. `joint`: one gain for all clips (the quietest fit),
+    which keeps their levels relative to each other (the frames of an interpolation). Returns float32."""
+    audio = np.asarray(audio, dtype=np.float32)
+    level, peak = rms(audio), np.abs(audio).max(axis=-1, initial=0.0)
+    target = np.broadcast_to(np.asarray(target_rms, dtype=np.float64), level.shape)
+    if joint:  # the same gain for every clip
+        level = np.full_like(level, np.sqrt(np.mean(level**2)))
+        peak = np.full_like(peak, peak.max(initial=0.0))
+        target = np.full_like(level, np.sqrt(np.mean(target**2)))
+    gain = np.where(level > 1e-9, target / np.maximum(level, 1e-9), 1.0)
+    gain = np.minimum(gain, np.where(peak > 0, PEAK_LIMIT / np.maximum(peak, 1e-12), 1.0))
+    return audio * np.asarray(gain, dtype=np.float32)[..., None]
+
+
 def save_audio(path: str | os.PathLike, audio, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write `(time,)` or `(channels, time)` audio (numpy or torch) to `path`; the extension picks the format.
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from audiodiff import editing
+from audiodiff.audio import GENERATED_RMS_DBFS, rms, set_level
 from audiodiff.inpainting import InpaintRange
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ RANDOM_SEED_LIMIT = 2**31 - 1
 MORPH_CROSSFADE_SECONDS = 0.05
 # Rounds of drawing again the clips that fail the artefact check, for `generate` and `vary` in the CLI and the studio.
 DEFAULT_REDRAW = 3
+GENERATED_LEVEL = 10 ** (GENERATED_RMS_DBFS / 20)  # RMS of the clips made from noise (see audio.set_level)
 
 # progress(run, step, steps): sampling (or inversion) run `run` (1, 2, ...) has done `step` of its `steps` steps.
 Progress = Callable[[int, int, int], None]
@@ -237,10 +239,12 @@ def generate(
 ) -> Clips:
     """`count` new clips of `seconds` (default one slice; longer clips are denoised jointly in overlapping windows).
     `redraw`: rounds of drawing again the clips that fail the artefact check (`_sample_batches`)."""
-    return _sample_batches(
+    clips = _sample_batches(
         pipeline, count, seed, batch_size, progress, redraw, num_inference_steps=steps, genre=genre,
         guidance_scale=guidance, seconds=seconds, overlap_seconds=overlap_seconds,
     )  # fmt: skip
+    clips.audios = set_level(clips.audios, GENERATED_LEVEL)
+    return clips
 
 
 def vary(
@@ -262,10 +266,12 @@ def vary(
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength:g}")
     clip = one_slice(audio, pipeline, offset_seconds)
-    return _sample_batches(
+    clips = _sample_batches(
         pipeline, count, seed, batch_size, progress, redraw, audio=clip, strength=strength, num_inference_steps=steps,
         genre=genre, guidance_scale=guidance,
     )  # fmt: skip
+    clips.audios = set_level(clips.audios, rms(clip))  # at the level of the clip it varies
+    return clips
 
 
 def inpaint(
@@ -291,7 +297,8 @@ def inpaint(
                 pipeline, audio=clip, inpaint_seconds=span.seconds_in_slice(), num_inference_steps=steps,
                 genre=genre, guidance_scale=guidance, generator=clip_generators(seed, 1, index),
             )  # fmt: skip
-            audios.append(span.splice(audio, output.audios[0]))
+            # The decoder's level is arbitrary: the regenerated slice is brought to the input slice's level first.
+            audios.append(span.splice(audio, set_level(output.audios[:1], rms(clip))[0]))
             images.append(output.images[0])
     return Clips(np.stack(audios), np.stack(images), pipeline.sample_rate, pipeline.bits, _seeds(seed, count))
 
@@ -322,7 +329,8 @@ def loop(
             )  # fmt: skip
             audios.append(output.audios[0])
             images.append(output.images[0])
-    return Clips(np.stack(audios), np.stack(images), pipeline.sample_rate, pipeline.bits, _seeds(seed, count))
+    audios = set_level(np.stack(audios), rms(clip))  # at the level of the slice it loops
+    return Clips(audios, np.stack(images), pipeline.sample_rate, pipeline.bits, _seeds(seed, count))
 
 
 def edit(
@@ -362,7 +370,8 @@ def edit(
             guidance_scale=guidance, generator=clip_generators(seed, 1),
         )  # fmt: skip
     source_pixels = pipeline.quantize(pipeline.audio_to_images(clip))[0].cpu().numpy()
-    edited = Clips(np.asarray(output.audios), np.asarray(output.images), pipeline.sample_rate, pipeline.bits, [seed])
+    audios = set_level(output.audios, rms(clip))  # at the level of the edited slice
+    edited = Clips(audios, np.asarray(output.images), pipeline.sample_rate, pipeline.bits, [seed])
     return edited, source_pixels
 
 
@@ -398,9 +407,11 @@ def interpolate(
             pipeline, latents=path, num_inference_steps=steps, genre=genre, guidance_scale=guidance,
             generator=clip_generators(seed, frames),
         )  # fmt: skip
-    return Clips(
-        np.asarray(output.audios), np.asarray(output.images), pipeline.sample_rate, pipeline.bits, _seeds(seed, frames)
-    )
+    # One gain for all frames, so that the morph keeps its loudness contour: between the two clips' levels, or at
+    # the level of generated clips.
+    level = GENERATED_LEVEL if clips is None else float(np.sqrt(np.mean(rms(slices) ** 2)))
+    audios = set_level(output.audios, level, joint=True)
+    return Clips(audios, np.asarray(output.images), pipeline.sample_rate, pipeline.bits, _seeds(seed, frames))
 
 
 def join_clips(audios: np.ndarray, sample_rate: int, crossfade_seconds: float = MORPH_CROSSFADE_SECONDS) -> np.ndarray:

@@ -96,3 +96,46 @@ def test_clips_failing_the_artefact_check_are_drawn_again_from_unused_seeds():
     again = sampling.generate(pipe, count=1, seed=9, steps=2)  # a redrawn clip is remade alone from its seed
     assert np.abs(again.images[0].astype(int) - clips.images[0].astype(int)).max() <= 2
     assert clip_reasons(images[:2], strict, 32, 80) == [["total_variation"]] * 2
+
+
+def _db(audio) -> np.ndarray:
+    return 20 * np.log10(np.sqrt(np.mean(np.square(np.asarray(audio, dtype=np.float64)), axis=-1)))
+
+
+def test_set_level_targets_rms_caps_the_peak_and_keeps_silence():
+    from audiodiff.audio import PEAK_LIMIT, set_level
+
+    rng = np.random.default_rng(0)
+    quiet = rng.normal(0, 1e-3, (2, 4000)).astype(np.float32)
+    quiet[1] *= 4  # 12 dB louder
+    leveled = set_level(quiet, 0.1)
+    assert np.allclose(_db(leveled), -20, atol=0.01)
+    joint = set_level(quiet, 0.1, joint=True)  # one gain: the 12 dB between the clips stay
+    assert np.isclose(_db(joint[1]) - _db(joint[0]), _db(quiet[1]) - _db(quiet[0]), atol=1e-3)
+    assert np.isclose(_db(joint.reshape(1, -1))[0], -20, atol=0.01)
+    spiky = np.zeros((1, 1000), dtype=np.float32)
+    spiky[0, 10] = 0.01  # raising its RMS to -20 dBFS would clip: the peak stops at -1 dBFS
+    assert np.isclose(np.abs(set_level(spiky, 0.1)).max(), PEAK_LIMIT, atol=1e-6)
+    assert not set_level(np.zeros((1, 100)), 0.1).any()
+
+
+def test_clips_play_at_the_level_of_their_input_or_at_the_generated_level():
+    """Images carry no loudness and the decoder's level is arbitrary (about 25 dB below its source music): generated
+    clips come out at -20 dBFS RMS, variations, loops and edits at their input's level, and an inpainted range at
+    the level of the music around it, not as a quiet hole (it was 26 dB down)."""
+    from audiodiff.audio import PEAK_LIMIT
+
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+    generated = sampling.generate(pipe, count=2, seed=0, steps=2)
+    peaks = np.abs(generated.audios).max(axis=-1)
+    assert np.all((np.abs(_db(generated.audios) + 20) < 0.05) | np.isclose(peaks, PEAK_LIMIT, atol=1e-4))
+    song = clip(0.6) * 0.3
+    varied = sampling.vary(pipe, song, count=2, seed=0, steps=2, strength=0.5)
+    assert np.allclose(_db(varied.audios), _db(sampling.one_slice(song, pipe)), atol=0.05)
+    inpainted = sampling.inpaint(pipe, song, 0.3, 0.4, seed=3, steps=2)
+    span = slice(int(0.31 * MEL.sample_rate), int(0.39 * MEL.sample_rate))
+    assert abs(_db(inpainted.audios[0][span]) - _db(song[span])) < 6
+    frames = sampling.interpolate(pipe, frames=3, seed=0, steps=2)
+    assert abs(20 * np.log10(np.sqrt(np.mean(frames.audios.astype(np.float64) ** 2))) + 20) < 0.05 or np.isclose(
+        np.abs(frames.audios).max(), PEAK_LIMIT, atol=1e-4
+    )
