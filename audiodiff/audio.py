@@ -209,6 +209,7 @@ def slice_audio(audio: np.ndarray, slice_size: int, pad_short: bool = True) -> n
 # with its peak at 0 dB plays about 25 dB below the music it came from). Generated clips are brought to
 # GENERATED_RMS_DBFS; clips made from the user's audio are brought to the level of that audio. Never above PEAK_LIMIT.
 GENERATED_RMS_DBFS = -20.0
+GENERATED_RMS = 10 ** (GENERATED_RMS_DBFS / 20)
 PEAK_LIMIT = 10 ** (-1.0 / 20)  # -1 dBFS
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from audiodiff import editing
-from audiodiff.audio import GENERATED_RMS_DBFS, rms, set_level
+from audiodiff.audio import GENERATED_RMS, rms, set_level
 from audiodiff.inpainting import InpaintRange
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ RANDOM_SEED_LIMIT = 2**31 - 1
 MORPH_CROSSFADE_SECONDS = 0.05
 # Rounds of drawing again the clips that fail the artefact check, for `generate` and `vary` in the CLI and the studio.
 DEFAULT_REDRAW = 3
-GENERATED_LEVEL = 10 ** (GENERATED_RMS_DBFS / 20)  # RMS of the clips made from noise (see audio.set_level)
 
 # progress(run, step, steps): sampling (or inversion) run `run` (1, 2, ...) has done `step` of its `steps` steps.
 Progress = Callable[[int, int, int], None]
@@ -243,7 +242,7 @@ def generate(
         pipeline, count, seed, batch_size, progress, redraw, num_inference_steps=steps, genre=genre,
         guidance_scale=guidance, seconds=seconds, overlap_seconds=overlap_seconds,
     )  # fmt: skip
-    clips.audios = set_level(clips.audios, GENERATED_LEVEL)
+    clips.audios = set_level(clips.audios, GENERATED_RMS)
     return clips
 
 
@@ -409,7 +408,7 @@ def interpolate(
         )  # fmt: skip
     # One gain for all frames, so that the morph keeps its loudness contour: between the two clips' levels, or at
     # the level of generated clips.
-    level = GENERATED_LEVEL if clips is None else float(np.sqrt(np.mean(rms(slices) ** 2)))
+    level = GENERATED_RMS if clips is None else float(np.sqrt(np.mean(rms(slices) ** 2)))
     audios = set_level(output.audios, level, joint=True)
     return Clips(audios, np.asarray(output.images), pipeline.sample_rate, pipeline.bits, _seeds(seed, frames))
 

@@ -126,10 +126,13 @@ def _aligned_magnitudes(reference, estimate, n_fft, hop_length):
     length = min(reference.shape[-1], estimate.shape[-1])
     target = magnitude_stft(reference[..., :length], n_fft, hop_length)
     approx = magnitude_stft(estimate[..., :length], n_fft, hop_length)
-    gain = (target * approx).sum(dim=(-2, -1), keepdim=True) / approx.square().sum(dim=(-2, -1), keepdim=True).clamp(
-        min=1e-20
-    )
-    return target, approx * gain
+    return target, approx * least_squares_gain(target, approx)[..., None, None]
+
+
+def least_squares_gain(target: torch.Tensor, approx: torch.Tensor) -> torch.Tensor:
+    """The gain g minimising ||target - g approx||_F per item, for magnitude spectrograms `(..., freqs, frames)`:
+    `(...)`. Images keep no absolute level, so decoders are compared at their best gain."""
+    return (target * approx).sum(dim=(-2, -1)) / approx.square().sum(dim=(-2, -1)).clamp(min=1e-20)
 
 
 def spectral_convergence(

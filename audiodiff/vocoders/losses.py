@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from audiodiff.config import MelConfig
+from audiodiff.evaluation.metrics import least_squares_gain
 from audiodiff.vocoders.base import mel_filterbank
 
 # (n_fft, hop_length): frequency detail at the long one, transients at the short one; Hann windows of n_fft samples.
@@ -125,8 +126,7 @@ def log_mel_distance_db(
 def match_gain(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int = 2048, hop_length: int = 512):
     """`estimate` `(batch, time)` scaled per clip by the least-squares gain between STFT magnitudes."""
     target, approx = stft_magnitude(reference, n_fft, hop_length), stft_magnitude(estimate, n_fft, hop_length)
-    gain = (target * approx).sum(dim=(-2, -1)) / approx.square().sum(dim=(-2, -1)).clamp(min=1e-20)
-    return estimate * gain.unsqueeze(-1)
+    return estimate * least_squares_gain(target, approx).unsqueeze(-1)
 
 
 def _aligned(reference: torch.Tensor, estimate: torch.Tensor, gain: bool) -> tuple[torch.Tensor, torch.Tensor]:
