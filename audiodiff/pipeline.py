@@ -288,8 +288,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if (index.get("vqvae") or [None])[0]:
             vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
         mel_config = MelConfig.load(folder / PIPELINE_MEL_FOLDER / MEL_CONFIG_NAME)
-        metadata_path = folder / PIPELINE_METADATA_NAME
-        metadata = _read_json_object(metadata_path) if metadata_path.is_file() else {}
+        metadata = read_metadata(folder)
         pipeline = cls(
             unet=unet,
             scheduler=scheduler or saved_scheduler,
@@ -869,6 +868,13 @@ def _vocoder_generator(generator, device: torch.device) -> torch.Generator | Non
         return None
     seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device).item())
     return torch.Generator(device).manual_seed(seed)
+
+
+def read_metadata(folder: str | os.PathLike) -> dict[str, Any]:
+    """A pipeline folder's `audiodiff.json` (genres, bits, training record, quality fences, vocoder); {} for folders
+    without one (the reference's). ValueError (one line) when it is malformed."""
+    path = Path(folder) / PIPELINE_METADATA_NAME
+    return _read_json_object(path) if path.is_file() else {}
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

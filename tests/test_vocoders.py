@@ -341,3 +341,14 @@ def test_vocoder_presets_load(preset):
     assert config.max_steps >= 8 and (preset != "gpu" or config.adversarial_at(config.max_steps - 1))
     with pytest.raises(ConfigError, match="batch_size must be at least 1"):
         VocoderTrainConfig.load(preset, batch_size=0)
+
+
+def test_train_vocoder_refuses_a_pipeline_whose_metadata_is_not_an_object(pipeline_and_song, tmp_path):
+    import shutil
+
+    broken = tmp_path / "pipe"
+    shutil.copytree(pipeline_and_song / "pipe", broken)
+    (broken / "audiodiff.json").write_text("[1, 2]\n")
+    result = _cli("train-vocoder", "--data", pipeline_and_song / "song.wav", "--from", broken, "--out", tmp_path / "v")
+    assert result.exit_code == 2 and "expected a JSON object, got list" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "v").exists()

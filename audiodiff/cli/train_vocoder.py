@@ -88,10 +88,8 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
 
 def _pipeline_settings(pipeline: str):
     """The mel settings and bit depth of a pipeline folder or hub id (read without loading its UNet)."""
-    import json
-
     from audiodiff.config import MelConfig
-    from audiodiff.pipeline import PIPELINE_METADATA_NAME, _resolve_folder
+    from audiodiff.pipeline import _resolve_folder, read_metadata
 
     try:
         folder = _resolve_folder(pipeline)
@@ -100,6 +98,8 @@ def _pipeline_settings(pipeline: str):
     mel_config = MelConfig.find(folder)
     if mel_config is None:
         raise click.BadParameter(f"{pipeline}: no mel settings (mel/mel_config.json)", param_hint="--from")
-    metadata = folder / PIPELINE_METADATA_NAME
-    bits = json.loads(metadata.read_text()).get("bits", 8) if metadata.is_file() else 8
+    try:
+        bits = read_metadata(folder).get("bits", 8)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--from") from None
     return mel_config, int(bits)
