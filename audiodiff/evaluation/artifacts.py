@@ -163,7 +163,8 @@ def check_artifacts(
     """
     names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
     reference_windows, _, _ = windows(reference, width)
-    fences = Fences.fit(image_statistics(reference_windows, top_db))
+    reference_statistics = image_statistics(reference_windows, top_db)
+    fences = Fences.fit(reference_statistics)
     generated_windows, clip_index, starts = windows(generated, width)
     statistics = image_statistics(generated_windows, top_db)
     flags = fences.flags(statistics)
@@ -183,7 +184,7 @@ def check_artifacts(
                 **{name: round(float(values[mine].max()), 4) for name, values in statistics.items()},
             }
         )
-    reference_flags = fences.flags(image_statistics(reference_windows, top_db))
+    reference_flags = fences.flags(reference_statistics)
     reference_flagged = torch.stack(list(reference_flags.values())).any(dim=0)
     clips.sort(key=lambda clip: (not clip["flagged"], -clip["total_variation"]))
     flagged = sum(clip["flagged"] for clip in clips)
