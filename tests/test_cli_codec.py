@@ -57,6 +57,9 @@ def test_encode_then_decode(tmp_path, small_mel):
     assert len(wavs) == len(pngs)
     audio, rate = soundfile.read(wavs[0])
     assert rate == 16000 and len(audio) == 63 * 128 and np.abs(audio).max() > 0
+    # an image keeps no loudness: decoded clips play at -20 dBFS RMS unless that would peak above -1 dBFS
+    level = 20 * np.log10(np.sqrt(np.mean(audio**2)))
+    assert abs(level + 20) < 0.1 or np.isclose(np.abs(audio).max(), 10 ** (-1 / 20), atol=1e-3)
 
 
 def test_encode_16bit_and_decode_rejects_mismatched_images(tmp_path, small_mel):

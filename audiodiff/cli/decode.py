@@ -40,7 +40,7 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch
     import torch
     from tqdm import tqdm
 
-    from audiodiff.audio import save_audio
+    from audiodiff.audio import GENERATED_RMS, save_audio, set_level
     from audiodiff.codec import SpectrogramCodec, load_png
     from audiodiff.vocoders import make_vocoder
 
@@ -74,7 +74,8 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch
             for start in range(0, len(group), batch_size):
                 batch = group[start : start + batch_size]
                 pixels = torch.stack([torch.from_numpy(item.astype("int64")) for _, item in batch])
-                audio = codec.decode(codec.pixels_to_images(pixels, bits), generator=generator).cpu()
+                audio = codec.decode(codec.pixels_to_images(pixels, bits), generator=generator).cpu().numpy()
+                audio = set_level(audio, GENERATED_RMS)  # an image keeps no loudness: play at the generated level
                 for (stem, _), clip in zip(batch, audio):
                     target = names.path(f"{stem}.wav")
                     try:
