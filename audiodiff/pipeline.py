@@ -12,7 +12,8 @@ A pipeline folder is the reference (audio-diffusion / diffusers) layout, loadabl
                         "scheduler": ["diffusers", "<Scheduler>"], "unet": ["diffusers", "UNet2DModel"]}
                        (+ "vqvae": ["diffusers", "AutoencoderKL"] for latent models)
     unet/ scheduler/ mel/mel_config.json [vqvae/]
-    audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record
+    audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record, and for
+                       a distilled student its "distillation" record (method, steps, guidance, teacher)
     vocoder/           optional: the trained vocoder that decodes its images (`audiodiff train-vocoder`), named in
                        audiodiff.json so that diffusers, which does not know it, loads the folder as before
 
@@ -43,9 +44,11 @@ from audiodiff import editing
 from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, PIPELINE_MEL_FOLDER, MelConfig
 from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
+    AUTO_SCHEDULER,
     DEFAULT_SCHEDULER,
     FAST_STEPS,
     SCHEDULERS,
+    STEPS_ATTRIBUTE,
     default_steps_for,
     make_scheduler,
     scheduler_class,
@@ -117,7 +120,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     `len(genres)` is the null label). bits: 8 or 16, the depth of the spectrogram images the model was trained on.
     training: free-form record saved in `audiodiff.json`. quality: the artefact-check fences fitted on the training
     data (`check_clips`), saved there too. vocoder: the decoder of its images (`set_vocoder`): a `TrainedVocoder`
-    (saved in `vocoder/`), any decoder callable, or None for fast Griffin-Lim.
+    (saved in `vocoder/`), any decoder callable, or None for fast Griffin-Lim. distillation: the record of a few-step
+    student made by `audiodiff.distillation` (method, default steps, baked-in guidance, teacher); a student samples
+    only with its own scheduler and at its own guidance, with one UNet call per step.
 
     `unet_evaluations` counts UNet evaluations per batch item (a guided step counts 2), cumulatively.
     """
@@ -137,6 +142,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         training: dict[str, Any] | None = None,
         quality: dict[str, Any] | None = None,
         vocoder=None,
+        distillation: dict[str, Any] | None = None,
     ):
         super().__init__()
         if mel is None:
@@ -151,6 +157,9 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         self.genres = list(genres) if genres else None
         self.training = dict(training or {})
         self.quality = dict(quality) if quality else None
+        self.distillation = dict(distillation) if distillation else None
+        if self.distillation is not None:
+            setattr(scheduler, STEPS_ATTRIBUTE, int(self.distillation["steps"]))
         self.unet_evaluations = 0
         self._codecs: dict[str, SpectrogramCodec] = {}
         self._check_components()
@@ -213,9 +222,26 @@ class AudioDiffusionPipeline(DiffusionPipeline):
 
     # --- schedulers -----------------------------------------------------------------------------------------------
     def set_scheduler(self, scheduler: str | SchedulerMixin) -> AudioDiffusionPipeline:
-        """Swap the sampler: a short name (`SCHEDULERS`), a diffusers class name, or an instance. Returns self."""
+        """Swap the sampler: a short name (`SCHEDULERS`), a diffusers class name, or an instance. Returns self.
+
+        "saved" keeps the current scheduler; "auto" is the default sampler (`DEFAULT_SCHEDULER`) for a diffusion
+        model and the student's own for a distilled one. A student takes no other name (ValueError): it was trained
+        for its own few-step sampler, and any other would sample it as the diffusion model it no longer is.
+        """
         if isinstance(scheduler, str):
-            scheduler = make_scheduler(scheduler, self.scheduler.config)
+            name = scheduler.lower()
+            if name == "saved" or (name == AUTO_SCHEDULER and self.distillation is not None):
+                return self
+            if self.distillation is not None:
+                record = self.distillation
+                raise ValueError(
+                    f"this pipeline is a {record.get('method')}-distilled student: it samples with its own "
+                    f"{type(self.scheduler).__name__} ({AUTO_SCHEDULER}), not {scheduler!r}; sample its teacher "
+                    f"{record.get('teacher')} for other samplers"
+                )
+            scheduler = make_scheduler(
+                DEFAULT_SCHEDULER if name == AUTO_SCHEDULER else scheduler, self.scheduler.config
+            )
         self.scheduler = scheduler
         return self
 
@@ -248,6 +274,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         metadata = {"genres": self.genres, "bits": self.bits, "training": self.training}
         if self.quality:
             metadata["quality"] = self.quality
+        if self.distillation:
+            metadata["distillation"] = self.distillation
         if hasattr(self.vocoder, "save_pretrained"):
             self.vocoder.save_pretrained(folder / VOCODER_FOLDER)
             metadata["vocoder"] = VOCODER_FOLDER
@@ -263,10 +291,10 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         **download_kwargs,
     ) -> AudioDiffusionPipeline:
         """Load a pipeline folder or hub id: audiodiff's (safetensors) or the reference's (`.bin`, read with
-        `torch.load(weights_only=True)` by diffusers). `scheduler` swaps the sampler (name or instance); the folder's
-        scheduler is kept by default. `vocoder` (a vocoder folder or decoder, see `set_vocoder`) replaces the folder's
-        own `vocoder/`, which is used when there is one; `False` decodes with Griffin-Lim. `download_kwargs` go to
-        `huggingface_hub.snapshot_download` for hub ids.
+        `torch.load(weights_only=True)` by diffusers). `scheduler` swaps the sampler (name or instance, see
+        `set_scheduler`); the folder's scheduler is kept by default. `vocoder` (a vocoder folder or decoder, see
+        `set_vocoder`) replaces the folder's own `vocoder/`, which is used when there is one; `False` decodes with
+        Griffin-Lim. `download_kwargs` go to `huggingface_hub.snapshot_download` for hub ids.
         """
         folder = _resolve_folder(pretrained_model_name_or_path, **download_kwargs)
         index_path = folder / "model_index.json"
@@ -282,8 +310,6 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if saved_class is None:
             raise ValueError(f"{folder}: unknown scheduler class {scheduler_name!r}")
         saved_scheduler = saved_class.from_pretrained(folder, subfolder="scheduler")
-        if isinstance(scheduler, str):
-            scheduler = make_scheduler(scheduler, saved_scheduler.config)
         vqvae = None
         if (index.get("vqvae") or [None])[0]:
             vqvae = AutoencoderKL.from_pretrained(folder, subfolder="vqvae", torch_dtype=torch_dtype)
@@ -291,14 +317,17 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         metadata = read_metadata(folder)
         pipeline = cls(
             unet=unet,
-            scheduler=scheduler or saved_scheduler,
+            scheduler=saved_scheduler,
             vqvae=vqvae,
             mel_config=mel_config,
             genres=metadata.get("genres"),
             bits=metadata.get("bits", 8),
             training=metadata.get("training"),
             quality=metadata.get("quality"),
+            distillation=metadata.get("distillation"),
         )
+        if scheduler is not None:
+            pipeline.set_scheduler(scheduler)
         if vocoder is None and metadata.get("vocoder"):
             vocoder = folder / str(metadata["vocoder"])
         pipeline.set_vocoder(vocoder or None)
@@ -594,6 +623,11 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         Returns DDPM-space latents `(batch, channels, height, width)`; `pipe(latents=..., num_inference_steps=...,
         strength=...)` with a DDIM scheduler (eta 0) reconstructs the clips, and another genre or model edits them.
         """
+        if self.distillation is not None:
+            raise ValueError(
+                "DDIM inversion follows a diffusion model's probability-flow ODE, which a distilled student no longer "
+                f"has: invert with its teacher {self.distillation.get('teacher')}"
+            )
         init_images = self._input_images(audio, images)
         sample = self.images_to_latents(init_images)
         scheduler = self.scheduler
@@ -704,6 +738,19 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             return keep, shift
         return None, 0
 
+    def _student_guidance(self, guidance_scale: float) -> float:
+        """The guidance scale to apply: a student distilled with guidance w has it built in, so it is asked for with
+        1 or w and applied as 1 (one UNet call per step); any other scale is a ValueError."""
+        baked = (self.distillation or {}).get("guidance")
+        if baked is None or float(baked) == 1.0:
+            return guidance_scale
+        if guidance_scale not in (1.0, float(baked)):
+            raise ValueError(
+                f"this student was distilled at guidance {baked:g}, which it applies in one UNet call per step; "
+                f"guidance_scale {guidance_scale:g} needs its teacher {self.distillation.get('teacher')}"
+            )
+        return 1.0
+
     def _frames(self, seconds: float) -> int:
         """Spectrogram columns in `seconds` of audio."""
         return editing.seconds_to_frames(seconds, self.mel_config.sample_rate, self.mel_config.hop_length)
@@ -790,6 +837,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             output_type,
         )
         config = self.mel_config
+        guidance_scale = self._student_guidance(guidance_scale)
 
         # 2. One input clip or start sample serves the whole batch; genres become class labels.
         if init_images is not None and len(init_images) != batch_size:

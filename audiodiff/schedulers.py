@@ -60,6 +60,8 @@ SCHEDULERS: dict[str, Sampler] = {
     "pndm": Sampler("PNDMScheduler", {"skip_prk_steps": True}, 50, "PNDM, 50 steps"),
 }
 DEFAULT_SCHEDULER = "dpm"
+# The CLI's and the studio's default: DEFAULT_SCHEDULER for a diffusion model, a distilled student's own sampler.
+AUTO_SCHEDULER = "auto"
 # What a model may predict, and the noise schedules every sampler above can rebuild from a training config (DDPM
 # alone also knows sigmoid and laplace).
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")

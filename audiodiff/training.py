@@ -23,7 +23,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
 from audiodiff.models import ModelPreset, build_unet, null_label
-from audiodiff.schedulers import BETA_SCHEDULES, DEFAULT_SCHEDULER, PREDICTION_TYPES, scheduler_class
+from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
 from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class TrainConfig:
     pipeline's" for a fine-tune; the saved scheduler config carries them to every sampler, inversion and fine-tune.
     `snr_gamma` and `noise_offset` shape the loss only: they are recorded in `audiodiff.json`'s training record.
     """
+
+    presets: ClassVar[str] = "train"  # the folder of configs/ that holds this class's presets
 
     model: str = "small-64"
     batch_size: int = 16
@@ -178,7 +180,7 @@ class TrainConfig:
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, **overrides: Any) -> TrainConfig:
         """A preset name (`configs/train/<name>.yaml`) or a YAML path, with non-None `overrides` on top."""
-        path = resolve_config_file(name_or_path, "train")
+        path = resolve_config_file(name_or_path, cls.presets)
         values = read_yaml(path)
         values.update({key: value for key, value in overrides.items() if value is not None})
         return load_dataclass(cls, values, str(path))
@@ -262,28 +264,33 @@ class Trainer:
             num_training_steps=self.total_steps * world,
         )
         self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(unet, optimizer, lr_scheduler)
-        self.ema = None
-        if config.use_ema:
-            from diffusers.training_utils import EMAModel
-
-            raw = self.accelerator.unwrap_model(self.unet)
-            self.ema = EMAModel(
-                raw.parameters(),
-                decay=config.ema_max_decay,
-                use_ema_warmup=True,
-                inv_gamma=config.ema_inv_gamma,
-                power=config.ema_power,
-                model_cls=type(raw),
-                model_config=raw.config,
-                foreach=True,
-            )
+        self.ema = self._make_ema(self.accelerator.unwrap_model(self.unet)) if config.use_ema else None
+        if self.ema is not None:
             self.ema.to(self.accelerator.device)
         rank = self.accelerator.process_index
         self.generator = torch.Generator().manual_seed(config.seed * 7919 + rank)
         self.global_step = 0
         self.losses: list[float] = []
 
+    def _make_ema(self, raw):
+        """The EMA of the weights (diffusers' `EMAModel`, with warm-up): what the saved pipeline samples with."""
+        from diffusers.training_utils import EMAModel
+
+        config = self.config
+        return EMAModel(
+            raw.parameters(),
+            decay=config.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=config.ema_inv_gamma,
+            power=config.ema_power,
+            model_cls=type(raw),
+            model_config=raw.config,
+            foreach=True,
+        )
+
     # -- construction ------------------------------------------------------------------------------------------
+    config_class = TrainConfig
+
     @classmethod
     def start(
         cls,
@@ -380,7 +387,7 @@ class Trainer:
             out_dir, run_info, requested, data=data, pretrained=pretrained, genre=genre, preset=preset
         )
         values = {**run_info["config"], **requested}
-        config = load_dataclass(TrainConfig, values, str(run_file))
+        config = load_dataclass(cls.config_class, values, str(run_file))
         dataset = load_spectrogram_dataset(run_info["data"])
         try:
             checkpoint = latest_checkpoint(out_dir, warn=logger.warning)
@@ -505,6 +512,38 @@ class Trainer:
         return TrainResult(self.out_dir, self.global_step, self.losses, trained_samples / max(elapsed, 1e-9))
 
     def _micro_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """One micro-batch: the loss (`_loss`), its backward pass and, at the end of an accumulation, the clipped
+        optimizer step. images: `(batch, 1, height, width)` in [-1, 1]; labels: `(batch,)` class indices or None."""
+        config, accelerator = self.config, self.accelerator
+        with accelerator.accumulate(self.unet):
+            try:
+                loss = self._loss(images, labels)
+                accelerator.backward(loss)
+            except torch.cuda.OutOfMemoryError:
+                raise TrainingError(
+                    f"out of GPU memory at batch size {config.batch_size}: try --batch-size "
+                    f"{max(1, images.shape[0] // 2)} --gradient-accumulation-steps "
+                    f"{config.gradient_accumulation_steps * 2} (same effective batch), or --mixed-precision bf16"
+                ) from None
+            if accelerator.sync_gradients and config.max_grad_norm:
+                accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach().item()
+
+    def _class_labels(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The batch's class labels on the device, each replaced by the null label with probability
+        `guidance_dropout` (classifier-free guidance training); None for an unconditional model."""
+        if self.rows.labels is None:
+            return None
+        drop = torch.rand(batch, generator=self.generator) < self.config.guidance_dropout
+        null = torch.full_like(labels, null_label(len(self.genres)))
+        return torch.where(drop, null, labels).to(self.accelerator.device)
+
+    def _loss(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The denoising loss of one micro-batch (Ho et al. 2020; the target follows the prediction type, Min-SNR
+        weighting and offset noise as configured)."""
         config, accelerator = self.config, self.accelerator
         batch = images.shape[0]
         noise = torch.randn(images.shape, generator=self.generator)
@@ -513,11 +552,7 @@ class Trainer:
         )
         if config.noise_offset:  # drawn only when on, so that runs without it keep their random stream
             noise = noise + config.noise_offset * torch.randn((batch, images.shape[1], 1, 1), generator=self.generator)
-        class_labels = None
-        if self.rows.labels is not None:
-            drop = torch.rand(batch, generator=self.generator) < config.guidance_dropout
-            null = torch.full_like(labels, null_label(len(self.genres)))
-            class_labels = torch.where(drop, null, labels).to(accelerator.device)
+        class_labels = self._class_labels(labels, batch)
         images, noise, timesteps = (t.to(accelerator.device) for t in (images, noise, timesteps))
         noisy = self.noise_scheduler.add_noise(images, noise, timesteps)
         prediction_type = self.noise_scheduler.config.prediction_type
@@ -527,28 +562,12 @@ class Trainer:
             target = self.noise_scheduler.get_velocity(images, noise, timesteps)
         else:
             target = images
-        with accelerator.accumulate(self.unet):
-            try:
-                prediction = self.unet(noisy, timesteps, class_labels=class_labels).sample
-                if config.snr_gamma is None:
-                    loss = F.mse_loss(prediction.float(), target.float())
-                else:
-                    per_image = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-                    weights = min_snr_weights(self.noise_scheduler, timesteps, config.snr_gamma, prediction_type)
-                    loss = (per_image * weights).mean()
-                accelerator.backward(loss)
-            except torch.cuda.OutOfMemoryError:
-                raise TrainingError(
-                    f"out of GPU memory at batch size {config.batch_size}: try --batch-size {max(1, batch // 2)} "
-                    f"--gradient-accumulation-steps {config.gradient_accumulation_steps * 2} (same effective batch), "
-                    "or --mixed-precision bf16"
-                ) from None
-            if accelerator.sync_gradients and config.max_grad_norm:
-                accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
-            self.optimizer.step()
-            self.lr_scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach().item()
+        prediction = self.unet(noisy, timesteps, class_labels=class_labels).sample
+        if config.snr_gamma is None:
+            return F.mse_loss(prediction.float(), target.float())
+        per_image = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        weights = min_snr_weights(self.noise_scheduler, timesteps, config.snr_gamma, prediction_type)
+        return (per_image * weights).mean()
 
     # -- persistence -----------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
@@ -564,6 +583,7 @@ class Trainer:
             "global_step": self.global_step,
             "losses": torch.tensor(self.losses, dtype=torch.float64),
             "ema": None if self.ema is None else self.ema.state_dict(),
+            **self._extra_state(),
         }
         final = write_checkpoint(
             checkpoint_folder(self.out_dir, self.global_step),
@@ -587,6 +607,7 @@ class Trainer:
                 raise TrainingError(f"{self.out_dir}: the checkpoint has no EMA weights but the run uses EMA")
             self.ema.load_state_dict(state["ema"])
             self.ema.to(self.accelerator.device)
+        self._load_extra_state(state)
 
     def _inference_unet(self):
         """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode."""
@@ -600,7 +621,7 @@ class Trainer:
     def build_pipeline(self):
         from audiodiff.pipeline import AudioDiffusionPipeline
 
-        return AudioDiffusionPipeline(
+        components = dict(
             unet=self._inference_unet(),
             scheduler=self.noise_scheduler,
             mel_config=self.mel_config,
@@ -613,6 +634,19 @@ class Trainer:
             },
             quality=self._quality_fences(),
         )
+        return AudioDiffusionPipeline(**{**components, **self._pipeline_extras()})
+
+    def _pipeline_extras(self) -> dict[str, Any]:
+        """`AudioDiffusionPipeline` arguments that replace or add to the saved pipeline's (a distilled student's
+        scheduler and record)."""
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Further checkpoint state (tensors and plain values) of a subclass, restored by `_load_extra_state`."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `_extra_state` saved."""
 
     def _quality_fences(self, count: int = 1024) -> dict[str, Any]:
         """Artefact-check fences fitted on up to `count` training images, evenly spaced over the (genre's) rows,
@@ -634,6 +668,9 @@ class Trainer:
             self.build_pipeline().save_pretrained(self.out_dir)
             (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")
 
+    def _preview_steps(self) -> int:
+        return self.config.sample_steps
+
     def write_samples(self) -> None:
         """Generate a few clips with a fast scheduler: `samples/step_N/sample_K.{wav,png}`."""
         if not self.accelerator.is_main_process or self.config.num_samples < 1:
@@ -642,7 +679,7 @@ class Trainer:
         from audiodiff.codec import save_png
 
         # Previews use the fast sampler; the saved pipeline keeps the training (DDPM) scheduler, as the reference.
-        pipeline = self.build_pipeline().set_scheduler(DEFAULT_SCHEDULER).to(self.accelerator.device)
+        pipeline = self.build_pipeline().set_scheduler(AUTO_SCHEDULER).to(self.accelerator.device)
         pipeline.set_progress_bar_config(disable=True)
         generator = torch.Generator(self.accelerator.device).manual_seed(self.config.seed)
         kwargs = {}
@@ -654,7 +691,7 @@ class Trainer:
             )
         output = pipeline(
             batch_size=self.config.num_samples,
-            num_inference_steps=self.config.sample_steps,
+            num_inference_steps=self._preview_steps(),
             generator=generator,
             output_type="np",
             **kwargs,

@@ -11,6 +11,9 @@ from audiodiff.synth import synthesize
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
+# The mel settings of the `dataset_dir` fixture (tests/test_training.py calls them MEL).
+GENRE_DATASET_MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+
 
 @pytest.fixture
 def small_mel() -> MelConfig:
@@ -22,3 +25,47 @@ def small_mel() -> MelConfig:
 def music() -> dict[str, np.ndarray]:
     """12 s of each synthesized genre at 22050 Hz (two reference slices each)."""
     return {genre: synthesize(genre, 12.0, 22050, seed=3) for genre in ("beats", "pads", "arpeggios")}
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory):
+    """Three synthesized genres, two tracks each, as a reference-format dataset plus genre labels, at
+    `GENRE_DATASET_MEL` (32x32)."""
+    import datasets
+    import numpy as np
+
+    from audiodiff.audio import slice_audio
+    from audiodiff.codec import SpectrogramCodec, pixels_to_pil
+    from audiodiff.synth import GENRES, synthesize
+
+    folder = tmp_path_factory.mktemp("data")
+    codec = SpectrogramCodec(GENRE_DATASET_MEL)
+    rows = {"image": [], "audio_file": [], "slice": [], "genre": []}
+    for label, genre in enumerate(GENRES):
+        for track in range(2):
+            slices = slice_audio(
+                synthesize(genre, 2.0, GENRE_DATASET_MEL.sample_rate, seed=track), GENRE_DATASET_MEL.slice_size
+            )
+            for index, pixels in enumerate(codec.audio_to_pixels(torch.from_numpy(slices)).numpy()):
+                rows["image"].append(pixels_to_pil(pixels.astype(np.uint8)))
+                rows["audio_file"].append(f"{genre}/{genre}_{track}.wav")
+                rows["slice"].append(index)
+                rows["genre"].append(label)
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "audio_file": datasets.Value("string"),
+            "slice": datasets.Value("int64"),
+            "genre": datasets.ClassLabel(names=list(GENRES)),
+        }
+    )
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
+    GENRE_DATASET_MEL.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def data(dataset_dir):
+    from audiodiff.data import load_spectrogram_dataset
+
+    return load_spectrogram_dataset(dataset_dir)

@@ -61,7 +61,7 @@ def _run(command: list, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not _builds_wheels(), reason="setuptools < 70.1 without `wheel` cannot build wheels offline")
 def test_wheel_ships_the_presets_and_trains_outside_the_checkout(tmp_path):
-    from test_training import MEL, dataset_dir  # noqa: F401 - the tiny labelled dataset's recipe
+    from conftest import GENRE_DATASET_MEL as MEL  # the tiny labelled dataset's mel settings
 
     # Build from a copy of the sources, so that no build/ folder of the checkout (stale files) goes into the wheel.
     source = tmp_path / "source"

@@ -9,13 +9,12 @@ import time
 
 import pytest
 import torch
+from conftest import GENRE_DATASET_MEL as MEL  # the `dataset_dir` fixture's settings
 
 from audiodiff.checkpoints import checkpoint_dirs
-from audiodiff.config import ConfigError, MelConfig
+from audiodiff.config import ConfigError
 from audiodiff.data.order import epoch_indices
 from audiodiff.training import TrainConfig, Trainer, TrainingError, train
-
-MEL = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
 
 
 def tiny_config(**changes) -> TrainConfig:
@@ -36,47 +35,6 @@ def tiny_config(**changes) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values)
-
-
-@pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
-    """Three synthesized genres, two tracks each, as a reference-format dataset plus genre labels."""
-    import datasets
-    import numpy as np
-
-    from audiodiff.audio import slice_audio
-    from audiodiff.codec import SpectrogramCodec, pixels_to_pil
-    from audiodiff.synth import GENRES, synthesize
-
-    folder = tmp_path_factory.mktemp("data")
-    codec = SpectrogramCodec(MEL)
-    rows = {"image": [], "audio_file": [], "slice": [], "genre": []}
-    for label, genre in enumerate(GENRES):
-        for track in range(2):
-            slices = slice_audio(synthesize(genre, 2.0, MEL.sample_rate, seed=track), MEL.slice_size)
-            for index, pixels in enumerate(codec.audio_to_pixels(torch.from_numpy(slices)).numpy()):
-                rows["image"].append(pixels_to_pil(pixels.astype(np.uint8)))
-                rows["audio_file"].append(f"{genre}/{genre}_{track}.wav")
-                rows["slice"].append(index)
-                rows["genre"].append(label)
-    features = datasets.Features(
-        {
-            "image": datasets.Image(),
-            "audio_file": datasets.Value("string"),
-            "slice": datasets.Value("int64"),
-            "genre": datasets.ClassLabel(names=list(GENRES)),
-        }
-    )
-    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
-    MEL.save(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def data(dataset_dir):
-    from audiodiff.data import load_spectrogram_dataset
-
-    return load_spectrogram_dataset(dataset_dir)
 
 
 def test_epoch_order_is_reproducible_and_one_per_track_samples_each_track_once():

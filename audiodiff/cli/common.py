@@ -145,19 +145,20 @@ def sampling_vocoder_option(function: Callable) -> Callable:
 
 
 def scheduler_names() -> list[str]:
-    from audiodiff.schedulers import SCHEDULERS
+    from audiodiff.schedulers import AUTO_SCHEDULER, SCHEDULERS
 
-    return [*SCHEDULERS, "saved"]
+    return [AUTO_SCHEDULER, *SCHEDULERS, "saved"]
 
 
 def scheduler_option(default: str | None = None, choices: list[str] | None = None) -> Callable:
-    from audiodiff.schedulers import DEFAULT_SCHEDULER, describe_schedulers
+    from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, describe_schedulers
 
     return click.option(
         "--scheduler",
         type=click.Choice(choices or scheduler_names()),
-        default=default or DEFAULT_SCHEDULER,
-        help=f"Sampler: {describe_schedulers()}; saved = the folder's own.",
+        default=default or AUTO_SCHEDULER,
+        help=f"Sampler: {AUTO_SCHEDULER} = {DEFAULT_SCHEDULER}, or a distilled student's own few-step sampler (the "
+        f"default); {describe_schedulers()}; saved = the folder's own.",
     )
 
 

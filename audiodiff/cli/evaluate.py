@@ -8,7 +8,7 @@ import click
 
 from audiodiff.cli import common
 from audiodiff.cli.common import device_option, mel_config_option, resolve_device_or_fail, seed_option
-from audiodiff.schedulers import DEFAULT_SCHEDULER
+from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 
 
 @click.command("evaluate")
@@ -56,10 +56,11 @@ from audiodiff.schedulers import DEFAULT_SCHEDULER
 @click.option("--steps", type=common.COUNT, default=None, help="Inference steps when generating from a pipeline.")
 @click.option(
     "--scheduler",
-    default=DEFAULT_SCHEDULER,
+    default=AUTO_SCHEDULER,
     show_default=True,
-    help="Sampler when generating from a pipeline (the default of `audiodiff generate`), ddim, ddpm (the "
-    "reference's 1000 steps), unipc, ..., or saved (the folder's own).",
+    help=f"Sampler when generating from a pipeline: {AUTO_SCHEDULER} (the default of `audiodiff generate`: "
+    f"{DEFAULT_SCHEDULER}, or a distilled student's own), ddim, ddpm (the reference's 1000 steps), unipc, ..., or "
+    "saved (the folder's own).",
 )
 @click.option(
     "--seconds",

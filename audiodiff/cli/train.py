@@ -75,12 +75,15 @@ def training_options(function):
     return function
 
 
-def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict) -> None:
-    """Start or resume a run and print a summary; errors become one-line CLI errors."""
+def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict, trainer_class=None) -> None:
+    """Start or resume a run of `trainer_class` (default `Trainer`; `distill` passes its `Distiller`) and print a
+    summary; errors become one-line CLI errors."""
     from click.core import ParameterSource
 
     from audiodiff.config import ConfigError
-    from audiodiff.training import RUN_FILE, TrainConfig, Trainer, TrainingError
+    from audiodiff.training import RUN_FILE, Trainer, TrainingError
+
+    Trainer = trainer_class or Trainer  # noqa: N806 - the class used below
 
     context = click.get_current_context()
     explicit_config = context.get_parameter_source("config_name") != ParameterSource.DEFAULT
@@ -100,7 +103,7 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
                 raise click.UsageError("--data is required (a prepared spectrogram dataset folder or hub id)")
             from audiodiff.data import load_spectrogram_dataset
 
-            config = TrainConfig.load(config_name, **overrides)
+            config = Trainer.config_class.load(config_name, **overrides)
             data = load_spectrogram_dataset(data_path)
             trainer = Trainer.start(config, data, out_dir, pretrained, genre, preset=str(config_name))
         if overrides.get("seed") is None and not resume:

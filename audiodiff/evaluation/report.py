@@ -57,7 +57,7 @@ from audiodiff.evaluation.metrics import (
     spectral_convergence,
 )
 from audiodiff.figures import render_figure
-from audiodiff.schedulers import DEFAULT_SCHEDULER
+from audiodiff.schedulers import AUTO_SCHEDULER
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "report.png"
@@ -408,7 +408,7 @@ def run_evaluation(
     phase_init: str | None = None,
     reconstruction_clips: int = 8,
     num_inference_steps: int | None = None,
-    scheduler: str | None = DEFAULT_SCHEDULER,
+    scheduler: str | None = AUTO_SCHEDULER,
     seconds: float | None = None,
     batch_size: int = 8,
     seed: int = 0,

@@ -24,7 +24,7 @@ from audiodiff import sampling
 from audiodiff.audio import load_audio, save_audio
 from audiodiff.codec import pixels_to_model, save_png
 from audiodiff.figures import spectrogram_picture
-from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
 from audiodiff.ui.catalogue import Catalogue
 
 # What one upload may cost: a size the server accepts (Gradio refuses larger uploads) and a length `load_audio`
@@ -95,8 +95,9 @@ def fit_range(start: float, end: float, seconds: float) -> tuple[float, float]:
 
 
 def default_steps(scheduler: str | None) -> int | None:
-    """The registry's default steps of a short name (None for "saved": the folder's own, see `Catalogue`)."""
-    sampler = SCHEDULERS.get(scheduler or DEFAULT_SCHEDULER)
+    """The registry's default steps of a short name ("auto": the default sampler's; None for "saved": the folder's
+    own, see `Catalogue`)."""
+    sampler = SCHEDULERS.get(DEFAULT_SCHEDULER if scheduler in (None, AUTO_SCHEDULER) else scheduler)
     return sampler.steps if sampler else None
 
 
@@ -150,6 +151,8 @@ class Studio:
 
     def steps_for(self, model: str, scheduler: str) -> int:
         """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's)."""
+        if scheduler in ("saved", AUTO_SCHEDULER) and self.catalogue.is_student(model):
+            return self.catalogue.saved_default_steps(model)
         return default_steps(scheduler) or self.catalogue.saved_default_steps(model)
 
     # --- inputs ---------------------------------------------------------------------------------------------------

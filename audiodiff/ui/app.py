@@ -18,7 +18,7 @@ import gradio as gr
 from audiodiff import sampling
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError
 from audiodiff.config import ConfigError
-from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
 from audiodiff.ui.actions import LOCAL_SESSION, MAX_UPLOAD_BYTES, NO_GENRE, Record, Result, Studio
 from audiodiff.utils import first_line
 
@@ -88,7 +88,7 @@ def _seed(value: Any) -> int:
 def build_app(studio: Studio) -> gr.Blocks:
     """The studio page for `studio`'s catalogue."""
     models = studio.catalogue.names()
-    schedulers = [*SCHEDULERS, "saved"]
+    schedulers = [AUTO_SCHEDULER, *SCHEDULERS, "saved"]
     audio_types = list(AUDIO_EXTENSIONS)
 
     with gr.Blocks(title="audiodiff studio", analytics_enabled=False) as app:
@@ -100,7 +100,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Row(equal_height=True):
             genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Genre", elem_id="genre", scale=2)
             guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="1 = no extra cost", scale=2)
-            scheduler = gr.Dropdown(schedulers, value=DEFAULT_SCHEDULER, label="Sampler", elem_id="scheduler", scale=2)
+            scheduler = gr.Dropdown(schedulers, value=AUTO_SCHEDULER, label="Sampler", elem_id="scheduler", scale=2)
             steps = gr.Number(
                 SCHEDULERS[DEFAULT_SCHEDULER].steps, label="Steps", precision=0, minimum=1, elem_id="steps", scale=1
             )

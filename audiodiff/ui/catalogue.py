@@ -92,19 +92,22 @@ class Catalogue:
             return self._loaded[name]
 
     def pipeline(self, name: str, scheduler: str | None = None, n_iter: int | None = None) -> AudioDiffusionPipeline:
-        """The pipeline `name`, sampling with `scheduler` (a short name; None or "saved": the folder's own) and
-        decoding with `n_iter` Griffin-Lim iterations (None: its mel config's)."""
+        """The pipeline `name`, sampling with `scheduler` (a short name, "auto" for the default or a distilled
+        student's own; None or "saved": the folder's own) and decoding with `n_iter` Griffin-Lim iterations (None:
+        its mel config's)."""
         from audiodiff.sampling import set_griffin_lim_iterations
-        from audiodiff.schedulers import make_scheduler
 
         pipeline, saved = self._load(name)
-        if scheduler in (None, "saved"):
-            pipeline.set_scheduler(copy.deepcopy(saved))
-        else:
-            pipeline.set_scheduler(make_scheduler(scheduler, saved.config))
+        pipeline.set_scheduler(copy.deepcopy(saved))
+        if scheduler is not None:
+            pipeline.set_scheduler(scheduler)  # by name: a student keeps its own for "auto" and refuses others
         if hasattr(pipeline.codec().vocoder, "n_iter"):  # a pipeline saved with a trained vocoder has none to set
             set_griffin_lim_iterations(pipeline, n_iter)
         return pipeline
+
+    def is_student(self, name: str) -> bool:
+        """Whether the pipeline `name` is a distilled few-step student (it samples with its own scheduler)."""
+        return self._load(name)[0].distillation is not None
 
     def saved_default_steps(self, name: str) -> int:
         """The default steps of the folder's own scheduler (a distilled student's few steps, 1000 for DDPM, ...)."""
