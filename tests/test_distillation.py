@@ -199,18 +199,45 @@ def test_sigkill_then_resume_equals_uninterrupted(teacher, dataset_dir, tmp_path
     assert records[0]["forward_passes"] == records[1]["forward_passes"]
 
 
-def test_cli_distill_then_generate_with_no_extra_flags(teacher, dataset_dir, tmp_path):
+def test_cli_distill_then_every_command_samples_the_student(teacher, dataset_dir, tmp_path):
+    """`generate`, `vary`, `inpaint`, `interpolate` and `evaluate` sample a student with its own scheduler and steps
+    and no extra flag; `edit` and clip interpolation (DDIM inversion) are refused in one line naming the teacher."""
+    from audiodiff.audio import save_audio
     from audiodiff.cli.main import cli
+    from audiodiff.synth import synthesize
 
-    runner = CliRunner()
-    out = tmp_path / "student"
-    result = runner.invoke(cli, ["distill", "--from", str(teacher), "--data", str(dataset_dir), "--out", str(out),
-                                 "--config", "tiny", "--steps", "2"])  # fmt: skip
+    def invoke(*arguments):
+        return CliRunner().invoke(cli, [str(argument) for argument in arguments])
+
+    student = tmp_path / "student"
+    result = invoke("distill", "--from", teacher, "--data", dataset_dir, "--out", student, "--config", "tiny",
+                    "--steps", "2", "--guidance", "2")  # fmt: skip
     assert result.exit_code == 0, result.output
+    song = tmp_path / "song.wav"
+    save_audio(song, synthesize("pads", 1.0, 8000, seed=5), 8000)
     clips = tmp_path / "clips"
-    result = runner.invoke(cli, ["generate", str(out), "--out", str(clips), "--n", "2", "--seed", "0"])
+    for arguments in (
+        ("generate", student, "--n", 2, "--genre", "pads", "--seed", 0, "--seconds", 0.5),
+        ("vary", student, song, "--n", 1, "--strength", 0.5),
+        ("inpaint", student, song, "--start", 0.05, "--end", 0.15),
+        ("interpolate", student, "--frames", 3, "--genre", "beats"),
+    ):
+        result = invoke(*arguments, "--out", clips, "--device", "cpu")
+        assert result.exit_code == 0, (arguments, result.output)
+    assert len(list(clips.glob("*.wav"))) == 2 + 1 + 1 + 3 + 1  # the morph too
+    report = tmp_path / "report"
+    result = invoke("evaluate", "--generated", student, "--reference", dataset_dir, "--genre", "pads", "--n", 4,
+                    "--out", report, "--reconstruction-clips", 1)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert sorted(path.suffix for path in clips.iterdir()).count(".wav") == 2
+    for arguments in (
+        ("edit", student, song, "--genre", "beats"),
+        ("interpolate", student, "--from-audio", song, "--to-audio", song),
+    ):
+        result = invoke(*arguments, "--out", clips, "--device", "cpu")
+        assert result.exit_code == 2 and "is a distilled student" in result.output and str(teacher) in result.output
+        assert "Traceback" not in result.output
+    result = invoke("generate", student, "--scheduler", "ddim", "--out", clips, "--device", "cpu")
+    assert result.exit_code == 2 and "not 'ddim'" in result.output
 
 
 @pytest.mark.parametrize(

@@ -96,17 +96,25 @@ def load_pipeline(
     n_iter: int | None = None,
     phase_init: str | None = None,
     vocoder: str | None = None,
+    inverts: bool = False,
 ):
     """The pipeline folder or hub id on the chosen device, with `scheduler` swapped in ("saved" keeps the folder's),
     decoding with `vocoder` (griffinlim, librosa or a vocoder folder; None: the pipeline's own), Griffin-Lim with
-    `n_iter` iterations (None: the mel config's) from `phase_init` (None: the default)."""
+    `n_iter` iterations (None: the mel config's) from `phase_init` (None: the default). `inverts`: the command
+    inverts clips with DDIM, which a distilled student cannot (a usage error naming its teacher)."""
     from audiodiff.config import ConfigError
     from audiodiff.pipeline import AudioDiffusionPipeline
     from audiodiff.sampling import set_griffin_lim_iterations
 
     torch_device = resolve_device_or_fail(device)
     try:
-        pipeline = AudioDiffusionPipeline.from_pretrained(path, scheduler=None if scheduler == "saved" else scheduler)
+        pipeline = AudioDiffusionPipeline.from_pretrained(path)
+        if inverts and pipeline.distillation is not None:
+            raise click.UsageError(
+                f"{path} is a distilled student, and this command inverts clips with DDIM, which needs a diffusion "
+                f"model: use its teacher {pipeline.distillation.get('teacher')}"
+            )
+        pipeline.set_scheduler(scheduler)
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
     pipeline = pipeline.to(torch_device)

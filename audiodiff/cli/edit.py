@@ -47,8 +47,10 @@ def command(
     from audiodiff import sampling
     from audiodiff.codec import save_png
 
-    target = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
-    source = target if source_pipeline is None else _sampling.load_pipeline(source_pipeline, scheduler, device)
+    target = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder, inverts=True)
+    source = (
+        target if source_pipeline is None else _sampling.load_pipeline(source_pipeline, scheduler, device, inverts=True)
+    )
     if source.mel_config != target.mel_config or source.latent_shape != target.latent_shape:
         raise click.UsageError("--source-pipeline must have the same mel settings and sample shape as PIPELINE")
     original = _sampling.load_clip(audio, target.sample_rate)

@@ -39,7 +39,7 @@ def command(
         raise click.UsageError("give both --from-audio and --to-audio, or neither (to interpolate between seeds)")
     if from_audio is not None:
         scheduler = sampling.INVERTIBLE_SCHEDULER
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
+    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder, from_audio is not None)
     seed = common.resolve_seed(seed)
     if from_audio is None:
         to_seed = seed + 1 if to_seed is None else to_seed
