@@ -67,8 +67,9 @@ class DistillConfig(TrainConfig):
     teacher (T / solver_steps timesteps per DDIM step; 50 as in the latent-consistency recipe). target_decay: EMA rate
     of consistency's target network. loss: `huber` (pseudo-Huber with constant `huber_c`, default
     `0.00054 sqrt(pixels)` as in Song and Dhariwal 2023) or `l2`. teacher_steps: progressive's first teacher's DDIM
-    steps. The model and noise-schedule fields of `TrainConfig` do not apply: the student is the teacher's
-    architecture on the teacher's schedule.
+    steps. prediction_type: what the student's output means; unset, the teacher's (consistency) or v for an epsilon
+    teacher (progressive, the paper's choice). The model and other noise-schedule fields of `TrainConfig` do not
+    apply: the student is the teacher's architecture on the teacher's schedule.
     """
 
     presets: ClassVar[str] = "distill"
@@ -84,7 +85,7 @@ class DistillConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("prediction_type", "beta_schedule", "rescale_betas_zero_snr", "snr_gamma"):
+        for name in ("beta_schedule", "rescale_betas_zero_snr", "snr_gamma"):
             if getattr(self, name) is not None:
                 raise ConfigError(f"{name} does not apply to a distillation: the student keeps its teacher's schedule")
         if self.noise_offset or self.conditional:
@@ -258,7 +259,7 @@ class Distiller(Trainer):
                 f"--guidance {config.guidance:g} needs a genre-conditioned teacher, and {pretrained} has no genres "
                 "(leave --guidance unset)"
             )
-        noise_scheduler = _training_schedule(teacher.scheduler.config, config.method)
+        noise_scheduler = _training_schedule(teacher.scheduler.config, config)
         run_info = {
             "data": str(data.source),
             "pretrained": pretrained,
@@ -320,17 +321,17 @@ class Distiller(Trainer):
         end = (start - skip).clamp(min=0)  # the boundary: at t = 0 the target is the sample itself
         images, noise = images.to(device), noise.to(device)
         noisy = self.noise_scheduler.add_noise(images, noise, start)
-        prediction = self.teacher_prediction
+        own = self.noise_scheduler.config.prediction_type  # the student's parametrisation
         student = consistency_function(
-            self.unet(noisy, start, class_labels=class_labels).sample, noisy, start, self.alphas_cumprod, prediction
+            self.unet(noisy, start, class_labels=class_labels).sample, noisy, start, self.alphas_cumprod, own
         )
         with torch.no_grad():
             teacher = self._teacher_output(self.teacher, noisy, start, class_labels, config.guidance)
-            previous = ddim_step(teacher, noisy, self._alpha(start, noisy), self._alpha(end, noisy), prediction,
-                                 self.clip_range)  # fmt: skip
+            previous = ddim_step(teacher, noisy, self._alpha(start, noisy), self._alpha(end, noisy),
+                                 self.teacher_prediction, self.clip_range)  # fmt: skip
             with self.accelerator.autocast():
                 target_output = self._target_network(previous, end, class_labels).float()
-            target = consistency_function(target_output, previous, end, self.alphas_cumprod, prediction)
+            target = consistency_function(target_output, previous, end, self.alphas_cumprod, own)
         self.forward_passes += batch * (3 + (2 if config.guided and class_labels is not None else 1) + 1)
         if config.loss == "l2":
             return F.mse_loss(student.float(), target)
@@ -448,7 +449,8 @@ class Distiller(Trainer):
         on the trailing grid it was distilled on (progressive); the teacher's noise schedule and clipping."""
         import diffusers
 
-        base = {key: value for key, value in self.teacher_scheduler_config.items() if not key.startswith("_")}
+        base = {key: value for key, value in self.teacher_scheduler_config.items()
+                if not key.startswith("_") and key != "variance_type"}  # fmt: skip
         prediction = self.noise_scheduler.config.prediction_type
         if self.config.method == "consistency":
             return diffusers.LCMScheduler.from_config(
@@ -473,15 +475,15 @@ class Distiller(Trainer):
         return self.config.steps
 
 
-def _training_schedule(teacher_config, method: str):
-    """The student's training noise schedule (saved with its checkpoints): the teacher's, predicting v for a
-    progressive student of an epsilon teacher."""
+def _training_schedule(teacher_config, config: DistillConfig):
+    """The student's training noise schedule (saved with its checkpoints): the teacher's, predicting
+    `config.prediction_type`, by default the teacher's, or v for a progressive student of an epsilon teacher."""
     import diffusers
 
-    changes = {}
-    if method == "progressive" and teacher_config.prediction_type == "epsilon":
-        changes["prediction_type"] = "v_prediction"
-    return diffusers.DDPMScheduler.from_config(dict(teacher_config), **changes)
+    prediction = config.prediction_type or teacher_config.prediction_type
+    if config.prediction_type is None and config.method == "progressive" and prediction == "epsilon":
+        prediction = "v_prediction"
+    return diffusers.DDPMScheduler.from_config(dict(teacher_config), prediction_type=prediction)
 
 
 def _load_teacher(source: str):

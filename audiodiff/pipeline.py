@@ -124,7 +124,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     student made by `audiodiff.distillation` (method, default steps, baked-in guidance, teacher); a student samples
     only with its own scheduler and at its own guidance, with one UNet call per step.
 
-    `unet_evaluations` counts UNet evaluations per batch item (a guided step counts 2), cumulatively.
+    `unet_evaluations` counts UNet evaluations, one per image (a guided step counts 2), summed over the batch and
+    accumulated over calls (reset it to 0 to count one call).
     """
 
     _optional_components = ["mel", "vqvae"]

@@ -249,7 +249,7 @@ def test_cli_distill_then_every_command_samples_the_student(teacher, dataset_dir
         ),
         (["--steps", "60"], "steps must be at most solver_steps 50"),
         (["--genre", "polka"], "genre 'polka' is not in dataset"),
-        (["--learning-rate", "0.001", "--prediction-type", "v_prediction"], "--prediction-type does not apply"),
+        (["--learning-rate", "0.001", "--beta-schedule", "linear"], "--beta-schedule does not apply"),
     ],
 )
 def test_cli_distill_errors_are_one_line(teacher, dataset_dir, tmp_path, arguments, message):
@@ -278,7 +278,7 @@ def test_refusals(teacher, data, tmp_path):
     with pytest.raises(DistillationError, match="already a distilled student"):
         Distiller.start(tiny(), data, tmp_path / "c", str(tmp_path / "student"), progress=False)
     # Settings that do not apply, and consistency without its target network.
-    with pytest.raises(ConfigError, match="prediction_type does not apply"):
-        tiny(prediction_type="v_prediction")
+    with pytest.raises(ConfigError, match="snr_gamma does not apply"):
+        tiny(snr_gamma=5.0)
     with pytest.raises(ConfigError, match="needs use_ema"):
         tiny(use_ema=False)

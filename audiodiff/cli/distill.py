@@ -40,7 +40,7 @@ def command(teacher, data_path, method, steps, genre, guidance, config_name, out
     if teacher is None and not resume:
         raise click.UsageError("--from is required: the teacher pipeline folder or hub id")
     overrides.update(method=method, steps=steps, guidance=guidance)
-    for name in ("prediction_type", "beta_schedule", "rescale_betas_zero_snr", "snr_gamma", "noise_offset"):
+    for name in ("beta_schedule", "rescale_betas_zero_snr", "snr_gamma", "noise_offset"):
         if overrides.pop(name, None) is not None:
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply: the student keeps its teacher's")
     run(config_name, out_dir, data_path, teacher, genre, resume, overrides, trainer_class=Distiller)
