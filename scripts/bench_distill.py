@@ -348,6 +348,9 @@ def stage_evaluate(args, cost: dict) -> None:
         clips = bench_quality.clip_set(images, mel, source, args.genre)
         report = bench_quality.score(clips, reference, args, classifier)
         rows[name] = {"clips": len(images), **numbers, **bench_quality.summary(report)}
+        # Spread of the clips (mean pairwise log-mel distance) over the reference's: averaged, blurred clips can score
+        # low Frechet distances, and this is where they show.
+        rows[name]["diversity"] = report.get("diversity", {}).get("ratio_to_reference")
         print(f"{name:<40} " + "  ".join(f"{key}={value}" for key, value in rows[name].items()), flush=True)
         render_figure(clips, reference, report, results / f"{clips.source}.png")
         (results / f"{clips.source}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -451,13 +454,14 @@ def number(value, digits: int = 3) -> str:
 def markdown_tables(rows: dict, distillation: dict, cost: dict, args) -> str:
     head = (
         "| sampler | clips | UNet evals / clip | / one-slice clip | s / clip | of which decoding | flagged clips "
-        "| seam score | fine FD ratio | log-mel FD ratio | classifier FD ratio | genre share |"
+        "| seam score | fine FD ratio | log-mel FD ratio | classifier FD ratio | genre share | diversity |"
     )
-    lines = [head, "|---|" + "---:|" * 11]
+    lines = [head, "|---|" + "---:|" * 12]
     for name, row in rows.items():
         cells = [row["clips"], row.get("unet_evals_per_clip"), row.get("unet_evals_per_slice"),
                  row.get("seconds_per_clip"), row.get("decode_seconds_per_clip"), row["flagged"], row["seam"],
-                 row["fd_fine"], row["fd_log_mel"], row["fd_classifier"], row["genre_share"]]  # fmt: skip
+                 row["fd_fine"], row["fd_log_mel"], row["fd_classifier"], row["genre_share"],
+                 row.get("diversity")]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(number(cell) for cell in cells) + " |")
     lines += [
         "",
@@ -514,6 +518,8 @@ def result_line(rows: dict, distillation: dict, args) -> str:
         "flagged_teacher": teacher.get("flagged"),
         **{f"fd_classifier_{steps}": students[steps].get("fd_classifier") for steps in STUDENT_STEPS},
         "fd_classifier_teacher": teacher.get("fd_classifier"),
+        **{f"diversity_{steps}": students[steps].get("diversity") for steps in STUDENT_STEPS},
+        "diversity_teacher": teacher.get("diversity"),
         "unet_evals_slice_teacher": teacher.get("unet_evals_per_slice"),
         "unet_evals_slice_student": students[4].get("unet_evals_per_slice"),
         "unet_evals_ddpm": ddpm.get("unet_evals_per_clip"),
