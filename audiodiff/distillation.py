@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import time
@@ -43,7 +42,7 @@ import torch.nn.functional as F
 
 from audiodiff import editing
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError
-from audiodiff.training import RUN_FILE, TrainConfig, Trainer, TrainingError, TrainResult, _mel_mismatch
+from audiodiff.training import TrainConfig, Trainer, TrainingError, TrainResult, _mel_mismatch
 from audiodiff.utils import first_line
 
 METHODS = ("consistency", "progressive")
@@ -260,19 +259,9 @@ class Distiller(Trainer):
                 "(leave --guidance unset)"
             )
         noise_scheduler = _training_schedule(teacher.scheduler.config, config)
-        run_info = {
-            "data": str(data.source),
-            "pretrained": pretrained,
-            "genre": genre,
-            "preset": preset,
-            "config": dataclasses.asdict(config),
-        }
-        distiller = cls(config, data, out_dir, teacher.unet, noise_scheduler, teacher.mel_config, teacher.genres, genre,
-                        run_info, progress)  # fmt: skip
-        if distiller.accelerator.is_main_process:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n")
-        return distiller
+        # The student starts as the teacher's UNet (the teacher itself is loaded again by `__init__`).
+        return cls._create(config, data, out_dir, teacher.unet, noise_scheduler, teacher.mel_config, teacher.genres,
+                           genre, progress, pretrained, preset)  # fmt: skip
 
     def _make_ema(self, raw):
         """Consistency: the target network, an EMA at the constant rate `target_decay` (no warm-up); progressive:

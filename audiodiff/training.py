@@ -338,6 +338,13 @@ class Trainer:
                     num_genres=len(data.genres) if config.conditional else None,
                 )
             genres = list(data.genres) if config.conditional else None
+        return cls._create(config, data, out_dir, unet, noise_scheduler, mel_config, genres, genre, progress,
+                           pretrained, preset)  # fmt: skip
+
+    @classmethod
+    def _create(cls, config, data, out_dir: Path, unet, noise_scheduler, mel_config, genres, genre, progress,
+                pretrained, preset) -> Trainer:  # fmt: skip
+        """A new run's trainer, its record (`run.json`: data, pretrained, genre, preset, config) written first."""
         run_info = {
             "data": str(data.source),
             "pretrained": pretrained,

@@ -69,3 +69,32 @@ def data(dataset_dir):
     from audiodiff.data import load_spectrogram_dataset
 
     return load_spectrogram_dataset(dataset_dir)
+
+
+def killed_resumed_and_straight(command: list[str], options: list[str], steps: int, tmp_path) -> tuple:
+    """Run the CLI `command + options` (a training-loop command with `--max-steps steps`), SIGKILL it after its first
+    checkpoint, resume it with `--resume`, and run it again uninterrupted: returns the two run folders
+    `(resumed, straight)` for the caller to compare."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from audiodiff.checkpoints import checkpoint_dirs
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, *options, "--out", str(killed)], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint_dirs(killed):
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    reached = int(checkpoint_dirs(killed)[-1].name[5:])
+    assert reached < steps and not (killed / "model_index.json").exists()
+    result = subprocess.run([*command, "--out", str(killed), "--resume"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming {killed} at step {reached}" in result.stdout
+    straight = tmp_path / "straight"
+    result = subprocess.run([*command, *options, "--out", str(straight)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return killed, straight

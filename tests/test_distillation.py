@@ -2,16 +2,13 @@
 boundary condition, resume, the student as a pipeline (CLI, diffusers), and the errors users meet."""
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import killed_resumed_and_straight
 
 from audiodiff import editing
 from audiodiff.checkpoints import checkpoint_dirs
@@ -177,21 +174,7 @@ def test_sigkill_then_resume_equals_uninterrupted(teacher, dataset_dir, tmp_path
     command = [sys.executable, "-m", "audiodiff.cli.main", "distill", "--from", str(teacher), "--data",
                str(dataset_dir), "--config", "tiny", "--guidance", "2"]  # fmt: skip
     options = ["--max-steps", str(steps), "--checkpoint-every", "5"]
-    killed = tmp_path / "killed"
-    process = subprocess.Popen([*command, *options, "--out", str(killed)], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not checkpoint_dirs(killed):
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
-    reached = int(checkpoint_dirs(killed)[-1].name[5:])
-    assert reached < steps and not (killed / "model_index.json").exists()
-    result = subprocess.run([*command, "--out", str(killed), "--resume"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert f"resuming {killed} at step {reached}" in result.stdout
-    straight = tmp_path / "straight"
-    result = subprocess.run([*command, *options, "--out", str(straight)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    killed, straight = killed_resumed_and_straight(command, options, steps, tmp_path)
     one, other = load_weights(straight), load_weights(killed)
     for name in one:
         torch.testing.assert_close(one[name], other[name], rtol=0, atol=1e-6)

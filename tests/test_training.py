@@ -1,15 +1,12 @@
 import dataclasses
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from conftest import GENRE_DATASET_MEL as MEL  # the `dataset_dir` fixture's settings
+from conftest import killed_resumed_and_straight
 
 from audiodiff.checkpoints import checkpoint_dirs
 from audiodiff.config import ConfigError
@@ -119,22 +116,7 @@ def test_sigkill_then_resume_equals_uninterrupted(dataset_dir, data, tmp_path):
     steps = 60
     command = [sys.executable, "-m", "audiodiff.cli.main", "train", "--data", str(dataset_dir), "--config", "tiny"]
     options = ["--max-steps", str(steps), "--checkpoint-every", "5", "--sample-every", "0", "--learning-rate", "0.002"]
-    killed_dir = tmp_path / "killed"
-    process = subprocess.Popen([*command, *options, "--out", str(killed_dir)], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not checkpoint_dirs(killed_dir):
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
-    reached = int(checkpoint_dirs(killed_dir)[-1].name[5:])
-    assert reached < steps and not (killed_dir / "model_index.json").exists()
-
-    result = subprocess.run([*command, "--out", str(killed_dir), "--resume"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert f"resuming {killed_dir} at step {reached}" in result.stdout
-    straight_dir = tmp_path / "straight"
-    result = subprocess.run([*command, *options, "--out", str(straight_dir)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    killed_dir, straight_dir = killed_resumed_and_straight(command, options, steps, tmp_path)
 
     from safetensors.torch import load_file
 
