@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from test_pipeline import MEL, clip, tiny_pipeline
-from test_training import data, dataset_dir, tiny_config  # noqa: F401 - fixtures
+from test_training import tiny_config
 
 pytestmark = [
     pytest.mark.gpu,
@@ -73,7 +73,7 @@ def test_invert_and_edit_on_cuda(pipelines):
     assert edited.images.shape == (1, 1, MEL.y_res, MEL.x_res)
 
 
-def test_training_on_cuda_with_bf16(tmp_path, data):  # noqa: F811 - the imported fixture
+def test_training_on_cuda_with_bf16(tmp_path, data):
     from audiodiff.pipeline import AudioDiffusionPipeline
     from audiodiff.training import Trainer
 
