@@ -138,6 +138,14 @@ def progressive_rounds(teacher_steps: int, steps: int) -> int | None:
     return rounds if teacher_steps == steps and rounds > 0 else None
 
 
+def forward_passes_per_image(config: DistillConfig, first_round: bool = True) -> int:
+    """UNet forward-pass equivalents one image of a distillation step costs (a backward pass counted as two): the
+    student's forward and backward (3), plus consistency's teacher (2 guided, else 1) and target network (1), or
+    progressive's two teacher steps (2 each when guided: only the first round's teacher is guided)."""
+    teacher = 2 if config.guided and (config.method == "consistency" or first_round) else 1
+    return 3 + (teacher + 1 if config.method == "consistency" else 2 * teacher)
+
+
 def distill(
     config: DistillConfig,
     data,
@@ -190,11 +198,8 @@ def ddim_step(
 ) -> torch.Tensor:
     """One deterministic DDIM step (Song et al. 2020) of `(batch, channels, h, w)` samples from cumulative alpha
     `alpha` to `alpha_next` (`(batch, 1, 1, 1)` each), the clean estimate clipped the DDIM way when `clip_range` is
-    set (`editing.clip_consistently`), as the teacher's own sampler does."""
-    noise = editing.epsilon_from_output(output, sample, alpha, prediction_type)
-    clean = editing.original_from_output(output, sample, alpha, prediction_type)
-    if clip_range is not None:
-        clean = clean.clamp(-clip_range, clip_range)
+    set (`editing.clean_and_noise`), as the teacher's own sampler does."""
+    clean, noise = editing.clean_and_noise(output, sample, alpha, prediction_type, clip_range)
     return alpha_next.sqrt() * clean + (1 - alpha_next).sqrt() * noise
 
 
@@ -230,8 +235,7 @@ class Distiller(Trainer):
         self.forward_passes = 0
         self.seconds = 0.0
         self._started = time.perf_counter()
-        channels, height, width = (self.teacher.config.in_channels, *_sample_size(self.teacher))
-        self.huber_c = config.huber_c or 0.00054 * math.sqrt(channels * height * width)
+        self.huber_c = config.huber_c or 0.00054 * math.sqrt(math.prod(teacher.latent_shape))
         self.round = 0
         self.round_teacher = None  # progressive: the previous round's student, from the second round on
         if config.method == "progressive":
@@ -321,7 +325,7 @@ class Distiller(Trainer):
             with self.accelerator.autocast():
                 target_output = self._target_network(previous, end, class_labels).float()
             target = consistency_function(target_output, previous, end, self.alphas_cumprod, own)
-        self.forward_passes += batch * (3 + (2 if config.guided and class_labels is not None else 1) + 1)
+        self.forward_passes += batch * forward_passes_per_image(config)
         if config.loss == "l2":
             return F.mse_loss(student.float(), target)
         return pseudo_huber(student, target, self.huber_c)
@@ -369,8 +373,7 @@ class Distiller(Trainer):
             if self.clip_range is not None:
                 clean = clean.clamp(-self.clip_range, self.clip_range)
             epsilon = (noisy - alpha_start.sqrt() * clean) / sigma_start
-        guided_first = config.guided and self.round_teacher is None and class_labels is not None
-        self.forward_passes += batch * (3 + 2 * (2 if guided_first else 1))
+        self.forward_passes += batch * forward_passes_per_image(config, first_round=self.round_teacher is None)
         student_prediction = self.noise_scheduler.config.prediction_type
         output = self.unet(noisy, start, class_labels=class_labels).sample.float()
         if student_prediction == "v_prediction":
@@ -493,8 +496,3 @@ def _load_teacher(source: str):
             f"{teacher.distillation.get('teacher')} instead"
         )
     return teacher
-
-
-def _sample_size(unet) -> tuple[int, int]:
-    size = unet.config.sample_size
-    return (size, size) if isinstance(size, int) else tuple(size)

@@ -181,10 +181,8 @@ def clip_consistently(
     turns some clips into speckle noise. Returns `(output', sample')`, shapes as given.
     """
     alpha_prod = torch.as_tensor(alpha_prod, dtype=sample.dtype, device=sample.device)
-    epsilon = epsilon_from_output(output, sample, alpha_prod, prediction_type)
+    clean, epsilon = clean_and_noise(output, sample, alpha_prod, prediction_type, clip_range)
     signal, noise = alpha_prod.sqrt(), (1 - alpha_prod).sqrt()
-    # Read directly off the output (no division by the signal level, which is 0 at zero terminal SNR).
-    clean = original_from_output(output, sample, alpha_prod, prediction_type).clamp(-clip_range, clip_range)
     rebuilt = signal * clean + noise * epsilon
     if prediction_type == "epsilon":
         return output, rebuilt
@@ -193,6 +191,24 @@ def clip_consistently(
     if prediction_type == "sample":
         return clean, rebuilt
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
+
+
+def clean_and_noise(
+    output: torch.Tensor,
+    sample: torch.Tensor,
+    alpha_prod: torch.Tensor,
+    prediction_type: str,
+    clip_range: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean-sample estimate x0 (clipped to `[-clip_range, clip_range]` when set) and the noise estimate e of a
+    model output of any `prediction_type`, for `x_t = sqrt(a) x0 + sqrt(1 - a) e`: what a DDIM step (and DDIM's
+    `clip_sample`) is made of. Shapes as `epsilon_from_output`; `alpha_prod` may be `(batch, 1, 1, 1)`."""
+    epsilon = epsilon_from_output(output, sample, alpha_prod, prediction_type)
+    # Read directly off the output (no division by the signal level, which is 0 at zero terminal SNR).
+    clean = original_from_output(output, sample, alpha_prod, prediction_type)
+    if clip_range is not None:
+        clean = clean.clamp(-clip_range, clip_range)
+    return clean, epsilon
 
 
 def classifier_free_guidance(unconditional: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:

@@ -153,14 +153,14 @@ def distillation_forward_passes(config, steps: int) -> int:
     """UNet forward-pass equivalents of `steps` optimizer steps, as `audiodiff.distillation` counts them in its
     record (one process): per image, consistency 3 (the student's forward and backward) + 2 (the guided teacher; 1
     unguided) + 1 (the target network); progressive 3 + 2 teacher steps of 2 (guided, first round) or 1 forward."""
-    images = config.batch_size * config.gradient_accumulation_steps
-    teacher = 2 if config.guided else 1
-    if config.method == "consistency":
-        return steps * images * (3 + teacher + 1)
-    from audiodiff.distillation import progressive_rounds
+    from audiodiff.distillation import forward_passes_per_image, progressive_rounds
 
+    images = config.batch_size * config.gradient_accumulation_steps
+    if config.method == "consistency":
+        return steps * images * forward_passes_per_image(config)
     first_round = min(steps, -(-steps // progressive_rounds(config.teacher_steps, config.steps)))
-    return first_round * images * (3 + 2 * teacher) + (steps - first_round) * images * (3 + 2)
+    later = forward_passes_per_image(config, first_round=False)
+    return first_round * images * forward_passes_per_image(config) + (steps - first_round) * images * later
 
 
 def student_folder(args, method: str, max_steps: int) -> Path:

@@ -359,7 +359,6 @@ def generate_clips(
     from audiodiff.pipeline import AudioDiffusionPipeline
 
     try:
-        scheduler = None if scheduler == "saved" else scheduler
         pipeline = AudioDiffusionPipeline.from_pretrained(
             str(pipeline_folder), scheduler=scheduler, vocoder=vocoder
         ).to(device)
