@@ -77,7 +77,7 @@ def write_checkpoint(
 
 def read_checkpoint(folder: Path) -> Checkpoint:
     """Read a checkpoint folder completely, or raise `CheckpointError` saying which part is damaged."""
-    from diffusers import UNet2DModel
+    from audiodiff.models import load_backbone
 
     try:
         meta = json.loads((folder / "meta.json").read_text())
@@ -89,7 +89,7 @@ def read_checkpoint(folder: Path) -> Checkpoint:
         if found is None:
             raise ValueError("scheduler_config.json names no diffusers scheduler")
         noise_scheduler = found.from_pretrained(folder / "scheduler")
-        unet = UNet2DModel.from_pretrained(folder / "unet")
+        unet = load_backbone(folder / "unet")
         state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "global_step" not in state:
             raise ValueError("state.pt holds no training state")

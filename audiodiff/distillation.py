@@ -272,11 +272,11 @@ class Distiller(Trainer):
         the usual EMA of the weights."""
         if self.config.method != "consistency":
             return super()._make_ema(raw)
-        from diffusers.training_utils import EMAModel
+        from audiodiff.optimization import FusedEMA
 
         decay = self.config.target_decay
-        return EMAModel(raw.parameters(), decay=decay, min_decay=decay, use_ema_warmup=False, model_cls=type(raw),
-                        model_config=raw.config, foreach=True)  # fmt: skip
+        return FusedEMA(raw.parameters(), decay=decay, min_decay=decay, use_ema_warmup=False, model_cls=type(raw),
+                        model_config=raw.config)  # fmt: skip
 
     # -- the losses ------------------------------------------------------------------------------------------------
     def _loss(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -316,7 +316,7 @@ class Distiller(Trainer):
         noisy = self.noise_scheduler.add_noise(images, noise, start)
         own = self.noise_scheduler.config.prediction_type  # the student's parametrisation
         student = consistency_function(
-            self.unet(noisy, start, class_labels=class_labels).sample, noisy, start, self.alphas_cumprod, own
+            self.forward_unet(noisy, start, class_labels=class_labels).sample, noisy, start, self.alphas_cumprod, own
         )
         with torch.no_grad():
             teacher = self._teacher_output(self.teacher, noisy, start, class_labels, config.guidance)
@@ -375,7 +375,7 @@ class Distiller(Trainer):
             epsilon = (noisy - alpha_start.sqrt() * clean) / sigma_start
         self.forward_passes += batch * forward_passes_per_image(config, first_round=self.round_teacher is None)
         student_prediction = self.noise_scheduler.config.prediction_type
-        output = self.unet(noisy, start, class_labels=class_labels).sample.float()
+        output = self.forward_unet(noisy, start, class_labels=class_labels).sample.float()
         if student_prediction == "v_prediction":
             return F.mse_loss(output, alpha_start.sqrt() * epsilon - sigma_start * clean)
         # x0-parametrisation: the paper's truncated SNR weighting, max(SNR, 1).

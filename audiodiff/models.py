@@ -1,13 +1,19 @@
-"""UNet builders from architecture presets (`configs/models/*.yaml`), with optional genre conditioning.
+"""Backbone builders from architecture presets (`configs/models/*.yaml`), with optional genre conditioning.
+
+Two backbones: diffusers' `UNet2DModel` (the reference's, `ModelPreset`) and audiodiff's diffusion transformer
+`SpectrogramDiT` (`DiTPreset`, a preset file with `backbone: dit`). Both are called the same way
+(`model(sample, timestep, class_labels=...).sample`) and carry `sample_size`, `in_channels` and `num_class_embeds`
+in their config, so the code past `build_model` / `load_backbone` does not ask which one it has.
 
 A preset defines the architecture only; the sample size follows the dataset's images `(y_res, x_res)`, so any preset
-trains on any resolution its down-sampling allows. Genre conditioning uses diffusers' class embeddings with one
+trains on any resolution its down-sampling (or patch size) allows. Genre conditioning uses class embeddings with one
 extra class, index `len(genres)`, standing for "no genre" (classifier-free guidance; Ho and Salimans 2022).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from audiodiff.config import (  # noqa: F401 - CONFIGS_ENV and configs_dir re-exported: they lived here before
@@ -53,8 +59,108 @@ class ModelPreset:
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> ModelPreset:
-        path = resolve_config_file(name_or_path, "models")
-        return load_dataclass(cls, read_yaml(path), str(path))
+        """A UNet preset (`load_model_preset` takes either backbone)."""
+        preset = load_model_preset(name_or_path)
+        if not isinstance(preset, cls):
+            raise ConfigError(f"{name_or_path} is a {preset.backbone} preset, not a UNet preset")
+        return preset
+
+
+@dataclasses.dataclass(frozen=True)
+class DiTPreset:
+    """`SpectrogramDiT` architecture (`audiodiff/transformer.py`): square patches of `patch_size` pixels, `depth`
+    blocks of width `hidden_size` with `num_heads` attention heads."""
+
+    patch_size: int
+    hidden_size: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float = 4.0
+    backbone: str = "dit"
+
+    def __post_init__(self) -> None:
+        for name in ("patch_size", "hidden_size", "depth", "num_heads"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.hidden_size % self.num_heads or self.hidden_size % 4:
+            raise ConfigError(f"hidden_size {self.hidden_size} must be a multiple of num_heads {self.num_heads} and 4")
+        if not 0 < self.mlp_ratio < math.inf:
+            raise ConfigError(f"mlp_ratio must be a positive number, got {self.mlp_ratio}")
+        if self.backbone != "dit":
+            raise ConfigError(f"a DiT preset has backbone: dit, got {self.backbone!r}")
+
+    @property
+    def downsampling(self) -> int:
+        """Image sides must be multiples of the patch size."""
+        return self.patch_size
+
+
+BACKBONES = ("unet", "dit")
+
+
+def load_model_preset(name_or_path: str | os.PathLike) -> ModelPreset | DiTPreset:
+    """A model preset by name (`configs/models/<name>.yaml`) or path: a `DiTPreset` when the file says
+    `backbone: dit`, else a `ModelPreset` (UNet)."""
+    path = resolve_config_file(name_or_path, "models")
+    values = read_yaml(path)
+    backbone = values.get("backbone", "unet")
+    if backbone not in BACKBONES:
+        raise ConfigError(f"{path}: backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
+    if backbone == "dit":
+        return load_dataclass(DiTPreset, values, str(path))
+    values.pop("backbone", None)
+    return load_dataclass(ModelPreset, values, str(path))
+
+
+def build_model(preset: ModelPreset | DiTPreset, sample_size: tuple[int, int], num_genres: int | None = None):
+    """A fresh 1-channel backbone for images of `sample_size = (height, width)`: `build_unet` for a `ModelPreset`,
+    a `SpectrogramDiT` for a `DiTPreset`. With `num_genres`, `num_genres + 1` labels (the last is the null label)."""
+    if isinstance(preset, ModelPreset):
+        return build_unet(preset, sample_size, num_genres)
+    from audiodiff.transformer import SpectrogramDiT
+
+    height, width = (int(sample_size[0]), int(sample_size[1]))
+    if height % preset.patch_size or width % preset.patch_size:
+        raise ConfigError(
+            f"images of {height}x{width} (y_res x x_res) do not fit this model: both sides must be multiples of its "
+            f"patch size {preset.patch_size}; choose another preset or resolution"
+        )
+    return SpectrogramDiT(
+        sample_size=(height, width) if height != width else height,
+        patch_size=preset.patch_size,
+        hidden_size=preset.hidden_size,
+        depth=preset.depth,
+        num_heads=preset.num_heads,
+        mlp_ratio=preset.mlp_ratio,
+        num_class_embeds=None if not num_genres else num_genres + 1,
+    )
+
+
+def backbone_classes() -> dict[str, type]:
+    """The model classes a pipeline folder's `unet/` may hold, by their saved `_class_name`."""
+    from diffusers import UNet2DModel
+
+    from audiodiff.transformer import SpectrogramDiT
+
+    return {"UNet2DModel": UNet2DModel, "SpectrogramDiT": SpectrogramDiT}
+
+
+def backbone_class(class_name: str | None) -> type:
+    """The class saved as `class_name`; ValueError naming the known ones otherwise."""
+    classes = backbone_classes()
+    if class_name not in classes:
+        raise ValueError(f"the denoiser is {class_name}, audiodiff samples {' or '.join(classes)} checkpoints")
+    return classes[class_name]
+
+
+def load_backbone(folder: str | os.PathLike, **kwargs):
+    """The denoiser saved in `folder` (a `save_pretrained` folder with config.json), of the class it names."""
+    import json
+    from pathlib import Path
+
+    config = json.loads((Path(folder) / "config.json").read_text())
+    class_name = config.get("_class_name") if isinstance(config, dict) else None
+    return backbone_class(class_name).from_pretrained(folder, **kwargs)
 
 
 def build_unet(preset: ModelPreset, sample_size: tuple[int, int], num_genres: int | None = None):

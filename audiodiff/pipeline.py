@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
@@ -43,6 +44,7 @@ from PIL import Image
 from audiodiff import editing
 from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, PIPELINE_MEL_FOLDER, MelConfig
+from audiodiff.models import backbone_class
 from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
     AUTO_SCHEDULER,
     DEFAULT_SCHEDULER,
@@ -114,7 +116,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     or load a folder or hub id, ours or the reference's:
         `AudioDiffusionPipeline.from_pretrained("teticio/audio-diffusion-256", scheduler="dpm")`.
 
-    unet: `UNet2DModel` over `(batch, channels, height, width)` = `(batch, 1, y_res, x_res)` in pixel space.
+    unet: the denoiser, `UNet2DModel` or audiodiff's `SpectrogramDiT` (a transformer; the slot keeps the
+    reference's name), over `(batch, channels, height, width)` = `(batch, 1, y_res, x_res)` in pixel space.
     scheduler: any diffusers scheduler. mel: `Mel` settings (or pass `mel_config`). vqvae: optional `AutoencoderKL`
     for latent models (reference `latent-audio-diffusion`). genres: class names of a genre-conditioned UNet (class
     `len(genres)` is the null label). bits: 8 or 16, the depth of the spectrogram images the model was trained on.
@@ -132,7 +135,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
 
     def __init__(
         self,
-        unet: UNet2DModel,
+        unet: UNet2DModel | ModelMixin,
         scheduler: SchedulerMixin,
         mel: Mel | None = None,
         vqvae: AutoencoderKL | None = None,
@@ -187,6 +190,30 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         size = self.unet.config.sample_size
         height, width = (size, size) if isinstance(size, int) else tuple(size)
         return self.unet.config.in_channels, int(height), int(width)
+
+    @property
+    def native_widths(self) -> tuple[int, ...]:
+        """The widths, in slices, the model was trained on (`TrainConfig.widths`, recorded in `training`), sorted;
+        `(1,)` for a model trained on single slices (every reference checkpoint)."""
+        config = self.training.get("config")
+        widths = config.get("widths") if isinstance(config, dict) else None
+        if isinstance(widths, list) and widths and all(isinstance(k, int) and 1 <= k for k in widths):
+            return tuple(sorted(set(widths)))
+        return (1,)
+
+    @property
+    def window_width(self) -> int:
+        """Latent columns of one model call on a long clip: the widest trained width."""
+        return self.latent_shape[2] * self.native_widths[-1]
+
+    def _canvas_width(self, columns: int) -> int:
+        """Latent columns to sample for a clip of `columns`: up to the widest trained width, the smallest trained
+        width that holds it (cropped afterwards), so that the model runs at a width it learned; beyond, `columns`
+        (windows)."""
+        width = self.latent_shape[2]
+        if columns <= width or columns > self.window_width:
+            return columns
+        return width * next(k for k in self.native_widths if k * width >= columns)
 
     @property
     def null_label(self) -> int | None:
@@ -302,10 +329,11 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         if not index_path.is_file():
             raise ValueError(f"{folder}: no model_index.json, not a pipeline folder")
         index = _read_json_object(index_path)
-        unet_class = (index.get("unet") or [None, None])[1]
-        if unet_class != "UNet2DModel":
-            raise ValueError(f"{folder}: unet is {unet_class}, audiodiff samples UNet2DModel checkpoints")
-        unet = UNet2DModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype)
+        try:
+            backbone = backbone_class((index.get("unet") or [None, None])[1])
+        except ValueError as error:
+            raise ValueError(f"{folder}: {error}") from None
+        unet = backbone.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype)
         scheduler_name = (index.get("scheduler") or [None, "DDPMScheduler"])[1]
         saved_class = scheduler_class(scheduler_name)
         if saved_class is None:
@@ -476,12 +504,12 @@ class AudioDiffusionPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """The prediction for `(batch, channels, h, frames)` samples of any width.
 
-        Up to the model's width this is one UNet call. Wider samples are denoised jointly (MultiDiffusion, Bar-Tal
-        et al. 2023): overlapping model-width windows `stride` columns apart (default half a window), predicted in
-        one batch and overlap-added with tapered weights; the window grid moves with `step` (`editing.window_starts`)
-        so that no column stays at a window edge.
+        Up to the widest trained width (`window_width`) this is one model call. Wider samples are denoised jointly
+        (MultiDiffusion, Bar-Tal et al. 2023): overlapping windows of that width `stride` columns apart (default half
+        a window), predicted in one batch and overlap-added with tapered weights; the window grid moves with `step`
+        (`editing.window_starts`) so that no column stays at a window edge.
         """
-        width = self.latent_shape[2]
+        width = self.window_width
         frames = sample.shape[-1]
         if frames <= width:
             return self._window_output(sample, timestep, labels, guidance_scale)
@@ -544,7 +572,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         config = self.mel_config
         frames = frames or config.x_res
         model_width = self.latent_shape[2]
-        canvas = -(-frames * model_width // config.x_res)  # latent columns covering `frames` image columns
+        canvas = self._canvas_width(-(-frames * model_width // config.x_res))  # covers `frames` image columns
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         begin = editing.start_step(num_inference_steps, strength) * self.scheduler.order
         timesteps = self.scheduler.timesteps[begin:]
@@ -794,11 +822,13 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             inpaint_seconds: `(start, end)` seconds of the input slice to regenerate (a keep-mask with short ramps).
             loop_seconds: make the input loop: regenerate this many seconds around the point where its end wraps
                 to its start; the audio is `x_res * hop_length` samples and loops without a click.
-            seconds: output duration. Beyond one slice the whole clip is denoised jointly: model-width windows that
-                overlap by `overlap_seconds` (default half a slice) are predicted together at every step and
-                overlap-added, their grid moving from step to step (MultiDiffusion, Bar-Tal et al. 2023), so the
-                clip has no joins. A clip made from an input (audio, images or latents) is extended that way after
-                its first slice.
+            seconds: output duration. A model trained on wider crops (`native_widths`, variable-width training)
+                generates a clip up to its widest crop in one piece, on the smallest trained width that holds it.
+                Beyond that the whole clip is denoised jointly: windows of the widest trained width that overlap by
+                `overlap_seconds` (default half a window) are predicted together at every step and overlap-added,
+                their grid moving from step to step (MultiDiffusion, Bar-Tal et al. 2023), so the clip has no
+                joins. A clip made from an input (audio, images or latents) is extended that way after its first
+                slice.
             genre: genre name/index (or one per item) for genre-conditioned models; None = unconditional.
             guidance_scale: classifier-free guidance `eps_u + w (eps_c - eps_u)`; 1 = conditional only.
             eta: DDIM's eta (0 = deterministic); ignored by schedulers without it.
@@ -855,11 +885,12 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         # 4. Sample. Plain generation of a long clip denoises the whole canvas jointly in overlapping windows; a clip
         #    that starts from an input (variation, inpainting, inversion latents) is sampled as one slice first.
         width = config.x_res
+        window = width * self.native_widths[-1]
         frames = max(1, self._frames(seconds)) if seconds is not None else width
-        overlap = self._frames(overlap_seconds) if overlap_seconds is not None else width // 2
-        if frames > width and not 0 < overlap < width:
-            raise ValueError(f"overlap_seconds must cover between 1 and {width - 1} frames, got {overlap}")
-        stride = max(1, (width - overlap) * self.latent_shape[2] // width)
+        overlap = self._frames(overlap_seconds) if overlap_seconds is not None else window // 2
+        if frames > window and not 0 < overlap < window:
+            raise ValueError(f"overlap_seconds must cover between 1 and {window - 1} frames, got {overlap}")
+        stride = max(1, (window - overlap) * self.latent_shape[2] // width)
         sampling = dict(
             batch_size=batch_size,
             num_inference_steps=int(num_inference_steps or self.default_steps),

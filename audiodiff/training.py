@@ -38,8 +38,9 @@ from audiodiff.checkpoints import (
 )
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
-from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices
-from audiodiff.models import ModelPreset, build_unet, null_label
+from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, slice_windows, wide_batch
+from audiodiff.models import build_model, load_model_preset, null_label
+from audiodiff.optimization import FusedEMA, adamw
 from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
 from audiodiff.utils import first_line
 
@@ -53,6 +54,8 @@ SCHEDULE_DEFAULTS = {"prediction_type": "epsilon", "beta_schedule": "linear", "r
 class TrainingError(RuntimeError):
     """Training cannot start or go on; the message says why and what to change."""
 
+
+MAX_WIDTH = 8  # the widest crop of variable-width training, in slices
 
 ZERO_SNR_EPSILON = (
     "rescale_betas_zero_snr needs prediction_type v_prediction or sample: an epsilon-prediction model cannot predict "
@@ -77,6 +80,16 @@ class TrainConfig:
     These three schedule settings left at None mean epsilon / linear / false for a new model and "the pretrained
     pipeline's" for a fine-tune; the saved scheduler config carries them to every sampler, inversion and fine-tune.
     `snr_gamma` and `noise_offset` shape the loss only: they are recorded in `audiodiff.json`'s training record.
+
+    `widths`: variable-width training (the diffusion course's "diverse aspect ratios"): the optimizer steps cycle
+    through these multiples of the slice width, a step at width `k` training on `batch_size // k` crops of `k`
+    time-consecutive slices of a track (about the same pixels per step). A fully convolutional UNet (or the DiT)
+    trained on `[1, 2, 4]` generates clips up to 4 slices long in one piece, with no window seams; the saved pipeline
+    records it and `seconds=` uses it.
+
+    Throughput options, which change the speed and not the model (BENCHMARKS.md, "Training loop"): `channels_last`
+    (the model's tensors in NHWC memory layout, for GPU convolutions) and `compile` (`torch.compile` the training
+    forward pass; on these CPUs it costs about 100 s of compilation to win 6% per step, so it pays only for long runs).
     """
 
     presets: ClassVar[str] = "train"  # the folder of configs/ that holds this class's presets
@@ -106,6 +119,9 @@ class TrainConfig:
     snr_gamma: float | None = None
     noise_offset: float = 0.0
     mixed_precision: str = "no"
+    widths: list[int] = dataclasses.field(default_factory=lambda: [1])
+    channels_last: bool = False
+    compile: bool = False
     conditional: bool = False
     guidance_dropout: float = 0.1
     epoch_sampling: str = "all"
@@ -169,6 +185,17 @@ class TrainConfig:
         if not 0 <= self.noise_offset <= 1:
             raise ConfigError(
                 f"noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got {self.noise_offset}"
+            )
+        widths = self.widths
+        if (
+            not isinstance(widths, list)
+            or not widths
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= MAX_WIDTH for k in widths)
+            or len(set(widths)) != len(widths)
+        ):
+            raise ConfigError(
+                f"widths must be a list of different whole numbers of slices from 1 to {MAX_WIDTH}, e.g. [1, 2, 4]; "
+                f"got {widths!r}"
             )
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
@@ -247,13 +274,13 @@ class Trainer:
         self.images_per_step = config.batch_size * config.gradient_accumulation_steps * world
         self.steps_per_epoch = len(self.epoch_order(0)) // self.images_per_step
         self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
-        optimizer = torch.optim.AdamW(
+        optimizer = adamw(
             unet.parameters(),
+            self.accelerator.device,
             lr=config.learning_rate,
             betas=(config.adam_beta1, config.adam_beta2),
             weight_decay=config.weight_decay,
             eps=config.adam_epsilon,
-            foreach=True,  # one fused update over all tensors; the default on CPU is a Python loop per tensor
         )
         from diffusers.optimization import get_scheduler
 
@@ -263,7 +290,11 @@ class Trainer:
             num_warmup_steps=config.lr_warmup_steps * world,
             num_training_steps=self.total_steps * world,
         )
+        if config.channels_last:
+            unet = unet.to(memory_format=torch.channels_last)
         self.unet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(unet, optimizer, lr_scheduler)
+        # The training forward pass; checkpoints, the EMA and samples use `self.unet`, which stays uncompiled.
+        self.forward_unet = torch.compile(self.unet) if config.compile else self.unet
         self.ema = self._make_ema(self.accelerator.unwrap_model(self.unet)) if config.use_ema else None
         if self.ema is not None:
             self.ema.to(self.accelerator.device)
@@ -274,10 +305,8 @@ class Trainer:
 
     def _make_ema(self, raw):
         """The EMA of the weights (diffusers' `EMAModel`, with warm-up): what the saved pipeline samples with."""
-        from diffusers.training_utils import EMAModel
-
         config = self.config
-        return EMAModel(
+        return FusedEMA(
             raw.parameters(),
             decay=config.ema_max_decay,
             use_ema_warmup=True,
@@ -285,7 +314,6 @@ class Trainer:
             power=config.ema_power,
             model_cls=type(raw),
             model_config=raw.config,
-            foreach=True,
         )
 
     # -- construction ------------------------------------------------------------------------------------------
@@ -326,13 +354,13 @@ class Trainer:
         else:
             mel_config = data.mel_config
             noise_scheduler = _make_noise_scheduler(config)
-            architecture = ModelPreset.load(config.model)
+            architecture = load_model_preset(config.model)
             if config.conditional and not data.genres:
                 raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
             # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
-                unet = build_unet(
+                unet = build_model(
                     architecture,
                     (mel_config.y_res, mel_config.x_res),
                     num_genres=len(data.genres) if config.conditional else None,
@@ -451,6 +479,27 @@ class Trainer:
             raise TrainingError(f"dataset {self.data.source} has no images to train on")
         self.rows = TrainingRows(dataset, data.bits, labels)
         self.tracks = list(data.rows_by_track().values())
+        self.windows = {}  # width -> {row: window of time-consecutive rows}, for variable-width training
+        wide = [width for width in self.config.widths if width > 1]
+        if wide:
+            if "slice" not in dataset.column_names:
+                raise TrainingError(
+                    f"dataset {self.data.source} has no 'slice' column, so widths {self.config.widths} cannot find "
+                    "consecutive slices; prepare it with audiodiff prepare"
+                )
+            numbers = dataset.with_format("arrow")["slice"].to_pylist()
+            for width in wide:
+                self.windows[width] = slice_windows(self.tracks, numbers, width)
+                if not self.windows[width]:
+                    raise TrainingError(
+                        f"widths {self.config.widths}: no track of dataset {self.data.source} has {width} consecutive "
+                        f"non-silent slices ({width * self.mel_config.slice_seconds:.0f} s); use smaller widths"
+                    )
+
+    def step_width(self, step: int) -> int:
+        """The width, in slices, of optimizer step `step` (0-based): the run's `widths` in turn."""
+        widths = self.config.widths
+        return widths[step % len(widths)]
 
     def epoch_order(self, epoch: int) -> list[int]:
         """Row indices of one epoch (`data.order.epoch_indices`), at least one optimizer step's worth."""
@@ -480,9 +529,11 @@ class Trainer:
             order = self.epoch_order(epoch)
             batches = []
             for step in range(position, self.steps_per_epoch):
+                width = self.step_width(epoch * self.steps_per_epoch + step)
                 for accumulation in range(config.gradient_accumulation_steps):
                     start = (step * config.gradient_accumulation_steps + accumulation) * micro * world + rank * micro
-                    batches.append(order[start : start + micro])
+                    rows = order[start : start + micro]
+                    batches.append(rows if width == 1 else wide_batch(rows, order, self.windows[width], width))
             accumulated = 0.0
             for images, labels in self.rows.batches(batches, config.num_workers):
                 loss = self._micro_step(images, labels)
@@ -569,7 +620,7 @@ class Trainer:
             target = self.noise_scheduler.get_velocity(images, noise, timesteps)
         else:
             target = images
-        prediction = self.unet(noisy, timesteps, class_labels=class_labels).sample
+        prediction = self.forward_unet(noisy, timesteps, class_labels=class_labels).sample
         if config.snr_gamma is None:
             return F.mse_loss(prediction.float(), target.float())
         per_image = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
@@ -750,8 +801,8 @@ def _check_new_run_folder(out_dir: Path) -> None:
     raise TrainingError(f"{out_dir}: not empty and not a training run; choose a new or empty --out")
 
 
-# Settings a resumed run may change: how long it runs, and how many processes decode its data.
-RESUMABLE = ("max_steps", "epochs", "num_workers")
+# Settings a resumed run may change: how long it runs, how many processes decode its data, how fast it runs.
+RESUMABLE = ("max_steps", "epochs", "num_workers", "channels_last", "compile")
 
 
 def _check_resume_options(out_dir: Path, run_info: dict[str, Any], requested: dict[str, Any], **sources: Any) -> None:

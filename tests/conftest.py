@@ -98,3 +98,22 @@ def killed_resumed_and_straight(command: list[str], options: list[str], steps: i
     result = subprocess.run([*command, *options, "--out", str(straight)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return killed, straight
+
+
+class _Stop(Exception):
+    pass
+
+
+def stopped_after_first_checkpoint_then_resumed(config, data, folder):
+    """Train `config` into `folder`, stop the run right after its first checkpoint (in-process, as a crash would),
+    resume it with `Trainer.resume` and return the resumed run's `TrainResult`."""
+    from audiodiff.training import Trainer
+
+    class Stopping(Trainer):
+        def save_checkpoint(self):
+            super().save_checkpoint()
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        Stopping.start(config, data, folder, progress=False).run()
+    return Trainer.resume(folder, progress=False).run()

@@ -282,7 +282,7 @@ def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(datase
     ]:
         result = _cli(*common, "--resume", option, value)
         assert result.exit_code == 1 and message in result.output, result.output
-        assert "only --max-steps, --epochs, --num-workers can change" in result.output
+        assert "only --max-steps, --epochs, --num-workers, --channels-last, --compile can change" in result.output
     result = _cli(*common, "--max-steps", "3", "--resume")  # the same command with --resume: allowed
     assert result.exit_code == 0, result.output
     assert f"resuming {run} at step 2 of 3" in result.output and "trained 3 steps" in result.output

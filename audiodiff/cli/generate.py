@@ -16,13 +16,15 @@ from audiodiff.cli import _sampling, common
     type=common.POSITIVE,
     default=None,
     help="Clip length. Default: one slice (x_res * hop_length samples, about 5.9 s at the reference settings); "
-    "longer clips are denoised as a whole in overlapping slice-wide windows, so they have no joins.",
+    "a model trained with --widths makes clips up to its widest crop in one piece; longer clips are denoised as "
+    "a whole in overlapping windows of that width, so they have no joins.",
 )
 @click.option(
     "--overlap",
     type=common.POSITIVE,
     default=None,
-    help="Seconds that neighbouring windows share when a clip is longer than one slice. Default: half a slice.",
+    help="Seconds that neighbouring windows share when a clip is longer than one window (a slice, or the widest "
+    "trained width). Default: half a window.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
 @_sampling.redraw_option

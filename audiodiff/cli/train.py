@@ -10,6 +10,22 @@ from audiodiff.cli.common import COUNT, POSITIVE, SEED, FiniteFloat, out_option
 from audiodiff.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 
 _NON_NEGATIVE = click.IntRange(min=0)
+
+
+class _Widths(click.ParamType):
+    """A comma-separated list of whole numbers of slices, e.g. 1,2,4."""
+
+    name = "K[,K...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(part) for part in str(value).split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole numbers of slices, e.g. 1,2,4", param, ctx)
+
+
 OVERRIDES = (
     click.option("--max-steps", type=COUNT, default=None, help="Optimizer steps (overrides --epochs)."),
     click.option("--epochs", type=COUNT, default=None, help="Epochs over the data."),
@@ -25,16 +41,29 @@ OVERRIDES = (
     ),
     click.option("--num-workers", type=_NON_NEGATIVE, default=None, help="Data loader worker processes."),
     click.option(
+        "--widths",
+        type=_Widths(),
+        default=None,
+        help="Variable-width training: crops of these many consecutive slices in turn, e.g. 1,2,4 (the model then "
+        "generates clips up to 4 slices long in one piece).",
+    ),
+    click.option(
+        "--channels-last/--no-channels-last", default=None, help="NHWC memory layout (GPU convolutions; slower on CPU)."
+    ),
+    click.option(
+        "--compile/--no-compile", default=None, help="torch.compile the training step (pays on long runs only)."
+    ),
+    click.option(
         "--prediction-type",
         type=click.Choice(PREDICTION_TYPES),
         default=None,
-        help="What the model predicts (new model default: epsilon; a fine-tune keeps the pretrained model's).",
+        help="What the model predicts (default: the config's; a fine-tune keeps the pretrained model's).",
     ),
     click.option(
         "--beta-schedule",
         type=click.Choice(BETA_SCHEDULES),
         default=None,
-        help="Noise schedule (new model default: linear; a fine-tune keeps the pretrained model's).",
+        help="Noise schedule (default: the config's; a fine-tune keeps the pretrained model's).",
     ),
     click.option(
         "--rescale-betas-zero-snr/--no-rescale-betas-zero-snr",
@@ -60,7 +89,7 @@ def run_options(function):
         "--resume",
         is_flag=True,
         help="Continue the run in --out from its newest intact checkpoint, with its own settings (only "
-        "--max-steps, --epochs and --num-workers may change).",
+        "--max-steps, --epochs, --num-workers, --channels-last and --compile may change).",
     )(function)
     function = out_option("Run folder.")(function)
     return click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")(

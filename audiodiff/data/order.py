@@ -53,6 +53,40 @@ def _draw(track: list[int], count: int, generator: torch.Generator) -> list[int]
     return drawn[:count]
 
 
+def slice_windows(tracks: list[list[int]], slice_numbers: list[int], width: int) -> dict[int, list[int]]:
+    """For variable-width training: each row that has one -> a window of `width` rows of its track whose slices are
+    consecutive in time (`slice_numbers[row]`; silent slices left out by `prepare` break a run), the window starting
+    at the row where it can, else the latest window that holds it. Rows in runs shorter than `width` get none."""
+    windows: dict[int, list[int]] = {}
+    for track in tracks:
+        ordered = sorted(track, key=lambda row: slice_numbers[row])
+        run: list[int] = []
+        for row in [*ordered, None]:
+            if row is not None and run and slice_numbers[row] == slice_numbers[run[-1]] + 1:
+                run.append(row)
+                continue
+            if len(run) >= width:
+                for position, member in enumerate(run):
+                    start = min(position, len(run) - width)
+                    windows[member] = run[start : start + width]
+            run = [] if row is None else [row]
+    return windows
+
+
+def wide_batch(rows: list[int], order: list[int], windows: dict[int, list[int]], width: int) -> list[list[int]]:
+    """The windows of one micro-batch at `width` slices: `max(1, len(rows) // width)` windows (so that a step holds
+    about as many pixels at every width), those of `rows` first, then of the epoch's `order` for rows whose track is
+    too short. A pure function of its arguments, so that a resumed run sees the same batches."""
+    count = max(1, len(rows) // width)
+    chosen: list[list[int]] = []
+    for row in (*rows, *order):
+        if row in windows:
+            chosen.append(windows[row])
+            if len(chosen) == count:
+                break
+    return chosen
+
+
 class TrainingRows(torch.utils.data.Dataset):
     """Rows of a spectrogram dataset as `(image (1, H, W) float in [-1, 1], genre label or -1)`.
 
@@ -78,11 +112,23 @@ class TrainingRows(torch.utils.data.Dataset):
         image = images_to_tensor([self.dataset[int(index)]["image"]], self.bits)[0]
         return image, self.label_tensor[index]
 
-    def batches(self, index_batches: list[list[int]], num_workers: int):
-        """Yield `(images (batch, 1, H, W), labels (batch,))` for each list of row indices."""
+    def batches(self, index_batches: list[list[int]] | list[list[list[int]]], num_workers: int):
+        """Yield `(images (batch, 1, H, W), labels (batch,))` for each list of row indices. A list of windows (lists of
+        `k` rows, `wide_batch`) gives images `(batch, 1, H, k * W)`, each the window's slices side by side in time,
+        labelled with its first row's label."""
         if self.bank is None:
+            if any(batch and isinstance(batch[0], list) for batch in index_batches):  # decoded here, in order
+                for batch in index_batches:
+                    windows = [item if isinstance(item, list) else [item] for item in batch]
+                    images = torch.stack([torch.cat([self[row][0] for row in window], -1) for window in windows])
+                    yield images, self.label_tensor[[window[0] for window in windows]]
+                return
             yield from torch.utils.data.DataLoader(self, batch_sampler=index_batches, num_workers=num_workers)
             return
         for indices in index_batches:
             rows = torch.tensor(indices)
-            yield pixels_to_model(self.bank[rows], self.bits).unsqueeze(1), self.label_tensor[rows]
+            pixels = self.bank[rows]
+            if rows.dim() == 2:  # windows: (batch, k, H, W) -> (batch, H, k * W)
+                pixels = pixels.permute(0, 2, 1, 3).flatten(2)
+                rows = rows[:, 0]
+            yield pixels_to_model(pixels, self.bits).unsqueeze(1), self.label_tensor[rows]

@@ -35,6 +35,7 @@ from audiodiff.checkpoints import (
     prune_checkpoints,
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
+from audiodiff.optimization import FusedEMA, adamw
 from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoders.data import VocoderData, build_data
 from audiodiff.vocoders.discriminators import (
@@ -200,10 +201,11 @@ class VocoderTrainer:
                                                config.intermediate_dim, config.layers))  # fmt: skip
             discriminators = Discriminators(config.discriminator_channels)
         betas = (config.adam_beta1, config.adam_beta2)
-        generator_optimizer = torch.optim.AdamW(generator.parameters(), config.learning_rate, betas,
-                                                weight_decay=config.weight_decay, foreach=True)  # fmt: skip
-        discriminator_optimizer = torch.optim.AdamW(discriminators.parameters(), config.discriminator_learning_rate,
-                                                    betas, weight_decay=config.weight_decay, foreach=True)  # fmt: skip
+        device = self.accelerator.device
+        generator_optimizer = adamw(generator.parameters(), device, lr=config.learning_rate, betas=betas,
+                                    weight_decay=config.weight_decay)  # fmt: skip
+        discriminator_optimizer = adamw(discriminators.parameters(), device, lr=config.discriminator_learning_rate,
+                                        betas=betas, weight_decay=config.weight_decay)  # fmt: skip
         from diffusers.optimization import get_scheduler
 
         world = self.accelerator.num_processes
@@ -220,10 +222,7 @@ class VocoderTrainer:
             generator, discriminators, generator_optimizer, discriminator_optimizer, *schedulers)  # fmt: skip
         self.ema = None
         if config.use_ema:
-            from diffusers.training_utils import EMAModel
-
-            self.ema = EMAModel(self.accelerator.unwrap_model(self.generator).parameters(), decay=config.ema_decay,
-                                foreach=True)  # fmt: skip
+            self.ema = FusedEMA(self.accelerator.unwrap_model(self.generator).parameters(), decay=config.ema_decay)
             self.ema.to(self.accelerator.device)
         self.mel = MelSpectrogram(mel).to(self.accelerator.device)
         self.random = torch.Generator().manual_seed(config.seed * 7919 + self.accelerator.process_index)
