@@ -573,6 +573,12 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         frames = frames or config.x_res
         model_width = self.latent_shape[2]
         canvas = self._canvas_width(-(-frames * model_width // config.x_res))  # covers `frames` image columns
+        padding = canvas * config.x_res // model_width - frames  # a trained width can be wider: cropped at the end
+        if padding > 0:
+            if init_images is not None:
+                init_images = torch.nn.functional.pad(init_images, (0, padding), value=-1.0)
+            if keep is not None and keep.shape[-1] == frames:  # the padding is generated, not kept
+                keep = torch.nn.functional.pad(keep, (0, padding), value=0.0)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         begin = editing.start_step(num_inference_steps, strength) * self.scheduler.order
         timesteps = self.scheduler.timesteps[begin:]
@@ -583,7 +589,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         latent_keep = None if keep is None else editing.resize_mask(keep.to(device), canvas)
         if len(timesteps) == 0:
             if init_images is not None:
-                return init_images.float()
+                return init_images.float()[..., :frames]
             start = noise if latents is None else torch.cat([latents.to(noise), noise[..., latents.shape[-1] :]], -1)
             return self.latents_to_images(start)[..., :frames]
         if latents is not None:
@@ -613,10 +619,10 @@ class AudioDiffusionPipeline(DiffusionPipeline):
                 else:
                     target = known
                 sample = editing.blend(target, sample, latent_keep)
-        images = self.latents_to_images(sample)[..., :frames]
+        images = self.latents_to_images(sample)[..., : canvas * config.x_res // model_width]
         if keep is not None:
             images = editing.blend(init_images.float(), images, keep.to(device))
-        return images
+        return images[..., :frames]
 
     def _extend(self, images: torch.Tensor, frames: int, overlap: int, **sampling) -> torch.Tensor:
         """Extend `(batch, 1, y_res, x_res)` images to `frames` columns, the new part denoised jointly.
@@ -628,7 +634,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         width = self.mel_config.x_res
         canvas = torch.full((*images.shape[:-1], frames), -1.0, device=images.device, dtype=images.dtype)
         canvas[..., :width] = images
-        keep = editing.time_mask(frames, width, frames, fade=max(1, overlap // 2))
+        # The ramp stays inside the input slice whatever the window width (a wide model's windows overlap more).
+        keep = editing.time_mask(frames, width, frames, fade=max(1, min(overlap, width // 2) // 2))
         return self._sample(init_images=canvas, strength=1.0, keep=keep, latents=None, frames=frames, **sampling)
 
     @torch.no_grad()

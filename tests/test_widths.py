@@ -76,6 +76,13 @@ def test_a_wide_model_generates_up_to_its_widest_crop_in_one_piece(wide_pipeline
         # Up to 4 slices: one model call per step on a canvas of a trained width (3 slices: 4 wide, cropped);
         # beyond: windows of 4 slices overlapping by half a window (2 or 3 of them, the grid moving each step).
         assert (pipeline.unet_evaluations == 3) == (slices <= 4), (slices, pipeline.unet_evaluations)
+    # A clip continued from an input: the input is kept, the rest generated on a canvas of a trained width.
+    source = output.images[:1, :, :, :32]
+    for slices in (2.5, 3):
+        longer = pipeline(images=source, strength=0.0, seconds=slices * slice_seconds, num_inference_steps=3,
+                          output_type="pt", generator=torch.Generator().manual_seed(1))  # fmt: skip
+        assert longer.images.shape[-1] == pytest.approx(slices * 32, abs=1)
+        assert (longer.images[..., :16] - source[..., :16]).abs().max() < 0.02  # the input's start is kept
     single = AudioDiffusionPipeline(unet=pipeline.unet, scheduler=pipeline.scheduler, mel_config=pipeline.mel_config)
     assert single.native_widths == (1,) and single.window_width == 32  # no record: single slices, as before
 
