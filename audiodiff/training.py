@@ -304,7 +304,8 @@ class Trainer:
         self.losses: list[float] = []
 
     def _make_ema(self, raw):
-        """The EMA of the weights (diffusers' `EMAModel`, with warm-up): what the saved pipeline samples with."""
+        """The EMA of the weights (diffusers' `EMAModel` with warm-up, updated in one kernel: `FusedEMA`): what the
+        saved pipeline samples with."""
         config = self.config
         return FusedEMA(
             raw.parameters(),

@@ -76,10 +76,10 @@ def slice_windows(tracks: list[list[int]], slice_numbers: list[int], width: int)
 def wide_batch(rows: list[int], order: list[int], windows: dict[int, list[int]], width: int) -> list[list[int]]:
     """The windows of one micro-batch at `width` slices: `max(1, len(rows) // width)` windows (so that a step holds
     about as many pixels at every width), those of `rows` first, then of the epoch's `order` for rows whose track is
-    too short. A pure function of its arguments, so that a resumed run sees the same batches."""
+    too short, then any. A pure function of its arguments, so that a resumed run sees the same batches."""
     count = max(1, len(rows) // width)
     chosen: list[list[int]] = []
-    for row in (*rows, *order):
+    for row in (*rows, *order, *sorted(windows)):  # the last: an epoch of short tracks only still fills the batch
         if row in windows:
             chosen.append(windows[row])
             if len(chosen) == count:
