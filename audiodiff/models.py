@@ -69,13 +69,15 @@ class ModelPreset:
 @dataclasses.dataclass(frozen=True)
 class DiTPreset:
     """`SpectrogramDiT` architecture (`audiodiff/transformer.py`): square patches of `patch_size` pixels, `depth`
-    blocks of width `hidden_size` with `num_heads` attention heads."""
+    blocks of width `hidden_size` with `num_heads` attention heads; `output_conv` adds a 3x3 convolution after
+    un-patchifying (U-ViT)."""
 
     patch_size: int
     hidden_size: int
     depth: int
     num_heads: int
     mlp_ratio: float = 4.0
+    output_conv: bool = False
     backbone: str = "dit"
 
     def __post_init__(self) -> None:
@@ -133,6 +135,7 @@ def build_model(preset: ModelPreset | DiTPreset, sample_size: tuple[int, int], n
         num_heads=preset.num_heads,
         mlp_ratio=preset.mlp_ratio,
         num_class_embeds=None if not num_genres else num_genres + 1,
+        output_conv=preset.output_conv,
     )
 
 

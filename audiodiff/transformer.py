@@ -98,6 +98,7 @@ class SpectrogramDiT(ModelMixin, ConfigMixin):
         num_heads: int = 6,
         mlp_ratio: float = 4.0,
         num_class_embeds: int | None = None,
+        output_conv: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads or hidden_size % 4:
@@ -111,6 +112,8 @@ class SpectrogramDiT(ModelMixin, ConfigMixin):
         self.norm_out = nn.LayerNorm(hidden_size, elementwise_affine=False, eps=1e-6)
         self.modulation_out = nn.Linear(hidden_size, 2 * hidden_size)
         self.proj_out = nn.Linear(hidden_size, patch_size * patch_size * out_channels)
+        # U-ViT's (Bao et al. 2023) 3x3 convolution after un-patchifying: neighbouring patches' edges meet smoothly.
+        self.conv_out = nn.Conv2d(out_channels, out_channels, 3, padding=1) if output_conv else None
         self._initialise()
 
     def _initialise(self) -> None:
@@ -130,6 +133,12 @@ class SpectrogramDiT(ModelMixin, ConfigMixin):
         for layer in [block.modulation for block in self.blocks] + [self.modulation_out, self.proj_out]:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if self.conv_out is not None:  # starts as the identity
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
+            with torch.no_grad():
+                for channel in range(self.conv_out.out_channels):
+                    self.conv_out.weight[channel, channel, 1, 1] = 1.0
 
     def forward(
         self,
@@ -165,6 +174,8 @@ class SpectrogramDiT(ModelMixin, ConfigMixin):
             .permute(0, 5, 1, 3, 2, 4)
             .reshape(batch, config.out_channels, height, width)
         )
+        if self.conv_out is not None:
+            output = self.conv_out(output)
         if not return_dict:
             return (output,)
         return Transformer2DModelOutput(sample=output)

@@ -13,6 +13,8 @@ dropout, `configs/train/demo-base.yaml`) on the same data for the same number of
     v-cosine-min-snr5  the combination: v-prediction + cosine schedule + Min-SNR-5
     dit-min-snr5-v     the DiT backbone at matched parameters (`dit-64`, 3.72 M against small-64's 3.68 M) on the
                        winning recipe (Min-SNR-5, v-prediction); `dit-tiny` in the smoke test
+    dit-conv-min-snr5-v  the same with U-ViT's 3x3 convolution after un-patchifying (`dit-64-conv`), added after
+                       dit-min-snr5-v's clips showed 4x4 blocks
 
 The combination is fixed before any result is seen rather than chosen from the single-option runs: all runs then
 train in one parallel wave (the GPU budget is one wave), and the combination is not picked on the same seeds and
@@ -106,9 +108,14 @@ RECIPES: dict[str, tuple[str, dict]] = {
         "DiT at matched parameters (dit-64), Min-SNR-5, v-prediction",
         {"prediction_type": "v_prediction", "beta_schedule": "linear", "snr_gamma": 5.0, "model": "dit-64"},
     ),
+    "dit-conv-min-snr5-v": (
+        "DiT + U-ViT output convolution (dit-64-conv), Min-SNR-5, v-prediction",
+        {"prediction_type": "v_prediction", "beta_schedule": "linear", "snr_gamma": 5.0, "model": "dit-64-conv"},
+    ),
 }
 NOT_RUN: dict[str, str] = {}
-SMOKE_MODELS = {"dit-64": "dit-tiny"}  # the smoke test's stand-in for a recipe's own model preset
+# The smoke test's stand-ins for a recipe's own model preset.
+SMOKE_MODELS = {"dit-64": "dit-tiny", "dit-64-conv": "dit-tiny"}
 METRICS = ("fd_fine", "fd_log_mel", "fd_classifier", "flagged", "genre_share")
 
 

@@ -57,6 +57,9 @@ def test_dit_presets_match_their_unet_counterparts_and_bad_presets_are_refused(t
     dit = count_parameters(build_model(load_model_preset("dit-64"), (64, 64)))
     assert abs(dit - small) / small < 0.05, (dit, small)  # "at matched parameters" for the recipe study
     assert load_model_preset("dit-256").patch_size == 8  # 32 x 32 tokens for a 256 x 256 slice
+    conv = build_model(load_model_preset("dit-64-conv"), (64, 64), num_genres=2)
+    assert count_parameters(conv) == dit + 10 + 3 * 192  # a 3x3 convolution; labels: 2 genres and the null one
+    assert conv(torch.randn(1, 1, 64, 128), 5, class_labels=torch.tensor([2])).sample.abs().max() == 0
     with pytest.raises(ConfigError, match="both sides must be multiples of its patch size 4"):
         build_model(load_model_preset("dit-64"), (64, 62))
     with pytest.raises(ConfigError, match="hidden_size 30 must be a multiple of num_heads 4"):
