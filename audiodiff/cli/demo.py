@@ -46,7 +46,7 @@ def run_demo(
     base_steps: int | None = None,
     finetune_steps: int | None = None,
     num_clips: int = 4,
-    seconds: float = 5.9,
+    seconds: float = 6.0,
     device: str = "auto",
     seed: int = 0,
     vocoder: str | None = None,
@@ -189,13 +189,7 @@ def _is_conditional(pipeline_dir: Path) -> bool:
 @click.option("--base-steps", type=common.COUNT, default=None, help="Override the base model's training steps.")
 @click.option("--finetune-steps", type=common.COUNT, default=None, help="Override the fine-tuning steps.")
 @click.option("--clips", "num_clips", type=common.COUNT, default=4, help="Clips to generate.")
-@click.option(
-    "--seconds",
-    type=common.POSITIVE,
-    default=5.9,
-    help="Length of each generated clip (5.9 s: four slices at the demo's settings, which its models, trained on "
-    "1-4 slice crops, make in one piece).",
-)
+@click.option("--seconds", type=common.POSITIVE, default=6.0, help="Length of each generated clip.")
 @common.device_option
 @click.option("--seed", type=common.SEED, default=0, help="Seed of every step.")
 @common.sampling_vocoder_option
