@@ -76,7 +76,11 @@ class TrainConfig:
       al. 2023), sampled with "trailing" timestep spacing (both saved in the scheduler config); needs
       `v_prediction` or `sample`, since an epsilon model cannot predict anything at SNR 0;
     - `snr_gamma`: Min-SNR-gamma loss weighting (Hang et al. 2023), None for uniform weighting;
-    - `noise_offset`: offset noise, a per-image constant of this standard deviation added to the noise.
+    - `noise_offset`: offset noise, a per-image constant of this standard deviation added to the noise;
+    - `resolution_shift`: "simple diffusion"'s shifted schedule for large images (Hoogeboom et al. 2023): the
+      log-SNR of every timestep moves by `-2 ln(resolution_shift)`, e.g. 4 for 256x256 images on a schedule made for
+      64x64, so that large images, whose neighbouring pixels average the noise away, still see enough of it. Saved as
+      the scheduler's `trained_betas`, so every sampler follows it. 1: off. New models only.
     These three schedule settings left at None mean epsilon / linear / false for a new model and "the pretrained
     pipeline's" for a fine-tune; the saved scheduler config carries them to every sampler, inversion and fine-tune.
     `snr_gamma` and `noise_offset` shape the loss only: they are recorded in `audiodiff.json`'s training record.
@@ -118,6 +122,7 @@ class TrainConfig:
     rescale_betas_zero_snr: bool | None = None
     snr_gamma: float | None = None
     noise_offset: float = 0.0
+    resolution_shift: float = 1.0
     mixed_precision: str = "no"
     widths: list[int] = dataclasses.field(default_factory=lambda: [1])
     channels_last: bool = False
@@ -197,6 +202,8 @@ class TrainConfig:
                 f"widths must be a list of different whole numbers of slices from 1 to {MAX_WIDTH}, e.g. [1, 2, 4]; "
                 f"got {widths!r}"
             )
+        if not 0 < self.resolution_shift < math.inf:
+            raise ConfigError(f"resolution_shift must be a positive number (1: no shift), got {self.resolution_shift}")
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -855,7 +862,21 @@ def _make_noise_scheduler(config: TrainConfig):
             raise ConfigError(f"noise_scheduler {config.noise_scheduler} has no rescale_betas_zero_snr option")
     else:
         schedule.pop("rescale_betas_zero_snr")  # not every diffusers scheduler class has the option
-    return found(num_train_timesteps=config.num_train_timesteps, **schedule)
+    scheduler = found(num_train_timesteps=config.num_train_timesteps, **schedule)
+    if config.resolution_shift == 1:
+        return scheduler
+    betas = shifted_betas(scheduler.alphas_cumprod, config.resolution_shift)
+    return found(num_train_timesteps=config.num_train_timesteps, trained_betas=betas.tolist(), **schedule)
+
+
+def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
+    """The betas `(timesteps,)` of the schedule `alphas_cumprod` `(timesteps,)` with its log-SNR moved by
+    `-2 ln(shift)` (Hoogeboom et al. 2023, "simple diffusion": a `shift` times larger image at the same noise level
+    per pixel average), so that `log(a' / (1 - a')) = log(a / (1 - a)) - 2 ln(shift)` at every timestep."""
+    alphas = alphas_cumprod.double()
+    shifted = torch.sigmoid(torch.log(alphas) - torch.log1p(-alphas) - 2 * math.log(shift))
+    previous = torch.cat([torch.ones(1, dtype=shifted.dtype), shifted[:-1]])
+    return (1 - shifted / previous).clamp(0, 1).float()
 
 
 def _check_schedule(prediction_type: str, zero_snr: bool, advice: str) -> None:
@@ -872,6 +893,10 @@ def _finetune_noise_scheduler(noise_scheduler, config: TrainConfig, source: str)
     import diffusers
 
     saved = noise_scheduler.config
+    if config.resolution_shift != 1:
+        raise TrainingError(
+            f"resolution_shift applies to new models: {source} keeps its own noise schedule (leave it at 1)"
+        )
     if config.prediction_type is not None and config.prediction_type != saved.prediction_type:
         raise TrainingError(
             f"{source} predicts {saved.prediction_type}; a fine-tune keeps what the model predicts, so prediction_type "

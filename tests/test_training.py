@@ -362,6 +362,7 @@ RECIPES = {
     "min-snr": {"snr_gamma": 5.0},
     "v-min-snr": {"prediction_type": "v_prediction", "snr_gamma": 5.0},
     "noise-offset": {"noise_offset": 0.1},
+    "resolution-shift": {"prediction_type": "v_prediction", "resolution_shift": 4.0},
 }
 
 
@@ -402,6 +403,24 @@ def test_each_recipe_option_trains_saves_and_its_pipeline_samples_and_inverts(
         assert int(sampler.timesteps[0]) == 999 or not zero_snr  # trailing spacing starts at pure noise
     latents = pipeline.invert(images=images, num_inference_steps=3)
     assert latents.shape == (1, 1, 32, 32) and torch.isfinite(latents).all()
+
+
+def test_resolution_shift_moves_every_log_snr_by_the_same_amount_and_every_sampler_follows(data, tmp_path):
+    from audiodiff.pipeline import AudioDiffusionPipeline
+    from audiodiff.training import _make_noise_scheduler
+
+    base = _make_noise_scheduler(tiny_config(prediction_type="v_prediction")).alphas_cumprod.double()
+    train(tiny_config(max_steps=2, num_samples=0, prediction_type="v_prediction", resolution_shift=4.0), data,
+          tmp_path / "run", progress=False)  # fmt: skip
+    pipeline = AudioDiffusionPipeline.from_pretrained(tmp_path / "run")
+    for name in ("saved", "ddim", "dpm", "euler"):
+        shifted = pipeline.set_scheduler(name).scheduler.alphas_cumprod.double()
+        moved = torch.log(shifted / (1 - shifted)) - torch.log(base / (1 - base))
+        torch.testing.assert_close(moved, torch.full_like(moved, -2 * math.log(4.0)), atol=1e-4, rtol=0)
+    with pytest.raises(TrainingError, match="resolution_shift applies to new models"):
+        Trainer.start(tiny_config(resolution_shift=2.0), data, tmp_path / "tuned", pretrained=str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match="resolution_shift must be a positive number"):
+        tiny_config(resolution_shift=0.0)
 
 
 def test_finetune_keeps_the_pretrained_schedule_and_refuses_another_prediction_type(dataset_dir, data, tmp_path):

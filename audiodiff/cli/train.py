@@ -79,6 +79,13 @@ OVERRIDES = (
         default=None,
         help="Offset noise: a per-image constant of this size added to the noise (0: off).",
     ),
+    click.option(
+        "--resolution-shift",
+        type=POSITIVE,
+        default=None,
+        help="Shift the log-SNR schedule by -2 ln(S) for images S times larger than it was made for (simple "
+        "diffusion; new models only; 1: off).",
+    ),
     click.option("--seed", type=SEED, default=None, help="Seed of the data order, noise and initial weights."),
 )
 
