@@ -15,6 +15,7 @@ dropout, `configs/train/demo-base.yaml`) on the same data for the same number of
                        winning recipe (Min-SNR-5, v-prediction); `dit-tiny` in the smoke test
     dit-conv-min-snr5-v  the same with U-ViT's 3x3 convolution after un-patchifying (`dit-64-conv`), added after
                        dit-min-snr5-v's clips showed 4x4 blocks
+    dit-lr1e-4-min-snr5-v  dit-64 at the DiT paper's learning rate (1e-4 instead of demo-base's 5e-4)
 
 The combination is fixed before any result is seen rather than chosen from the single-option runs: all runs then
 train in one parallel wave (the GPU budget is one wave), and the combination is not picked on the same seeds and
@@ -107,6 +108,16 @@ RECIPES: dict[str, tuple[str, dict]] = {
     "dit-min-snr5-v": (
         "DiT at matched parameters (dit-64), Min-SNR-5, v-prediction",
         {"prediction_type": "v_prediction", "beta_schedule": "linear", "snr_gamma": 5.0, "model": "dit-64"},
+    ),
+    "dit-lr1e-4-min-snr5-v": (
+        "DiT (dit-64) at DiT's learning rate 1e-4 (demo-base: 5e-4), Min-SNR-5, v-prediction",
+        {
+            "prediction_type": "v_prediction",
+            "beta_schedule": "linear",
+            "snr_gamma": 5.0,
+            "model": "dit-64",
+            "learning_rate": 1e-4,
+        },
     ),
     "dit-conv-min-snr5-v": (
         "DiT + U-ViT output convolution (dit-64-conv), Min-SNR-5, v-prediction",
