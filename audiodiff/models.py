@@ -121,14 +121,8 @@ def build_model(preset: ModelPreset | DiTPreset, sample_size: tuple[int, int], n
         return build_unet(preset, sample_size, num_genres)
     from audiodiff.transformer import SpectrogramDiT
 
-    height, width = (int(sample_size[0]), int(sample_size[1]))
-    if height % preset.patch_size or width % preset.patch_size:
-        raise ConfigError(
-            f"images of {height}x{width} (y_res x x_res) do not fit this model: both sides must be multiples of its "
-            f"patch size {preset.patch_size}; choose another preset or resolution"
-        )
     return SpectrogramDiT(
-        sample_size=(height, width) if height != width else height,
+        sample_size=_config_sample_size(sample_size, preset.patch_size, f"its patch size {preset.patch_size}"),
         patch_size=preset.patch_size,
         hidden_size=preset.hidden_size,
         depth=preset.depth,
@@ -173,17 +167,12 @@ def build_unet(preset: ModelPreset, sample_size: tuple[int, int], num_genres: in
     """
     from diffusers import UNet2DModel
 
-    height, width = (int(sample_size[0]), int(sample_size[1]))
-    if height % preset.downsampling or width % preset.downsampling:
-        raise ConfigError(
-            f"images of {height}x{width} (y_res x x_res) do not fit this model: both sides must be multiples of "
-            f"{preset.downsampling} ({len(preset.block_out_channels)} levels); choose another preset or resolution"
-        )
     levels = range(len(preset.block_out_channels))
+    multiple = f"{preset.downsampling} ({len(preset.block_out_channels)} levels)"
     down = tuple("AttnDownBlock2D" if level in preset.attention_levels else "DownBlock2D" for level in levels)
     up = tuple(reversed(["AttnUpBlock2D" if level in preset.attention_levels else "UpBlock2D" for level in levels]))
     return UNet2DModel(
-        sample_size=(height, width) if height != width else height,
+        sample_size=_config_sample_size(sample_size, preset.downsampling, multiple),
         in_channels=1,
         out_channels=1,
         down_block_types=down,
@@ -196,6 +185,18 @@ def build_unet(preset: ModelPreset, sample_size: tuple[int, int], num_genres: in
         dropout=preset.dropout,
         num_class_embeds=None if not num_genres else num_genres + 1,
     )
+
+
+def _config_sample_size(sample_size: tuple[int, int], multiple: int, described: str) -> int | tuple[int, int]:
+    """`sample_size = (height, width)` as a model config stores it (one int for square images), after checking that
+    both sides are multiples of `multiple` (`described` says what it is, for the error)."""
+    height, width = (int(sample_size[0]), int(sample_size[1]))
+    if height % multiple or width % multiple:
+        raise ConfigError(
+            f"images of {height}x{width} (y_res x x_res) do not fit this model: both sides must be multiples of "
+            f"{described}; choose another preset or resolution"
+        )
+    return (height, width) if height != width else height
 
 
 def null_label(num_genres: int) -> int:

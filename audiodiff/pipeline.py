@@ -573,7 +573,8 @@ class AudioDiffusionPipeline(DiffusionPipeline):
         frames = frames or config.x_res
         model_width = self.latent_shape[2]
         canvas = self._canvas_width(-(-frames * model_width // config.x_res))  # covers `frames` image columns
-        padding = canvas * config.x_res // model_width - frames  # a trained width can be wider: cropped at the end
+        columns = canvas * config.x_res // model_width  # image columns sampled: a trained width, cropped at the end
+        padding = columns - frames
         if padding > 0:
             if init_images is not None:
                 init_images = torch.nn.functional.pad(init_images, (0, padding), value=-1.0)
@@ -619,7 +620,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
                 else:
                     target = known
                 sample = editing.blend(target, sample, latent_keep)
-        images = self.latents_to_images(sample)[..., : canvas * config.x_res // model_width]
+        images = self.latents_to_images(sample)[..., :columns]
         if keep is not None:
             images = editing.blend(init_images.float(), images, keep.to(device))
         return images[..., :frames]

@@ -65,14 +65,15 @@ def link_tracks(collection: Path, files: list[str], folder: Path) -> Path:
     return folder
 
 
-def thin_dataset(source: Path, target: Path, rows_per_genre: int) -> None:
-    """Keep at most `rows_per_genre` rows per genre, the same share of each track's slices, evenly spaced."""
+def thin_dataset(source: Path, target: Path, rows_per_genre: int, block: int = 1) -> None:
+    """Keep at most `rows_per_genre` rows per genre, the same share of each track's slices, evenly spaced in blocks
+    of `block` consecutive slices (1: single slices; `bench_widths.py` keeps blocks for variable-width crops)."""
     from datasets import load_from_disk
 
     dataset = load_from_disk(str(source))
     arrow = dataset.with_format("arrow")
     genres = np.asarray(arrow["genre"].to_numpy())
-    files = arrow["audio_file"].to_pylist()
+    files, numbers = arrow["audio_file"].to_pylist(), arrow["slice"].to_pylist()
     keep: list[int] = []
     for genre in np.unique(genres):
         rows = np.flatnonzero(genres == genre)
@@ -81,15 +82,18 @@ def thin_dataset(source: Path, target: Path, rows_per_genre: int) -> None:
         for row in rows:
             by_track.setdefault(files[row], []).append(int(row))
         for track_rows in by_track.values():
-            count = max(1, round(len(track_rows) * share))
-            picks = np.linspace(0, len(track_rows) - 1, count).round().astype(int)
-            keep += [track_rows[pick] for pick in sorted(set(picks.tolist()))]
+            track_rows.sort(key=lambda row: numbers[row])
+            count = max(1, round(len(track_rows) * share / block))
+            starts = np.linspace(0, max(0, len(track_rows) - block), count).round().astype(int)
+            for start in sorted(set(starts.tolist())):
+                keep += track_rows[start : start + block]
+    keep = sorted(set(keep))
     if target.exists():
         shutil.rmtree(target)
-    dataset.select(sorted(keep)).save_to_disk(str(target))
+    dataset.select(keep).save_to_disk(str(target))
     for name in ("mel_config.json", "audiodiff_dataset.json"):
         shutil.copyfile(source / name, target / name)
-    print(f"thinned {len(dataset)} -> {len(keep)} rows ({rows_per_genre} per genre at most)")
+    print(f"thinned {len(dataset)} -> {len(keep)} rows ({rows_per_genre} per genre at most, blocks of {block})")
 
 
 def stage_data(args) -> None:

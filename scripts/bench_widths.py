@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,35 +36,13 @@ MODELS = {"single": "1", "wide": "1,2,4"}
 
 def stage_data(args) -> None:
     """`dataset-blocks`: blocks of `--block` consecutive slices evenly spread over each track, the same share of
-    every track of a genre, at most `--rows-per-genre` slices per genre."""
-    from datasets import load_from_disk
-
+    every track of a genre, at most `--rows-per-genre` slices per genre (`bench_quality.thin_dataset`)."""
     source, target = args.work / "dataset-full", args.work / "dataset-blocks"
     if (target / "dataset_info.json").is_file():
         return
     if not source.is_dir():
         raise SystemExit(f"{source} is missing: run scripts/bench_quality.py --stage data first")
-    dataset = load_from_disk(str(source))
-    arrow = dataset.with_format("arrow")
-    genres = np.asarray(arrow["genre"].to_numpy())
-    files, numbers = arrow["audio_file"].to_pylist(), arrow["slice"].to_pylist()
-    keep: list[int] = []
-    for genre in np.unique(genres):
-        rows = np.flatnonzero(genres == genre)
-        share = min(1.0, args.rows_per_genre / len(rows))
-        by_track: dict[str, list[int]] = {}
-        for row in rows:
-            by_track.setdefault(files[row], []).append(int(row))
-        for track_rows in by_track.values():
-            track_rows.sort(key=lambda row: numbers[row])
-            blocks = max(1, round(len(track_rows) * share / args.block))
-            starts = np.linspace(0, max(0, len(track_rows) - args.block), blocks).round().astype(int)
-            for start in sorted(set(starts.tolist())):
-                keep += track_rows[start : start + args.block]
-    dataset.select(sorted(set(keep))).save_to_disk(str(target))
-    for name in ("mel_config.json", "audiodiff_dataset.json"):
-        shutil.copyfile(source / name, target / name)
-    print(f"blocks of {args.block}: {len(dataset)} -> {len(set(keep))} rows", flush=True)
+    bench_quality.thin_dataset(source, target, args.rows_per_genre, block=args.block)
 
 
 def stage_train(args) -> None:
