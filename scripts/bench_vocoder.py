@@ -16,6 +16,7 @@ Metrics against the original audio, after a least-squares gain per clip (an imag
 multi-resolution STFT distance (Parallel WaveGAN's SC + log-magnitude L1 at 512/1024/2048), log-mel L1 in dB at the
 settings' mel bands, spectral convergence at the settings' STFT, and seconds of audio decoded per second (batches
 of 8, after a warm-up; the machine's load average is printed, other work on it slows every decoder alike).
+With --bounds, three rows that are not decoders bound what phase retrieval can reach (`phase_bounds`).
 Settings: the reference 256x256 (`reference`) and the demo's 64-band (`demo`, configs/mel/demo-64.yaml).
 A table per genre follows the table of all held-out clips.
 
@@ -119,17 +120,24 @@ def measure(name: str, config: MelConfig, args, vocoders: dict[str, object]) -> 
     mel_power = codec.images_to_mel_power(codec.encode(original, bits=8))
     mel = MelSpectrogram(config)
     per_clip, speeds = {}, {}
-    for label, vocoder in vocoders.items():
-        decoded, taken = decode_all(vocoder, mel_power, args.seed)
+
+    def score(decoded: torch.Tensor) -> dict[str, torch.Tensor]:
         length = min(decoded.shape[-1], original.shape[-1])
         reference, estimate = original[:, :length], decoded[:, :length]
-        per_clip[label] = {
+        return {
             "mrstft": multi_resolution_stft_distance(reference, estimate),
             "log_mel_db": log_mel_distance_db(reference, estimate, mel),
             "sc": spectral_convergence(reference, estimate, config.n_fft, config.hop_length),
         }
+
+    for label, vocoder in vocoders.items():
+        decoded, taken = decode_all(vocoder, mel_power, args.seed)
+        per_clip[label] = score(decoded)
         speeds[label] = seconds / taken
         print(f"  decoded with {label}: {taken:.1f} s", flush=True)
+    if args.bounds:
+        for label, decoded in phase_bounds(config, original, mel_power, args.seed).items():
+            per_clip[label], speeds[label] = score(decoded), float("nan")
     clip_genres = np.array([clip_name.split("/")[0] for clip_name in names])
     rows = _table("all held-out clips", per_clip, speeds, np.ones(len(names), dtype=bool))
     for genre in genres:
@@ -137,17 +145,45 @@ def measure(name: str, config: MelConfig, args, vocoders: dict[str, object]) -> 
     return rows
 
 
+def phase_bounds(config: MelConfig, original: torch.Tensor, mel_power: torch.Tensor, seed: int) -> dict:
+    """Not decoders (they use the original audio): what phase retrieval could reach at best. The image's magnitude
+    is the mel power inverted by NNLS as `GriffinLimVocoder` inverts it; the true phase is the original's STFT phase.
+
+        bound: GL-32 from true phase   the best possible starting phase for 32 Griffin-Lim iterations (PGHI's ceiling)
+        bound: true phase, no GL       the image's magnitude with the true phase, one inverse STFT
+        bound: true magnitude, GL-32   the exact linear magnitude (what the mel bands lost), random-phase GL-32
+    """
+    from audiodiff.vocoders.griffin_lim import griffin_lim, mel_to_linear
+
+    inverse = GriffinLimVocoder(config, n_iter=32)
+    window, frames = inverse.window, mel_power.shape[-1]
+    length = (frames - 1) * config.hop_length
+    spectrum = torch.stft(original, config.n_fft, config.hop_length, window=window, center=True,
+                          return_complex=True)[..., :frames]  # fmt: skip
+    magnitude = mel_to_linear(mel_power, inverse.filterbank, inverse.pseudo_inverse, inverse.nnls_iter).sqrt()
+    phase = spectrum.angle()
+    generator = torch.Generator().manual_seed(seed)
+    common = {"n_fft": config.n_fft, "hop_length": config.hop_length, "window": window, "n_iter": 32, "length": length}
+    return {
+        "bound: GL-32 from true phase": griffin_lim(magnitude, initial_phase=phase, **common),
+        "bound: true phase, no GL": torch.istft(
+            torch.polar(magnitude, phase), config.n_fft, config.hop_length, window=window, center=True, length=length
+        ),
+        "bound: true magnitude, GL-32": griffin_lim(spectrum.abs(), generator=generator, **common),
+    }
+
+
 def _table(title: str, per_clip: dict, speeds: dict, mask: np.ndarray) -> dict[str, dict[str, float]]:
     print(f"\n{title}")
-    print(f"{'decoder':22s} {'MR-STFT':>8s} {'log-mel dB':>10s} {'SC':>7s} {'audio-s/s':>10s} {'x GL-32':>8s}")
+    print(f"{'decoder':30s} {'MR-STFT':>8s} {'log-mel dB':>10s} {'SC':>7s} {'audio-s/s':>10s} {'x GL-32':>8s}")
     rows = {}
     selected = torch.from_numpy(mask)
     for label, metrics in per_clip.items():
         row = {key: values[selected].mean().item() for key, values in metrics.items()}
         row["speed"] = speeds[label]
         rows[label] = row
-        baseline = speeds.get("fast GL-32 random", row["speed"])
-        print(f"{label:22s} {row['mrstft']:8.3f} {row['log_mel_db']:10.2f} {row['sc']:7.3f} {row['speed']:10.1f} "
+        baseline = speeds.get("fast GL-32 random", row["speed"])  # bounds have no speed: nan
+        print(f"{label:30s} {row['mrstft']:8.3f} {row['log_mel_db']:10.2f} {row['sc']:7.3f} {row['speed']:10.1f} "
               f"{row['speed'] / baseline:7.2f}x", flush=True)  # fmt: skip
     return rows
 
@@ -173,6 +209,7 @@ def main() -> None:
     parser.add_argument("--no-librosa", action="store_true", help="leave out the (slow) librosa reference")
     parser.add_argument("--vocoder-reference", default=None, help="trained vocoder folder for the reference settings")
     parser.add_argument("--vocoder-demo", default=None, help="trained vocoder folder for the demo settings")
+    parser.add_argument("--bounds", action="store_true", help="also the phase-retrieval bounds (phase_bounds)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

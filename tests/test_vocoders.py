@@ -44,6 +44,69 @@ def test_pghi_recovers_the_phase_of_a_chirp_far_better_than_random():
     assert scores["pghi"] < 0.15 < 0.4 < scores["random"]
 
 
+def test_griffin_lim_from_a_given_phase_keeps_it():
+    """The exact magnitude and phase of a chirp give it back with no iteration; 32 iterations stay there."""
+    audio = _chirp()
+    window = torch.hann_window(N_FFT)
+    # Zero padding at the ends, as Griffin-Lim's own STFT pads: then the true phase is its fixed point.
+    spectrum = torch.stft(audio, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True)
+    length = (spectrum.shape[-1] - 1) * HOP
+    for iterations in (0, 32):
+        rebuilt = griffin_lim(spectrum.abs(), N_FFT, HOP, window, n_iter=iterations, length=length,
+                              initial_phase=spectrum.angle())  # fmt: skip
+        assert spectral_convergence(audio[:, :length], rebuilt, N_FFT, HOP).item() < 1e-3
+    with pytest.raises(ValueError, match=r"initial_phase has the shape \(1, 3\)"):
+        griffin_lim(spectrum.abs(), N_FFT, HOP, window, initial_phase=torch.zeros(1, 3))
+
+
+def test_spectrum_losses_ask_for_the_magnitude_and_phase_advance_not_the_absolute_phase():
+    from audiodiff.vocoders.losses import spectrum_losses
+
+    audio = _chirp()
+    frames = audio.shape[-1] // HOP
+    audio = audio[:, : (frames - 1) * HOP]
+    spectrum = torch.stft(audio, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, pad_mode="constant",
+                          return_complex=True)  # fmt: skip
+    magnitude, true_phase = spectrum.abs(), spectrum.angle()
+    random_phase = torch.rand(true_phase.shape, generator=torch.Generator().manual_seed(0)) * 2 * math.pi
+
+    def losses(magnitude, phase):
+        return [value.item() for value in spectrum_losses(magnitude, phase, audio, N_FFT, HOP, floor=1e-12)]
+
+    assert max(losses(magnitude, true_phase)) < 1e-4
+    assert max(losses(magnitude, true_phase + 1.0 + 4 * math.pi)) < 1e-4  # a constant offset, unwrapped
+    assert losses(magnitude, random_phase)[1] > 1.5
+    assert abs(losses(2 * magnitude, true_phase)[0] - math.log(2)) < 0.05  # a 2x magnitude costs ln 2
+    phase = random_phase.clone().requires_grad_(True)
+    sum(spectrum_losses(magnitude, phase, audio, N_FFT, HOP, floor=1e-12)).backward()
+    assert torch.isfinite(phase.grad).all() and phase.grad.abs().sum() > 0
+
+
+def test_vocos_magnitude_prior_starts_at_the_images_own_magnitude(small_mel):
+    """With `magnitude_prior`, an untrained network's magnitude is the NNLS inversion of the image's mel power, the
+    magnitude Griffin-Lim starts from; a network without it predicts its magnitude from scratch."""
+    from audiodiff.codec import SpectrogramCodec
+    from audiodiff.vocoders.griffin_lim import mel_to_linear
+    from audiodiff.vocoders.trained import mel_power_to_features
+    from audiodiff.vocoders.vocos import VocosConfig, VocosModel
+
+    codec = SpectrogramCodec(small_mel)
+    audio = _chirp(seconds=small_mel.slice_size / 16000)[:, : small_mel.slice_size]
+    mel_power = codec.images_to_mel_power(codec.encode(audio, bits=8))
+    features = mel_power_to_features(mel_power, small_mel.top_db)
+    shape = (small_mel.n_mels, small_mel.n_fft, small_mel.hop_length, 16, 32, 2)
+    torch.manual_seed(0)
+    model = VocosModel(VocosConfig(*shape, magnitude_prior=True, sample_rate=small_mel.sample_rate,
+                                   top_db=small_mel.top_db))  # fmt: skip
+    inverse = GriffinLimVocoder(small_mel)
+    expected = mel_to_linear(mel_power, inverse.filterbank, inverse.pseudo_inverse, 10).sqrt()
+    expected = expected.clamp(min=10 ** (-small_mel.top_db / 20))
+    with torch.no_grad():
+        torch.testing.assert_close(model.spectrum(features).abs(), expected, rtol=1e-3, atol=1e-6)
+        plain = VocosModel(VocosConfig(*shape)).spectrum(features).abs()
+    assert (plain.log() - expected.log()).abs().mean() > 1.0
+
+
 def test_pghi_is_batched_reproducible_and_keeps_the_given_phase_of_silence():
     audio = torch.cat([_chirp(0.5), 0.3 * _chirp(0.5).flip(-1)])
     magnitude = _magnitude(audio)
@@ -168,6 +231,22 @@ def test_vocoder_resume_after_a_kill_equals_an_uninterrupted_run(music_folder, t
         torch.testing.assert_close(again[name], straight[name], rtol=0, atol=0)
 
 
+def test_a_vocoder_saved_before_the_magnitude_prior_loads_without_it(trained, tmp_path):
+    import shutil
+
+    from audiodiff.vocoders import TrainedVocoder
+
+    assert TrainedVocoder.from_pretrained(trained[0]).model.config.magnitude_prior  # every preset has it
+    shutil.copytree(trained[0], tmp_path / "old", ignore=shutil.ignore_patterns("checkpoints", "logs", "samples"))
+    described = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("magnitude_prior", "sample_rate", "top_db", "prior_iterations"):
+        del described["model"][key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(described))
+    old = TrainedVocoder.from_pretrained(tmp_path / "old")
+    assert not old.model.config.magnitude_prior and not hasattr(old.model, "filterbank")
+    assert old(torch.rand(1, MEL.n_mels, 5)).shape == (1, 4 * MEL.hop_length)
+
+
 @pytest.mark.parametrize("batch, frames", [(1, MEL.x_res), (3, MEL.x_res), (2, 3 * MEL.x_res + 5)])
 def test_vocoder_output_length_equals_the_codecs_for_any_batch(trained, batch, frames):
     from audiodiff.codec import SpectrogramCodec
@@ -199,6 +278,9 @@ def test_pipeline_keeps_its_vocoder_and_refuses_other_mel_settings(trained, tmp_
     plain = AudioDiffusionPipeline.from_pretrained(tmp_path / "pipe", vocoder=False)
     assert isinstance(plain.codec().vocoder, GriffinLimVocoder)
 
+    network = VocosConfig(MEL.n_mels, MEL.n_fft, MEL.hop_length, 8, 16, 1, magnitude_prior=True, top_db=60)
+    with pytest.raises(VocoderError, match="sample_rate and top_db differ from its mel settings"):
+        TrainedVocoder(VocosModel(network), MEL)
     other = MEL.replace(y_res=16)
     stranger = TrainedVocoder(VocosModel(VocosConfig(16, MEL.n_fft, MEL.hop_length, 8, 16, 1)), other)
     stranger.save_pretrained(tmp_path / "stranger")

@@ -84,6 +84,7 @@ def griffin_lim(
     length: int | None = None,
     generator: torch.Generator | None = None,
     phase_init: str = "random",
+    initial_phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013): phase retrieval with momentum from a magnitude STFT.
 
@@ -91,6 +92,7 @@ def griffin_lim(
     phase_init: "random" starts from uniform random phase; "pghi" from the phase-gradient heap integration of the
     magnitude (Prusa et al. 2017, `vocoders.pghi`), which keeps random phase only where the magnitude is negligible.
     The random phase is drawn from `generator` (on the magnitude's device) either way, so a seed gives the same audio.
+    initial_phase: a phase `(batch, n_freqs, frames)` to start from instead (`phase_init` is then unused).
     """
     _check_momentum(momentum)
     _check_phase_init(phase_init)
@@ -99,7 +101,12 @@ def griffin_lim(
     transform = _FrameStft(n_fft, hop_length, window.to(magnitude.dtype), frames, length)
     phase = torch.rand(magnitude.transpose(1, 2).shape, generator=generator, device=magnitude.device,
                        dtype=magnitude.dtype).mul_(2 * np.pi)  # fmt: skip
-    if phase_init == "pghi":
+    if initial_phase is not None:
+        if initial_phase.shape != magnitude.shape:
+            shapes = f"{tuple(initial_phase.shape)} against the magnitude's {tuple(magnitude.shape)}"
+            raise ValueError(f"initial_phase has the shape {shapes}")
+        phase = initial_phase.to(magnitude).transpose(1, 2)
+    elif phase_init == "pghi":
         from audiodiff.vocoders.pghi import pghi_phase
 
         phase = pghi_phase(magnitude, n_fft, hop_length, phase.transpose(1, 2), window_length=len(window))

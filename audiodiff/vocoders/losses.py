@@ -110,6 +110,37 @@ def mel_loss(estimate: torch.Tensor, target: torch.Tensor, mel: MelSpectrogram) 
     return (estimated - reference).abs().mean()
 
 
+def spectrum_losses(
+    magnitude: torch.Tensor, phase: torch.Tensor, target: torch.Tensor, n_fft: int, hop_length: int, floor: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differentiable losses on a predicted STFT before its inverse (APNet, Ai and Ling 2023, arXiv 2305.07952), two
+    scalars, against the target audio's STFT at the same resolution:
+
+    - magnitude: L1 between log magnitudes, both floored at `floor`. The losses on the decoded audio alone let a
+      network whose phase is not yet coherent inflate its magnitude to make up for what the inverse STFT cancels;
+      this keeps the magnitude the target's.
+    - phase: the anti-wrapped errors of the instantaneous frequency (phase difference between frames) and group
+      delay (between bins), weighted by the target's magnitude. A magnitude determines these (PGHI integrates
+      them) while the absolute phase it does not, so they teach the coherent phase advance directly.
+
+    magnitude, phase: `(batch, n_fft // 2 + 1, frames)`; target: `(batch, (frames - 1) * hop_length)` audio.
+    """
+    window = torch.hann_window(n_fft, device=target.device, dtype=target.dtype)
+    spectrum = torch.stft(target, n_fft, hop_length, window=window, center=True, pad_mode="constant",
+                          return_complex=True)[..., : phase.shape[-1]]  # fmt: skip
+    true_magnitude = spectrum.abs()
+    magnitude_loss = (magnitude.clamp(min=floor).log() - true_magnitude.clamp(min=floor).log()).abs().mean()
+    true_phase = spectrum.angle()
+    weight = true_magnitude / true_magnitude.sum(dim=(-2, -1), keepdim=True).clamp(min=_EPSILON)
+
+    def wrapped(error: torch.Tensor) -> torch.Tensor:
+        return (error - 2 * torch.pi * torch.round(error / (2 * torch.pi))).abs()
+
+    frequency = wrapped(phase.diff(dim=-1) - true_phase.diff(dim=-1)) * weight[..., 1:]
+    delay = wrapped(phase.diff(dim=-2) - true_phase.diff(dim=-2)) * weight[..., 1:, :]
+    return magnitude_loss, (frequency.sum(dim=(-2, -1)) + delay.sum(dim=(-2, -1))).mean()
+
+
 def log_mel_distance_db(
     reference: torch.Tensor, estimate: torch.Tensor, mel: MelSpectrogram, gain: bool = True
 ) -> torch.Tensor:

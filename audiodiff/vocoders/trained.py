@@ -61,6 +61,11 @@ class TrainedVocoder(nn.Module):
             mel_config.hop_length,
         ):
             raise VocoderError("the network's n_mels, n_fft and hop_length differ from its mel settings")
+        if model.config.magnitude_prior and (model.config.sample_rate, model.config.top_db) != (
+            mel_config.sample_rate,
+            float(mel_config.top_db),
+        ):
+            raise VocoderError("the network's sample_rate and top_db differ from its mel settings")
         self.model = model
         self.mel_config = mel_config
         self.bits = int(bits)

@@ -44,7 +44,7 @@ from audiodiff.vocoders.discriminators import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from audiodiff.vocoders.losses import MelSpectrogram, mel_loss, multi_resolution_stft_loss
+from audiodiff.vocoders.losses import MelSpectrogram, mel_loss, multi_resolution_stft_loss, spectrum_losses
 from audiodiff.vocoders.trained import CONFIG_NAME, TrainedVocoder
 from audiodiff.vocoders.vocos import VocosConfig, VocosModel
 
@@ -67,6 +67,8 @@ class VocoderTrainConfig:
     dim: int = 256
     intermediate_dim: int = 768
     layers: int = 8
+    magnitude_prior: bool = False
+    prior_iterations: int = 10
     segment_frames: int = 32
     batch_size: int = 16
     slices_per_track: int = 32
@@ -81,6 +83,8 @@ class VocoderTrainConfig:
     max_grad_norm: float = 10.0
     mel_weight: float = 45.0
     stft_weight: float = 1.0
+    magnitude_weight: float = 0.0
+    phase_weight: float = 0.0
     adversarial_start: int | None = None
     adversarial_weight: float = 1.0
     feature_weight: float = 2.0
@@ -95,8 +99,8 @@ class VocoderTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        at_least = {"max_steps": 1, "dim": 1, "intermediate_dim": 1, "layers": 1, "segment_frames": 2,
-                    "batch_size": 1, "slices_per_track": 1, "max_slices": 1, "lr_warmup_steps": 0,
+        at_least = {"max_steps": 1, "dim": 1, "intermediate_dim": 1, "layers": 1, "prior_iterations": 0,
+                    "segment_frames": 2, "batch_size": 1, "slices_per_track": 1, "max_slices": 1, "lr_warmup_steps": 0,
                     "discriminator_channels": 1, "checkpoint_every": 0, "keep_checkpoints": 1, "sample_every": 0,
                     "log_every": 1, "seed": 0}  # fmt: skip
         for name, minimum in at_least.items():
@@ -105,8 +109,8 @@ class VocoderTrainConfig:
         for name in ("learning_rate", "discriminator_learning_rate"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
-        for name in ("weight_decay", "max_grad_norm", "mel_weight", "stft_weight", "adversarial_weight",
-                     "feature_weight", "dither_levels"):  # fmt: skip
+        for name in ("weight_decay", "max_grad_norm", "mel_weight", "stft_weight", "magnitude_weight", "phase_weight",
+                     "adversarial_weight", "feature_weight", "dither_levels"):  # fmt: skip
             if not 0 <= getattr(self, name) < math.inf:
                 raise ConfigError(f"{name} must be zero or a positive number, got {getattr(self, name)}")
         for name in ("adam_beta1", "adam_beta2", "ema_decay"):
@@ -197,8 +201,10 @@ class VocoderTrainer:
         # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            generator = VocosModel(VocosConfig(mel.n_mels, mel.n_fft, mel.hop_length, config.dim,
-                                               config.intermediate_dim, config.layers))  # fmt: skip
+            network = VocosConfig(mel.n_mels, mel.n_fft, mel.hop_length, config.dim, config.intermediate_dim,
+                                  config.layers, magnitude_prior=config.magnitude_prior, sample_rate=mel.sample_rate,
+                                  top_db=float(mel.top_db), prior_iterations=config.prior_iterations)  # fmt: skip
+            generator = VocosModel(network)
             discriminators = Discriminators(config.discriminator_channels)
         betas = (config.adam_beta1, config.adam_beta2)
         device = self.accelerator.device
@@ -346,7 +352,7 @@ class VocoderTrainer:
         config, accelerator = self.config, self.accelerator
         adversarial = config.adversarial_at(self.global_step)
         with accelerator.autocast():
-            audio = self.generator(features)
+            audio, magnitude, phase = self.generator(features, return_spectrum=True)
         audio = audio.float()
         terms: dict[str, float] = {}
         if adversarial:
@@ -365,6 +371,12 @@ class VocoderTrainer:
         reconstruction_mel = mel_loss(audio, target, self.mel)
         reconstruction_stft = multi_resolution_stft_loss(audio, target)
         loss = config.mel_weight * reconstruction_mel + config.stft_weight * reconstruction_stft
+        if config.magnitude_weight or config.phase_weight:
+            mel = self.mel_config
+            floor = 10.0 ** (-float(mel.top_db) / 20.0)  # the image's floor, as the mel loss floors
+            magnitude_term, phase_term = spectrum_losses(magnitude, phase, target, mel.n_fft, mel.hop_length, floor)
+            loss = loss + config.magnitude_weight * magnitude_term + config.phase_weight * phase_term
+            terms.update(magnitude=magnitude_term.detach().item(), phase=phase_term.detach().item())
         if adversarial:
             with accelerator.autocast():
                 with torch.no_grad():

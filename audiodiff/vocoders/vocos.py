@@ -9,6 +9,13 @@ Written here rather than taken from the `vocos` package: the modules are about 8
 its own feature extractors (EnCodec, torchaudio's mel) and an STFT padding ("same") that do not match audiodiff's
 images; here the head's STFT is the codec's own (centred, Hann, `n_fft` and `hop_length` of the mel settings), so
 `frames` images give exactly `(frames - 1) * hop_length` samples, the length Griffin-Lim gives.
+
+With `magnitude_prior` (every preset since it was measured; BENCHMARKS.md, "Decoders") the head predicts the
+log-magnitude as a correction of the image's own linear magnitude: the mel power inverted by the non-negative least
+squares Griffin-Lim uses (`griffin_lim.mel_to_linear`), in the spirit of FreeV (Lv et al. 2024, arXiv 2406.08196),
+which feeds a vocoder the mel filters' pseudo-inverse. The magnitude half of the head starts at zero, so an
+untrained network already has Griffin-Lim's magnitude and training spends its steps on the phase and on the detail
+the mel bands lost, instead of first learning to invert a filterbank.
 """
 
 from __future__ import annotations
@@ -30,6 +37,11 @@ class VocosConfig:
     intermediate_dim: int = 768
     layers: int = 8
     kernel_size: int = 7
+    # The magnitude prior: off in vocoders saved before it existed (their config.json lacks these keys).
+    magnitude_prior: bool = False
+    sample_rate: int = 22050
+    top_db: float = 80.0
+    prior_iterations: int = 10
 
 
 class ConvNeXtBlock(nn.Module):
@@ -67,23 +79,57 @@ class VocosModel(nn.Module):
         self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.head = nn.Linear(config.dim, config.n_fft + 2)  # log-magnitude and phase of n_fft // 2 + 1 bins
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        if config.magnitude_prior:
+            from audiodiff.config import MelConfig
+            from audiodiff.vocoders.base import mel_filterbank
 
-    def spectrum(self, features: torch.Tensor) -> torch.Tensor:
-        """Complex STFT `(batch, n_fft // 2 + 1, frames)` predicted from `(batch, n_mels, frames)` features."""
+            mel = MelConfig(y_res=config.n_mels, sample_rate=config.sample_rate, n_fft=config.n_fft,
+                            hop_length=config.hop_length)  # fmt: skip
+            filterbank = mel_filterbank(mel, torch.float64)
+            self.register_buffer("filterbank", filterbank.float(), persistent=False)
+            self.register_buffer("pseudo_inverse", torch.linalg.pinv(filterbank.T).float(), persistent=False)
+            with torch.no_grad():  # the log-magnitude half starts as "no correction"
+                self.head.weight[: config.n_fft // 2 + 1].zero_()
+                self.head.bias[: config.n_fft // 2 + 1].zero_()
+
+    @torch.no_grad()
+    def log_magnitude_prior(self, features: torch.Tensor) -> torch.Tensor:
+        """The image's own log linear magnitude `(batch, n_fft // 2 + 1, frames)`: model-space features -> mel power
+        (as the codec decodes) -> NNLS inversion, floored `top_db` below the slice's peak."""
+        from audiodiff.vocoders.griffin_lim import mel_to_linear
+
+        top_db = self.config.top_db
+        with torch.autocast(features.device.type, enabled=False):  # NNLS in float32 under bf16 training too
+            mel_power = torch.pow(10.0, ((features.float() + 1) * 0.5 * top_db - top_db) / 10.0)
+            linear = mel_to_linear(mel_power, self.filterbank, self.pseudo_inverse, self.config.prior_iterations)
+            return 0.5 * torch.log(linear.clamp(min=10.0 ** (-top_db / 10.0)))
+
+    def magnitude_and_phase(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predicted STFT as magnitude and (unwrapped, unbounded) phase, each `(batch, n_fft // 2 + 1, frames)`."""
         hidden = self.embed(features)
         hidden = self.norm(hidden.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             hidden = block(hidden)
         output = self.head(self.final_norm(hidden.transpose(1, 2))).transpose(1, 2).float()
         log_magnitude, phase = output.chunk(2, dim=1)
+        if self.config.magnitude_prior:
+            log_magnitude = log_magnitude + self.log_magnitude_prior(features)
         # Vocos clips the magnitude at 100 (exp of 4.6): a bound that keeps early training from overflowing.
-        magnitude = torch.exp(log_magnitude).clamp(max=1e2)
+        return torch.exp(log_magnitude).clamp(max=1e2), phase
+
+    def spectrum(self, features: torch.Tensor) -> torch.Tensor:
+        """Complex STFT `(batch, n_fft // 2 + 1, frames)` predicted from `(batch, n_mels, frames)` features."""
+        magnitude, phase = self.magnitude_and_phase(features)
         # cos/sin of an unbounded angle: the phase wraps with no discontinuity to learn.
         return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, return_spectrum: bool = False):
+        """Audio `(batch, (frames - 1) * hop_length)`; with `return_spectrum`, `(audio, magnitude, phase)`: training
+        also compares the predicted spectrum with the target's."""
         frames = features.shape[-1]
-        spectrum = self.spectrum(features)
+        magnitude, phase = self.magnitude_and_phase(features)
+        spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
         length = (frames - 1) * self.config.hop_length
-        return torch.istft(spectrum, self.config.n_fft, self.config.hop_length, window=self.window.float(),
-                           center=True, length=length)  # fmt: skip
+        audio = torch.istft(spectrum, self.config.n_fft, self.config.hop_length, window=self.window.float(),
+                            center=True, length=length)  # fmt: skip
+        return (audio, magnitude, phase) if return_spectrum else audio
