@@ -14,7 +14,8 @@ it (silent ones skipped), encoded to 8-bit images exactly as `audiodiff prepare`
 
 Metrics against the original audio, after a least-squares gain per clip (an image keeps no absolute level):
 multi-resolution STFT distance (Parallel WaveGAN's SC + log-magnitude L1 at 512/1024/2048), log-mel L1 in dB at the
-settings' mel bands, spectral convergence at the settings' STFT, and seconds of audio decoded per second (batches
+settings' mel bands, spectral convergence at the settings' STFT, the frame-rate buzz (`frame_rate_buzz_db`; the
+original's own is printed first), and seconds of audio decoded per second (batches
 of 8, after a warm-up; the machine's load average is printed, other work on it slows every decoder alike).
 With --bounds, three rows that are not decoders bound what phase retrieval can reach (`phase_bounds`).
 Settings: the reference 256x256 (`reference`) and the demo's 64-band (`demo`, configs/mel/demo-64.yaml).
@@ -95,6 +96,23 @@ def held_out_clips(collection: Path, files: list[str], config: MelConfig, per_tr
     return np.stack(clips).astype(np.float32), names
 
 
+def frame_rate_buzz_db(audio: torch.Tensor, sample_rate: int, hop_length: int) -> torch.Tensor:
+    """Per clip, how far the 1-8 kHz energy envelope peaks at the decoder's frame rate (`sample_rate / hop_length`,
+    43 Hz at the reference settings) above the envelope's spectrum 3-15 Hz around it, in dB: a decoder whose
+    neighbouring frames' phases disagree modulates its overlap-add at that rate, heard as a buzz or roughness.
+    `(batch, time)` -> `(batch,)`; music itself gives a few dB."""
+    hop = 32
+    power = torch.stft(audio, 512, hop, window=torch.hann_window(512), center=True, return_complex=True).abs() ** 2
+    frequencies = torch.fft.rfftfreq(512, 1 / sample_rate)
+    envelope = power[:, (frequencies > 1000) & (frequencies < 8000)].sum(dim=1)
+    envelope = envelope / envelope.mean(dim=-1, keepdim=True).clamp(min=1e-20) - 1
+    spectrum = torch.fft.rfft(envelope * torch.hann_window(envelope.shape[-1], periodic=False), dim=-1).abs() ** 2
+    distance = (torch.fft.rfftfreq(envelope.shape[-1], hop / sample_rate) - sample_rate / hop_length).abs()
+    peak = spectrum[:, distance < 1.5].amax(dim=-1)
+    around = spectrum[:, (distance > 3) & (distance < 15)].mean(dim=-1)
+    return 10 * torch.log10(peak.clamp(min=1e-30) / around.clamp(min=1e-30))
+
+
 def decode_all(vocoder, mel_power: torch.Tensor, seed: int) -> tuple[torch.Tensor, float]:
     """Decode in batches of `BATCH` (after one warm-up batch); returns audio `(clips, time)` and seconds taken."""
     generator = torch.Generator().manual_seed(seed)
@@ -120,6 +138,8 @@ def measure(name: str, config: MelConfig, args, vocoders: dict[str, object]) -> 
     mel_power = codec.images_to_mel_power(codec.encode(original, bits=8))
     mel = MelSpectrogram(config)
     per_clip, speeds = {}, {}
+    own_buzz = frame_rate_buzz_db(original, config.sample_rate, config.hop_length).mean().item()
+    print(f"  frame-rate buzz of the original clips themselves: {own_buzz:.1f} dB")
 
     def score(decoded: torch.Tensor) -> dict[str, torch.Tensor]:
         length = min(decoded.shape[-1], original.shape[-1])
@@ -128,6 +148,7 @@ def measure(name: str, config: MelConfig, args, vocoders: dict[str, object]) -> 
             "mrstft": multi_resolution_stft_distance(reference, estimate),
             "log_mel_db": log_mel_distance_db(reference, estimate, mel),
             "sc": spectral_convergence(reference, estimate, config.n_fft, config.hop_length),
+            "buzz_db": frame_rate_buzz_db(estimate, config.sample_rate, config.hop_length),
         }
 
     for label, vocoder in vocoders.items():
@@ -175,7 +196,8 @@ def phase_bounds(config: MelConfig, original: torch.Tensor, mel_power: torch.Ten
 
 def _table(title: str, per_clip: dict, speeds: dict, mask: np.ndarray) -> dict[str, dict[str, float]]:
     print(f"\n{title}")
-    print(f"{'decoder':30s} {'MR-STFT':>8s} {'log-mel dB':>10s} {'SC':>7s} {'audio-s/s':>10s} {'x GL-32':>8s}")
+    print(f"{'decoder':30s} {'MR-STFT':>8s} {'log-mel dB':>10s} {'SC':>7s} {'buzz dB':>8s} {'audio-s/s':>10s} "
+          f"{'x GL-32':>8s}")  # fmt: skip
     rows = {}
     selected = torch.from_numpy(mask)
     for label, metrics in per_clip.items():
@@ -183,7 +205,8 @@ def _table(title: str, per_clip: dict, speeds: dict, mask: np.ndarray) -> dict[s
         row["speed"] = speeds[label]
         rows[label] = row
         baseline = speeds.get("fast GL-32 random", row["speed"])  # bounds have no speed: nan
-        print(f"{label:30s} {row['mrstft']:8.3f} {row['log_mel_db']:10.2f} {row['sc']:7.3f} {row['speed']:10.1f} "
+        print(f"{label:30s} {row['mrstft']:8.3f} {row['log_mel_db']:10.2f} {row['sc']:7.3f} {row['buzz_db']:8.1f} "
+              f"{row['speed']:10.1f} "
               f"{row['speed'] / baseline:7.2f}x", flush=True)  # fmt: skip
     return rows
 
@@ -256,6 +279,9 @@ def main() -> None:
             pairs.append(f"logmel_pghi{suffix}={pghi_row['log_mel_db']:.3f}")
         if vocoder_row:
             pairs.append(f"logmel_vocoder{suffix}={vocoder_row['log_mel_db']:.3f}")
+        pairs.append(f"buzz_gl{suffix}={random_row['buzz_db']:.1f}")
+        if vocoder_row:
+            pairs.append(f"buzz_vocoder{suffix}={vocoder_row['buzz_db']:.1f}")
         if "librosa GL-32" in rows:
             pairs.append(f"mrstft_librosa{suffix}={rows['librosa GL-32']['mrstft']:.4f}")
     print("RESULT " + " ".join(pairs))

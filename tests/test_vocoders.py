@@ -82,9 +82,11 @@ def test_spectrum_losses_ask_for_the_magnitude_and_phase_advance_not_the_absolut
     assert torch.isfinite(phase.grad).all() and phase.grad.abs().sum() > 0
 
 
-def test_vocos_magnitude_prior_starts_at_the_images_own_magnitude(small_mel):
-    """With `magnitude_prior`, an untrained network's magnitude is the NNLS inversion of the image's mel power, the
-    magnitude Griffin-Lim starts from; a network without it predicts its magnitude from scratch."""
+@pytest.mark.parametrize("iterations", [0, 10])
+def test_vocos_magnitude_prior_starts_at_the_images_own_magnitude(small_mel, iterations):
+    """With `magnitude_prior`, an untrained network's magnitude is the image's mel power through the pseudo-inverse
+    (and `iterations` NNLS steps: at 10, the magnitude Griffin-Lim decodes); without it the magnitude starts from
+    scratch."""
     from audiodiff.codec import SpectrogramCodec
     from audiodiff.vocoders.griffin_lim import mel_to_linear
     from audiodiff.vocoders.trained import mel_power_to_features
@@ -97,9 +99,9 @@ def test_vocos_magnitude_prior_starts_at_the_images_own_magnitude(small_mel):
     shape = (small_mel.n_mels, small_mel.n_fft, small_mel.hop_length, 16, 32, 2)
     torch.manual_seed(0)
     model = VocosModel(VocosConfig(*shape, magnitude_prior=True, sample_rate=small_mel.sample_rate,
-                                   top_db=small_mel.top_db))  # fmt: skip
+                                   top_db=small_mel.top_db, prior_iterations=iterations))  # fmt: skip
     inverse = GriffinLimVocoder(small_mel)
-    expected = mel_to_linear(mel_power, inverse.filterbank, inverse.pseudo_inverse, 10).sqrt()
+    expected = mel_to_linear(mel_power, inverse.filterbank, inverse.pseudo_inverse, iterations).sqrt()
     expected = expected.clamp(min=10 ** (-small_mel.top_db / 20))
     with torch.no_grad():
         torch.testing.assert_close(model.spectrum(features).abs(), expected, rtol=1e-3, atol=1e-6)
@@ -184,7 +186,7 @@ def _tiny_run(music_folder, out, interrupt_after: int | None = None, **overrides
 
 @pytest.fixture(scope="module")
 def trained(music_folder, tmp_path_factory):
-    """The tiny preset trained 8 steps (adversarial from step 4) at the tiny pipeline's mel settings, with the mel
+    """The tiny preset trained 16 steps (adversarial from step 4) at the tiny pipeline's mel settings, with the mel
     loss of one whole slice before and after."""
     from audiodiff.vocoders.losses import MelSpectrogram, mel_loss
 
@@ -209,7 +211,7 @@ def test_tiny_vocoder_trains_and_its_loss_falls(trained):
         assert (out / name).is_file()
     assert (out / "logs").is_dir() and list((out / "samples").glob("*/vocoder.wav"))
     vocoder = TrainedVocoder.from_pretrained(out)
-    assert vocoder.mel_config == MEL and vocoder.training_record["steps"] == 8
+    assert vocoder.mel_config == MEL and vocoder.training_record["steps"] == 16
     assert sum(parameter.numel() for parameter in vocoder.parameters()) < 20_000
 
 

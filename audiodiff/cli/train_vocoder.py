@@ -51,7 +51,7 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
     exactly as the diffusion model's images (quantised dB relative to each slice's peak). The mel settings come from
     --from (the pipeline it will serve), --mel-config, or a prepared dataset in --data, so that a vocoder always
     matches its model. Use the result with --vocoder OUT in decode, generate, vary, inpaint, edit, interpolate,
-    evaluate and demo. Presets: tiny (tests), cpu (about 13 minutes on one CPU core), gpu (the full recipe, hours
+    evaluate and demo. Presets: tiny (tests), cpu (about 13 minutes on a 2-core CPU), gpu (the full recipe, hours
     on a GPU). Multi-GPU: `accelerate launch -m audiodiff.cli.main train-vocoder ...`.
     """
     from audiodiff.config import ConfigError, MelConfig

@@ -68,7 +68,7 @@ class VocoderTrainConfig:
     intermediate_dim: int = 768
     layers: int = 8
     magnitude_prior: bool = False
-    prior_iterations: int = 10
+    prior_iterations: int = 0
     segment_frames: int = 32
     batch_size: int = 16
     slices_per_track: int = 32
