@@ -11,6 +11,8 @@ it (silent ones skipped), encoded to 8-bit images exactly as `audiodiff prepare`
     fast GL-N PGHI        the same from the PGHI phase (Prusa et al. 2017), N in --pghi-iterations
     vocoder               a trained vocoder folder (`audiodiff train-vocoder`): --vocoder-reference for the
                           reference settings, --vocoder-demo for the demo's
+    vocoder + GL-N        the same refined by N Griffin-Lim iterations from its own magnitude and phase,
+                          N in --vocoder-refine
 
 Metrics against the original audio, after a least-squares gain per clip (an image keeps no absolute level):
 multi-resolution STFT distance (Parallel WaveGAN's SC + log-magnitude L1 at 512/1024/2048), log-mel L1 in dB at the
@@ -232,6 +234,8 @@ def main() -> None:
     parser.add_argument("--no-librosa", action="store_true", help="leave out the (slow) librosa reference")
     parser.add_argument("--vocoder-reference", default=None, help="trained vocoder folder for the reference settings")
     parser.add_argument("--vocoder-demo", default=None, help="trained vocoder folder for the demo settings")
+    parser.add_argument("--vocoder-refine", default="8,16", help="also the vocoders refined by N Griffin-Lim "
+                        "iterations (`--n-iter N` with a vocoder), comma-separated; '' for none")  # fmt: skip
     parser.add_argument("--bounds", action="store_true", help="also the phase-retrieval bounds (phase_bounds)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -251,6 +255,7 @@ def main() -> None:
     print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
     print(f"load average at start: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     pghi_iterations = [int(value) for value in args.pghi_iterations.split(",") if value.strip()]
+    refine_iterations = [int(value) for value in args.vocoder_refine.split(",") if value.strip()]
     results = {}
     for name in [value.strip() for value in args.settings.split(",") if value.strip()]:
         config = SETTINGS[name]()
@@ -258,6 +263,9 @@ def main() -> None:
         if trained.get(name):
             decoders["vocoder"] = load_vocoder(trained[name], config, user="these settings have")
             print(f"vocoder {trained[name]}: {json.dumps(decoders['vocoder'].training_record)}")
+            for iterations in refine_iterations:
+                decoders[f"vocoder + GL-{iterations}"] = load_vocoder(trained[name], config)
+                decoders[f"vocoder + GL-{iterations}"].refine_iterations = iterations
         results[name] = measure(name, config, args, decoders)
     print(f"\nload average at end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     pairs = []
@@ -282,6 +290,12 @@ def main() -> None:
         pairs.append(f"buzz_gl{suffix}={random_row['buzz_db']:.1f}")
         if vocoder_row:
             pairs.append(f"buzz_vocoder{suffix}={vocoder_row['buzz_db']:.1f}")
+        refined = [label for label in rows if label.startswith("vocoder + GL-")]
+        if refined:  # the first refinement asked for
+            row = rows[refined[0]]
+            pairs.append(f"mrstft_refined{suffix}={row['mrstft']:.4f} logmel_refined{suffix}={row['log_mel_db']:.3f} "
+                         f"buzz_refined{suffix}={row['buzz_db']:.1f} "
+                         f"speed_refined_over_gl{suffix}={row['speed'] / random_row['speed']:.2f}")  # fmt: skip
         if "librosa GL-32" in rows:
             pairs.append(f"mrstft_librosa{suffix}={rows['librosa GL-32']['mrstft']:.4f}")
     print("RESULT " + " ".join(pairs))

@@ -4,7 +4,8 @@ A slice of a track that no vocoder training saw is encoded to an 8-bit image at 
 as `audiodiff prepare` encodes, and decoded by fast Griffin-Lim from random phase (the default), from the PGHI
 phase, and by a trained vocoder folder. Writes, into --out:
 
-    original.wav, griffinlim-random.wav, griffinlim-pghi.wav, vocoder.wav   the first --seconds of each decoding
+    original.wav, griffinlim-random.wav, griffinlim-pghi.wav, vocoder.wav, vocoder-gl16.wav
+                   the first --seconds of each decoding
     SOURCE.txt     the track's package, license and copyright notice (from the collection's licenses folder)
     decoders.png   one row per WAV: a linear-frequency STFT (1024-point, hop 64: finer in time than the image, so
                    smeared transients and phasiness show) up to --max-hz, dB against the original's peak, with the
@@ -83,7 +84,10 @@ def main() -> None:
         "griffinlim-random": ("fast Griffin-Lim 32, random phase (default)", GriffinLimVocoder(config, 32)),
         "griffinlim-pghi": ("fast Griffin-Lim 32, PGHI phase", GriffinLimVocoder(config, 32, phase_init="pghi")),
         "vocoder": (f"vocoder ({Path(args.vocoder).name})", load_vocoder(args.vocoder, config)),
-    }
+        "vocoder-gl16": ("the vocoder refined by 16 Griffin-Lim iterations (--n-iter 16)",
+                         load_vocoder(args.vocoder, config)),
+    }  # fmt: skip
+    decoders["vocoder-gl16"][1].refine_iterations = 16
     length = int(args.seconds * config.sample_rate)
     rows = [("original (the image's source)", original[0, :length], None)]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -295,9 +295,40 @@ def test_pipeline_keeps_its_vocoder_and_refuses_other_mel_settings(trained, tmp_
     assert result.exit_code == 2 and "trained for y_res=16" in result.output and "Traceback" not in result.output
     nonsense = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--vocoder", "hifigan")
     assert nonsense.exit_code == 2 and "neither griffinlim, librosa nor a vocoder folder" in nonsense.output
-    iterations = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--steps", 1, "--n-iter", 4,
-                      "--device", "cpu")  # fmt: skip
-    assert iterations.exit_code == 2 and "--vocoder griffinlim" in iterations.output
+    refined = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "refined", "--steps", 1, "--n-iter", 4,
+                   "--device", "cpu")  # fmt: skip
+    assert refined.exit_code == 0, refined.output  # --n-iter refines the pipeline's own vocoder
+    phase = _cli("generate", tmp_path / "pipe", "--out", tmp_path / "out", "--steps", 1, "--phase-init", "pghi",
+                 "--device", "cpu")  # fmt: skip
+    assert phase.exit_code == 2 and "predicts its own" in phase.output and "Traceback" not in phase.output
+
+
+def test_griffin_lim_refinement_makes_the_vocoders_frames_agree(trained):
+    """`refine_iterations` (`--n-iter` with a vocoder): Griffin-Lim from the network's own magnitude and phase; the
+    decoded audio's STFT comes closer to the magnitude the network predicted."""
+    from audiodiff.vocoders import TrainedVocoder
+    from audiodiff.vocoders.trained import mel_power_to_features
+
+    vocoder = TrainedVocoder.from_pretrained(trained[0])
+    mel_power = torch.rand(2, MEL.n_mels, MEL.x_res, generator=torch.Generator().manual_seed(0)) ** 4
+    with torch.no_grad():
+        predicted, _ = vocoder.model.magnitude_and_phase(mel_power_to_features(mel_power, MEL.top_db))
+    window = torch.hann_window(MEL.n_fft)
+
+    def disagreement(iterations: int) -> float:
+        vocoder.refine_iterations = iterations
+        audio = vocoder(mel_power)
+        assert audio.shape == (2, (MEL.x_res - 1) * MEL.hop_length)
+        rebuilt = torch.stft(audio, MEL.n_fft, MEL.hop_length, window=window, center=True, pad_mode="constant",
+                             return_complex=True).abs()  # fmt: skip
+        return ((rebuilt - predicted).norm() / predicted.norm()).item()
+
+    plain, refined = disagreement(0), disagreement(8)
+    assert refined < 0.7 * plain, (plain, refined)
+    assert make_vocoder(str(trained[0]), MEL, n_iter=3).refine_iterations == 3
+    assert make_vocoder(str(trained[0]), MEL).refine_iterations == 0
+    with pytest.raises(ValueError, match="predicts its own"):
+        make_vocoder(str(trained[0]), MEL, phase_init="pghi")
 
 
 def _cli(*arguments):

@@ -113,7 +113,8 @@ def vocoder_options(function: Callable) -> Callable:
         "--n-iter",
         type=COUNT,
         default=None,
-        help="Griffin-Lim iterations. Default: n_iter of the mel config.",
+        help="Griffin-Lim iterations. Default: n_iter of the mel config. With a trained vocoder: Griffin-Lim "
+        "iterations that refine its output (default 0).",
     )(function)
     return click.option(
         "--vocoder",

@@ -19,7 +19,8 @@ def make_vocoder(
 ) -> nn.Module | LibrosaVocoder:
     """A decoder for images made with `config`: "griffinlim" (torch, the default; `phase_init` "pghi" or "random",
     None: the default), "librosa" (the reference: random initial phase), or the folder of a trained vocoder
-    (`audiodiff train-vocoder`), which must have been trained for `config`'s mel settings.
+    (`audiodiff train-vocoder`), which must have been trained for `config`'s mel settings; `n_iter` is then the
+    Griffin-Lim iterations that refine its output (None: 0).
 
     Raises `ValueError` (one line) for an unknown name, options that do not apply, or a vocoder folder that is
     damaged or made for other mel settings (`vocoders.trained.VocoderError`).
@@ -34,7 +35,9 @@ def make_vocoder(
     if Path(name).exists():
         from audiodiff.vocoders.trained import load_vocoder
 
-        if n_iter is not None or phase_init is not None:
-            raise ValueError("--n-iter and --phase-init set Griffin-Lim; a trained vocoder has neither")
-        return load_vocoder(name, config, user="these images have")
+        if phase_init is not None:
+            raise ValueError("--phase-init sets Griffin-Lim's starting phase; a trained vocoder predicts its own")
+        vocoder = load_vocoder(name, config, user="these images have")
+        vocoder.refine_iterations = 0 if n_iter is None else int(n_iter)
+        return vocoder
     raise ValueError(f"unknown vocoder {name!r}: choose griffinlim, librosa, or a trained vocoder folder")

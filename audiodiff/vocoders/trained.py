@@ -45,7 +45,8 @@ def mel_power_to_features(mel_power: torch.Tensor, top_db: float) -> torch.Tenso
 class TrainedVocoder(nn.Module):
     """A trained Vocos vocoder as a decoder: `(batch, n_mels, frames)` mel power -> `(batch, (frames - 1) *
     hop_length)` audio, the length Griffin-Lim gives. Deterministic (`generator` is accepted and unused); any
-    device (`.to(device)`); a clip of any length is one pass.
+    device (`.to(device)`); a clip of any length is one pass. `refine_iterations` (settable; `--n-iter` with a
+    vocoder) runs that many Griffin-Lim iterations from the network's own magnitude and phase (0: none).
 
     Example:
         >>> vocoder = TrainedVocoder.from_pretrained("runs/vocoder")       # doctest: +SKIP
@@ -53,7 +54,14 @@ class TrainedVocoder(nn.Module):
         >>> audio = codec.decode(images)                                   # doctest: +SKIP
     """
 
-    def __init__(self, model: VocosModel, mel_config: MelConfig, bits: int = 8, training: dict | None = None):
+    def __init__(
+        self,
+        model: VocosModel,
+        mel_config: MelConfig,
+        bits: int = 8,
+        training: dict | None = None,
+        refine_iterations: int = 0,
+    ):
         super().__init__()
         if (model.config.n_mels, model.config.n_fft, model.config.hop_length) != (
             mel_config.n_mels,
@@ -71,12 +79,22 @@ class TrainedVocoder(nn.Module):
         self.bits = int(bits)
         self.training_record = dict(training or {})
         self.source: str | None = None
+        self.refine_iterations = int(refine_iterations)
 
     @torch.no_grad()
     def forward(self, mel_power: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         device = next(self.model.parameters()).device
         features = mel_power_to_features(mel_power.to(device), float(self.mel_config.top_db))
-        return self.model(features)
+        if self.refine_iterations < 1:
+            return self.model(features)
+        # Griffin-Lim from the network's own magnitude and phase: a few iterations make its frames agree (measured:
+        # lower MR-STFT distance and less frame-rate buzz than either alone; BENCHMARKS.md, "Decoders").
+        from audiodiff.vocoders.griffin_lim import griffin_lim
+
+        magnitude, phase = self.model.magnitude_and_phase(features)
+        config = self.mel_config
+        return griffin_lim(magnitude, config.n_fft, config.hop_length, self.model.window.float(),
+                           n_iter=self.refine_iterations, initial_phase=phase)  # fmt: skip
 
     # --- compatibility ------------------------------------------------------------------------------------------
     def check_mel(self, mel_config: MelConfig, user: str = "the pipeline has") -> None:
