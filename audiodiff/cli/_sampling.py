@@ -61,8 +61,8 @@ def decode_option(function: Callable) -> Callable:
         type=common.COUNT,
         default=None,
         help="Griffin-Lim iterations when decoding the spectrograms to audio. Default: n_iter of the pipeline's mel "
-        "config. With a trained vocoder: Griffin-Lim iterations that refine its output (default 0; 8 measured "
-        "better, BENCHMARKS.md).",
+        "config. With a trained vocoder: Griffin-Lim iterations that refine its output (default 0; 16 measured "
+        "best at 256 bands, BENCHMARKS.md).",
     )(function)
 
 
