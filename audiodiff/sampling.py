@@ -105,12 +105,8 @@ def set_griffin_lim_iterations(
     if phase_init is not None and phase_init not in PHASE_INITS:
         raise ValueError(f"phase_init must be one of {', '.join(PHASE_INITS)}, got {phase_init!r}")
     vocoder = pipeline.codec().vocoder
-    if hasattr(vocoder, "refine_iterations"):  # a trained vocoder: --n-iter refines its output
-        if phase_init is not None:
-            raise ValueError("--phase-init sets Griffin-Lim's starting phase; the pipeline's trained vocoder "
-                             "predicts its own")  # fmt: skip
-        if n_iter is not None:
-            vocoder.refine_iterations = int(n_iter)
+    if hasattr(vocoder, "set_griffin_lim"):  # a trained vocoder: --n-iter refines its output
+        vocoder.set_griffin_lim(n_iter, phase_init)
         return
     if not hasattr(vocoder, "n_iter"):
         if n_iter is None and phase_init is None:

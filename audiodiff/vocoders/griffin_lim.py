@@ -99,18 +99,19 @@ def griffin_lim(
     frames = magnitude.shape[-1]
     length = (frames - 1) * hop_length if length is None else length
     transform = _FrameStft(n_fft, hop_length, window.to(magnitude.dtype), frames, length)
-    phase = torch.rand(magnitude.transpose(1, 2).shape, generator=generator, device=magnitude.device,
-                       dtype=magnitude.dtype).mul_(2 * np.pi)  # fmt: skip
     if initial_phase is not None:
         if initial_phase.shape != magnitude.shape:
             shapes = f"{tuple(initial_phase.shape)} against the magnitude's {tuple(magnitude.shape)}"
             raise ValueError(f"initial_phase has the shape {shapes}")
-        phase = initial_phase.to(magnitude).transpose(1, 2)
-    elif phase_init == "pghi":
-        from audiodiff.vocoders.pghi import pghi_phase
+        phase = initial_phase.to(magnitude).transpose(1, 2)  # no random draw: the generator stays as it was
+    else:
+        phase = torch.rand(magnitude.transpose(1, 2).shape, generator=generator, device=magnitude.device,
+                           dtype=magnitude.dtype).mul_(2 * np.pi)  # fmt: skip
+        if phase_init == "pghi":
+            from audiodiff.vocoders.pghi import pghi_phase
 
-        phase = pghi_phase(magnitude, n_fft, hop_length, phase.transpose(1, 2), window_length=len(window))
-        phase = phase.transpose(1, 2)
+            phase = pghi_phase(magnitude, n_fft, hop_length, phase.transpose(1, 2), window_length=len(window))
+            phase = phase.transpose(1, 2)
     magnitude = magnitude.transpose(1, 2).contiguous()
     angles = torch.polar(torch.ones_like(magnitude), phase.contiguous())
     previous = None

@@ -35,9 +35,7 @@ def make_vocoder(
     if Path(name).exists():
         from audiodiff.vocoders.trained import load_vocoder
 
-        if phase_init is not None:
-            raise ValueError("--phase-init sets Griffin-Lim's starting phase; a trained vocoder predicts its own")
         vocoder = load_vocoder(name, config, user="these images have")
-        vocoder.refine_iterations = 0 if n_iter is None else int(n_iter)
+        vocoder.set_griffin_lim(n_iter, phase_init)
         return vocoder
     raise ValueError(f"unknown vocoder {name!r}: choose griffinlim, librosa, or a trained vocoder folder")

@@ -96,6 +96,14 @@ class TrainedVocoder(nn.Module):
         return griffin_lim(magnitude, config.n_fft, config.hop_length, self.model.window.float(),
                            n_iter=self.refine_iterations, initial_phase=phase)  # fmt: skip
 
+    def set_griffin_lim(self, n_iter: int | None, phase_init: str | None = None) -> None:
+        """`--n-iter` and `--phase-init` on this vocoder: `n_iter` Griffin-Lim iterations refine its output (None:
+        leave as is); a starting phase is refused (`ValueError`, one line): the network predicts its own."""
+        if phase_init is not None:
+            raise ValueError("--phase-init sets Griffin-Lim's starting phase; a trained vocoder predicts its own")
+        if n_iter is not None:
+            self.refine_iterations = int(n_iter)
+
     # --- compatibility ------------------------------------------------------------------------------------------
     def check_mel(self, mel_config: MelConfig, user: str = "the pipeline has") -> None:
         """Raise `VocoderError` unless this vocoder was trained for images with `mel_config`'s meaning (the width and

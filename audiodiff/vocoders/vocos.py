@@ -99,11 +99,12 @@ class VocosModel(nn.Module):
         """The image's own log linear magnitude `(batch, n_fft // 2 + 1, frames)`: model-space features -> mel power
         (as the codec decodes) -> pseudo-inverse (+ `prior_iterations` NNLS steps), floored `top_db` below the
         slice's peak."""
+        from audiodiff.codec import model_to_db
         from audiodiff.vocoders.griffin_lim import mel_to_linear
 
         top_db = self.config.top_db
         with torch.autocast(features.device.type, enabled=False):  # float32 under bf16 training too
-            mel_power = torch.pow(10.0, ((features.float() + 1) * 0.5 * top_db - top_db) / 10.0)
+            mel_power = torch.pow(10.0, model_to_db(features.float(), top_db) / 10.0)
             linear = mel_to_linear(mel_power, self.filterbank, self.pseudo_inverse, self.config.prior_iterations)
             return 0.5 * torch.log(linear.clamp(min=10.0 ** (-top_db / 10.0)))
 
@@ -122,17 +123,19 @@ class VocosModel(nn.Module):
 
     def spectrum(self, features: torch.Tensor) -> torch.Tensor:
         """Complex STFT `(batch, n_fft // 2 + 1, frames)` predicted from `(batch, n_mels, frames)` features."""
-        magnitude, phase = self.magnitude_and_phase(features)
-        # cos/sin of an unbounded angle: the phase wraps with no discontinuity to learn.
-        return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        return _complex(*self.magnitude_and_phase(features))
 
     def forward(self, features: torch.Tensor, return_spectrum: bool = False):
         """Audio `(batch, (frames - 1) * hop_length)`; with `return_spectrum`, `(audio, magnitude, phase)`: training
         also compares the predicted spectrum with the target's."""
         frames = features.shape[-1]
         magnitude, phase = self.magnitude_and_phase(features)
-        spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
         length = (frames - 1) * self.config.hop_length
-        audio = torch.istft(spectrum, self.config.n_fft, self.config.hop_length, window=self.window.float(),
-                            center=True, length=length)  # fmt: skip
+        audio = torch.istft(_complex(magnitude, phase), self.config.n_fft, self.config.hop_length,
+                            window=self.window.float(), center=True, length=length)  # fmt: skip
         return (audio, magnitude, phase) if return_spectrum else audio
+
+
+def _complex(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    # cos/sin of an unbounded angle: the phase wraps with no discontinuity to learn.
+    return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
