@@ -35,3 +35,24 @@ def test_unknown_preset_and_key(tmp_path):
     bad.write_text("block_out_channels: [8, 16]\nlayers: 2\n")
     with pytest.raises(ConfigError, match="unknown key 'layers'"):
         ModelPreset.load(bad)
+
+
+def test_loaded_weights_lie_in_aligned_memory_like_freshly_built_ones(tmp_path):
+    """diffusers hands a safetensors file's tensors over 4-byte aligned; MKL's products round differently for
+    unaligned operands on some CPUs, which made resumed runs drift (issue 22). Loading copies them into aligned
+    memory, for a checkpoint's backbone and a pipeline's alike, and leaves the values as they were."""
+    from diffusers import DDPMScheduler
+
+    from audiodiff.config import MelConfig
+    from audiodiff.models import ALIGNMENT, build_model, load_backbone, load_model_preset
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    torch.manual_seed(0)
+    built = build_model(load_model_preset("tiny"), (32, 32), num_genres=3)
+    built.save_pretrained(tmp_path / "unet")
+    mel = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64)
+    AudioDiffusionPipeline(unet=built, scheduler=DDPMScheduler(), mel_config=mel).save_pretrained(tmp_path / "pipe")
+    for loaded in (load_backbone(tmp_path / "unet"), AudioDiffusionPipeline.from_pretrained(tmp_path / "pipe").unet):
+        assert all(tensor.data_ptr() % ALIGNMENT == 0 for tensor in [*loaded.parameters(), *loaded.buffers()])
+        for (name, one), (_, other) in zip(built.state_dict().items(), loaded.state_dict().items(), strict=True):
+            assert torch.equal(one, other), name
