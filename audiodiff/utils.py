@@ -78,3 +78,44 @@ def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
     if final.exists():
         shutil.rmtree(final)
     os.replace(temporary, final)
+
+
+# The lock file an output folder holds while a command writes into it (see `output_lock`).
+LOCK_NAME = ".audiodiff-lock"
+
+
+class FolderInUseError(RuntimeError):
+    """Another process is writing into the same output folder; `str(error)` is one line naming it."""
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
+    """Hold the output folder `folder` (created if missing) for this process while the block runs, or raise
+    `FolderInUseError` naming the process that holds it.
+
+    Two commands writing into one folder at once would mix their results silently (one run's weights with the
+    other's record). The lock is `fcntl.flock` on `folder/.audiodiff-lock`, so the kernel releases it when its holder
+    ends, even by SIGKILL: a lock never outlives its process and never needs removing by hand. The file holds the
+    holder's pid and command for the message; it stays in the folder (hidden; folder checks ignore `LOCK_NAME`)."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderInUseError(
+                f"{folder} is in use by {holder}: wait for it to finish or choose another output folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} ({command})")
+        handle.flush()
+        yield folder
+    finally:
+        handle.close()  # closing the file releases the lock
