@@ -168,7 +168,7 @@ def test_evaluate_separates_right_from_wrong_genre(genres, tmp_path):
     good_fd, bad_fd = good["frechet_distance"]["log-mel"], bad["frechet_distance"]["log-mel"]
     assert good_fd["ratio_to_baseline"] < 2.0  # as close as other pads are to each other
     assert bad_fd["ratio_to_baseline"] > 5.0
-    assert good["reference"]["baseline_split"] == "track"
+    assert good["reference"]["baseline_split"] == "track" and "warning" not in good["reference"]
     assert good["genre"]["available"] is False
     reconstruction = good["reconstruction"]
     assert reconstruction["clips"] == 2
@@ -237,3 +237,14 @@ def test_old_module_paths_still_import():
     assert FolderSource is FolderClips and DatasetSource is DatasetClips and OldLogMelEmbedder is LogMelEmbedder
     assert callable(evaluate) and callable(folder_mel_config) and callable(render_figure)
     assert callable(spectral_convergence)
+
+
+def test_a_reference_of_one_track_is_said_in_the_report():
+    """With one reference track the baseline comes from the same track as the compared clips: the report says so
+    (in the JSON, the printed lines and so the figure) instead of reading as a baseline of other music."""
+    one_track = clip_set("pads", [10], "one pads track")
+    report = evaluate(clip_set("pads", [11], "pads").subset([0, 1]), one_track, embedders=[LogMelEmbedder(MEL.top_db)],
+                      reconstruction_clips=1)  # fmt: skip
+    assert report["reference"]["baseline_split"] == "clip" and report["reference"]["tracks"] == 1
+    assert "one track" in report["reference"]["warning"]
+    assert any(line.startswith("warning: the reference has one track") for line in summary_lines(report))

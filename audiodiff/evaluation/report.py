@@ -61,6 +61,12 @@ from audiodiff.schedulers import AUTO_SCHEDULER
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "report.png"
+# Said in the report when every reference clip comes from one track: the baseline then shares the compared clips'
+# track, and such clips are far more alike than music of the genre is, so every ratio to it reads too harsh.
+ONE_TRACK_WARNING = (
+    "the reference has one track: the baseline is other clips of that same track, so ratios to it are not against "
+    "other music of the genre (give a reference of several tracks)"
+)
 
 
 def split_reference(groups: Sequence[str], count: int) -> tuple[list[int], list[int], str]:
@@ -171,10 +177,13 @@ def evaluate(
             "clips": len(compared),
             "baseline_clips": len(baseline) if baseline is not None else 0,
             "baseline_split": baseline_split if baseline is not None else None,
+            "tracks": len(set(reference.groups)),
         },
         "mel_config": config.to_dict(),
         "target_genre": target_genre,
     }
+    if baseline is not None and baseline_split == "clip":
+        report["reference"]["warning"] = ONE_TRACK_WARNING
 
     # Artefacts, clip by clip: fences from all the reference clips (the more tracks, the truer the range of the
     # genre); the false-alarm rate on real music is that of the baseline clips (other tracks) against fences fitted
@@ -317,6 +326,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"reference: {report['reference']['clips']} clips from {report['reference']['source']}"
         + (f" (genre {report['target_genre']})" if report.get("target_genre") else ""),
     ]
+    if report["reference"].get("warning"):
+        lines.append(f"warning: {report['reference']['warning']}")
     artifacts = report.get("artifacts")
     if artifacts is not None:
         reasons = ", ".join(f"{name} {count}" for name, count in artifacts["by_reason"].items() if count)
