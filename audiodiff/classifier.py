@@ -29,6 +29,14 @@ from audiodiff.utils import first_line
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 REPORT_NAME = "training_report.json"
+# The sizes a saved classifier may have, far beyond the default (64, three blocks of 16-64 channels): they keep a
+# hostile config.json from sizing a network that would exhaust memory before its weights are compared with it.
+LIMITS: dict[str, tuple[int, int]] = {
+    "layers": (1, 8),
+    "channels": (1, 4096),
+    "input_size": (1, 1024),
+    "embedding_dim": (1, 4096),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,20 +174,32 @@ class GenreClassifier(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> GenreClassifier:
-        """Load a classifier saved by `save_pretrained` (safetensors only, no pickle); one-line errors."""
+        """Load a classifier saved by `save_pretrained` (safetensors only, no pickle); one-line errors.
+
+        config.json is checked before anything is built (`audiodiff.weights`): its sizes must be within `LIMITS` and
+        the network it describes exactly the one in model.safetensors (read from the file's header), so a hostile
+        config.json cannot allocate or crash the loader.
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
+
+        from audiodiff.weights import check_range, check_weights_fit, meta_shapes, read_config, weight_shapes
 
         folder = Path(folder)
         config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
         for path in (config_path, weights_path):
             if not path.is_file():
                 raise ConfigError(f"{folder}: not a genre classifier folder ({path.name} missing)")
-        try:
-            data = json.loads(config_path.read_text())
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{config_path}: not valid JSON ({error})") from None
-        config = load_dataclass(ClassifierConfig, data, str(config_path))
+        config = load_dataclass(ClassifierConfig, read_config(config_path), str(config_path))
+        check_range(len(config.channels), "len(channels)", *LIMITS["layers"], config_path)
+        for index, channels in enumerate(config.channels):
+            check_range(channels, f"channels[{index}]", *LIMITS["channels"], config_path)
+        for key in ("input_size", "embedding_dim"):
+            check_range(getattr(config, key), key, *LIMITS[key], config_path)
+        settings = {key: getattr(config, key) for key in ("input_size", "channels", "embedding_dim")}
+        settings["genres"] = len(config.genres)
+        expected = meta_shapes(lambda: cls(config))
+        check_weights_fit(expected, weight_shapes(weights_path), weights_path, CONFIG_NAME, settings)
         model = cls(config)
         try:
             state = load_file(str(weights_path))

@@ -14,6 +14,7 @@ others with a one-line error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,10 @@ from audiodiff.vocoders.vocos import VocosConfig, VocosModel
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CLASS_NAME = "VocosVocoder"
+# The VocosConfig keys that size the network, named when config.json and the weights disagree.
+ARCHITECTURE_KEYS = ("n_mels", "n_fft", "dim", "intermediate_dim", "layers", "kernel_size")
+# At most this many Griffin-Lim iterations in a saved vocoder's mel settings (presets use 32; more never helped).
+GRIFFIN_LIM_ITERATIONS_LIMIT = 1000
 
 
 class VocoderError(ConfigError):
@@ -120,8 +125,6 @@ class TrainedVocoder(nn.Module):
 
     # --- save and load ------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        import dataclasses
-
         return {
             "_class_name": CLASS_NAME,
             "model": dataclasses.asdict(self.model.config),
@@ -145,20 +148,48 @@ class TrainedVocoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, device: torch.device | str | None = None) -> TrainedVocoder:
-        """Load a vocoder folder; `VocoderError` (one line, naming it) when it is not one or is damaged."""
+        """Load a vocoder folder; `VocoderError` (one line, naming it) when it is not one or is damaged.
+
+        config.json is checked before anything is built (`audiodiff.weights`): its sizes and iteration counts must
+        be within `vocos.LIMITS` and the network it describes must be exactly the one in model.safetensors (read
+        from the file's header), so a hostile config.json cannot allocate, hang or crash the loader.
+        """
         from safetensors.torch import load_file
 
+        from audiodiff.weights import check_range, check_weights_fit, meta_shapes, read_config, weight_shapes
+
         folder = Path(folder)
-        if not is_vocoder_folder(folder):
-            raise VocoderError(f"{folder}: not a vocoder folder (no {CONFIG_NAME} naming {CLASS_NAME})")
+        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        not_one = VocoderError(f"{folder}: not a vocoder folder (no {CONFIG_NAME} naming {CLASS_NAME})")
+        if not config_path.is_file():
+            raise not_one
         try:
-            described = json.loads((folder / CONFIG_NAME).read_text())
-            model_config = load_dataclass(VocosConfig, described["model"], str(folder / CONFIG_NAME))
-            mel_config = MelConfig.from_dict(described["mel_config"], str(folder / CONFIG_NAME))
+            described = read_config(config_path)
+            if not isinstance(described, dict) or described.get("_class_name") != CLASS_NAME:
+                raise not_one
+            missing = [key for key in ("model", "mel_config") if key not in described]
+            if missing:
+                raise ConfigError(f"{config_path}: missing required key {missing[0]!r}")
+            model_config = load_dataclass(VocosConfig, described["model"], f"{config_path} model")
+            mel_config = MelConfig.from_dict(described["mel_config"], f"{config_path} mel_config")
+            model_config.check_limits(str(config_path), "model.")
+            # Griffin-Lim's iterations of these mel settings are in no weight either.
+            check_range(mel_config.n_iter, "mel_config.n_iter", 1, GRIFFIN_LIM_ITERATIONS_LIMIT, config_path)
+            bits = described.get("bits", 8)
+            if bits not in (8, 16) or isinstance(bits, bool):
+                raise ConfigError(f"{config_path}: bits={bits!r} must be 8 or 16")
+            # The magnitude prior adds only buffers that are not saved (and cannot be built on the meta device).
+            shapes_only = dataclasses.replace(model_config, magnitude_prior=False)
+            settings = {key: getattr(model_config, key) for key in ARCHITECTURE_KEYS}
+            expected = meta_shapes(lambda: VocosModel(shapes_only))
+            check_weights_fit(expected, weight_shapes(weights_path), weights_path, CONFIG_NAME, settings)
+        except ConfigError as error:
+            raise VocoderError(first_line(error)) from None
+        try:
             model = VocosModel(model_config)
-            model.load_state_dict(load_file(folder / WEIGHTS_NAME, device="cpu"))
-            vocoder = cls(model, mel_config, described.get("bits", 8), described.get("training"))
-        except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways (JSON, keys, shapes, I/O)
+            model.load_state_dict(load_file(weights_path, device="cpu"))
+            vocoder = cls(model, mel_config, bits, described.get("training"))
+        except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways (I/O, values)
             raise VocoderError(f"{folder}: damaged vocoder ({type(error).__name__}: {first_line(error)})") from None
         vocoder.source = str(folder)
         vocoder.eval()
@@ -167,13 +198,16 @@ class TrainedVocoder(nn.Module):
 
 def is_vocoder_folder(folder: str | os.PathLike) -> bool:
     """Whether `folder` holds a vocoder's config.json (not necessarily intact weights)."""
+    from audiodiff.weights import read_config
+
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text()).get("_class_name") == CLASS_NAME
-    except (OSError, ValueError, AttributeError):
+        described = read_config(path)  # size-limited: a folder is judged without reading a huge file
+    except ConfigError:
         return False
+    return isinstance(described, dict) and described.get("_class_name") == CLASS_NAME
 
 
 def load_vocoder(folder: str | os.PathLike, mel_config: MelConfig | None = None, user: str = "the pipeline has"):

@@ -27,6 +27,23 @@ import dataclasses
 import torch
 from torch import nn
 
+from audiodiff.config import ConfigError
+
+# The values a saved network may have (`VocosConfig.check_limits`), far beyond every preset (dim 512, 8 layers, 256
+# bands, n_fft 2048, 10 prior iterations): they keep a hostile config.json from sizing a network, or a mel
+# pseudo-inverse, that would exhaust memory, and from asking for a decode that never ends (the prior's iterations are
+# recorded in no weight, so only this range bounds them).
+LIMITS: dict[str, tuple[int, int]] = {
+    "n_mels": (1, 1024),
+    "n_fft": (2, 16384),
+    "hop_length": (1, 16384),
+    "dim": (1, 8192),
+    "intermediate_dim": (1, 32768),
+    "layers": (1, 64),
+    "kernel_size": (1, 255),
+    "prior_iterations": (0, 100),
+}
+
 
 @dataclasses.dataclass
 class VocosConfig:
@@ -44,6 +61,17 @@ class VocosConfig:
     sample_rate: int = 22050
     top_db: float = 80.0
     prior_iterations: int = 0
+
+    def check_limits(self, source: str, prefix: str = "") -> None:
+        """Raise `ConfigError` ("SOURCE: PREFIXkey=value is out of range (allowed low..high)") for a value outside
+        `LIMITS`, or an even `kernel_size` (its "same" padding would lengthen every block's output by a frame).
+        Loading checks this before building anything: a saved config.json may be hostile."""
+        from audiodiff.weights import check_range
+
+        for key, (low, high) in LIMITS.items():
+            check_range(getattr(self, key), f"{prefix}{key}", low, high, source)
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"{source}: {prefix}kernel_size={self.kernel_size} must be odd")
 
 
 class ConvNeXtBlock(nn.Module):
