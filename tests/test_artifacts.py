@@ -7,6 +7,8 @@ tracks must score worse at their joins than continuous music.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -71,6 +73,20 @@ def test_real_clips_pass_and_damaged_ones_are_flagged(slices, genre):
     assert check_artifacts(silent, reference, MEL.x_res, 80)["by_reason"]["dark_fraction"] == 2
     assert check_artifacts(saturated, reference, MEL.x_res, 80)["by_reason"]["saturated_fraction"] == 2
     assert check_artifacts(grey, reference, MEL.x_res, 80)["by_reason"]["level_spread"] == 2
+    # A wash: the real clips blurred along time and frequency keep their levels and lose onsets and lines.
+    blurred = check_artifacts(gaussian_blur(held_out, 3.0), reference, MEL.x_res, 80)
+    assert blurred["flagged_share"] == 1.0, blurred["by_reason"]
+    assert blurred["by_reason"]["onset_strength"] + blurred["by_reason"]["spectral_detail"] >= len(held_out)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`(batch, 1, height, width)` images blurred by a Gaussian of `sigma` pixels along both axes."""
+    radius = int(3 * sigma)
+    kernel = torch.exp(-(torch.arange(-radius, radius + 1.0) ** 2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
+    along_time = torch.nn.functional.conv2d(padded, kernel.view(1, 1, 1, -1))
+    return torch.nn.functional.conv2d(along_time, kernel.view(1, 1, -1, 1))
 
 
 def test_flagged_clips_come_first_with_their_reasons_and_windows(slices):
@@ -90,7 +106,11 @@ def test_fences_follow_the_reference_and_respect_their_floors():
     values = {name: torch.linspace(0.0, 0.1, 101) for name in ("total_variation", "spectral_flatness")}
     values |= {"dark_fraction": torch.zeros(101), "saturated_fraction": torch.zeros(101)}
     values["level_spread"] = torch.linspace(10, 20, 101)
+    values |= {"onset_strength": torch.linspace(2, 6, 101), "spectral_detail": torch.linspace(1, 3, 101)}
     fences = Fences.fit(values)
+    # Structure statistics are fenced on their logarithm, with no floor.
+    low, median = float(torch.quantile(torch.linspace(2, 6, 101).log(), 0.05)), math.log(4)
+    assert fences.limits["onset_strength"] == pytest.approx(math.exp(low - 1.5 * (median - low)))
     assert fences.limits["total_variation"] == pytest.approx(0.095 + 1.5 * (0.095 - 0.05))
     assert fences.limits["dark_fraction"] == 0.85 and fences.limits["saturated_fraction"] == 0.05
     assert fences.limits["level_spread"] == pytest.approx(10.5 - 1.5 * (15 - 10.5))

@@ -248,3 +248,35 @@ def test_a_reference_of_one_track_is_said_in_the_report():
     assert report["reference"]["baseline_split"] == "clip" and report["reference"]["tracks"] == 1
     assert "one track" in report["reference"]["warning"]
     assert any(line.startswith("warning: the reference has one track") for line in summary_lines(report))
+
+
+def test_known_bad_sets_score_worse_than_real_music_on_the_headline_numbers():
+    """Issue 23: a wash, the reference's mean image, time-shuffled frames and copies of one clip must each score
+    clearly worse than real held-out clips on precision or recall and on the flagged share or the Frechet distance,
+    whatever a Frechet distance alone would say."""
+    from test_artifacts import gaussian_blur
+
+    from audiodiff.evaluation.embeddings import FineEmbedder
+
+    reference, held_out = clip_set("arpeggios", range(6), "reference"), clip_set("arpeggios", range(10, 14), "held")
+    images, generator = held_out.images, torch.Generator().manual_seed(0)
+    noise = 0.05 * torch.randn(images.shape, generator=generator)
+    sets = {
+        "real": images,
+        "blurred": gaussian_blur(images, 2.0),
+        "mean image": (reference.images.mean(dim=0, keepdim=True) + noise).clamp(-1, 1),
+        "shuffled frames": images[..., torch.randperm(images.shape[-1], generator=generator)],
+        "copies of one clip": images[:1].expand_as(images),
+    }
+    scores = {}
+    for name, candidate in sets.items():
+        clips = ClipSet(candidate, MEL, held_out.genres, held_out.groups, held_out.names, name, "test")
+        report = evaluate(clips, reference, embedders=[FineEmbedder(MEL.top_db)], reconstruction_clips=1)
+        fidelity = report["precision_recall"]["log-mel-fine"]
+        scores[name] = (fidelity["precision"], fidelity["recall"], report["artifacts"]["flagged_share"],
+                        report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"])  # fmt: skip
+    precision, recall, flagged, ratio = scores.pop("real")
+    assert precision >= 0.6 and recall >= 0.6 and flagged == 0 and ratio < 2, (precision, recall, flagged, ratio)
+    for name, (precision, recall, flagged, ratio) in scores.items():
+        assert min(precision, recall) < 0.3, (name, scores[name])
+        assert flagged >= 0.5 or ratio > 3, (name, scores[name])

@@ -24,6 +24,7 @@ All functions take spectrogram images `(batch, 1, n_mels, frames)` in [-1, 1] (t
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +39,20 @@ STATISTICS: dict[str, tuple[str, float, str]] = {
     "dark_fraction": ("high", 0.85, "silence: share of pixels within 2% of the floor (-top_db)"),
     "saturated_fraction": ("high", 0.05, "saturation: share of pixels within 2% of the peak (0 dB)"),
     "level_spread": ("low", 10.0, "flat image: standard deviation of the dB values (a uniform grey has none)"),
+    "onset_strength": (
+        "low",
+        float("inf"),
+        "blurred, no onsets: 90th percentile minus median over frames of the spectral flux (mean rise in dB)",
+    ),
+    "spectral_detail": (
+        "low",
+        float("inf"),
+        "blurred, no tonal lines: mean distance in dB of each pixel from its frame's spectrum smoothed over mel rows",
+    ),
 }
+# Statistics whose fences are fitted on their logarithm: positive, with a long low tail in real music (a quiet bar
+# of a beat has a tenth of its onsets), where a wash sits an order of magnitude lower rather than a few dB.
+LOG_SCALE = ("onset_strength", "spectral_detail")
 FENCE_QUANTILE = 0.95
 FENCE_SPREADS = 1.5
 SEAM_BANDS = 16
@@ -64,6 +78,26 @@ def windows(images: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tenso
     return pieces.flatten(0, 1), clip_index, start
 
 
+def comparable_windows(images: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`windows`, each re-referenced to its own peak (`rereferenced`): how every check and metric cuts clips, so
+    that clips of any length compare with slices like with like."""
+    pieces, clip_index, start = windows(images, width)
+    return rereferenced(pieces), clip_index, start
+
+
+def rereferenced(images: torch.Tensor) -> torch.Tensor:
+    """Each image `(batch, 1, n_mels, frames)` shifted in dB so that its loudest pixel is 0 dB, as every slice of a
+    dataset is (the codec refers each slice to its own peak); pixels at the floor stay there.
+
+    A window of a long clip is referred to the whole clip's peak: a quiet bar of a 6 s clip would otherwise read as
+    darker and flatter than any reference slice, and real music cut into long clips was flagged where its own slices
+    were not. Re-referenced, windows of any clip compare with slices like with like (issue 23)."""
+    images = images.float()
+    floor = images <= -1 + 1e-6
+    shifted = images + (1 - images.amax(dim=(-3, -2, -1), keepdim=True))
+    return torch.where(floor, torch.full_like(images, -1.0), shifted.clamp(-1, 1))
+
+
 def image_statistics(images: torch.Tensor, top_db: float) -> dict[str, torch.Tensor]:
     """The texture statistics of `STATISTICS` for each image `(batch, 1, n_mels, frames)`; each value `(batch,)`."""
     pixels = (images.float().clamp(-1, 1) + 1) / 2  # (batch, 1, n_mels, frames) in [0, 1]
@@ -79,7 +113,29 @@ def image_statistics(images: torch.Tensor, top_db: float) -> dict[str, torch.Ten
         "dark_fraction": (pixels <= 0.02).float().mean(dim=(1, 2, 3)),
         "saturated_fraction": (pixels >= 0.98).float().mean(dim=(1, 2, 3)),
         "level_spread": decibels.flatten(1).std(dim=1),
+        **structure_statistics(decibels),
     }
+
+
+def structure_statistics(decibels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What music has and a wash does not, per image `(batch, n_mels, frames)` of dB levels; each value `(batch,)`.
+
+    onset_strength: the spectral flux of frame t is the mean over mel rows of the rise `max(0, D[m, t] - D[m, t-1])`
+    (the onset detection function of Bello et al. 2005, on the mel image); its 90th percentile over frames minus its
+    median is how far onsets stand above the steady change (a beat, a plucked note: several dB; a smooth wash or a
+    stationary noise: near 0). spectral_detail: the mean absolute difference between each pixel and its frame's
+    spectrum smoothed over about a sixteenth of the mel rows: harmonics and tonal lines stand out of their
+    neighbourhood, a blurred spectrum does not. Both in dB; low values are the failure."""
+    if decibels.shape[-1] < 3 or decibels.shape[-2] < 3:
+        zero = torch.zeros(len(decibels), dtype=decibels.dtype, device=decibels.device)
+        return {"onset_strength": zero, "spectral_detail": zero}
+    flux = (decibels[..., 1:] - decibels[..., :-1]).clamp(min=0).mean(dim=1)  # (batch, frames - 1)
+    onset = torch.quantile(flux, 0.9, dim=-1) - flux.median(dim=-1).values
+    kernel = max(3, decibels.shape[-2] // 16) | 1
+    smooth = F.avg_pool1d(decibels.transpose(1, 2).reshape(-1, 1, decibels.shape[-2]), kernel, stride=1,
+                          padding=kernel // 2, count_include_pad=False)  # fmt: skip
+    smooth = smooth.reshape(decibels.shape[0], decibels.shape[2], decibels.shape[1]).transpose(1, 2)
+    return {"onset_strength": onset, "spectral_detail": (decibels - smooth).abs().mean(dim=(1, 2))}
 
 
 @dataclasses.dataclass
@@ -95,11 +151,16 @@ class Fences:
         limits, quantiles = {}, {}
         for name, (direction, floor, _) in STATISTICS.items():
             values = statistics[name].double()
+            logarithmic = name in LOG_SCALE
+            if logarithmic:
+                values = values.clamp(min=1e-3).log()
             low, median, high = (float(torch.quantile(values, q)) for q in (1 - FENCE_QUANTILE, 0.5, FENCE_QUANTILE))
-            if direction == "high":
-                limits[name] = max(high + FENCE_SPREADS * (high - median), floor)
-            else:
-                limits[name] = min(low - FENCE_SPREADS * (median - low), floor)
+            fitted = (
+                high + FENCE_SPREADS * (high - median) if direction == "high" else low - FENCE_SPREADS * (median - low)
+            )
+            if logarithmic:
+                fitted, low, median, high = (math.exp(value) for value in (fitted, low, median, high))
+            limits[name] = max(fitted, floor) if direction == "high" else min(fitted, floor)
             quantiles[name] = (low, median, high)
         return cls(limits, quantiles)
 
@@ -124,7 +185,7 @@ class Fences:
     @classmethod
     def from_images(cls, images: torch.Tensor, width: int, top_db: float) -> Fences:
         """Fences fitted on the `width`-frame windows of real images `(count, 1, n_mels, frames)`."""
-        return cls.fit(image_statistics(windows(images, width)[0], top_db))
+        return cls.fit(image_statistics(comparable_windows(images, width)[0], top_db))
 
     def flags(self, statistics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Boolean `(count,)` per statistic: True where the value lies beyond its fence."""
@@ -138,7 +199,7 @@ class Fences:
 def clip_reasons(images: torch.Tensor, fences: Fences, width: int, top_db: float) -> list[list[str]]:
     """Per clip `(N, 1, n_mels, frames)`, the statistics whose fence any of its `width`-frame windows crosses
     (empty: the clip passes)."""
-    pieces, clip_index, _ = windows(images, width)
+    pieces, clip_index, _ = comparable_windows(images, width)
     flags = fences.flags(image_statistics(pieces, top_db))
     return [
         sorted(name for name, flagged in flags.items() if bool(flagged[clip_index == index].any()))
@@ -162,10 +223,10 @@ def check_artifacts(
     and per clip its flag, reasons and worst statistics, flagged clips first.
     """
     names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
-    reference_windows, _, _ = windows(reference, width)
+    reference_windows, _, _ = comparable_windows(reference, width)
     reference_statistics = image_statistics(reference_windows, top_db)
     fences = Fences.fit(reference_statistics)
-    generated_windows, clip_index, starts = windows(generated, width)
+    generated_windows, clip_index, starts = comparable_windows(generated, width)
     statistics = image_statistics(generated_windows, top_db)
     flags = fences.flags(statistics)
     window_flagged = torch.stack(list(flags.values())).any(dim=0)
@@ -196,6 +257,7 @@ def check_artifacts(
         "flagged_windows": int(window_flagged.sum()),
         "flagged_window_share": round(float(window_flagged.float().mean()), 4),
         "by_reason": {name: int(values.sum()) for name, values in flags.items()},
+        "reason_meanings": {name: description for name, (_, _, description) in STATISTICS.items()},
         "reference_windows": len(reference_windows),
         "reference_flagged_window_share": round(float(reference_flagged.float().mean()), 4),
         "fences": {name: round(value, 4) for name, value in fences.limits.items()},

@@ -45,9 +45,15 @@ class ClipSet:
     audio: torch.Tensor | None = None
     bits: int = 8
     joins: list[list[int]] | None = None
+    window_of: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def clip_index(self) -> list[int]:
+        """For each image, the clip it was cut from (`evaluation.report.as_windows`); itself when not cut."""
+        return list(self.window_of) if self.window_of is not None else list(range(len(self)))
 
     def subset(self, indices: Sequence[int]) -> ClipSet:
         indices = list(indices)
@@ -65,6 +71,7 @@ class ClipSet:
             names=[self.names[i] for i in indices],
             audio=audio,
             joins=None if self.joins is None else [self.joins[i] for i in indices],
+            window_of=None if self.window_of is None else [self.window_of[i] for i in indices],
         )
 
 

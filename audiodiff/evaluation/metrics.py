@@ -7,6 +7,9 @@
 - Genre share: the fraction of clips that a genre classifier assigns to the target genre.
 - Diversity: mean pairwise log-mel distance between clips (0 = the model repeats one clip), and the distance of each
   clip to its nearest reference clip (copying).
+- Fidelity and diversity apart: improved precision and recall (Kynkaanniemi et al. 2019, arXiv 1904.06991) and
+  density and coverage (Naeem et al. 2020, arXiv 2002.09797) on one vector per clip. A Frechet distance mixes the
+  two and rewards a set of averaged, near-identical clips; recall and coverage fall for such a set whatever its FD.
 - Codec quality: spectral convergence and log-spectral distance between a reference waveform and its
   reconstruction. The spectrogram image stores levels relative to each slice's maximum, so a decoded clip has the
   right shape but an arbitrary overall level: both first scale the estimate's magnitude spectrogram by the
@@ -101,6 +104,44 @@ def nearest_neighbour_distances(
     if exclude_self:
         distances = distances + torch.diag(torch.full((len(distances),), float("inf"), dtype=distances.dtype))
     return distances.min(dim=1).values
+
+
+# --- precision, recall, density, coverage -----------------------------------------------------------------------------
+PRDC_NEIGHBOURS = 3
+
+
+def _kth_neighbour_radii(vectors: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance of each of `(count, dim)` vectors to its k-th nearest other vector: the radius of its ball."""
+    distances = torch.cdist(vectors, vectors)
+    distances.fill_diagonal_(float("inf"))
+    return distances.kthvalue(min(k, len(vectors) - 1), dim=1).values
+
+
+def precision_recall_density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int = PRDC_NEIGHBOURS
+) -> dict[str, float]:
+    """Fidelity and diversity of `fake` `(m, dim)` against `real` `(n, dim)`, one vector per clip.
+
+    Each set's manifold is the union of balls around its vectors reaching their k-th nearest neighbour.
+    precision: share of fake vectors inside the real manifold (are the clips like real ones?); recall: share of real
+    vectors inside the fake manifold (is every kind of real clip made?) (Kynkaanniemi et al. 2019). density: how many
+    real balls hold each fake vector, over k, averaged (about 1 for real vs real; not capped, so it rewards clips in
+    dense real regions without the outlier sensitivity of precision); coverage: share of real vectors whose ball holds
+    at least one fake vector (Naeem et al. 2020). Copies of one clip: high precision, low recall and coverage.
+    Distances are Euclidean: scale the dimensions alike first (`report.standardized`). n and m >= 2.
+    """
+    real, fake = real.double().reshape(len(real), -1), fake.double().reshape(len(fake), -1)
+    if len(real) < 2 or len(fake) < 2:
+        raise EvaluationError(f"precision and recall need at least 2 clips per set, got {len(real)} and {len(fake)}")
+    real_radii, fake_radii = _kth_neighbour_radii(real, k), _kth_neighbour_radii(fake, k)
+    between = torch.cdist(fake, real)  # (m, n)
+    inside_real = between <= real_radii.unsqueeze(0)  # fake j inside real ball i
+    return {
+        "precision": float(inside_real.any(dim=1).double().mean()),
+        "recall": float((between <= fake_radii.unsqueeze(1)).any(dim=0).double().mean()),
+        "density": float(inside_real.double().sum() / (min(k, len(real) - 1) * len(fake))),
+        "coverage": float((between.min(dim=0).values <= real_radii).double().mean()),
+    }
 
 
 def genre_share(probabilities: torch.Tensor, target_index: int) -> float:

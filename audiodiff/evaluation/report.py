@@ -37,7 +37,7 @@ import torch
 
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import ConfigError, MelConfig
-from audiodiff.evaluation.artifacts import check_artifacts, check_seams, windows
+from audiodiff.evaluation.artifacts import check_artifacts, check_seams, comparable_windows
 from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
 from audiodiff.evaluation.embeddings import (
     ClassifierEmbedder,
@@ -48,16 +48,19 @@ from audiodiff.evaluation.embeddings import (
     load_pretrained_embedder,
 )
 from audiodiff.evaluation.metrics import (
+    PRDC_NEIGHBOURS,
     EvaluationError,
     diversity,
     frechet_distance_between,
     genre_share,
     log_spectral_distance,
     nearest_neighbour_distances,
+    precision_recall_density_coverage,
     spectral_convergence,
 )
 from audiodiff.figures import render_figure
 from audiodiff.schedulers import AUTO_SCHEDULER
+from audiodiff.utils import atomic_file
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "report.png"
@@ -101,6 +104,64 @@ def standardized(vectors: Sequence[torch.Tensor], reference: torch.Tensor) -> li
     flat = reference.reshape(-1, reference.shape[-1]).double()
     mean, spread = flat.mean(0), flat.std(0).clamp(min=1e-3)
     return [((vector.double() - mean) / spread).to(vector.dtype) for vector in vectors]
+
+
+def as_windows(clips: ClipSet, width: int) -> ClipSet:
+    """The clips cut into `width`-frame windows re-referenced to their own peaks (`comparable_windows`); each window
+    keeps its clip's genre, track and name (with the window's first frame), and no audio or joins."""
+    images, clip_index, starts = comparable_windows(clips.images, width)
+    if len(images) == len(clips):  # clips of one slice: one window each, audio and names stay theirs
+        return dataclasses.replace(clips, images=images)
+    index = clip_index.tolist()
+    return dataclasses.replace(
+        clips,
+        window_of=index,
+        images=images,
+        genres=[clips.genres[i] for i in index],
+        groups=[clips.groups[i] for i in index],
+        names=[f"{clips.names[i]}@{int(start)}" for i, start in zip(index, starts)],
+        audio=None,
+        joins=None,
+    )
+
+
+def spread_windows(clip_index: Sequence[int], wanted: int) -> list[int]:
+    """`min(len(clip_index), wanted)` window indices taken from as many clips as possible, at rotating positions:
+    clip c gives its window `c mod k` first (k: its number of windows), then the next, and so on, so that a thinned
+    set neither favours some clips nor always takes their openings. `clip_index[i]`: the clip of window i."""
+    position: dict[int, int] = {}
+    keys = []
+    counts = {clip: list(clip_index).count(clip) for clip in set(clip_index)}
+    for window, clip in enumerate(clip_index):
+        here = position.get(clip, 0)
+        position[clip] = here + 1
+        keys.append(((here - clip) % counts[clip], clip, window))
+    return sorted(window for _, _, window in sorted(keys)[:wanted])
+
+
+def clip_vectors(vectors: torch.Tensor) -> torch.Tensor:
+    """One vector per clip from an embedder's `(batch, vectors_per_clip, dim)`: the vector itself when there is one,
+    else the mean and standard deviation over the clip's vectors `(batch, 2 dim)` (how it sounds, how much it moves)."""
+    if vectors.shape[1] == 1:
+        return vectors[:, 0]
+    return torch.cat([vectors.mean(dim=1), vectors.std(dim=1)], dim=-1)
+
+
+def _fidelity_and_diversity(vectors: list[torch.Tensor]) -> dict[str, Any]:
+    """Precision, recall, density and coverage of the generated vectors `vectors[0]` against the compared reference
+    `vectors[1]`, next to the same for the baseline reference `vectors[2]` (real against real), all scaled by the
+    compared reference's spread; with the ratios generated / real."""
+    generated, compared, *rest = standardized(vectors, reference=vectors[1])
+    entry: dict[str, Any] = {"neighbours": PRDC_NEIGHBOURS, "clips": [len(generated), len(compared)]}
+    values = precision_recall_density_coverage(compared, generated)
+    entry.update({name: _rounded(value, 3) for name, value in values.items()})
+    if rest:
+        real = precision_recall_density_coverage(compared, rest[0])
+        entry["real"] = {name: _rounded(value, 3) for name, value in real.items()}
+        entry["ratio_to_real"] = {
+            name: _rounded(values[name] / real[name], 3) if real[name] > 0 else None for name in values
+        }
+    return entry
 
 
 def _embed(embedder: Embedder, clips: ClipSet, audio: torch.Tensor | None) -> torch.Tensor:
@@ -151,9 +212,12 @@ def evaluate(
     baseline = reference.subset(baseline_index) if len(baseline_index) >= 2 else None
     codec = SpectrogramCodec(config, vocoder=vocoder).to(device)
     decoded: dict[int, torch.Tensor] = {}
-    # Metrics made for slices (the classifier, diversity, nearest neighbour) see long clips as slice-wide windows.
-    generated_slices, slice_clip, _ = windows(generated.images, config.x_res)
-    slices = dataclasses.replace(generated, images=generated_slices, names=[generated.names[i] for i in slice_clip])
+    # Like with like: every set is cut into slice-wide windows, each referred to its own peak as a dataset's slices
+    # are, whatever the clips' length and source. The set statistics (Frechet distances, precision and recall), whose
+    # values depend on the sample size, see as many generated windows as compared ones, taken evenly.
+    slices = as_windows(generated, config.x_res)
+    compared, baseline = as_windows(compared, config.x_res), baseline and as_windows(baseline, config.x_res)
+    thinned = slices.subset(spread_windows(slices.clip_index, len(compared)))
 
     def listened(clips: ClipSet) -> torch.Tensor:
         key = id(clips)
@@ -209,12 +273,13 @@ def evaluate(
     else:
         report["seams"] = {"available": False, "reason": "the generated clips are not longer than one slice"}
 
-    # Frechet distances.
+    # Frechet distances; precision, recall, density and coverage in the same embeddings, one vector per window.
     distances: dict[str, Any] = {}
+    fidelity: dict[str, Any] = {}
     for embedder in embedders:
-        sets = [slices if getattr(embedder, "needs_slices", False) else generated, compared]
-        sets += [baseline] if baseline is not None else []
+        sets = [thinned, compared] + ([baseline] if baseline is not None else [])
         vectors = [_embed(embedder, clips, listened(clips) if embedder.needs_audio else None) for clips in sets]
+        fidelity[embedder.name] = _fidelity_and_diversity([clip_vectors(vector) for vector in vectors])
         if getattr(embedder, "standardize", False):
             vectors = standardized(vectors, reference=vectors[1])
         value = frechet_distance_between(vectors[0], vectors[1])
@@ -234,6 +299,7 @@ def evaluate(
     for name, reason in (unavailable or {}).items():
         distances[name] = {"available": False, "reason": reason}
     report["frechet_distance"] = distances
+    report["precision_recall"] = fidelity
 
     # Genre share.
     if classifier is None:
@@ -353,6 +419,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                 f"Frechet distance [{name}]: {number(entry['value'])}   reference vs reference: "
                 f"{number(entry['baseline'])}   ratio: {number(entry['ratio_to_baseline'], 2)}"
             )
+    for name, entry in report.get("precision_recall", {}).items():
+        real = entry.get("real") or {}
+        lines.append(
+            f"precision / recall [{name}]: "
+            + "   ".join(
+                f"{key} {number(entry[key], 2)}" + (f" (real {number(real.get(key), 2)})" if real else "")
+                for key in ("precision", "recall", "density", "coverage")
+            )
+        )
     genre = report["genre"]
     if genre.get("available") is False:
         lines.append(f"genre share: unavailable ({genre['reason']})")
@@ -387,11 +462,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 def write_report(report: dict[str, Any], folder: str | Path) -> Path:
-    """Write `folder/report.json`; returns the file."""
+    """Write `folder/report.json` (through a temporary name renamed into place: a full disk never leaves half a
+    report); returns the file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REPORT_NAME
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    with atomic_file(path) as temporary:
+        temporary.write_text(text)
     return path
 
 
@@ -513,5 +591,7 @@ def run_evaluation(
     report["seed"] = seed
     report_path = write_report(report, out_dir)
 
-    figure_path = render_figure(generated_clips, reference_clips, report, out_dir / FIGURE_NAME)
+    figure_path = out_dir / FIGURE_NAME
+    with atomic_file(figure_path) as temporary:  # drawn under a temporary name: never half a figure
+        render_figure(generated_clips, reference_clips, report, temporary)
     return EvaluationRun(report, report_path, figure_path)
