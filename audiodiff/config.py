@@ -168,6 +168,20 @@ def resolve_config_file(name_or_path: str | os.PathLike, kind: str) -> Path:
     return candidate
 
 
+# Upper bounds of the mel settings, far above any real use (the reference is 256 / 256 / 22050 / 2048 / 512 / 80 /
+# 32): a mel_config.json from elsewhere can then not ask for a terabyte filterbank or a billion Griffin-Lim
+# iterations (issue 22) before anything is checked.
+MEL_LIMITS = {
+    "x_res": 4096,
+    "y_res": 1024,
+    "sample_rate": 384000,
+    "n_fft": 16384,
+    "hop_length": 16384,
+    "top_db": 200,
+    "n_iter": 1000,
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class MelConfig:
     """Settings of the waveform <-> mel-spectrogram-image conversion, identical to the reference `Mel`.
@@ -191,6 +205,8 @@ class MelConfig:
                 raise ConfigError(f"MelConfig.{name} must be a whole number, got {value!r}")
             if value <= 0:
                 raise ConfigError(f"MelConfig.{name} must be positive, got {value}")
+            if value > MEL_LIMITS[name]:
+                raise ConfigError(f"MelConfig.{name}={value} is out of range (allowed 1..{MEL_LIMITS[name]})")
             object.__setattr__(self, name, int(value))
         if self.hop_length > self.n_fft:
             raise ConfigError(f"MelConfig.hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")

@@ -52,7 +52,9 @@ def test_loads_pipeline_folder_layout_and_yaml(tmp_path):
         ({"x_res": 0}, "x_res must be positive"),
         ({"n_fft": -2}, "n_fft must be positive"),
         ({"hop_length": 4096}, "hop_length (4096) must not exceed n_fft (2048)"),
-        ({"y_res": 2000}, "y_res (2000) mel bands need at most"),
+        ({"y_res": 600, "n_fft": 1024}, "y_res (600) mel bands need at most"),
+        ({"n_iter": 10**9}, "n_iter=1000000000 is out of range (allowed 1..1000)"),  # would hang decoding
+        ({"x_res": 10**6}, "x_res=1000000 is out of range (allowed 1..4096)"),
         ({"sample_rate": 22050.5}, "sample_rate must be a whole number"),
     ],
 )
