@@ -110,6 +110,23 @@ def quality_section(report: dict) -> str:
             + (f"; real held-out clips flagged by the same check: {100 * real:.0f}%" if real is not None else "")
             + f"</td><td><b>{verdict}</b></td></tr>"
         )
+    fidelity = (report.get("precision_recall") or {}).get("log-mel-fine") or {}
+    real = fidelity.get("real")
+    if real:
+        ratios = {key: fidelity[key] / real[key] if real[key] else 1.0 for key in ("precision", "recall")}
+        if min(ratios.values()) >= 0.6:
+            verdict = "like real music, and as varied"
+        elif ratios["recall"] < 0.6 <= ratios["precision"]:
+            verdict = "too alike: the clips cover little of what real music does (washes or near copies)"
+        else:
+            verdict = "unlike real music: listen to them"
+        rows.append(
+            "<tr><td>fidelity and diversity</td><td>"
+            + ", ".join(
+                f"{key} {fidelity[key]:.2f} (real music {real[key]:.2f})" for key in ("precision", "recall", "coverage")
+            )
+            + f"</td><td><b>{verdict}</b></td></tr>"
+        )
     seams = report.get("seams") or {}
     if seams.get("seam_score") is not None:
         score = seams["seam_score"]
