@@ -117,3 +117,43 @@ def test_usage_errors_are_one_line(collection, tmp_path, arguments, code, messag
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def _hold(folder: Path, command: str, held, release) -> None:
+    """Child process: hold `folder`'s output lock until `release`."""
+    from audiodiff.utils import output_lock
+
+    with output_lock(folder, command):
+        held.set()
+        release.wait(120)
+
+
+def test_folder_in_use_is_one_line_and_leaves_the_folder_alone(collection, tmp_path):
+    """A second writer into a folder another run holds (a prepare, a merge) is refused with one line and status 1;
+    once the holder ends, the same command works."""
+    import multiprocessing
+
+    out, prepared = tmp_path / "data", tmp_path / "a"
+    assert run(str(collection), *MEL_OPTIONS, "--genre", "x", "--out", str(prepared)).exit_code == 0
+    context = multiprocessing.get_context("fork")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold, args=(out, "audiodiff prepare", held, release))
+    holder.start()
+    try:
+        assert held.wait(60)
+        for arguments in ([str(collection), *MEL_OPTIONS, "--genre", "x"], ["--merge", str(prepared)]):
+            result = run(*arguments, "--out", str(out))
+            assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+            error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+            assert error == [
+                f"Error: {out} is in use by process {holder.pid} (audiodiff prepare): wait for it to finish or "
+                "choose another output folder"
+            ]
+            assert "Traceback" not in result.output
+        assert [path.name for path in out.iterdir()] == [".audiodiff-lock"]
+    finally:
+        release.set()
+        holder.join(60)
+    result = run("--merge", str(prepared), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert len(load_spectrogram_dataset(out)) == 6

@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 
 import datasets
@@ -28,6 +29,7 @@ from audiodiff.data import (
     load_spectrogram_dataset,
     merge_datasets,
     prepare_dataset,
+    read_metadata,
     slice_loudness_db,
 )
 from audiodiff.figures import contact_sheet
@@ -338,6 +340,167 @@ def test_source_errors_are_one_line(music, tmp_path):
         with pytest.raises(DatasetError, match=message) as error:
             prepare_dataset(mel_config=MEL, progress=False, num_proc=1, **kwargs)
         assert "\n" not in str(error.value)
+
+
+# --- walking folders and holding the output folder -------------------------------------------------------------
+def _walk_and_prepare(root: Path, out: Path) -> None:
+    """Child process: list `root` for `prepare` and for the vocoder's data, prepare it; results into out/walk.json."""
+    import json
+
+    from audiodiff.data.sources import list_sources
+    from audiodiff.vocoders.data import source_files
+
+    torch.set_num_threads(1)
+    listed = [item.path for item in list_sources([root], genre_from="folder").items]
+    vocoder_files = source_files([str(root)])[0]
+    summary = prepare_dataset([root], out, MEL, genre_from="folder", num_proc=1, progress=False)
+    result = {"listed": listed, "vocoder": vocoder_files, "found": summary.files_found}
+    (out / "walk.json").write_text(json.dumps(result))
+
+
+def test_symlink_loops_are_walked_once(tmp_path):
+    """A link to an ancestor or to a folder already seen is not entered again (the walk used to never end, its list
+    growing until memory ran out); a file reached by several paths counts once; `prepare` and the vocoder's data
+    (`train-vocoder --data`) share the walk. Run in a child process with a deadline: a regression fails, not hangs."""
+    import json
+
+    root = tmp_path / "L"
+    (root / "g1").mkdir(parents=True)
+    soundfile.write(root / "g1" / "song.wav", synthesize("beats", 2.2, 8000, seed=1), 8000)
+    soundfile.write(root / "g1" / "other.wav", synthesize("pads", 2.2, 8000, seed=2), 8000)
+    (root / "g1" / "up").symlink_to("..")  # the loop of the report
+    (root / "g1" / "self").symlink_to("../g1")
+    (root / "g2").symlink_to("g1")  # the same folder under a second name
+    os.link(root / "g1" / "song.wav", root / "g1" / "song_copy.wav")  # the same file under a second name
+    out = tmp_path / "out"
+    child = multiprocessing.get_context("fork").Process(target=_walk_and_prepare, args=(root, out))
+    child.start()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        pytest.fail("walking a folder with a symlink loop did not end within 60 s")
+    assert child.exitcode == 0
+    result = json.loads((out / "walk.json").read_text())
+    expected = [str(root / "g1" / "other.wav"), str(root / "g1" / "song.wav")]
+    assert sorted(result["listed"]) == expected and len(result["listed"]) == 2
+    assert sorted(result["vocoder"]) == expected
+    assert result["found"] == 2
+
+
+def _hold_while_preparing(sources: list, out: Path, started, proceed) -> None:
+    """Child process: prepare `sources` into `out` (genre "first"), stopping after its first track until `proceed`."""
+    torch.set_num_threads(1)
+
+    def on_track(item, record, reused):
+        started.set()
+        proceed.wait(120)
+
+    prepare_dataset(sources, out, MEL, genre="first", num_proc=1, progress=False, on_track=on_track)
+
+
+def test_second_writer_is_refused_and_the_first_dataset_is_whole(music, tmp_path):
+    """Two runs into one folder at once used to mix one run's rows with the other's labels and summary; the second
+    is now refused (the Python API too) while the first finishes untouched."""
+    from audiodiff.utils import FolderInUseError
+
+    first_sources = [music / "beats/beats_a.wav", music / "pads/pads_a.ogg"]
+    out = tmp_path / "shared"
+    context = multiprocessing.get_context("fork")
+    started, proceed = context.Event(), context.Event()
+    child = context.Process(target=_hold_while_preparing, args=(first_sources, out, started, proceed))
+    child.start()
+    try:
+        assert started.wait(120), "the first run did not start"
+        with pytest.raises(FolderInUseError) as refused:
+            prepare_dataset([music / "arpeggios"], out, MEL, genre="second", num_proc=1, progress=False)
+        message = str(refused.value)
+        assert "\n" not in message and f"process {child.pid} (audiodiff prepare)" in message and str(out) in message
+    finally:
+        proceed.set()
+        child.join(120)
+    assert child.exitcode == 0
+    prepare_dataset(first_sources, tmp_path / "alone", MEL, genre="first", num_proc=1, progress=False)
+    assert rows_of(out) == rows_of(tmp_path / "alone")
+    assert read_metadata(out)["summary"]["genres"] == {"first": {"files": 2, "slices": len(rows_of(out))}}
+
+
+def test_lock_file_breaks_no_folder_check(music, prepared, tmp_path):
+    """The lock file stays in the folder after every run: a folder holding only it counts as empty, a dataset
+    folder holding it still loads, resumes and merges."""
+    from audiodiff.utils import LOCK_NAME
+
+    out, _ = prepared
+    assert (out / LOCK_NAME).is_file() and len(load_spectrogram_dataset(out)) == len(rows_of(out))
+    only_lock = tmp_path / "only-lock"
+    only_lock.mkdir()
+    (only_lock / LOCK_NAME).write_text("process 1 (audiodiff prepare)")
+    track = [music / "beats/beats_a.wav"]
+    prepare_dataset(track, only_lock, MEL, genre_from="folder", num_proc=1, progress=False)
+    again = prepare_dataset(track, only_lock, MEL, genre_from="folder", num_proc=1, progress=False)
+    assert again.files_reused == 1
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    (merged / LOCK_NAME).write_text("")
+    merge_datasets([out, only_lock], merged)
+    assert rows_of(merged) == rows_of(out)  # only_lock's rows are out's first beats rows: taken once
+
+
+def _killed_parallel_run(music: Path, out: Path, workers_file: Path) -> None:
+    """Child process: prepare with two workers, note their pids in `workers_file`, die by SIGKILL after the first
+    track a worker finished."""
+    import glob
+
+    torch.set_num_threads(1)
+
+    def on_track(item, record, reused):
+        if record["status"] == "failed":  # files known unusable are reported before the workers start
+            return
+        children = " ".join(Path(path).read_text() for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"))
+        workers_file.write_text(children)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    prepare_dataset([music], out, MEL, genre_from="folder", num_proc=2, progress=False, on_track=on_track)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"), reason="needs Linux /proc")
+def test_killed_parallel_run_leaves_no_workers_and_its_folder_free(music, prepared, tmp_path):
+    """Workers end with the run that started them: after a SIGKILL they used to wait forever on their task queue,
+    holding their memory and the folder's lock (inherited by fork), so the run could never be resumed."""
+    from audiodiff.utils import FolderInUseError, output_lock
+
+    out, workers_file = tmp_path / "data", tmp_path / "workers.txt"
+    child = multiprocessing.get_context("fork").Process(target=_killed_parallel_run, args=(music, out, workers_file))
+    child.start()
+    child.join(120)
+    assert child.exitcode == -signal.SIGKILL
+    workers = [int(pid) for pid in workers_file.read_text().split()]
+    assert len(workers) == 2
+    # The kernel kills the workers as their parent ends; allow it a moment.
+    for _ in range(200):
+        if not any(map(_alive, workers)):
+            break
+        time.sleep(0.05)
+    try:
+        assert not any(map(_alive, workers)), "the workers of a killed run outlived it"
+    finally:
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        with output_lock(out, "test"):
+            pass
+    except FolderInUseError as error:
+        pytest.fail(str(error))
+    prepare_dataset([music], out, MEL, genre_from="folder", num_proc=1, progress=False)
+    assert rows_of(out) == rows_of(prepared[0])
 
 
 # --- dataset sources ------------------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ def command(
         prepare_dataset,
     )
     from audiodiff.figures import write_contact_sheet
+    from audiodiff.utils import FolderInUseError
 
     try:
         parse_genre_from(genre_from)
@@ -147,7 +148,7 @@ def command(
             )
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
-    except DatasetError as error:
+    except (DatasetError, FolderInUseError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:  # disk full, permissions: stop the run, with the file and the reason on one line
         raise click.ClickException(f"{error.filename or out_dir}: {error.strerror or error}") from None

@@ -41,7 +41,7 @@ from audiodiff.audio import audio_file_kind
 from audiodiff.codec import levels_for, pil_to_pixels, pixels_to_model
 from audiodiff.config import MEL_CONFIG_NAME, MelConfig
 from audiodiff.data.workdir import WORK_DIR_NAME
-from audiodiff.utils import SAVED_DATASET_MARKERS, atomic_file, first_line, is_hub_id, is_saved_dataset
+from audiodiff.utils import LOCK_NAME, SAVED_DATASET_MARKERS, atomic_file, first_line, is_hub_id, is_saved_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +265,9 @@ def check_out_dir(out_dir: Path) -> None:
     """Refuse an output that is a file, or a non-empty folder that is not an audiodiff dataset folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DatasetError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    # The lock file of `utils.output_lock` is left behind by every run (never removed: see there), so a folder holding
+    # only it is as empty as a new one.
+    if out_dir.is_dir() and any(entry.name != LOCK_NAME for entry in out_dir.iterdir()):
         if not ((out_dir / DATASET_METADATA_NAME).is_file() or (out_dir / WORK_DIR_NAME).is_dir()):
             raise DatasetError(f"{out_dir}: exists and is not an audiodiff dataset folder; choose a new or empty one")
 

@@ -21,6 +21,7 @@ from audiodiff.data.dataset import (
 )
 from audiodiff.data.prepare import DEFAULT_MAX_SHARD_SIZE, PrepareSummary
 from audiodiff.data.workdir import WORK_DIR_NAME
+from audiodiff.utils import output_lock
 
 
 def merge_datasets(
@@ -90,17 +91,20 @@ def merge_datasets(
             rows = labels == genres.index(name)
             summary.genres[name] = {"files": len({names[i] for i in np.flatnonzero(rows)}), "slices": int(rows.sum())}
     summary.seconds_in_dataset = summary.slices_written * first.mel_config.slice_seconds
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_dataset_files(merged, out_dir, max_shard_size, num_shards)
-    first.mel_config.save(out_dir)
-    base = read_metadata(first.source)
-    metadata = {
-        **base,
-        "genres": genres,
-        "sources": [source for part in loaded for source in read_metadata(part.source).get("sources", [])],
-        "merged_from": [str(source) for source in sources],
-        "summary": summary.to_dict(),
-    }
-    write_metadata(out_dir, metadata)
-    shutil.rmtree(out_dir / WORK_DIR_NAME, ignore_errors=True)
+    # One writer per output folder (a prepare or another merge into it at once would mix their files).
+    with output_lock(out_dir, "audiodiff prepare --merge"):
+        check_out_dir(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_dataset_files(merged, out_dir, max_shard_size, num_shards)
+        first.mel_config.save(out_dir)
+        base = read_metadata(first.source)
+        metadata = {
+            **base,
+            "genres": genres,
+            "sources": [source for part in loaded for source in read_metadata(part.source).get("sources", [])],
+            "merged_from": [str(source) for source in sources],
+            "summary": summary.to_dict(),
+        }
+        write_metadata(out_dir, metadata)
+        shutil.rmtree(out_dir / WORK_DIR_NAME, ignore_errors=True)
     return summary

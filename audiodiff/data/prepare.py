@@ -28,6 +28,7 @@ from audiodiff.data.dataset import DatasetError, check_out_dir, parse_size, save
 from audiodiff.data.encoding import DEFAULT_MIN_LOUDNESS_DB, EncodeSettings, process_track, warm_up
 from audiodiff.data.sources import SourceItem, SourceListing, list_sources, parse_shard
 from audiodiff.data.workdir import WORK_DIR_NAME, part_path, prune_parts, read_part_record, read_part_table
+from audiodiff.utils import output_lock
 
 FORMAT_NAME = "audiodiff-spectrograms"
 FORMAT_VERSION = 1
@@ -100,9 +101,28 @@ def default_num_proc() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     # Each worker is one process on one core: torch's own threads would only fight the other workers.
     torch.set_num_threads(1)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when `parent` (the process running `prepare_dataset`) ends (Linux).
+
+    A parent killed outright (SIGKILL, the out-of-memory killer) runs no clean-up, and its workers would wait on
+    their task queue forever: holding their memory, and the output folder's lock, whose file they inherit by fork,
+    so the run could never be resumed ("in use by" a process that is gone).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
 
 
 def _run_task(task: tuple) -> tuple[int, dict[str, Any]]:
@@ -142,7 +162,9 @@ def _run_tracks(
     context = multiprocessing.get_context(method)
     pending: set[concurrent.futures.Future] = set()
     feed = tasks()
-    with concurrent.futures.ProcessPoolExecutor(num_proc, mp_context=context, initializer=_init_worker) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        num_proc, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    ) as pool:
         try:
             exhausted = False
             while True:
@@ -260,7 +282,8 @@ def prepare_dataset(
 
     Finished tracks are kept in DIR/.prepare-work and reused by the next run with the same settings (resume after
     an interruption, instant re-runs); `keep_work=False` deletes that folder after a successful run.
-    Raises `DatasetError` when no slice at all could be written.
+    Raises `DatasetError` when no slice at all could be written, and `audiodiff.utils.FolderInUseError` when another
+    process is writing into `out_dir` (one run per output folder at a time; the folder is locked for the whole run).
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
@@ -273,6 +296,31 @@ def prepare_dataset(
         pad_short=pad_short,
     )
     listing = list_sources(sources, genre, genre_from, split, audio_column, shard)
+    # Everything below reads and writes fixed paths of DIR (the work folder, the assembled file, the dataset files):
+    # a second run into the same folder at once would mix its rows with this run's labels, or truncate a file this
+    # run has memory-mapped. The lock refuses it (FolderInUseError) for the whole run, the Python API included.
+    with output_lock(out_dir, "audiodiff prepare"):
+        return _prepare_locked(
+            sources, out_dir, settings, listing, shard, num_proc, max_shard_size, num_shards, keep_work, progress,
+            on_track,
+        )  # fmt: skip
+
+
+def _prepare_locked(
+    sources: Sequence[str | os.PathLike],
+    out_dir: Path,
+    settings: EncodeSettings,
+    listing: SourceListing,
+    shard: tuple[int, int] | None,
+    num_proc: int | None,
+    max_shard_size: int | None,
+    num_shards: int | None,
+    keep_work: bool,
+    progress: bool,
+    on_track: Callable[[SourceItem, dict[str, Any], bool], None] | None,
+) -> PrepareSummary:
+    """The body of `prepare_dataset`, run while this process holds DIR's lock."""
+    check_out_dir(out_dir)  # again: what was in DIR before the lock was taken may have changed
     work = out_dir / WORK_DIR_NAME
     work.mkdir(parents=True, exist_ok=True)
     fingerprint = settings.fingerprint()

@@ -109,14 +109,42 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) % shard[1] == shard[0]
 
 
-def _walk_audio(root: Path) -> list[Path]:
-    """Audio (and unsupported audio) files under `root`, sorted, skipping hidden folders such as our work folder."""
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of what `path` leads to (links followed), or None when it cannot be examined."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def walk_audio_files(root: str | os.PathLike) -> list[Path]:
+    """Audio (and unsupported audio) files under `root`, in sorted order, skipping hidden folders (such as our work
+    folder). Links are followed, since collections are often assembled from links, but each real folder is entered
+    once and each real file listed once (by device and inode): a link to an ancestor (`up -> ..`) or to a sibling
+    would otherwise make the walk endless, its list growing until memory runs out. A file reached by two paths keeps
+    the first in walk order. Files that cannot be examined (dangling links) are listed, so they are reported.
+    """
     found = []
+    visited_folders: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
+        identity = _identity(folder)
+        if identity is None or identity in visited_folders:
+            subfolders[:] = []
+            continue
+        visited_folders.add(identity)
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(files):
-            if audio_file_kind(name) is not None:
-                found.append(Path(folder) / name)
+            if audio_file_kind(name) is None:
+                continue
+            path = Path(folder) / name
+            file_identity = _identity(path)
+            if file_identity is not None:
+                if file_identity in seen_files:
+                    continue
+                seen_files.add(file_identity)
+            found.append(path)
     return found
 
 
@@ -269,7 +297,7 @@ def list_sources(
     for source in map(str, sources):
         path = Path(source)
         if path.is_dir() and not is_saved_dataset(path):
-            files = _walk_audio(path)
+            files = walk_audio_files(path)
             if files:
                 if genre_mode is not None and genre_mode[0] == "column":
                     raise DatasetError(f"{source}: --genre-from column:NAME needs a dataset source, this is a folder")
