@@ -6,28 +6,42 @@ A run folder keeps its checkpoints in `RUN/checkpoints/step_<N>/`:
     scheduler/    the training noise scheduler
     state.pt      optimizer, learning-rate schedule, the run's random generator, step, losses and the EMA's
                   `EMAModel.state_dict()`; tensors and plain values only (read with `weights_only=True`: no pickle)
-    meta.json     mel settings, genre names and the step, readable without torch
+    meta.json     mel settings, genre names and the step, readable without torch; written last, with the sha256 of
+                  every other file of the checkpoint and of its own content (`write_meta`)
 
 Each checkpoint is written into a temporary folder and renamed into place (`utils.atomic_folder`), so a killed
-process never leaves a half-written one; a checkpoint damaged afterwards (a truncated file, a missing meta.json)
-is reported by `read_checkpoint` and skipped by `latest_checkpoint`, which falls back to the newest intact one.
+process never leaves a half-written one; a checkpoint damaged afterwards (a truncated file, a missing meta.json, or
+flipped bytes that would still load: a bad disk, a bad copy) is reported by `read_checkpoint`, whose checksums catch
+what parsing would not, and skipped by `latest_checkpoint`, which falls back to the newest intact one. Checkpoints
+written before the checksums (a meta.json without them) load unchecked.
+
+The rest of the run-folder machinery every trainer shares (diffusion, distillation, vocoder) lives here too:
+`RunFolderHolder`, the lock that keeps a second process out of a run folder while a run writes into it, and
+`check_finite`, which stops a diverged run before anything non-finite is saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+import math
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from audiodiff.config import MelConfig
 from audiodiff.schedulers import scheduler_class
-from audiodiff.utils import atomic_folder, first_line
+from audiodiff.utils import LOCK_NAME, FolderInUseError, atomic_folder, first_line, output_lock
 
 CHECKPOINTS = "checkpoints"
+META_NAME = "meta.json"
+# meta.json's keys for the checksums: of every other file (relative path -> sha256), and of meta.json's own content.
+FILES_KEY, META_KEY = "sha256", "meta_sha256"
 
 
 class CheckpointError(RuntimeError):
@@ -70,9 +84,54 @@ def write_checkpoint(
         unet.save_pretrained(folder / "unet")
         noise_scheduler.save_pretrained(folder / "scheduler")
         torch.save(state, folder / "state.pt")
-        meta = {"mel_config": mel_config.to_dict(), "genres": genres, "global_step": int(state["global_step"])}
-        (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_meta(
+            folder, {"mel_config": mel_config.to_dict(), "genres": genres, "global_step": int(state["global_step"])}
+        )
     return final
+
+
+def _sha256(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (checkpoints of large models do not fit in memory twice)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _meta_digest(meta: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Write `folder/meta.json` (call it last): `meta` plus the sha256 of every other file in `folder` and of the
+    meta itself, so that `read_meta` notices damage that would still parse (flipped bytes in weights load as wrong
+    weights, in state.pt as a NaN loss)."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name != META_NAME)
+    meta = {**meta, FILES_KEY: {path.relative_to(folder).as_posix(): _sha256(path) for path in files}}
+    meta[META_KEY] = _meta_digest(meta)
+    (folder / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """`folder/meta.json`, after checking the checksums `write_meta` stored (none in checkpoints written before
+    them); raises ValueError naming the first file that differs (`read_checkpoint` reports it as damage)."""
+    meta = json.loads((folder / META_NAME).read_text())
+    if not isinstance(meta, dict):
+        raise ValueError(f"{META_NAME} is not a JSON object")
+    if FILES_KEY not in meta and META_KEY not in meta:
+        return meta  # written before checksums
+    expected = meta.pop(META_KEY, None)
+    files = meta.get(FILES_KEY)
+    if expected != _meta_digest(meta) or not isinstance(files, dict):
+        raise ValueError(f"{META_NAME} does not match its checksum")
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"{name} is missing")
+        if _sha256(path) != digest:
+            raise ValueError(f"{name} does not match its checksum (damaged on disk or in a copy)")
+    return meta
 
 
 def read_checkpoint(folder: Path) -> Checkpoint:
@@ -80,10 +139,8 @@ def read_checkpoint(folder: Path) -> Checkpoint:
     from audiodiff.models import load_backbone
 
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        if not isinstance(meta, dict):
-            raise ValueError("meta.json is not a JSON object")
-        mel_config = MelConfig.from_dict(meta["mel_config"], str(folder / "meta.json"))
+        meta = read_meta(folder)
+        mel_config = MelConfig.from_dict(meta["mel_config"], str(folder / META_NAME))
         scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
         found = scheduler_class(str(scheduler_config.get("_class_name")) if isinstance(scheduler_config, dict) else "")
         if found is None:
@@ -123,3 +180,94 @@ def prune_checkpoints(out_dir: str | Path, keep: int) -> None:
     """Delete all but the newest `keep` (at least one) checkpoints."""
     for old in checkpoint_dirs(out_dir)[: -max(1, keep)]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the run folder ------------------------------------------------------------------------------------------------
+class RunFolderHolder:
+    """What every trainer (diffusion, distillation, vocoder) does with its run folder: hold it (`utils.output_lock`)
+    from its start or resume until its outputs are written, since two runs writing into one folder at once would mix
+    one's record with the other's weights and checkpoints; a second run meanwhile is refused with one line naming
+    the holder.
+
+    A trainer class sets `command` (named in that line) and `error` (the exception type its callers report), builds
+    itself through `_holding`, and puts its loop in `_run`; `run` releases the folder however the loop ends, and
+    `close` releases it without running. Only the main process of a multi-process run holds the lock (the others
+    belong to the same run); the kernel releases it when the process dies, even by SIGKILL."""
+
+    command: ClassVar[str]
+    error: ClassVar[type[Exception]]
+    _folder_lock: contextlib.ExitStack | None = None
+
+    @classmethod
+    def _holding(cls, out_dir: Path, make: Callable[[], Any]) -> Any:
+        """`make()`, the new trainer, with `out_dir` held for it; released again when `make` fails."""
+        from accelerate import PartialState
+
+        if out_dir.exists() and not out_dir.is_dir():
+            raise cls.error(f"{out_dir}: exists and is not a folder; choose another --out")
+        lock = contextlib.ExitStack()
+        created = False
+        if PartialState().is_main_process:
+            created = not out_dir.exists()
+            try:
+                lock.enter_context(output_lock(out_dir, cls.command))
+            except FolderInUseError as in_use:
+                raise cls.error(str(in_use)) from None
+        try:
+            trainer = make()
+        except BaseException:
+            if created:  # a run that could not start leaves no folder behind, as before the lock existed
+                (out_dir / LOCK_NAME).unlink(missing_ok=True)  # while still held: no other run can hold it meanwhile
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()  # only when empty
+            lock.close()
+            raise
+        trainer._folder_lock = lock
+        return trainer
+
+    def close(self) -> None:
+        """Release the run folder without running (`run` releases it when it ends)."""
+        if self._folder_lock is not None:
+            self._folder_lock.close()
+            self._folder_lock = None
+
+    def run(self) -> Any:
+        """Train, then write the outputs (`_run`); the run folder is released when this ends, however."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> Any:
+        raise NotImplementedError
+
+
+def check_finite(
+    out_dir: str | Path,
+    step: int,
+    error: type[Exception],
+    setting: str,
+    *,
+    loss: float | None = None,
+    gradient_norm: float | torch.Tensor | None = None,
+    parameters: Iterable[torch.Tensor] | None = None,
+) -> None:
+    """Raise `error` (one line) when a run has diverged at `step` (counted from 1): a non-finite `loss`, gradient
+    norm or weight among `parameters`. Trainers call it before a step is applied and before anything is saved, so a
+    diverged run never becomes a checkpoint or a pipeline that would only generate noise, and the newest checkpoint
+    stays resumable. `setting` names what to lower, with its value (e.g. "--learning-rate (now 1e+30)")."""
+    problem = None
+    if loss is not None and not math.isfinite(loss):
+        problem = f"the loss is {loss}"
+    elif gradient_norm is not None and not math.isfinite(float(gradient_norm)):
+        problem = f"the gradient norm is {float(gradient_norm)}"
+    elif parameters is not None and not all(bool(torch.isfinite(tensor).all()) for tensor in parameters):
+        problem = "some weights are not finite"
+    if problem is None:
+        return
+    folders = checkpoint_dirs(out_dir)
+    kept = f"the newest checkpoint, {folders[-1].name}, is intact" if folders else "no checkpoint was written"
+    raise error(
+        f"step {step}: {problem} (diverged): lower {setting} and start again in a new --out; nothing of this step "
+        f"was saved ({kept})"
+    )

@@ -219,6 +219,8 @@ class Distiller(Trainer):
     ends as the student's pipeline folder."""
 
     config_class = DistillConfig
+    command = "audiodiff distill"
+    error = DistillationError
 
     def __init__(self, config: DistillConfig, data, out_dir, unet, noise_scheduler, mel_config, genres, genre,
                  run_info, progress: bool = True):  # fmt: skip

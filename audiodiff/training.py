@@ -7,7 +7,11 @@ gradient accumulation, mixed precision and multi-GPU through accelerate, classif
 Reproducibility and resume: the order of the data is a pure function of (seed, epoch) (`data/order.py`), and all
 noise, timesteps and label dropout come from one `torch.Generator` whose state is checkpointed (`checkpoints.py`),
 so a run killed at any point and resumed from its last checkpoint ends with the same weights as an uninterrupted
-run (exactly, on CPU).
+run (bit for bit on the same machine; within float rounding across machines).
+
+Safety: a run holds its folder from start or resume until its outputs are written (`checkpoints.RunFolderHolder`), so
+a second run into the same --out is refused instead of mixing the two; a non-finite loss, gradient norm or weight
+stops the run before anything is saved (`checkpoints.check_finite`); damaged checkpoints are found by checksum.
 
 Reading order: `TrainConfig` (the recipe), `train` (the one-call entry), `Trainer` (starting or resuming a run, the
 loop, what it writes), then the helpers that build the noise scheduler and load a pretrained pipeline.
@@ -30,6 +34,8 @@ import torch.nn.functional as F
 
 from audiodiff.checkpoints import (
     CheckpointError,
+    RunFolderHolder,
+    check_finite,
     checkpoint_dirs,
     checkpoint_folder,
     latest_checkpoint,
@@ -42,7 +48,7 @@ from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, sl
 from audiodiff.models import build_model, load_model_preset, null_label
 from audiodiff.optimization import FusedEMA, adamw
 from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
-from audiodiff.utils import first_line
+from audiodiff.utils import LOCK_NAME, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +240,7 @@ def train(config: TrainConfig, data, out_dir, pretrained=None, genre=None, progr
 
 
 # --- the trainer ---------------------------------------------------------------------------------------------------
-class Trainer:
+class Trainer(RunFolderHolder):
     """Trains `unet` on `data` (a `SpectrogramDataset`) into the pipeline folder `out_dir`.
 
     Use `Trainer.start(...)` for a new run (from scratch, or from a pretrained pipeline) and `Trainer.resume(out_dir)`
@@ -326,6 +332,8 @@ class Trainer:
 
     # -- construction ------------------------------------------------------------------------------------------
     config_class = TrainConfig
+    command = "audiodiff train"  # names the holder of a run folder in the message a second run gets
+    error = TrainingError
 
     @classmethod
     def start(
@@ -346,9 +354,14 @@ class Trainer:
         from accelerate import PartialState
 
         out_dir = Path(out_dir)
-        _check_new_run_folder(out_dir)
-        PartialState().wait_for_everyone()  # every process checks before the main one writes run.json
-        return cls._new_run(config, data, out_dir, pretrained, genre, progress, preset)
+        _check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
+
+        def make() -> Trainer:
+            _check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
+            PartialState().wait_for_everyone()  # every process checks before the main one writes run.json
+            return cls._new_run(config, data, out_dir, pretrained, genre, progress, preset)
+
+        return cls._holding(out_dir, make)
 
     @classmethod
     def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress, preset=None) -> Trainer:
@@ -413,12 +426,20 @@ class Trainer:
         `TrainingError` (the same value is accepted, so a command can be repeated with --resume added). A damaged
         newer checkpoint is passed over with a logged warning.
         """
-        from audiodiff.data import load_spectrogram_dataset
-
         out_dir = Path(out_dir)
         run_file = out_dir / RUN_FILE
         if not run_file.is_file():
             raise TrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
+        return cls._holding(
+            out_dir,
+            lambda: cls._resumed(out_dir, progress, data, pretrained, genre, preset, overrides),
+        )
+
+    @classmethod
+    def _resumed(cls, out_dir: Path, progress, data, pretrained, genre, preset, overrides) -> Trainer:
+        from audiodiff.data import load_spectrogram_dataset
+
+        run_file = out_dir / RUN_FILE
         try:
             run_info = json.loads(run_file.read_text())
         except (OSError, ValueError) as error:
@@ -516,7 +537,7 @@ class Trainer:
         )
 
     # -- the loop -----------------------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def _run(self) -> TrainResult:
         from tqdm.auto import tqdm
 
         config, accelerator = self.config, self.accelerator
@@ -591,12 +612,22 @@ class Trainer:
                     f"{max(1, images.shape[0] // 2)} --gradient-accumulation-steps "
                     f"{config.gradient_accumulation_steps * 2} (same effective batch), or --mixed-precision bf16"
                 ) from None
+            value = loss.detach().item()
+            self._check_finite(loss=value)
             if accelerator.sync_gradients and config.max_grad_norm:
-                accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
+                norm = accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
+                # fp16's loss scaler makes overflowing gradients on purpose, and skips those steps itself.
+                if norm is not None and accelerator.scaler is None:
+                    self._check_finite(gradient_norm=norm)
             self.optimizer.step()
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach().item()
+        return value
+
+    def _check_finite(self, **values) -> None:
+        """Stop a diverged run (`checkpoints.check_finite`) at the step being taken, before it is saved."""
+        setting = f"--learning-rate (now {self.config.learning_rate:g})"
+        check_finite(self.out_dir, self.global_step + 1, self.error, setting, **values)
 
     def _class_labels(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         """The batch's class labels on the device, each replaced by the null label with probability
@@ -642,6 +673,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
+        self._check_weights()
         state = {
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict(),
@@ -661,6 +693,10 @@ class Trainer:
         )
         prune_checkpoints(self.out_dir, self.config.keep_checkpoints)
         return final
+
+    def _check_weights(self) -> None:
+        """The weights about to be saved are finite (a diverged last step shows in no loss before it is saved)."""
+        self._check_finite(parameters=self.accelerator.unwrap_model(self.unet).parameters())
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -731,6 +767,7 @@ class Trainer:
         """Write the pipeline folder (reference layout + audiodiff metadata) into `out_dir`."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
+            self._check_weights()
             self.build_pipeline().save_pretrained(self.out_dir)
             (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")
 
@@ -798,8 +835,8 @@ def _check_new_run_folder(out_dir: Path) -> None:
     """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
-        return
+    if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
+        return  # the lock file is the one this run holds
     if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
         finished = "a finished run" if (out_dir / "model_index.json").is_file() else "a run"
         raise TrainingError(

@@ -265,3 +265,29 @@ def test_refusals(teacher, data, tmp_path):
         tiny(snr_gamma=5.0)
     with pytest.raises(ConfigError, match="needs use_ema"):
         tiny(use_ema=False)
+
+
+def test_a_diverged_distillation_stops_with_one_line_and_saves_no_student(teacher, data, tmp_path):
+    run = tmp_path / "run"
+    config = tiny(learning_rate=1e30, max_steps=6, checkpoint_every=1, keep_checkpoints=6)
+    with pytest.raises(DistillationError, match=r"step \d: the .* is (nan|inf) \(diverged\): lower --learning-rate "
+                                                r"\(now 1e\+30\)"):  # fmt: skip
+        distill(config, data, run, str(teacher), progress=False)
+    assert not (run / "model_index.json").exists()
+    for folder in checkpoint_dirs(run):
+        assert all(torch.isfinite(tensor).all() for tensor in load_weights(folder).values())
+
+
+def test_cli_distill_refuses_a_folder_another_run_holds(teacher, dataset_dir, tmp_path):
+    import os
+
+    from audiodiff.cli.main import cli
+    from audiodiff.utils import LOCK_NAME, output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out, "audiodiff distill"):  # as another process would (flock is per open file)
+        result = CliRunner().invoke(cli, ["distill", "--from", str(teacher), "--data", str(dataset_dir), "--config",
+                                          "tiny", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{out} is in use by process {os.getpid()} (audiodiff distill)" in result.output
+    assert "Traceback" not in result.output and [path.name for path in out.iterdir()] == [LOCK_NAME]

@@ -1,6 +1,8 @@
 import dataclasses
 import json
 import math
+import re
+import shutil
 import sys
 
 import pytest
@@ -304,11 +306,10 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_intact_one(data, tmp_path
     with caplog.at_level("WARNING", logger="audiodiff.training"):
         trainer = Trainer.resume(run, progress=False, max_steps=5)
     assert trainer.global_step == 1
+    trainer.close()  # resumed but not run: release the folder
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 3 and all("damaged checkpoint" in line for line in warnings)
     assert str(step_4) in warnings[0] and "state.pt" not in warnings[1] and "meta.json" in warnings[1]
-    import shutil
-
     shutil.rmtree(step_1)
     with pytest.raises(TrainingError, match="no intact checkpoint in .*delete that folder to start the run again"):
         Trainer.resume(run, progress=False)
@@ -474,3 +475,160 @@ def test_bad_recipe_options_are_refused_on_the_command_line(dataset_dir, tmp_pat
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
     if code == 1:
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+# A `train` run paused right after it found its --out empty (where a real run spends seconds building its model and
+# data before writing run.json): the moment a second run into the same folder used to slip in.
+_PAUSED_RUN = """
+import sys
+
+from audiodiff import training
+from audiodiff.cli.main import cli
+
+start_run = training.Trainer._new_run.__func__
+
+
+def paused(cls, *args, **kwargs):
+    print("checked", flush=True)
+    sys.stdin.readline()
+    return start_run(cls, *args, **kwargs)
+
+
+training.Trainer._new_run = classmethod(paused)
+cli(sys.argv[1:])
+"""
+
+
+def test_a_second_run_into_a_folder_another_process_trains_into_is_refused(dataset_dir, tmp_path):
+    import subprocess
+
+    run = tmp_path / "run"
+    common = [
+        "train",
+        "--data",
+        dataset_dir,
+        "--config",
+        "tiny",
+        "--sample-every",
+        "0",
+        "--max-steps",
+        "3",
+        "--out",
+        run,
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_RUN, *map(str, common), "--seed", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout.readline() == "checked\n", first.stderr.read()
+        for extra in (["--seed", "1"], ["--seed", "1", "--resume"]):
+            second = _cli(*common, *extra)
+            assert second.exit_code == 1, second.output
+            assert f"{run} is in use by process {first.pid} (audiodiff train)" in second.output
+            assert "Traceback" not in second.output and "pipeline written" not in second.output
+        out, err = first.communicate("\n", timeout=300)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0, err
+    assert "pipeline written" in out
+    assert json.loads((run / "run.json").read_text())["config"]["seed"] == 0
+    assert (run / "model_index.json").is_file() and len(json.loads((run / "losses.json").read_text())) == 3
+    # Finished, the folder is free again: resuming it is the only thing refused, and for its own reason.
+    again = _cli(*common, "--seed", "1")
+    assert again.exit_code == 1 and "already holds a finished run" in again.output
+
+
+def test_train_classifier_refuses_a_folder_another_run_holds(dataset_dir, tmp_path):
+    import os
+
+    from audiodiff.utils import LOCK_NAME, output_lock
+
+    out = tmp_path / "classifier"
+    with output_lock(out, "audiodiff train-classifier"):  # as another process would (flock is per open file)
+        result = _cli("train-classifier", "--data", dataset_dir, "--out", out, "--steps", "2")
+    assert result.exit_code == 1, result.output
+    assert f"{out} is in use by process {os.getpid()} (audiodiff train-classifier)" in result.output
+    assert "Traceback" not in result.output and [path.name for path in out.iterdir()] == [LOCK_NAME]
+
+
+def test_a_diverged_run_stops_with_one_line_and_saves_nothing_non_finite(dataset_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    result = _cli("train", "--data", dataset_dir, "--config", "tiny", "--out", run, "--max-steps", "6",
+                  "--learning-rate", "1e30", "--checkpoint-every", "1", "--sample-every", "0")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    diverged = r"step \d: the (loss|gradient norm) is (nan|inf) \(diverged\): lower --learning-rate \(now 1e\+30\)"
+    assert re.search(diverged, result.output), result.output
+    assert "Traceback" not in result.output and "pipeline written" not in result.output
+    assert not (run / "model_index.json").exists() and not (run / "unet").exists()
+    for folder in checkpoint_dirs(run):
+        weights = load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+        assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+        state = torch.load(folder / "state.pt", weights_only=True)
+        assert all(math.isfinite(loss) for loss in state["losses"].tolist())
+    # The newest checkpoint, which the message names, can be resumed.
+    newest = checkpoint_dirs(run)[-1] if checkpoint_dirs(run) else None
+    assert (newest.name if newest else "no checkpoint was written") in result.output
+    if newest is not None:
+        trainer = Trainer.resume(run, progress=False)
+        assert trainer.global_step == int(newest.name[5:])
+        trainer.close()
+
+
+def test_non_finite_weights_are_never_saved(data, tmp_path):
+    trainer = Trainer(**_trainer_args(tiny_config(max_steps=1, checkpoint_every=1), data, tmp_path))
+    with torch.no_grad():
+        next(trainer.unet.parameters()).view(-1)[0] = float("nan")
+    for save in (trainer.save_checkpoint, trainer.save_pipeline):
+        with pytest.raises(
+            TrainingError, match="step 1: some weights are not finite .diverged.: lower --learning-rate"
+        ):
+            save()
+    assert not checkpoint_dirs(tmp_path) and not (tmp_path / "model_index.json").exists()
+
+
+def _flip(path, count: int = 64) -> None:
+    """Flip `count` bytes in the middle of `path`, as a bad disk or copy would: the file still parses."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for index in range(middle, middle + count):
+        data[index] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_a_checkpoint_are_found_by_checksum_and_passed_over(data, tmp_path, caplog):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    train(tiny_config(max_steps=3, checkpoint_every=1, keep_checkpoints=3, num_samples=0), data, run, progress=False)
+    step_1, step_2, step_3 = checkpoint_dirs(run)
+    weights = step_3 / "unet" / "diffusion_pytorch_model.safetensors"
+    _flip(weights)
+    _flip(step_2 / "state.pt")
+    load_file(weights), torch.load(step_2 / "state.pt", weights_only=True)  # both still load: only checksums tell
+    with caplog.at_level("WARNING", logger="audiodiff.training"):
+        trainer = Trainer.resume(run, progress=False, max_steps=4)
+    assert trainer.global_step == 1
+    trainer.close()
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2 and all("damaged checkpoint" in line for line in warnings)
+    assert (
+        str(step_3) in warnings[0]
+        and "unet/diffusion_pytorch_model.safetensors does not match its checksum" in warnings[0]
+    )
+    assert str(step_2) in warnings[1] and "state.pt does not match its checksum" in warnings[1]
+    # A checkpoint written before checksums (none in its meta.json) still loads.
+    from audiodiff.checkpoints import FILES_KEY, META_KEY
+
+    meta = json.loads((step_1 / "meta.json").read_text())
+    assert set(meta[FILES_KEY]) >= {"state.pt", "unet/config.json", "scheduler/scheduler_config.json"}
+    del meta[FILES_KEY], meta[META_KEY]
+    (step_1 / "meta.json").write_text(json.dumps(meta))
+    shutil.rmtree(step_2), shutil.rmtree(step_3)
+    assert Trainer.resume(run, progress=False, max_steps=4).run().steps == 4

@@ -233,6 +233,71 @@ def test_vocoder_resume_after_a_kill_equals_an_uninterrupted_run(music_folder, t
         torch.testing.assert_close(again[name], straight[name], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("damaged", ["generator.safetensors", "state.pt"])
+def test_flipped_bytes_in_a_vocoder_checkpoint_are_found_by_checksum_and_passed_over(trained, tmp_path, caplog,
+                                                                                      damaged):  # fmt: skip
+    import shutil
+
+    from audiodiff.checkpoints import checkpoint_dirs
+    from audiodiff.vocoders.training import VocoderTrainer
+
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    older, newest = checkpoint_dirs(run)
+    data = bytearray((newest / damaged).read_bytes())
+    for index in range(len(data) // 2, len(data) // 2 + 64):  # 64 bytes flipped by a bad disk or copy: still loads
+        data[index] ^= 0xFF
+    (newest / damaged).write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="audiodiff.vocoders.training"):
+        resumed = VocoderTrainer.resume(run, progress=False)
+    assert resumed.global_step == int(older.name[5:]) == 12
+    resumed.close()
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert f"{newest}: damaged checkpoint" in warning and f"{damaged} does not match its checksum" in warning
+    # A checkpoint written before checksums (none in its meta.json) still loads.
+    from audiodiff.checkpoints import FILES_KEY, META_KEY
+
+    shutil.rmtree(newest)
+    meta = json.loads((older / "meta.json").read_text())
+    assert set(meta[FILES_KEY]) == {"generator.safetensors", "discriminators.safetensors", "state.pt"}
+    del meta[FILES_KEY], meta[META_KEY]
+    (older / "meta.json").write_text(json.dumps(meta))
+    resumed = VocoderTrainer.resume(run, progress=False)
+    assert resumed.global_step == 12
+    resumed.close()
+
+
+def test_a_diverged_vocoder_run_stops_with_one_line_and_saves_nothing(music_folder, tmp_path):
+    from safetensors.torch import load_file
+
+    from audiodiff.checkpoints import checkpoint_dirs
+    from audiodiff.vocoders.training import VocoderTrainingError
+
+    run = tmp_path / "run"
+    trainer = _tiny_run(music_folder, run, learning_rate=1e30, checkpoint_every=1)
+    with pytest.raises(VocoderTrainingError, match=r"step \d+: the .* is (nan|inf) \(diverged\): lower learning_rate "
+                                                   r"\(now 1e\+30\)"):  # fmt: skip
+        trainer.run()
+    assert not (run / "model.safetensors").exists()
+    for folder in checkpoint_dirs(run):
+        assert all(torch.isfinite(tensor).all() for tensor in load_file(folder / "generator.safetensors").values())
+
+
+def test_a_vocoder_run_into_a_folder_another_run_holds_is_refused(music_folder, tmp_path):
+    import os
+
+    from audiodiff.utils import LOCK_NAME, output_lock
+    from audiodiff.vocoders.training import VocoderTrainingError
+
+    run = tmp_path / "run"
+    with output_lock(run, "audiodiff train-vocoder"):  # as another process would (flock is per open file)
+        with pytest.raises(VocoderTrainingError, match=f"is in use by process {os.getpid()} .audiodiff train-vocoder"):
+            _tiny_run(music_folder, run)
+    assert [path.name for path in run.iterdir()] == [LOCK_NAME]
+    trainer = _tiny_run(music_folder, run, max_steps=1)  # free again once released
+    trainer.close()
+
+
 def test_a_vocoder_saved_before_the_magnitude_prior_loads_without_it(trained, tmp_path):
     import shutil
 

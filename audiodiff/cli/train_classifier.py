@@ -48,12 +48,15 @@ def command(
     Whole tracks are held out, so the printed accuracy is on music the classifier never saw. Genres come from the
     dataset's genre column, or from the sub-folder names of a folder.
     """
+    import contextlib
+
     import torch
     from tqdm import tqdm
 
     from audiodiff.classifier import REPORT_NAME, train_genre_classifier
     from audiodiff.config import ConfigError, MelConfig
     from audiodiff.evaluation import EvaluationError, open_source, select_refs
+    from audiodiff.utils import FolderInUseError, output_lock
 
     torch_device = resolve_device_or_fail(device)
     seed = resolve_seed(seed)
@@ -75,7 +78,12 @@ def command(
         raise click.ClickException(f"{data_path}: found clips of {len(genres)} genre(s); a classifier needs 2 or more")
     labels = [genres.index(genre) for genre in clips.genres]
     click.echo(f"{len(clips)} clips, genres: {', '.join(genres)}")
-    with tqdm(total=steps, desc="train-classifier", unit="step") as bar:
+    held = contextlib.ExitStack()  # OUT, held from training until its files are written: one run writes there at once
+    try:
+        held.enter_context(output_lock(out_dir, "audiodiff train-classifier"))
+    except FolderInUseError as error:
+        raise click.ClickException(str(error)) from None
+    with held, tqdm(total=steps, desc="train-classifier", unit="step") as bar:
 
         def progress(step: int, loss: float) -> None:
             bar.update(1)
@@ -100,10 +108,10 @@ def command(
             )
         except (ValueError, ConfigError) as error:
             raise click.ClickException(str(error)) from None
-    report["seed"] = seed
-    report["data"] = str(data_path)
-    model.save_pretrained(out_dir)
-    (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n")
+        report["seed"] = seed
+        report["data"] = str(data_path)
+        model.save_pretrained(out_dir)
+        (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n")
     accuracy = report["held_out_accuracy"]
     click.echo(
         f"held-out accuracy {accuracy:.3f} on {report['held_out_clips']} clips "

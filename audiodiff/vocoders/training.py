@@ -10,7 +10,9 @@ optional EMA of the generator's weights (saved instead of the raw ones).
 The machinery is the diffusion trainer's (`audiodiff.training`): accelerate (multi-GPU, bf16), a run folder with
 `run.json`, checkpoints written atomically into `checkpoints/step_N/` (`audiodiff.checkpoints`) and the newest intact
 one resumed, every random draw from one checkpointed `torch.Generator` (so a killed and resumed run ends with the
-weights of an uninterrupted one, exactly on CPU), TensorBoard logs with audio previews, a progress bar.
+weights of an uninterrupted one: bit for bit on the same machine), TensorBoard logs with audio previews, a progress
+bar; the run folder held against a second run (`checkpoints.RunFolderHolder`), checkpoints checked by checksum, and a
+diverged run stopped before anything is saved (`checkpoints.check_finite`).
 The run folder is also the vocoder folder: `config.json` + `model.safetensors` (`vocoders.trained`).
 """
 
@@ -29,14 +31,18 @@ import torch
 
 from audiodiff.checkpoints import (
     CheckpointError,
+    RunFolderHolder,
+    check_finite,
     checkpoint_dirs,
     checkpoint_folder,
     latest_checkpoint,
     prune_checkpoints,
+    read_meta,
+    write_meta,
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.optimization import FusedEMA, adamw
-from audiodiff.utils import atomic_folder, first_line
+from audiodiff.utils import LOCK_NAME, atomic_folder, first_line
 from audiodiff.vocoders.data import VocoderData, build_data
 from audiodiff.vocoders.discriminators import (
     Discriminators,
@@ -160,7 +166,7 @@ def write_vocoder_checkpoint(final: Path, generator, discriminators, state: dict
         save_file({k: v.detach().cpu().contiguous() for k, v in discriminators.state_dict().items()},
                   str(folder / "discriminators.safetensors"))  # fmt: skip
         torch.save(state, folder / "state.pt")
-        (folder / "meta.json").write_text(json.dumps({"global_step": int(state["global_step"])}) + "\n")
+        write_meta(folder, {"global_step": int(state["global_step"])})  # last: the checksums of the files above
     return final
 
 
@@ -169,7 +175,7 @@ def read_vocoder_checkpoint(folder: Path) -> VocoderCheckpoint:
     from safetensors.torch import load_file
 
     try:
-        json.loads((folder / "meta.json").read_text())
+        read_meta(folder)  # checks the checksums first
         generator = load_file(folder / "generator.safetensors")
         discriminators = load_file(folder / "discriminators.safetensors")
         state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
@@ -180,9 +186,12 @@ def read_vocoder_checkpoint(folder: Path) -> VocoderCheckpoint:
     return VocoderCheckpoint(folder, generator, discriminators, state)
 
 
-class VocoderTrainer:
+class VocoderTrainer(RunFolderHolder):
     """Trains a Vocos vocoder on `data` into the folder `out_dir`. `VocoderTrainer.start(...)` for a new run,
     `VocoderTrainer.resume(out_dir)` to continue one; then `.run()`."""
+
+    command = "audiodiff train-vocoder"  # names the holder of a run folder in the message a second run gets
+    error = VocoderTrainingError
 
     def __init__(self, config: VocoderTrainConfig, data: VocoderData, out_dir, run_info: dict, progress: bool = True):
         from accelerate import Accelerator
@@ -241,10 +250,15 @@ class VocoderTrainer:
               bits: int | None = None, preset: str | None = None, progress: bool = True) -> VocoderTrainer:  # fmt: skip
         """A new run on the audio of `sources` (folders, files, file lists, or a prepared dataset, whose mel settings
         and bit depth are then the default). `out_dir` must be new or empty."""
+        out_dir = Path(out_dir)
+        _check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
+        return cls._holding(out_dir, lambda: cls._new_run(config, sources, out_dir, mel_config, bits, preset, progress))
+
+    @classmethod
+    def _new_run(cls, config, sources, out_dir: Path, mel_config, bits, preset, progress) -> VocoderTrainer:
         from audiodiff.vocoders.data import source_files
 
-        out_dir = Path(out_dir)
-        _check_new_run_folder(out_dir)
+        _check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
         files, dataset_mel, dataset_bits = source_files(sources)
         if mel_config is not None and dataset_mel is not None and mel_config.mismatches(dataset_mel):
             different = ", ".join(mel_config.mismatches(dataset_mel))
@@ -266,9 +280,15 @@ class VocoderTrainer:
     def resume(cls, out_dir, progress: bool = True, **overrides: Any) -> VocoderTrainer:
         """Continue the run in `out_dir` from its newest intact checkpoint (from the start if it has none); only
         `RESUMABLE` settings may change."""
+        out_dir = Path(out_dir)
+        if not (out_dir / RUN_FILE).is_file():
+            raise VocoderTrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
+        return cls._holding(out_dir, lambda: cls._resumed(out_dir, progress, overrides))
+
+    @classmethod
+    def _resumed(cls, out_dir: Path, progress: bool, overrides: dict[str, Any]) -> VocoderTrainer:
         from audiodiff.vocoders.data import source_files
 
-        out_dir = Path(out_dir)
         run_file = out_dir / RUN_FILE
         try:
             run_info = json.loads(run_file.read_text())
@@ -314,7 +334,7 @@ class VocoderTrainer:
             self.ema.to(self.accelerator.device)
 
     # -- the loop -----------------------------------------------------------------------------------------------
-    def run(self) -> VocoderTrainResult:
+    def _run(self) -> VocoderTrainResult:
         from tqdm.auto import tqdm
 
         config, accelerator = self.config, self.accelerator
@@ -362,8 +382,9 @@ class VocoderTrainer:
                 fake_scores, _ = self.discriminators(audio.detach())
                 loss_d = discriminator_loss(real_scores, fake_scores)
             accelerator.backward(loss_d)
+            self._check_finite(loss=loss_d.detach().item())
             if config.max_grad_norm:
-                accelerator.clip_grad_norm_(self.discriminators.parameters(), config.max_grad_norm)
+                self._check_norm(accelerator.clip_grad_norm_(self.discriminators.parameters(), config.max_grad_norm))
             self.discriminator_optimizer.step()
             self.discriminator_schedule.step()
             self.discriminator_optimizer.zero_grad(set_to_none=True)
@@ -387,8 +408,9 @@ class VocoderTrainer:
             loss = loss + config.adversarial_weight * adversarial_loss + config.feature_weight * matching
             terms.update(adversarial=adversarial_loss.detach().item(), feature_matching=matching.detach().item())
         accelerator.backward(loss)
+        self._check_finite(loss=loss.detach().item())
         if config.max_grad_norm:
-            accelerator.clip_grad_norm_(self.generator.parameters(), config.max_grad_norm)
+            self._check_norm(accelerator.clip_grad_norm_(self.generator.parameters(), config.max_grad_norm))
         self.generator_optimizer.step()
         self.generator_schedule.step()
         self.generator_optimizer.zero_grad(set_to_none=True)
@@ -397,11 +419,31 @@ class VocoderTrainer:
                      stft=reconstruction_stft.detach().item())  # fmt: skip
         return terms
 
+    def _check_finite(self, **values) -> None:
+        """Stop a diverged run (`checkpoints.check_finite`) at the step being taken, before it is saved."""
+        config = self.config
+        setting = (
+            f"learning_rate (now {config.learning_rate:g}) or discriminator_learning_rate (now "
+            f"{config.discriminator_learning_rate:g}) in the --config recipe"
+        )
+        check_finite(self.out_dir, self.global_step + 1, self.error, setting, **values)
+
+    def _check_norm(self, norm) -> None:
+        # fp16's loss scaler makes overflowing gradients on purpose, and skips those steps itself.
+        if norm is not None and self.accelerator.scaler is None:
+            self._check_finite(gradient_norm=norm)
+
+    def _check_weights(self) -> None:
+        """The weights about to be saved are finite (a diverged last step shows in no loss before it is saved)."""
+        unwrap = self.accelerator.unwrap_model
+        self._check_finite(parameters=[*unwrap(self.generator).parameters(), *unwrap(self.discriminators).parameters()])
+
     # -- outputs -------------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return None
+        self._check_weights()
         state = {
             "generator_optimizer": self.generator_optimizer.state_dict(),
             "discriminator_optimizer": self.discriminator_optimizer.state_dict(),
@@ -434,6 +476,7 @@ class VocoderTrainer:
         """Write the vocoder (`config.json` + `model.safetensors`) and `losses.json` into the run folder."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
+            self._check_weights()
             self.vocoder().save_pretrained(self.out_dir)
             (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")
 
@@ -467,8 +510,8 @@ def train_vocoder(config: VocoderTrainConfig, sources: list[str], out_dir, mel_c
 def _check_new_run_folder(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise VocoderTrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
-        return
+    if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
+        return  # the lock file is the one this run holds
     if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
         finished = "a finished run" if (out_dir / CONFIG_NAME).is_file() else "a run"
         raise VocoderTrainingError(
