@@ -118,8 +118,9 @@ def load_audio(
     files, a sample rate outside `MIN_SAMPLE_RATE..MAX_SAMPLE_RATE` and files longer than `max_seconds`.
 
     What one file may cost is bounded: the file is read, mixed to mono and resampled (soxr, the same "soxr_hq"
-    filter as `librosa.resample`, streamed) in blocks, so memory is the mono output plus one block, and a header
-    is checked before anything is decoded. A WAV whose data is shorter than its header says (a truncated copy) is
+    filter as `librosa.resample`, streamed) in blocks, so memory is the mono output (float32 at `sample_rate`:
+    0.32 GB per hour at 22050 Hz) plus one block's buffers (about 4 MB for stereo), and a header is checked before
+    anything is decoded. A WAV whose data is shorter than its header says (a truncated copy) is
     read as far as it goes, with a logged warning.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>")
@@ -152,7 +153,10 @@ def _check_header(file: soundfile.SoundFile, label: str, max_seconds: float) -> 
 
 
 def _read_mono(file: soundfile.SoundFile, sample_rate: int | None, label: str) -> np.ndarray:
-    """Blocks of the open file -> mono -> resampled -> `(time,)` float32 in [-1, 1], one output buffer."""
+    """Blocks of the open file -> mono -> resampled -> `(time,)` float32 in [-1, 1], one output buffer.
+
+    The output is sized from the header and filled in place, so the peak is the output plus one block (the block
+    buffer, its mono mix and its resampled piece: about 4 MB for stereo), never a second copy of the track."""
     import soxr
 
     rate = file.samplerate
@@ -170,7 +174,9 @@ def _read_mono(file: soundfile.SoundFile, sample_rate: int | None, label: str) -
         output[filled : filled + len(piece)] = piece
         filled += len(piece)
 
-    for block in file.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
+    # Every block is read into this one buffer: without `out`, soundfile hands out a fresh copy of each block.
+    buffer = np.empty((max(1, min(_BLOCK_FRAMES, file.frames)), file.channels), dtype=np.float32)
+    for block in file.blocks(out=buffer):
         mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
         if not np.all(np.isfinite(mono)):
             raise AudioError(label, "contains NaN or infinite samples")

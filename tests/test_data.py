@@ -169,6 +169,46 @@ def test_images_are_exactly_the_codec_pixels(music, prepared):
         assert row["loudness_db"] == pytest.approx(float(slice_loudness_db(slice_audio_)[0]), abs=1e-4)
 
 
+def test_memory_of_a_long_track_is_its_mono_output_plus_a_bounded_working_set(tmp_path):
+    """Reading holds the mono output plus one block; encoding adds one batch, never a copy of the track: squaring
+    the whole track in float64 for the loudness used to add twice its size (a 3-hour file peaked at 3.3 GB per
+    worker). Numpy's buffers are traced by tracemalloc, so the peaks are exact and independent of timing; torch's
+    STFT buffers are not traced, and are bounded by `EncodeSettings.batch_size` slices."""
+    import tracemalloc
+
+    from audiodiff.data.encoding import EncodeSettings, encode_track, encoder_codec
+
+    path, rate, minutes = tmp_path / "long.wav", 16000, 6
+    generator = np.random.default_rng(0)
+    with soundfile.SoundFile(path, "w", rate, 2, "PCM_16") as file:
+        for _ in range(minutes * 6):  # 10-second blocks of stereo noise over a tone
+            time_axis = np.arange(10 * rate) / rate
+            tone = 0.3 * np.sin(2 * np.pi * 440 * time_axis)[:, None]
+            file.write((tone + 0.05 * generator.standard_normal((10 * rate, 2))).astype(np.float32))
+    mono_bytes = minutes * 60 * MEL.sample_rate * 4  # float32 at the codec rate: 11.0 MB
+    megabyte = 2**20
+    codec, settings = encoder_codec(MEL), EncodeSettings(mel_config=MEL)
+    encode_track(synthesize("beats", 3.0, MEL.sample_rate), codec, settings)  # one-time costs: filterbank, imports
+
+    tracemalloc.start()
+    try:
+        audio = load_audio(path, MEL.sample_rate)
+        _, load_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        before_encoding, _ = tracemalloc.get_traced_memory()
+        rows = encode_track(audio, codec, settings)
+        _, encode_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert abs(audio.nbytes - mono_bytes) < 0.01 * mono_bytes and rows["total"] == len(audio) // MEL.slice_size
+    block_bytes = (1 << 18) * 2 * 4  # one block of stereo float32 frames (audio._BLOCK_FRAMES): 2 MB
+    # The output, the block buffer, its mono mix and its resampled piece (measured: 15.2 MB).
+    assert load_peak < mono_bytes + 3 * block_bytes, f"reading peaked at {load_peak / megabyte:.1f} MB"
+    added = encode_peak - before_encoding
+    # One batch's loudness in float64 and the kept PNG bytes (measured: 1.9 MB; a float64 copy of the track was 22 MB).
+    assert added < 0.2 * mono_bytes + 2 * megabyte, f"encoding added {added / megabyte:.1f} MB to the track"
+
+
 def test_rerun_reuses_everything_and_adds_nothing(music, prepared):
     out, first = prepared
     before, parts = rows_of(out), parts_in(out)
