@@ -151,13 +151,136 @@ def backbone_class(class_name: str | None) -> type:
 
 
 def load_backbone(folder: str | os.PathLike, **kwargs):
-    """The denoiser saved in `folder` (a `save_pretrained` folder with config.json), of the class it names."""
-    import json
+    """The denoiser saved in `folder` (a `save_pretrained` folder with config.json), of the class it names; its
+    config.json is checked against its weights first (`check_backbone_folder`)."""
+    return aligned(check_backbone_folder(folder).from_pretrained(folder, **kwargs))
+
+
+# The sizes a saved `UNet2DModel` config.json may ask for (`check_backbone_folder`), far beyond every preset (ref-256:
+# six levels of at most 512 channels, 2 layers per block, 256x256 images): they keep a hostile config from sizing a
+# network that even a shapes-only build could not afford. `block_out_channels` is a list of 1..8 levels, `sample_size`
+# one side or [height, width] (in no weight: it sizes every sample drawn), `downsample_padding` is in no weight either
+# (a huge padding would size every activation) and `num_train_timesteps` sizes only a learned time embedding.
+UNET_LIMITS: dict[str, tuple[float, float]] = {
+    "sample_size": (1, 4096),
+    "in_channels": (1, 16),
+    "out_channels": (1, 16),
+    "block_out_channels": (1, 4096),
+    "layers_per_block": (1, 16),
+    "attention_head_dim": (1, 4096),
+    "norm_num_groups": (1, 4096),
+    "attn_norm_num_groups": (1, 4096),
+    "num_class_embeds": (1, 100_000),
+    "time_embedding_dim": (1, 16384),
+    "num_train_timesteps": (1, 100_000),
+    "downsample_padding": (0, 16),
+    "dropout": (0, 1),
+}
+# How many elements a list-valued key may have.
+BACKBONE_LENGTHS = {"block_out_channels": (1, 8), "sample_size": (1, 2)}
+# Keys a saved config may leave null (the class then derives them, or has none).
+BACKBONE_OPTIONAL = (
+    "sample_size",
+    "attention_head_dim",
+    "attn_norm_num_groups",
+    "num_class_embeds",
+    "time_embedding_dim",
+    "num_train_timesteps",
+)
+# Keys in no weight's shape: left out of the "weights do not match" message.
+UNSHAPED_KEYS = ("sample_size", "downsample_padding", "dropout")
+
+
+def backbone_limits(backbone: type) -> dict[str, tuple[float, float]]:
+    """The ranges `check_backbone_folder` allows for `backbone`'s config keys."""
+    if backbone.__name__ == "SpectrogramDiT":
+        from audiodiff.transformer import LIMITS
+
+        return LIMITS
+    return UNET_LIMITS
+
+
+def check_backbone_config(config: object, source: str | os.PathLike, backbone: type | None = None):
+    """`(backbone, module, settings)` for a denoiser's saved `config` (read from `source`, named in errors): its
+    class (`backbone`, or the one its `_class_name` names), the network it describes built on the meta device (no
+    storage), and the keys that size it, for messages. One-line `ConfigError` naming `source` and the key when a size
+    is out of `backbone_limits` (checked before the build, so that even a shapes-only build stays cheap) or the values
+    make no network (channels not divisible by the groups, block types of the wrong count, ...)."""
+    import torch
+
+    from audiodiff.utils import first_line
+    from audiodiff.weights import check_sizes
+
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: expected a JSON object of settings, got {type(config).__name__}")
+    if backbone is None:
+        try:
+            backbone = backbone_class(config.get("_class_name"))
+        except ValueError as error:
+            raise ConfigError(f"{source}: {error}") from None
+    checked = check_sizes(config, backbone_limits(backbone), source, BACKBONE_LENGTHS, BACKBONE_OPTIONAL)
+    settings = {key: value for key, value in checked.items() if key not in UNSHAPED_KEYS and value is not None}
+    try:
+        with torch.device("meta"):
+            module = backbone.from_config(config)
+    except Exception as error:  # noqa: BLE001 - values in range may still make no network
+        raise ConfigError(
+            f"{source}: does not describe a {backbone.__name__} ({type(error).__name__}: {first_line(error)})"
+        ) from None
+    return backbone, module, settings
+
+
+def check_backbone_folder(folder: str | os.PathLike, backbone: type | None = None) -> type:
+    """Check a denoiser folder (`unet/`: config.json and its weights) before `from_pretrained` builds it, and return
+    its class (`backbone`, or the one its config's `_class_name` names). One-line `ConfigError` naming the file.
+
+    Why: `from_pretrained` builds the network config.json describes before it reads a weight, so a hostile or damaged
+    config (`block_out_channels` [32, 64, 200000], `layers_per_block` 10**6, a `num_class_embeds` of 10**9) would ask
+    for terabytes, end in an allocator traceback or build for hours. So, as `audiodiff.weights` does for vocoders:
+    the config is read size-limited, the keys that size the network are range-checked and the network is built on
+    the meta device (`check_backbone_config`), and every tensor it makes must be in the weights with the same shape.
+    The weights' shapes come from the safetensors header (sharded or not), which must hold exactly these tensors, or
+    from a reference checkpoint's `.bin` read onto the meta device (no tensor's bytes are read), which must hold these
+    tensors (diffusers ignores any more, and renames old attention weights of a single file in both formats). Then
+    the real build allocates what the file holds.
+    """
     from pathlib import Path
 
-    config = json.loads((Path(folder) / "config.json").read_text())
-    class_name = config.get("_class_name") if isinstance(config, dict) else None
-    return aligned(backbone_class(class_name).from_pretrained(folder, **kwargs))
+    from diffusers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME
+
+    from audiodiff.weights import check_weights_fit, pickled_weight_shapes, read_config, weight_shapes
+
+    folder = Path(folder)
+    config_path = folder / "config.json"
+    backbone, module, settings = check_backbone_config(read_config(config_path), config_path, backbone)
+    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+    def renamed(shapes: dict) -> dict:  # as diffusers renames a single file's old attention weights when loading
+        return module._fix_state_dict_keys_on_load(dict(shapes))
+
+    index_path = folder / SAFE_WEIGHTS_INDEX_NAME
+    if index_path.is_file():  # sharded safetensors: what diffusers loads first
+        index = read_config(index_path)
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(weight_map, dict):
+            raise ConfigError(f"{index_path}: no weight_map of tensor names to shard files")
+        shapes = {}
+        for shard in sorted(set(map(str, weight_map.values()))):
+            if Path(shard).name != shard or shard in ("", ".", ".."):
+                raise ConfigError(f"{index_path}: shard {shard!r} is not a file name in {folder}")
+            shapes.update(weight_shapes(folder / shard))
+        check_weights_fit(expected, shapes, index_path, config_path.name, settings)
+    elif (folder / SAFETENSORS_WEIGHTS_NAME).is_file():
+        weights_path = folder / SAFETENSORS_WEIGHTS_NAME
+        check_weights_fit(expected, renamed(weight_shapes(weights_path)), weights_path, config_path.name, settings)
+    elif (folder / WEIGHTS_NAME).is_file():
+        weights_path = folder / WEIGHTS_NAME
+        held = renamed(pickled_weight_shapes(weights_path))
+        held = {name: shape for name, shape in held.items() if name in expected}
+        check_weights_fit(expected, held, weights_path, config_path.name, settings)
+    else:
+        raise ConfigError(f"{folder}: no {SAFETENSORS_WEIGHTS_NAME} or {WEIGHTS_NAME} next to its config.json")
+    return backbone
 
 
 # The allocator's alignment: the widest vector a CPU kernel loads (AVX-512: 64 bytes).

@@ -44,7 +44,7 @@ from PIL import Image
 from audiodiff import editing
 from audiodiff.codec import SpectrogramCodec, levels_for, model_to_pixels, pixels_to_model, pixels_to_pil
 from audiodiff.config import MEL_CONFIG_NAME, PIPELINE_MEL_FOLDER, MelConfig
-from audiodiff.models import aligned, backbone_class
+from audiodiff.models import aligned, backbone_class, check_backbone_folder
 from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry lived here before schedulers.py
     AUTO_SCHEDULER,
     DEFAULT_SCHEDULER,
@@ -333,6 +333,7 @@ class AudioDiffusionPipeline(DiffusionPipeline):
             backbone = backbone_class((index.get("unet") or [None, None])[1])
         except ValueError as error:
             raise ValueError(f"{folder}: {error}") from None
+        check_backbone_folder(folder / "unet", backbone)  # a hostile unet/config.json is refused before it is built
         unet = aligned(backbone.from_pretrained(folder, subfolder="unet", torch_dtype=torch_dtype))
         scheduler_name = (index.get("scheduler") or [None, "DDPMScheduler"])[1]
         saved_class = scheduler_class(scheduler_name)

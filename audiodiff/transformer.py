@@ -26,6 +26,22 @@ from torch import nn
 
 TIMESTEP_FEATURES = 256
 
+# The sizes a saved `SpectrogramDiT` config.json may ask for (`models.check_backbone_folder`), far beyond every preset
+# (dit-256: width 768, 12 blocks, 12 heads, patches of 8) and DiT-XL (1152, 28, 16): they keep a hostile config from
+# sizing a network that a shapes-only build could not afford, before its tensors are compared with the weights file.
+# `sample_size` (one side or [height, width]) is in no weight: it sizes every sample drawn.
+LIMITS: dict[str, tuple[float, float]] = {
+    "sample_size": (1, 4096),
+    "in_channels": (1, 16),
+    "out_channels": (1, 16),
+    "patch_size": (1, 64),
+    "hidden_size": (4, 8192),
+    "depth": (1, 64),
+    "num_heads": (1, 256),
+    "mlp_ratio": (0, 16),
+    "num_class_embeds": (1, 100_000),
+}
+
 
 def sine_features(positions: torch.Tensor, features: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sine/cosine features of `positions` (`(n,)` float) as in the transformer: returns `(n, features)`."""

@@ -110,3 +110,58 @@ def check_weights_fit(
 
 def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(int(size) for size in shape))
+
+
+def check_sizes(
+    config: Mapping[str, Any],
+    limits: Mapping[str, tuple[float, float]],
+    source: str | Path,
+    lengths: Mapping[str, tuple[int, int]] | None = None,
+    optional: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Range-check every key of `config` that `limits` names (`check_range`); returns those keys and their values.
+
+    A key the config lacks is not checked: the class's default is used, an honest value. A key in `optional` may be
+    null. A key in `lengths` may be a list of `lengths[key]` (low, high) elements, each within its range (refused as
+    "len(KEY)=N" or "KEY[i]=V"), or one number (a `sample_size` is 64 or [64, 256]). A hostile config can thus size
+    nothing beyond these ranges; whether the values make a network at all is for the build to say.
+    """
+    lengths = lengths or {}
+    checked = {}
+    for key, (low, high) in limits.items():
+        if key not in config:
+            continue
+        value = checked[key] = config[key]
+        if value is None and key in optional:
+            continue
+        if key in lengths and isinstance(value, (list, tuple)):
+            check_range(len(value), f"len({key})", *lengths[key], source)
+            for index, element in enumerate(value):
+                check_range(element, f"{key}[{index}]", low, high, source)
+        else:
+            check_range(value, key, low, high, source)
+    return checked
+
+
+def pickled_weight_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a `torch.save` weights file (a reference checkpoint's `.bin`), read onto the
+    `meta` device: the zip format is memory-mapped and no tensor's bytes are read (an old, non-zip file costs its
+    size). `torch.load(weights_only=True)` runs no code from the file. `ConfigError` (one line naming the file) when
+    it is missing, not such a file, or holds anything but named tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing")
+    try:
+        try:
+            state = torch.load(path, map_location="meta", weights_only=True, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):  # a legacy (non-zip) file cannot be memory-mapped: read it
+                raise
+            state = torch.load(path, map_location="meta", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - a damaged pickle fails in many ways (EOF, zip, unpickler)
+        raise ConfigError(
+            f"{path}: not a readable weights file ({type(error).__name__}: {first_line(error)})"
+        ) from None
+    if not isinstance(state, Mapping) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise ConfigError(f"{path}: not a weights file (a mapping of names to tensors)")
+    return {str(name): tuple(tensor.shape) for name, tensor in state.items()}

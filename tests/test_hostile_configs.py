@@ -208,3 +208,210 @@ def test_evaluate_with_a_hostile_classifier_prints_one_line(classifier_folder, t
                       "--out", tmp_path / "eval", "--device", "cpu")  # fmt: skip
     assert result.exit_code != 0 and "Traceback" not in result.output, result.output
     assert "channels[2]=200000 is out of range" in result.output
+
+
+# --- the denoiser (unet/ of a pipeline folder or a checkpoint) --------------------------------------------------------
+def _tiny_unet_pipeline(folder, **save):
+    """A tiny UNet pipeline (8 and 16 channels, one layer per block) saved in `folder`; returns the folder."""
+    tiny_pipeline().save_pretrained(folder, **save)
+    return folder
+
+
+HOSTILE_UNETS = [
+    ({"block_out_channels": [8, 200000]}, r"config.json: block_out_channels\[1\]=200000 is out of range "
+                                          r"\(allowed 1..4096\)"),
+    ({"block_out_channels": [32, 64, 200000], "down_block_types": ["DownBlock2D"] * 3,
+      "up_block_types": ["UpBlock2D"] * 3}, r"config.json: block_out_channels\[2\]=200000 is out of range"),
+    ({"block_out_channels": [16] * 9}, r"config.json: len\(block_out_channels\)=9 is out of range \(allowed 1..8\)"),
+    ({"layers_per_block": 10**6}, r"config.json: layers_per_block=1000000 is out of range \(allowed 1..16\)"),
+    ({"sample_size": 10**6}, r"config.json: sample_size=1000000 is out of range \(allowed 1..4096\)"),
+    ({"sample_size": [32, 10**6]}, r"config.json: sample_size\[1\]=1000000 is out of range"),
+    ({"num_class_embeds": 10**9}, r"config.json: num_class_embeds=1000000000 is out of range \(allowed 1..100000\)"),
+    ({"in_channels": 10**6}, r"config.json: in_channels=1000000 is out of range \(allowed 1..16\)"),
+    ({"norm_num_groups": 3}, r"config.json: does not describe a UNet2DModel \(ValueError: num_channels \(8\) must be "
+                             r"divisible by num_groups \(3\)\)"),
+    # Within the limits, yet not the network the weights are: refused from the weights' header, before building.
+    ({"layers_per_block": 16}, r"diffusion_pytorch_model.safetensors: weights do not match config.json \(.*"
+                               r"layers_per_block=16.*\): it makes 'down_blocks.0.resnets.1.norm1.weight' \(8,\), "
+                               r"which the weights lack"),
+    ({"block_out_channels": [8, 4096]}, r"weights do not match config.json .* it makes 'down_blocks.1.resnets.0"
+                                        r".conv1.weight' \(4096, 8, 3, 3\), the weights hold \(16, 8, 3, 3\)"),
+    ({"num_class_embeds": 10}, r"it makes 'class_embedding.weight' \(10, 32\), which the weights lack"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes, message", HOSTILE_UNETS, ids=lambda value: str(value)[:40])
+def test_a_hostile_unet_config_is_refused_in_one_line_before_building(changes, message, tmp_path):
+    from audiodiff.models import load_backbone
+
+    folder = _tiny_unet_pipeline(tmp_path / "pipe")
+    edit_config(folder / "unet", **changes)
+    with bounded(), pytest.raises(ConfigError, match=message) as error:
+        AudioDiffusionPipeline.from_pretrained(folder)
+    one_line(error, folder / "unet")
+    with bounded(), pytest.raises(ConfigError, match=message) as error:
+        load_backbone(folder / "unet")
+    one_line(error, folder / "unet")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"block_out_channels": [8, 200000]}, r"config.json: block_out_channels\[1\]=200000 is out of range"),
+        ({"layers_per_block": 16}, r"diffusion_pytorch_model.bin: weights do not match config.json .* it makes "
+                                   r"'down_blocks.0.resnets.1.norm1.weight' \(8,\), which the weights lack"),
+        ({"in_channels": 16}, r"it makes 'conv_in.weight' \(8, 16, 3, 3\), the weights hold \(8, 1, 3, 3\)"),
+    ],
+    ids=["channels", "layers-within-limits", "in-channels-within-limits"],
+)  # fmt: skip
+def test_a_hostile_unet_config_next_to_reference_bin_weights_is_refused(changes, message, tmp_path):
+    """A reference checkpoint's `.bin` has no header: its tensors are read onto the meta device to compare."""
+    folder = _tiny_unet_pipeline(tmp_path / "pipe", safe_serialization=False)
+    assert (folder / "unet" / "diffusion_pytorch_model.bin").is_file()
+    edit_config(folder / "unet", **changes)
+    with bounded(), pytest.raises(ConfigError, match=message) as error:
+        AudioDiffusionPipeline.from_pretrained(folder)
+    one_line(error, folder / "unet")
+
+
+def test_generate_with_a_hostile_unet_prints_one_line(tmp_path):
+    folder = _tiny_unet_pipeline(tmp_path / "pipe")
+    for changes, message in [
+        ({"block_out_channels": [8, 200000]}, "block_out_channels[1]=200000 is out of range (allowed 1..4096)"),
+        ({"layers_per_block": 10**6}, "layers_per_block=1000000 is out of range (allowed 1..16)"),
+    ]:
+        edit_config(folder / "unet", **changes)
+        with bounded(30):
+            result = _cli("generate", folder, "--out", tmp_path / "out", "--steps", 1, "--device", "cpu")
+        assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+        assert message in result.output and str(folder / "unet") in result.output, result.output
+        assert not list((tmp_path / "out").glob("*.wav"))
+        edit_config(folder / "unet", block_out_channels=[8, 16], layers_per_block=1)
+
+
+@pytest.fixture
+def dit_pipeline_folder(tmp_path):
+    """A tiny DiT pipeline (width 32, 2 blocks, patches of 4, three genres) saved in tmp_path/dit."""
+    from diffusers import DDPMScheduler
+
+    from audiodiff.models import build_model, load_model_preset
+
+    torch.manual_seed(0)
+    dit = build_model(load_model_preset("dit-tiny"), (MEL.y_res, MEL.x_res), num_genres=2)
+    pipeline = AudioDiffusionPipeline(unet=dit, scheduler=DDPMScheduler(), mel_config=MEL, genres=["beats", "pads"])
+    pipeline.save_pretrained(tmp_path / "dit")
+    return tmp_path / "dit"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"depth": 10**6}, r"config.json: depth=1000000 is out of range \(allowed 1..64\)"),
+        ({"hidden_size": 2**20, "num_heads": 2}, r"config.json: hidden_size=1048576 is out of range"),
+        ({"patch_size": 4096}, r"config.json: patch_size=4096 is out of range \(allowed 1..64\)"),
+        ({"mlp_ratio": 1e9}, r"config.json: mlp_ratio=1000000000.0 is out of range \(allowed 0..16\)"),
+        ({"num_class_embeds": 10**9}, r"config.json: num_class_embeds=1000000000 is out of range"),
+        ({"sample_size": [32, 10**6]}, r"config.json: sample_size\[1\]=1000000 is out of range"),
+        ({"hidden_size": 30}, r"does not describe a SpectrogramDiT \(ValueError: hidden_size 30 must be a multiple"),
+        ({"depth": 64}, r"diffusion_pytorch_model.safetensors: weights do not match config.json \(.*depth=64.*\): "
+                        r"it makes 'blocks.2.qkv.weight' \(96, 32\), which the weights lack"),
+        ({"hidden_size": 8192, "num_heads": 2}, r"it makes 'patch_embed.weight' \(8192, 1, 4, 4\), the weights hold "
+                                                r"\(32, 1, 4, 4\)"),
+    ],
+    ids=lambda value: str(value)[:30],
+)  # fmt: skip
+def test_a_hostile_dit_config_is_refused_in_one_line_before_building(dit_pipeline_folder, changes, message):
+    from audiodiff.models import load_backbone
+
+    edit_config(dit_pipeline_folder / "unet", **changes)
+    with bounded(), pytest.raises(ConfigError, match=message) as error:
+        AudioDiffusionPipeline.from_pretrained(dit_pipeline_folder)
+    one_line(error, dit_pipeline_folder / "unet")
+    with bounded(), pytest.raises(ConfigError, match=message) as error:
+        load_backbone(dit_pipeline_folder / "unet")
+    one_line(error, dit_pipeline_folder / "unet")
+
+
+def test_resume_passes_over_a_checkpoint_with_a_hostile_unet_in_one_line(data, tmp_path, caplog):
+    """Checksums do not help when the checkpoint predates them (or its meta.json was rewritten with the config)."""
+    from test_training import tiny_config
+
+    from audiodiff.checkpoints import FILES_KEY, META_KEY, checkpoint_dirs
+    from audiodiff.training import Trainer, train
+
+    run = tmp_path / "run"
+    train(tiny_config(max_steps=2, checkpoint_every=1, keep_checkpoints=2, num_samples=0), data, run, progress=False)
+    step_1, step_2 = checkpoint_dirs(run)
+    edit_config(step_2 / "unet", layers_per_block=10**6)
+    meta = json.loads((step_2 / "meta.json").read_text())
+    (step_2 / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k not in (FILES_KEY, META_KEY)}))
+    with caplog.at_level("WARNING", logger="audiodiff.training"), bounded(30):
+        trainer = Trainer.resume(run, progress=False, max_steps=3)
+    assert trainer.global_step == 1
+    trainer.close()
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "\n" not in warning and str(step_2) in warning, warning
+    assert "layers_per_block=1000000 is out of range (allowed 1..16)" in warning, warning
+
+
+def test_honest_denoiser_folders_still_load_identically(dit_pipeline_folder, tmp_path):
+    """Our safetensors folders (UNet and DiT), a reference-format `.bin` and one with the old attention names that
+    diffusers renames: each loads, bounded, with exactly the weights saved."""
+    from diffusers import UNet2DModel
+
+    from audiodiff.models import load_backbone
+
+    def state(module):
+        return {name: tensor.clone() for name, tensor in module.state_dict().items()}
+
+    saved = state(tiny_pipeline().unet)
+    for folder in (
+        _tiny_unet_pipeline(tmp_path / "safe"),
+        _tiny_unet_pipeline(tmp_path / "bin", safe_serialization=False),
+    ):
+        with bounded():
+            loaded = AudioDiffusionPipeline.from_pretrained(folder)
+            backbone = load_backbone(folder / "unet")
+        for module in (loaded.unet, backbone):
+            assert state(module).keys() == saved.keys()
+            assert all(torch.equal(tensor, saved[name]) for name, tensor in state(module).items())
+
+    dit = AudioDiffusionPipeline.from_pretrained(dit_pipeline_folder)
+    with bounded():
+        again = AudioDiffusionPipeline.from_pretrained(dit_pipeline_folder)
+    assert type(again.unet).__name__ == "SpectrogramDiT" and again.genres == ["beats", "pads"]
+    assert all(torch.equal(tensor, dit.unet.state_dict()[name]) for name, tensor in again.unet.state_dict().items())
+
+    torch.manual_seed(0)
+    attention = UNet2DModel(sample_size=16, in_channels=1, out_channels=1, layers_per_block=1,
+                            block_out_channels=(8, 16), norm_num_groups=4, down_block_types=("DownBlock2D",
+                            "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"))  # fmt: skip
+    attention.save_pretrained(tmp_path / "old", safe_serialization=False)
+    old_names = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    renamed = {}
+    for name, tensor in attention.state_dict().items():
+        for new, old in old_names.items():
+            name = name.replace(f".{new}.", f".{old}.") if ".attentions." in name else name
+        renamed[name] = tensor
+    assert sum(".query." in name for name in renamed) == 8  # weight and bias of 4 attention blocks
+    torch.save(renamed, tmp_path / "old" / "diffusion_pytorch_model.bin")
+    with bounded():
+        backbone = load_backbone(tmp_path / "old")
+    assert all(torch.equal(tensor, attention.state_dict()[name]) for name, tensor in backbone.state_dict().items())
+
+
+def test_every_model_preset_passes_the_denoiser_limits():
+    """ref-256 and dit-256 included, at the reference resolution and wide, with genres: built on the meta device."""
+    from audiodiff.models import build_model, check_backbone_config, configs_dir, load_model_preset
+
+    presets = sorted((configs_dir() / "models").glob("*.yaml"))
+    assert {"ref-256.yaml", "dit-256.yaml", "tiny.yaml"} <= {path.name for path in presets}
+    for path in presets:
+        for size, genres in [((256, 256), None), ((64, 1024), 5)]:
+            with torch.device("meta"):
+                model = build_model(load_model_preset(path), size, genres)
+            config = {**model.config, "_class_name": type(model).__name__}
+            backbone, meta, _ = check_backbone_config(json.loads(json.dumps(config)), path)
+            assert backbone is type(model)
+            shapes = {name: tuple(tensor.shape) for name, tensor in meta.state_dict().items()}
+            assert shapes == {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
