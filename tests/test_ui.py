@@ -7,14 +7,22 @@ AUDIODIFF_REQUIRE_BROWSER is set (`make test` sets it when it could install the 
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import io
+import json
 import os
 import shlex
+import signal
+import stat
+import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +33,7 @@ from test_pipeline import MEL, tiny_pipeline
 from audiodiff.audio import AudioError, save_audio
 from audiodiff.cli.main import cli
 from audiodiff.synth import synthesize
-from audiodiff.ui.actions import MAX_UPLOAD_BYTES, Studio, command_line
+from audiodiff.ui.actions import MAX_UPLOAD_BYTES, NO_GENRE, JobCancelled, Studio, command_line
 from audiodiff.ui.catalogue import Catalogue, find_pipelines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,8 +211,8 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     port = tools.free_port()
-    app = launch(Studio(Catalogue([workspace / "models"], base=workspace), tmp_path / "clips"), port=port,
-                 block=False, quiet=True)  # fmt: skip
+    studio = Studio(Catalogue([workspace / "models"], base=workspace), tmp_path / "clips")
+    app = launch(studio, port=port, block=False, quiet=True)
     assert app.max_file_size == MAX_UPLOAD_BYTES and not app.share
     driver = tools.chromium(tmp_path / "profile")
     base = f"http://127.0.0.1:{port}"
@@ -253,3 +261,209 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
     finally:
         driver.quit()
         app.close()
+        studio.close()
+
+
+# --- what the studio keeps, and jobs nobody waits for ----------------------------------------------------------------
+def _rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_steps_beyond_the_training_timesteps_are_refused_before_any_work(studio, workspace):
+    """Ten million steps once took the studio from 0.95 to 8.1 GB; now the job refuses them at once, in the library's
+    words, before it builds a schedule or even reads the clip."""
+    before, started = _rss_bytes(), time.monotonic()
+    with pytest.raises(ValueError, match=r"^steps must be a whole number from 1 to 1000 .*got 10000000$"):
+        studio.generate("models/tiny", "pads", 1.0, None, 10_000_000, "ddim", 0, 1, None)
+    with pytest.raises(ValueError, match="^steps must be a whole number from 1 to 1000"):  # not "no such file"
+        studio.vary("models/tiny", str(workspace / "missing.wav"), 0.5, 0.0, None, 1.0, 10_000_000, "ddim", 0, 1, None)
+    assert time.monotonic() - started < 5 and _rss_bytes() - before < 64 * 1024**2
+
+
+def test_the_studio_keeps_its_files_private_capped_and_removes_them(workspace, tmp_path):
+    """Uploads and clips once piled up in Gradio's cache, world-readable, after the studio stopped. Now they stay in
+    the studio's folder (0700, files 0600), under its cap (the oldest go first), until `close` removes it."""
+    folder = tmp_path / "studio"
+    studio = Studio(Catalogue([workspace / "models"], base=workspace), folder, max_kept_bytes=30_000)
+    upload = folder / "0123abcd" / "song.wav"  # where Gradio puts an upload: a folder named by its hash
+    upload.parent.mkdir(mode=0o755)
+    upload.write_bytes(b"\0" * 29_000)
+    upload.chmod(0o644)
+    os.utime(upload, (time.time() - 60, time.time() - 60))  # uploaded a minute ago
+    first = studio.generate("models/tiny", "pads", 1.0, None, 2, "ddim", 0, 2, None)
+    assert not upload.exists()  # the oldest file went first once the clips took the folder past its cap
+    written = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    studio.max_kept_bytes = int(written * 1.5)
+    second = studio.generate("models/tiny", "beats", 1.0, None, 2, "ddim", 1, 2, None)
+    kept = [path for path in folder.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in kept) <= studio.max_kept_bytes
+    assert all(Path(record.wav).is_file() for record in second.records)  # the newest clips stay
+    assert not Path(first.records[0].wav).exists()
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [folder, *folder.rglob("*")]}
+    assert all(mode == (0o700 if path.is_dir() else 0o600) for path, mode in modes.items()), modes
+    studio.close()
+    assert not folder.exists()
+    with pytest.raises(JobCancelled):  # a closed studio runs nothing more
+        studio.generate("models/tiny", "pads", 1.0, None, 2, "ddim", 0, 1, None)
+
+
+class Queue:
+    """Gradio's queue over plain HTTP, as the page uses it: join an event, then read the session's event stream."""
+
+    def __init__(self, base: str):
+        self.base = base
+        with urllib.request.urlopen(base + "/config", timeout=30) as response:
+            config = json.loads(response.read())
+        self.functions = {entry.get("api_name"): entry["id"] for entry in config["dependencies"]}
+
+    def join(self, name: str, data: list, session: str) -> str:
+        body = {"data": data, "fn_index": self.functions[name], "session_hash": session, "event_data": None,
+                "trigger_id": None}  # fmt: skip
+        request = urllib.request.Request(self.base + "/gradio_api/queue/join", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["event_id"]
+
+    def stream(self, session: str) -> tuple[http.client.HTTPConnection, Any]:
+        """The session's messages (after `join`), one dict at a time; closing the connection leaves as a closed tab
+        does."""
+        host, port = self.base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.request("GET", f"/gradio_api/queue/data?session_hash={session}")
+        response = connection.getresponse()
+
+        def messages():
+            for line in response:
+                if line.startswith(b"data:"):
+                    yield json.loads(line[5:])
+
+        return connection, messages()
+
+    def cancel(self, name: str, session: str, event_id: str) -> None:
+        body = {"fn_index": self.functions[name], "session_hash": session, "event_id": event_id}
+        request = urllib.request.Request(self.base + "/gradio_api/cancel", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        urllib.request.urlopen(request, timeout=60).close()
+
+
+def _generate_inputs(steps: int, count: int = 1) -> list:
+    # model, genre, guidance, steps, sampler, seed, n_iter, seconds, count, history
+    return ["models/tiny", NO_GENRE, 1, steps, "ddim", 0, 4, 0, count, None]
+
+
+def test_jobs_nobody_waits_for_stop(workspace, tmp_path, monkeypatch):
+    """Through the HTTP API on 127.0.0.1, as a page (or a script past the page) talks to the studio: ten million steps
+    are refused with the library's message; a job whose page closes its stream, or cancels it, stops at the next
+    step and frees the queue."""
+    pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
+    from audiodiff.ui.app import launch
+
+    studio = Studio(Catalogue([workspace / "models"], base=workspace), tmp_path / "studio")
+    outcomes, reports, done = [], [], threading.Event()
+    generate = studio.generate
+
+    def watched(*arguments, progress, **keywords):  # what the job did, seen from the studio
+        def report(*values):
+            reports.append(values)
+            progress(*values)
+
+        try:
+            return generate(*arguments, progress=report, **keywords)
+        except BaseException as error:
+            outcomes.append(error)
+            raise
+        finally:
+            done.set()
+
+    studio.generate = watched
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(studio.folder))  # launch sets it: restored after the test
+    port = _browser_tools().free_port()
+    app = launch(studio, port=port, block=False, quiet=True)
+    queue = Queue(f"http://127.0.0.1:{port}")
+    try:
+        before, started = _rss_bytes(), time.monotonic()
+        queue.join("run_generate", _generate_inputs(10_000_000), session := "refused")
+        connection, messages = queue.stream(session)
+        final = next(message for message in messages if message["msg"] == "process_completed")
+        connection.close()
+        assert not final["success"] and final["output"]["error"].startswith("steps must be a whole number from 1")
+        assert "\n" not in final["output"]["error"] and time.monotonic() - started < 10
+        assert _rss_bytes() - before < 64 * 1024**2
+        for way in ("closed page", "cancel"):
+            outcomes.clear(), reports.clear(), done.clear()
+            event_id = queue.join("run_generate", _generate_inputs(1000, count=8), session := way.replace(" ", "-"))
+            connection, messages = queue.stream(session)
+            next(message for message in messages if message["msg"] == "progress")  # it has started sampling
+            at = len(reports)
+            if way == "cancel":
+                queue.cancel("run_generate", session, event_id)
+            connection.close()
+            assert done.wait(30), f"{way}: the job went on"
+            assert isinstance(outcomes[0], JobCancelled) and len(reports) < 1000, (way, len(reports), outcomes)
+            assert len(reports) - at < 100  # it stopped at a step soon after, not at the end
+        # and the queue is free for the next job
+        queue.join("run_generate", _generate_inputs(2), session := "next")
+        connection, messages = queue.stream(session)
+        final = next(message for message in messages if message["msg"] == "process_completed")
+        connection.close()
+        assert final["success"], final
+    finally:
+        app.close()
+        studio.close()
+
+
+def test_the_studio_command_stops_cleanly_and_leaves_nothing(workspace, tmp_path):
+    """`audiodiff ui` in its own process: uploads and clips are private, SIGTERM in the middle of a job ends it with
+    status 0 (the job stops at its next step; torch's threads are not killed mid-operation) and the folder is gone."""
+    pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
+    port = _browser_tools().free_port()
+    temporary = tmp_path / "tmp"  # the studio's TMPDIR: whatever it leaves behind is seen here
+    temporary.mkdir()
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TMPDIR": str(temporary)}
+    command = [sys.executable, "-m", "audiodiff.cli.main", "ui", "models", "--port", str(port), "--device", "cpu"]
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        studio = subprocess.Popen(command, cwd=workspace, env=environment, stdout=out, stderr=err)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(1200):  # the page answers once Gradio is up
+            try:
+                urllib.request.urlopen(base + "/config", timeout=5).close()
+                break
+            except OSError:
+                assert studio.poll() is None, (tmp_path / "err.txt").read_text()
+                time.sleep(0.1)
+        (folder,) = temporary.glob("audiodiff-studio-*")
+        assert f"uploads and clips: {folder} " in (tmp_path / "out.txt").read_text()
+        queue = Queue(base)
+        boundary = "studio-test-boundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"song.wav\"\r\n"
+                f"Content-Type: audio/wav\r\n\r\n").encode() + (workspace / "song.wav").read_bytes() + (
+                f"\r\n--{boundary}--\r\n").encode()  # fmt: skip
+        request = urllib.request.Request(base + "/gradio_api/upload", body,
+                                         {"Content-Type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            uploaded = Path(json.loads(response.read())[0])
+        queue.join("run_generate", _generate_inputs(2), session := "clips")
+        connection, messages = queue.stream(session)
+        final = next(message for message in messages if message["msg"] == "process_completed")
+        connection.close()
+        assert final["success"], final
+        assert uploaded.is_file() and uploaded.is_relative_to(folder)
+        made = [path for path in folder.rglob("*") if path.is_file()]
+        assert any(path.suffix == ".wav" and "generate" in path.name for path in made), made
+        modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [folder, *folder.rglob("*")]}
+        assert all(mode == (0o700 if path.is_dir() else 0o600) for path, mode in modes.items()), modes
+
+        queue.join("run_generate", _generate_inputs(1000, count=8), session := "long")
+        connection, messages = queue.stream(session)
+        next(message for message in messages if message["msg"] == "progress")  # the job is sampling
+        studio.send_signal(signal.SIGTERM)
+        assert studio.wait(timeout=60) == 0
+        connection.close()
+    finally:
+        if studio.poll() is None:
+            studio.kill()
+        studio.wait()
+    errors = (tmp_path / "err.txt").read_text()
+    assert "terminate called" not in errors, errors
+    assert not folder.exists() and not any(temporary.iterdir()), list(temporary.rglob("*"))

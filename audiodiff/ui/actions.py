@@ -3,18 +3,30 @@ clips, and describe them (pictures with a time axis, the command that remakes th
 
 Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, so the
 command shown with each result remakes it. `app.py` lays these out on the page; the tests call them directly.
+
+What a studio keeps is bounded and private: its folder (Gradio's cache too, see `app.launch`) is 0700 and its files
+0600, the files it holds (uploads, clips, pictures) stay under `max_kept_bytes` (the least recently written go
+first), and `close` removes the folder. Every job refuses steps beyond the sampler's training timesteps before any
+work (`sampling.check_steps`), and stops at its next sampling step once `stop` is called or its progress callback
+raises `JobCancelled` (the page does when its client has left).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import inspect
 import itertools
+import logging
 import math
 import os
 import shlex
+import shutil
+import stat
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +47,18 @@ NO_GENRE = "(no genre)"
 LOCAL_SESSION = "local"  # the session of callers that have none (tests, scripts)
 CLIPS_FOLDER = "clips"  # the --out of the commands shown
 PREVIEW_SECONDS = 60.0
+# What a studio keeps on disk in all (uploads, clips, pictures): five uploads of the largest size. Past it, the files
+# written longest ago are removed, whoever made them: a studio shared by several people cannot fill the disk.
+MAX_KEPT_BYTES = 500 * 1024 * 1024
+SWEEP_SECONDS = 5.0  # how often uploads that no job has seen yet are counted against the cap
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
+
+logger = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """A job stopped at a sampling step because nobody waits for it any more (its page left, or the studio is
+    stopping). Not a ValueError: it is not the user's input that is wrong."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +104,7 @@ class ModelInfo:
     slice_seconds: float
     n_iter: int
     description: str
+    max_steps: int = 1000  # `sampling.max_steps`: the steps control's maximum
 
 
 def genre_choice(value: str | None) -> str | None:
@@ -114,6 +139,25 @@ def command_line(kind: str, model: str, *inputs: str, **options: Any) -> str:
     return shlex.join(words)
 
 
+def _studio_job(method: Callable) -> Callable:
+    """Run a job of `Studio` as a job: its `steps` checked first (`sampling.check_steps`, on the model's own sampler:
+    ten million steps are refused before a schedule is built or a clip read), counted while it runs (`Studio.stop`
+    waits for it), and its `progress` watched so that it stops at the next sampling step once the studio stops."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def job(self: Studio, *arguments, **keywords):
+        bound = signature.bind(self, *arguments, **keywords)
+        bound.apply_defaults()
+        values = bound.arguments
+        sampling.check_steps(self.catalogue.pipeline(values["model"]), values["steps"])
+        with self._running():
+            values["progress"] = self._watched(values["progress"])
+            return method(*bound.args, **bound.kwargs)
+
+    return job
+
+
 def _number(value: float) -> str:
     """The shortest text that reads back as exactly `value` (`2` for 2.0): a command remakes a clip only with the
     very numbers the page used."""
@@ -122,18 +166,115 @@ def _number(value: float) -> str:
 
 
 class Studio:
-    """The studio's state on the server: the catalogue of models and the folder its clips are written to.
+    """The studio's state on the server: the catalogue of models and its private folder (`folder`, mode 0700: the
+    clips under `clips/`, and Gradio's uploads and cache when `app.launch` serves it).
 
     Each session (a browser tab; `session` of the jobs) numbers its clips 1, 2, ... and keeps them in its own
-    sub-folder; the session's history is the caller's (Gradio keeps it per browser session).
+    sub-folder; the session's history is the caller's (Gradio keeps it per browser session). The folder holds at
+    most `max_kept_bytes` (`prune`); `close` removes it.
     """
 
-    def __init__(self, catalogue: Catalogue, folder: str | os.PathLike):
+    def __init__(self, catalogue: Catalogue, folder: str | os.PathLike, max_kept_bytes: int = MAX_KEPT_BYTES):
         self.catalogue = catalogue
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(PRIVATE_FOLDER)
+        self.clips = self.folder / "clips"
+        self.clips.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+        self.max_kept_bytes = int(max_kept_bytes)
         self._numbers: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
+        self._prune_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._active = 0
+        self._stopping = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # --- what it keeps, and stopping --------------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Keep the folder under `max_kept_bytes`: remove the files written longest ago (a clip read again counts as
+        new, see `read_clip`) until the rest fit, and make every file 0600 and every folder 0700 (Gradio's own
+        too). Returns the bytes removed."""
+        with self._prune_lock:
+            files = []
+            for folder, subfolders, names in os.walk(self.folder):
+                for name in subfolders:
+                    _make_private(Path(folder) / name, PRIVATE_FOLDER)
+                for name in names:
+                    path = Path(folder) / name
+                    with contextlib.suppress(OSError):  # gone meanwhile (Gradio renames its staging copies)
+                        status = path.lstat()
+                        if stat.S_ISREG(status.st_mode):
+                            _make_private(path, PRIVATE_FILE, status)
+                            files.append((status.st_mtime, status.st_size, path))
+            total = sum(size for _, size, _ in files)
+            removed = 0
+            for _, size, path in sorted(files, key=lambda entry: entry[0]):
+                if total - removed <= self.max_kept_bytes:
+                    break
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                removed += size
+            if removed:
+                logger.info("studio: removed %d MB of the oldest files (cap %d MB)", removed >> 20,
+                            self.max_kept_bytes >> 20)  # fmt: skip
+            return removed
+
+    def start_sweeping(self, every: float = SWEEP_SECONDS) -> None:
+        """`prune` every `every` seconds in a background thread until `close`: uploads count against the cap even
+        when no job reads them."""
+
+        def sweep() -> None:
+            while not self._stopping.wait(every):
+                try:
+                    self.prune()
+                except OSError:  # noqa: PERF203 - a file vanished or the folder is being removed: try again later
+                    logger.debug("studio: sweep failed", exc_info=True)
+
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=sweep, name="audiodiff-studio-sweeper", daemon=True)
+            self._sweeper.start()
+
+    def stop(self, timeout: float | None = 60.0) -> bool:
+        """Refuse new jobs and stop the running ones at their next sampling step; wait up to `timeout` seconds for
+        them to end (so no thread is in the middle of torch when the process exits). True when none runs any more."""
+        self._stopping.set()
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """`stop`, then remove the folder with every upload, clip and picture in it."""
+        self.stop(timeout)
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        with self._idle:
+            if self._stopping.is_set():
+                raise JobCancelled("the studio is stopping")
+            self._active += 1
+        try:
+            self.prune()  # before: room for what the job writes; after: the cap holds again, its own clips newest
+            yield
+            self.prune()
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def _watched(self, progress: sampling.Progress | None) -> sampling.Progress:
+        """`progress`, first stopping the job (`JobCancelled`) when the studio stops; never None, so that every
+        sampling step passes through it."""
+
+        def report(run: int, step: int, steps: int) -> None:
+            if self._stopping.is_set():
+                raise JobCancelled("the studio is stopping")
+            if progress is not None:
+                progress(run, step, steps)
+
+        return report
 
     # --- the model ------------------------------------------------------------------------------------------------
     def model_info(self, model: str) -> ModelInfo:
@@ -147,7 +288,10 @@ class Studio:
             f"one slice = {config.slice_seconds:.2f} s",
             f"genres: {', '.join(genres)}" if genres else ("genre-conditioned" if conditioned else "no genres"),
         ]
-        return ModelInfo(genres, config.sample_rate, config.slice_seconds, config.n_iter, " · ".join(parts))
+        return ModelInfo(
+            genres, config.sample_rate, config.slice_seconds, config.n_iter, " · ".join(parts),
+            sampling.max_steps(pipeline),
+        )  # fmt: skip
 
     def steps_for(self, model: str, scheduler: str) -> int:
         """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's)."""
@@ -157,14 +301,23 @@ class Studio:
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def read_clip(self, path: str | os.PathLike, sample_rate: int, name: str | None = None) -> np.ndarray:
-        """A clip the page chose (an upload or a clip of this session), read by `load_audio` only: `(time,)`."""
-        return load_audio(path, sample_rate, name=name or Path(path).name, max_seconds=MAX_UPLOAD_SECONDS)
+        """A clip the page chose (an upload or a clip of this session), read by `load_audio` only: `(time,)`. A
+        file of the studio's folder is touched: one in use is the last to go when the folder is over its cap."""
+        audio = load_audio(path, sample_rate, name=name or Path(path).name, max_seconds=MAX_UPLOAD_SECONDS)
+        if Path(path).resolve().is_relative_to(self.folder.resolve()):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        return audio
 
     def preview(
         self, model: str, path: str, highlight: tuple[float, float] | None = None, session: str = LOCAL_SESSION
     ) -> Preview:
         """A picture of a chosen clip (its first `PREVIEW_SECONDS`); with `highlight`, that range (fitted inside the
         clip by `fit_range`) is marked."""
+        with self._running():
+            return self._preview(model, path, highlight, session)
+
+    def _preview(self, model: str, path: str, highlight: tuple[float, float] | None, session: str) -> Preview:
         pipeline = self.catalogue.pipeline(model)
         audio = self.read_clip(path, pipeline.sample_rate)
         seconds = len(audio) / pipeline.sample_rate
@@ -174,6 +327,7 @@ class Studio:
         return Preview(picture, seconds, highlight)
 
     # --- the jobs -------------------------------------------------------------------------------------------------
+    @_studio_job
     def generate(
         self,
         model: str,
@@ -218,6 +372,7 @@ class Studio:
             session, "generate", clips, command, pipeline, [_describe(genre, value) for value in clips.seeds]
         )
 
+    @_studio_job
     def vary(
         self,
         model: str,
@@ -267,6 +422,7 @@ class Studio:
         titles = [f"variation of {Path(clip).stem} · strength {strength:g} · seed {value}" for value in clips.seeds]
         return self._result(session, "vary", clips, command, pipeline, titles)
 
+    @_studio_job
     def inpaint(
         self,
         model: str,
@@ -315,6 +471,7 @@ class Studio:
         titles = [f"{Path(clip).stem} with {start:g}-{end:g} s inpainted · seed {seed + k}" for k in range(count)]
         return self._result(session, "inpaint", clips, command, pipeline, titles, highlight=(start, end))
 
+    @_studio_job
     def loop(
         self,
         model: str,
@@ -363,6 +520,7 @@ class Studio:
         titles = [f"{Path(clip).stem} as a loop · seed {seed + k}" for k in range(count)]
         return self._result(session, "loop", clips, command, pipeline, titles)
 
+    @_studio_job
     def edit(
         self,
         model: str,
@@ -416,6 +574,7 @@ class Studio:
         source = self._picture(source_pixels, pipeline, self._new_path(session, "edit_source", ".png"))
         return dataclasses.replace(result, source_picture=source)
 
+    @_studio_job
     def interpolate(
         self,
         model: str,
@@ -468,6 +627,7 @@ class Studio:
         morph_audio = sampling.join_clips(made.audios, made.sample_rate)
         number, wav = self._new_number_and_path(session, "morph", ".wav")
         save_audio(wav, morph_audio, made.sample_rate)
+        _make_private(wav, PRIVATE_FILE)
         morph = Record(
             number,
             f"morph: {what}, {frames} frames",
@@ -482,16 +642,16 @@ class Studio:
     def _new_number_and_path(self, session: str, kind: str, suffix: str) -> tuple[int, Path]:
         """The next number of `session` (1, 2, ...) and a new file `SESSION/NNNN_KIND.SUFFIX` in the studio's
         folder."""
-        folder = self.folder / _safe_name(session)
+        folder = self.clips / _safe_name(session)
         with self._lock:
             number = next(self._numbers.setdefault(session, itertools.count(1)))
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         return number, folder / f"{number:04d}_{kind}{suffix}"
 
     def _new_path(self, session: str, kind: str, suffix: str) -> Path:
         """A new file for something that is not a clip (a preview): not numbered."""
-        folder = self.folder / _safe_name(session)
-        folder.mkdir(exist_ok=True)
+        folder = self.clips / _safe_name(session)
+        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         return folder / f"{kind}_{uuid.uuid4().hex[:12]}{suffix}"
 
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:
@@ -499,6 +659,7 @@ class Studio:
         config = pipeline.mel_config
         image = pixels_to_model(np.asarray(pixels), pipeline.bits)
         spectrogram_picture(image, config.hop_length / config.sample_rate).save(path)
+        _make_private(path, PRIVATE_FILE)
         return str(path)
 
     def _clip_picture(self, audio: np.ndarray, pipeline, path: Path, highlight=None) -> str:
@@ -507,6 +668,7 @@ class Studio:
         shown = torch_audio(audio[: int(PREVIEW_SECONDS * config.sample_rate)])
         image = pipeline.codec().encode(shown.to(pipeline.codec().device), bits=pipeline.bits)[0, 0].cpu()
         spectrogram_picture(image, config.hop_length / config.sample_rate, highlight=highlight).save(path)
+        _make_private(path, PRIVATE_FILE)
         return str(path)
 
     def _result(
@@ -518,6 +680,8 @@ class Studio:
             number, wav = self._new_number_and_path(session, f"{kind}_seed{seed}", ".wav")
             save_audio(wav, audio, clips.sample_rate)
             save_png(wav.with_suffix(".png"), pixels, clips.bits)
+            _make_private(wav, PRIVATE_FILE)
+            _make_private(wav.with_suffix(".png"), PRIVATE_FILE)
             picture_path = wav.with_name(wav.stem + "_picture.png")
             if highlight is not None:  # an inpainted clip is drawn whole, its new part marked
                 picture = self._clip_picture(audio, pipeline, picture_path, highlight)
@@ -533,6 +697,14 @@ def torch_audio(audio: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+
+
+def _make_private(path: Path, mode: int, status: os.stat_result | None = None) -> None:
+    """Give `path` exactly `mode` (0600 files, 0700 folders): clips and uploads are the user's alone, whatever the
+    umask (Gradio copies a file's mode into its cache)."""
+    with contextlib.suppress(OSError):
+        if stat.S_IMODE((status or path.lstat()).st_mode) != mode:
+            path.chmod(mode)
 
 
 def _safe_name(session: str) -> str:

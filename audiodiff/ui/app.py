@@ -2,24 +2,31 @@
 
 Every button runs one job of `audiodiff.sampling` through `Studio`; jobs wait in one queue (one at a time, so two
 users never sample on the same pipeline at once) and report their steps to the page's progress bar. A bad input
-(an unreadable upload, a range outside the clip, an unknown genre) shows the library's one-line message.
+(an unreadable upload, a range outside the clip, an unknown genre, more steps than the sampler's training
+timesteps) shows the library's one-line message. A job whose page has left (closed, reloaded, cancelled) stops at
+its next sampling step instead of holding the queue (`_cancellable`, `_reporter`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import gradio as gr
+from gradio.context import LocalContext
 
 from audiodiff import sampling
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioError
 from audiodiff.config import ConfigError
 from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
-from audiodiff.ui.actions import LOCAL_SESSION, MAX_UPLOAD_BYTES, NO_GENRE, Record, Result, Studio
+from audiodiff.ui.actions import LOCAL_SESSION, MAX_UPLOAD_BYTES, NO_GENRE, JobCancelled, Record, Result, Studio
 from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
@@ -27,6 +34,9 @@ logger = logging.getLogger(__name__)
 QUEUE = "studio"  # every job shares this queue: one runs at a time
 MAX_QUEUED = 32
 MAX_CLIPS = 8
+MAX_STEPS = 1000  # the steps control's maximum until a model says its own (`sampling.max_steps`: 1000 here)
+# Set by `_cancellable` for the job it runs: set when Gradio cancels the event (`/cancel`).
+_CANCELLED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("studio_cancelled", default=None)
 CSS = """
 #studio-title h1 { margin-bottom: 0; }
 .studio-command textarea, .studio-command .cm-content { font-size: 13px; }
@@ -43,6 +53,9 @@ def _shown(function: Callable) -> Callable:
             return function(*arguments, **keywords)
         except gr.Error:
             raise
+        except JobCancelled as error:
+            logger.info("studio job stopped: %s", error)
+            raise gr.Error(f"stopped: {error}", print_exception=False) from None
         except (ValueError, AudioError, ConfigError) as error:
             raise gr.Error(first_line(error), print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the page shows one line; the log keeps the traceback
@@ -52,8 +65,50 @@ def _shown(function: Callable) -> Callable:
     return wrapper
 
 
+def _cancellable(function: Callable) -> Callable:
+    """Run a job handler in a worker thread so that cancelling its event (Gradio's `/cancel`, as the Python client's
+    `Job.cancel` sends) reaches it: the job stops at its next sampling step (`_reporter`) and the queue waits for
+    that, so the next job never shares the pipeline with a stopping one. A synchronous handler cannot be told: Gradio
+    defers the cancellation of a thread until it returns."""
+
+    @functools.wraps(function)  # Gradio reads the signature (gr.Request, gr.Progress) through __wrapped__
+    async def run(*arguments, **keywords):
+        cancelled = threading.Event()
+        _CANCELLED.set(cancelled)  # this task's context, copied into the worker thread
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(function, *arguments, **keywords)))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.wait([work])  # stops at the next step; a second cancellation leaves it to `Studio.stop`
+            raise
+
+    return run
+
+
+def _client_left() -> Callable[[], bool]:
+    """Whether the page that asked for the running job is gone: Gradio marks its events dead when the page's event
+    stream closes (tab closed or reloaded) but keeps a synchronous job running, so the job asks at each step. Reads
+    Gradio's queue (`Blocks._queue`; no public API says it), and `_cancellable`'s flag for `/cancel`."""
+    blocks, event_id, cancelled = LocalContext.blocks.get(None), LocalContext.event_id.get(None), _CANCELLED.get()
+    queue = getattr(blocks, "_queue", None)
+
+    def left() -> bool:
+        if cancelled is not None and cancelled.is_set():
+            return True
+        event = getattr(queue, "event_ids_to_events", {}).get(event_id) if event_id else None
+        return event is not None and not getattr(event, "alive", True)
+
+    return left
+
+
 def _reporter(progress: gr.Progress) -> sampling.Progress:
+    """The jobs' progress -> the page's bar; raises `JobCancelled` (the job stops) once the page has left."""
+    left = _client_left()
+
     def report(run: int, step: int, steps: int) -> None:
+        if left():
+            raise JobCancelled("the page that asked for this job has left")
         # Runs are sampling passes (a batch, an inversion); decoding to audio follows the last step of a batch.
         progress((step, steps), desc=f"pass {run}" if step < steps else f"pass {run} done")
 
@@ -101,9 +156,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             genre = gr.Dropdown([NO_GENRE], value=NO_GENRE, label="Genre", elem_id="genre", scale=2)
             guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="1 = no extra cost", scale=2)
             scheduler = gr.Dropdown(schedulers, value=AUTO_SCHEDULER, label="Sampler", elem_id="scheduler", scale=2)
-            steps = gr.Number(
-                SCHEDULERS[DEFAULT_SCHEDULER].steps, label="Steps", precision=0, minimum=1, elem_id="steps", scale=1
-            )
+            steps = _steps_control(SCHEDULERS[DEFAULT_SCHEDULER].steps)
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed", scale=1)
             dice = gr.Button("Random seed", elem_id="dice", scale=0, min_width=90)
             n_iter = gr.Slider(1, 256, value=32, step=1, label="Decode: Griffin-Lim iterations", scale=2)
@@ -207,7 +260,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 gr.update(choices=genres, value=NO_GENRE, interactive=bool(described.genres)),
                 gr.update(choices=genres, value=first, interactive=bool(described.genres)),
                 gr.update(value=described.n_iter),
-                gr.update(value=studio.steps_for(name, sampler)),
+                gr.update(value=studio.steps_for(name, sampler), maximum=described.max_steps),
             ]
 
         model_outputs = [info, genre, source_genre, target_genre, n_iter, steps]
@@ -265,6 +318,7 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         shared = [model, genre, guidance, steps, scheduler, seed, n_iter]
 
+        @_cancellable
         @_shown
         def run_generate(
             name,
@@ -290,7 +344,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 _seed(seed_value),
                 int(clips),
                 int(iterations),
-                _reporter(progress),
+                progress=_reporter(progress),
                 session=_session(request),
             )
             return shown_result(result, records)
@@ -303,6 +357,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             concurrency_limit=1,
         )
 
+        @_cancellable
         @_shown
         def run_vary(
             name,
@@ -334,7 +389,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 _seed(seed_value),
                 int(clips),
                 int(iterations),
-                _reporter(progress),
+                progress=_reporter(progress),
                 session=_session(request),
             )
             return shown_result(result, records)
@@ -347,6 +402,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             concurrency_limit=1,
         )
 
+        @_cancellable
         @_shown
         def run_inpaint(
             name,
@@ -393,6 +449,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             concurrency_limit=1,
         )
 
+        @_cancellable
         @_shown
         def run_edit(
             name,
@@ -424,7 +481,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 int(step_count),
                 _seed(seed_value),
                 int(iterations),
-                _reporter(progress),
+                progress=_reporter(progress),
                 session=_session(request),
             )
             return [result.source_picture, *shown_result(result, records)]
@@ -451,6 +508,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             concurrency_limit=1,
         )
 
+        @_cancellable
         @_shown
         def run_interpolate(
             name,
@@ -488,7 +546,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 sampler,
                 _seed(seed_value),
                 int(iterations),
-                _reporter(progress),
+                progress=_reporter(progress),
                 session=_session(request),
             )
             return [result.morph.wav, *shown_result(result, records)]
@@ -566,6 +624,18 @@ class _Results:
         return [self.gallery, self.picture, self.player, self.files, self.command, self.records]
 
 
+def _steps_control(value: int) -> gr.Number:
+    """The steps control: a number with a maximum on the page, whose value the server hands to the jobs unchecked
+    so that a request past the page gets the library's one-line message (`sampling.check_steps`), not Gradio's.
+    (Set on the instance: a subclass of a Gradio component makes Gradio write a stub file next to this one.)"""
+    control = gr.Number(
+        value, label="Steps", precision=0, minimum=1, maximum=MAX_STEPS, info=f"at most {MAX_STEPS}",
+        elem_id="steps", scale=1,
+    )  # fmt: skip
+    control.preprocess = lambda payload: None if payload is None else control.round_to_precision(payload, 0)
+    return control
+
+
 def _results(name: str) -> _Results:
     return _Results(name)
 
@@ -597,9 +667,15 @@ def launch(
     quiet: bool = False,
 ):
     """Serve the studio (queue on, uploads limited to `MAX_UPLOAD_BYTES`, no analytics, nothing fetched from
-    outside); returns the Gradio app after `launch(prevent_thread_lock=not block)`."""
+    outside); returns the Gradio app after `launch(prevent_thread_lock=not block)`.
+
+    Gradio's uploads and cache go into `studio.folder` (GRADIO_TEMP_DIR, read when the page is built and on each
+    upload): one private folder, capped by `Studio.prune` (also every few seconds, for uploads no job has read) and
+    removed by `Studio.close`. The clips already lie there, so Gradio serves them without copying."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ["GRADIO_TEMP_DIR"] = str(studio.folder.resolve())
     app = build_app(studio)
+    studio.start_sweeping()
     app.queue(default_concurrency_limit=1, max_size=MAX_QUEUED)
     app.launch(
         server_name=host,
