@@ -97,7 +97,7 @@ HOSTILE_VOCODERS = [
     ({"model.intermediate_dim": 60000}, r"config.json: model.intermediate_dim=60000 is out of range"),
     ({"model.layers": 10**7}, r"config.json: model.layers=10000000 is out of range \(allowed 1..64\)"),
     ({"model.prior_iterations": 10**9}, r"config.json: model.prior_iterations=1000000000 is out of range"),
-    ({"mel_config.n_iter": 10**9}, r"config.json: mel_config.n_iter=1000000000 is out of range"),
+    ({"mel_config.n_iter": 10**9}, r"config.json.*n_iter=1000000000 is out of range"),
     ({"model.kernel_size": 6}, r"config.json: model.kernel_size=6 must be odd"),
     ({"bits": 2**40}, r"config.json: bits=1099511627776 must be 8 or 16"),
     # Within the limits, yet not the network the weights are: refused from the weights' header, before building.
