@@ -244,8 +244,13 @@ def set_level(audio, target_rms, joint: bool = False) -> np.ndarray:
 def save_audio(path: str | os.PathLike, audio, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write `(time,)` or `(channels, time)` audio (numpy or torch) to `path`; the extension picks the format.
 
-    Samples are clipped to [-1, 1]. Parent folders are created.
+    Samples are clipped to [-1, 1]. Parent folders are created. The file is encoded in memory and written by Python
+    through a temporary name renamed into place (`utils.atomic_file`): a full disk or a read-only folder is an
+    `OSError` naming `path` and the reason (libsndfile says only "System error."), and a write cut short never
+    leaves a truncated file with a valid header under `path`.
     """
+    from audiodiff.utils import atomic_file
+
     if hasattr(audio, "detach"):
         audio = audio.detach().float().cpu().numpy()
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
@@ -255,5 +260,13 @@ def save_audio(path: str | os.PathLike, audio, sample_rate: int, subtype: str = 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() not in (".wav", ".flac", ".aiff", ".aif"):
         subtype = None
-    soundfile.write(str(path), audio, sample_rate, subtype=subtype)
+    # soundfile picks the format from a file name's extension; a buffer needs it named.
+    format_name = {"AIF": "AIFF", "OGA": "OGG"}.get(path.suffix[1:].upper(), path.suffix[1:].upper())
+    encoded = io.BytesIO()
+    soundfile.write(encoded, audio, sample_rate, subtype=subtype, format=format_name)
+    try:
+        with atomic_file(path) as temporary:
+            temporary.write_bytes(encoded.getbuffer())
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or first_line(error), str(path)) from None
     return path

@@ -217,10 +217,20 @@ def pil_to_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
 
 
 def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: int = 8) -> Path:
-    """Write one `(n_mels, frames)` spectrogram as an 8- or 16-bit grayscale PNG; parent folders are created."""
+    """Write one `(n_mels, frames)` spectrogram as an 8- or 16-bit grayscale PNG; parent folders are created.
+
+    Written through a temporary name renamed into place (`utils.atomic_file`), so a full disk never leaves a cut PNG
+    under `path`; a failed write is an `OSError` naming `path`."""
+    from audiodiff.utils import atomic_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pixels_to_pil(pixels, bits).save(path, format="PNG")
+    image = pixels_to_pil(pixels, bits)
+    try:
+        with atomic_file(path) as temporary:
+            image.save(temporary, format="PNG")
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
     return path
 
 

@@ -9,8 +9,9 @@ Seeds: clip k of a job with seed S is drawn from its own generator seeded `S + k
 clip can be remade alone with seed `S + k` and a count of 1 (the same spectrogram up to float rounding; clips are
 sampled in batches of `batch_size` and the vocoder's phase is drawn from the first generator of each batch).
 
-Errors are `ValueError`s with a one-line message (an unknown genre, a range outside the clip, ...), the
-pipeline's own; reading audio is the caller's (`audiodiff.audio.load_audio`, which raises `AudioError`).
+Errors are `ValueError`s with a one-line message (an unknown genre, a range outside the clip, steps outside
+`1..max_steps(pipeline)` (`check_steps`), ...), the pipeline's own; reading audio is the caller's
+(`audiodiff.audio.load_audio`, which raises `AudioError`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +42,18 @@ RANDOM_SEED_LIMIT = 2**31 - 1
 MORPH_CROSSFADE_SECONDS = 0.05
 # Rounds of drawing again the clips that fail the artefact check, for `generate` and `vary` in the CLI and the studio.
 DEFAULT_REDRAW = 3
+# The longest clip `generate` makes. A long clip is denoised as one batch of overlapping windows, so memory and the
+# time of a step grow with its length: on the demo's model (3.7 M parameters, 64 bands, CPU, one clip at once) the
+# peak was 0.98 GB at 1 s, 1.66 GB at 60 s, 2.18 GB at 120 s, 3.57 GB at 240 s: about 1 GB + 11 MB per second of
+# clip, so 4.2 GB at 300 s (600 s took 7 GB and 65 s per step), and clips sampled at once add up. 300 s (five
+# minutes, 200 demo slices) still fits a laptop's memory.
+MAX_SECONDS = 300.0
 
 # progress(run, step, steps): sampling (or inversion) run `run` (1, 2, ...) has done `step` of its `steps` steps.
 Progress = Callable[[int, int, int], None]
+# on_clip(k, audio, pixels): clip k of the job is final (after any redraw, at its playing level): `(time,)` audio and
+# `(n_mels, frames)` integer pixels. The CLI writes it at once, so a long job keeps what it has made if it stops.
+ClipDone = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 @dataclasses.dataclass
@@ -75,6 +87,57 @@ class Redraw:
     clip: int
     reasons: list[str]
     seed: int
+
+
+def max_steps(pipeline: AudioDiffusionPipeline) -> int:
+    """The most inference steps `pipeline`'s sampler can take: its scheduler's `num_train_timesteps` (1000 for every
+    model here). More steps than training timesteps only repeat timesteps (DDPM refuses them), while each costs a UNet
+    call, and the schedule is built before the first step."""
+    return int(pipeline.scheduler.config.get("num_train_timesteps", 1000))
+
+
+def check_steps(pipeline: AudioDiffusionPipeline, steps: float | None) -> int | None:
+    """`steps` as an int (None stays None: the sampler's default), or a ValueError with a one-line message when it is
+    not a whole number from 1 to `max_steps(pipeline)`. Every job here calls it before sampling; the CLI and the
+    studio rely on it."""
+    if steps is None:
+        return None
+    maximum = max_steps(pipeline)
+    whole = (
+        isinstance(steps, numbers.Real)
+        and not isinstance(steps, bool)
+        and math.isfinite(steps)
+        and float(steps) == int(steps)
+    )
+    if not whole or not 1 <= int(steps) <= maximum:
+        raise ValueError(
+            f"steps must be a whole number from 1 to {maximum} (the sampler's training timesteps), got {steps!r}"
+        )
+    return int(steps)
+
+
+def check_seconds(seconds: float | None) -> None:
+    """A ValueError (one line) unless `seconds` is None (one slice) or in `(0, MAX_SECONDS]`."""
+    if seconds is not None and not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise ValueError(
+            f"seconds must be above 0 and at most {MAX_SECONDS:g} (memory grows with length), got {seconds!r}"
+        )
+
+
+def windows_per_step(
+    pipeline: AudioDiffusionPipeline, seconds: float | None, overlap_seconds: float | None = None
+) -> int:
+    """How many model windows one sampling step of a `seconds` clip evaluates (1 up to the widest trained width): the
+    cost of a step, and its memory, relative to a one-slice clip."""
+    if seconds is None:
+        return 1
+    config = pipeline.mel_config
+    window = config.x_res * pipeline.native_widths[-1]
+    frames = max(1, editing.seconds_to_frames(seconds, config.sample_rate, config.hop_length))
+    overlap = window // 2
+    if overlap_seconds is not None:
+        overlap = editing.seconds_to_frames(overlap_seconds, config.sample_rate, config.hop_length)
+    return len(editing.window_starts(frames, window, min(max(1, window - overlap), window)))
 
 
 def random_seed() -> int:
@@ -131,14 +194,21 @@ def reporting_progress(progress: Progress | None, *pipelines: AudioDiffusionPipe
     runs = itertools.count(1)
 
     def progress_bar(iterable: Any = None, total: int | None = None) -> Iterator[Any]:
-        items = list(iterable if iterable is not None else range(total or 0))
+        # Iterated as given, never copied into a list: the schedule is a tensor the sampler already holds (only an
+        # iterable without a length or a total is counted by listing it).
+        items = iterable if iterable is not None else range(total or 0)
+        if not hasattr(items, "__len__") and total is None:
+            items = list(items)
+        count = len(items) if hasattr(items, "__len__") else total
         run = next(runs)
 
         def steps() -> Iterator[Any]:
-            for step, item in enumerate(items):
-                progress(run, step, len(items))
+            done = 0
+            for item in items:
+                progress(run, done, count)
                 yield item
-            progress(run, len(items), len(items))
+                done += 1
+            progress(run, done, count)
 
         return steps()
 
@@ -175,21 +245,45 @@ def _sample_batches(
     batch_size: int,
     progress: Progress | None,
     redraw: int = 0,
+    level: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_clip: ClipDone | None = None,
     **arguments: Any,
 ) -> Clips:
     """Clip k from a generator seeded `seed + k`. With `redraw` > 0, clips that fail the pipeline's artefact check
     (noise, silence, saturation or a flat image beyond the training data's range) are drawn again, up to `redraw`
-    rounds, from the seeds `seed + count * round + k`, which no other clip of the job uses."""
+    rounds, from the seeds `seed + count * round + k`, which no other clip of the job uses.
+
+    Each batch is finished (checked, drawn again, brought to its level by `level`, `(size, time)` -> same) before the
+    next is sampled, and `on_clip` is told of each of its clips: a job of many or long clips hands over its first
+    clips while the rest are still being made."""
     audios, images, seeds = [], [], _seeds(seed, count)
+    redrawn: list[Redraw] = []
+    failing: dict[int, list[str]] = {}
+    checked = False
     with reporting_progress(progress, pipeline):
         for first, size in batches(count, batch_size):
             output = _sample(pipeline, batch_size=size, generator=clip_generators(seed, size, first), **arguments)
-            audios.append(np.asarray(output.audios))
-            images.append(np.asarray(output.images))
-        clips = Clips(np.concatenate(audios), np.concatenate(images), pipeline.sample_rate, pipeline.bits, seeds)
-        if redraw > 0:
-            _redraw_failing(pipeline, clips, seed, count, redraw, arguments)
-    return clips
+            batch = Clips(
+                np.asarray(output.audios), np.asarray(output.images), pipeline.sample_rate, pipeline.bits,
+                seeds[first : first + size],
+            )  # fmt: skip
+            if redraw > 0:
+                _redraw_failing(pipeline, batch, seed, count, redraw, arguments, first)
+                checked = batch.checked
+                redrawn += [dataclasses.replace(item, clip=item.clip + first) for item in batch.redrawn]
+                failing.update({index + first: reasons for index, reasons in batch.failing.items()})
+            if level is not None:
+                batch.audios = level(batch.audios)
+            seeds[first : first + size] = batch.seeds
+            for index in range(size):
+                if on_clip is not None:
+                    on_clip(first + index, batch.audios[index], batch.images[index])
+            audios.append(batch.audios)
+            images.append(batch.images)
+    return Clips(
+        np.concatenate(audios), np.concatenate(images), pipeline.sample_rate, pipeline.bits, seeds, redrawn, failing,
+        checked,
+    )  # fmt: skip
 
 
 def _check(pipeline: AudioDiffusionPipeline, images: np.ndarray) -> list[list[str]] | None:
@@ -199,9 +293,16 @@ def _check(pipeline: AudioDiffusionPipeline, images: np.ndarray) -> list[list[st
 
 
 def _redraw_failing(
-    pipeline: AudioDiffusionPipeline, clips: Clips, seed: int, count: int, rounds: int, arguments: dict[str, Any]
+    pipeline: AudioDiffusionPipeline,
+    clips: Clips,
+    seed: int,
+    count: int,
+    rounds: int,
+    arguments: dict[str, Any],
+    first: int = 0,
 ) -> None:
-    """Replace, in place, the clips that fail the artefact check by fresh draws (see `_sample_batches`)."""
+    """Replace, in place, the clips of a batch (clip `first + k` of the job is `clips`' k) that fail the artefact
+    check by fresh draws (see `_sample_batches`)."""
     reasons = _check(pipeline, clips.images)
     if reasons is None:
         return
@@ -210,7 +311,7 @@ def _redraw_failing(
         failing = [index for index, found in enumerate(reasons) if found]
         if not failing:
             break
-        new_seeds = [seed + count * round_ + index for index in failing]
+        new_seeds = [seed + count * round_ + first + index for index in failing]
         generators = [clip_generators(value, 1)[0] for value in new_seeds]
         output = _sample(pipeline, batch_size=len(failing), generator=generators, **arguments)
         new_reasons = _check(pipeline, output.images)
@@ -238,15 +339,18 @@ def generate(
     batch_size: int = 4,
     progress: Progress | None = None,
     redraw: int = 0,
+    on_clip: ClipDone | None = None,
 ) -> Clips:
     """`count` new clips of `seconds` (default one slice; longer clips are denoised jointly in overlapping windows).
-    `redraw`: rounds of drawing again the clips that fail the artefact check (`_sample_batches`)."""
-    clips = _sample_batches(
-        pipeline, count, seed, batch_size, progress, redraw, num_inference_steps=steps, genre=genre,
-        guidance_scale=guidance, seconds=seconds, overlap_seconds=overlap_seconds,
+    `redraw`: rounds of drawing again the clips that fail the artefact check (`_sample_batches`); `on_clip`: told of
+    each clip as soon as it is final (`ClipDone`). `seconds` is at most `MAX_SECONDS`."""
+    steps = check_steps(pipeline, steps)
+    check_seconds(seconds)
+    return _sample_batches(
+        pipeline, count, seed, batch_size, progress, redraw, lambda audios: set_level(audios, GENERATED_RMS), on_clip,
+        num_inference_steps=steps, genre=genre, guidance_scale=guidance, seconds=seconds,
+        overlap_seconds=overlap_seconds,
     )  # fmt: skip
-    clips.audios = set_level(clips.audios, GENERATED_RMS)
-    return clips
 
 
 def vary(
@@ -262,18 +366,19 @@ def vary(
     batch_size: int = 4,
     progress: Progress | None = None,
     redraw: int = 0,
+    on_clip: ClipDone | None = None,
 ) -> Clips:
     """`count` variations (img2img / SDEdit) of the slice of `(time,)` audio starting `offset_seconds` in;
-    `strength` 0 keeps it, 1 ignores it. `redraw`: as for `generate`."""
+    `strength` 0 keeps it, 1 ignores it. `redraw` and `on_clip`: as for `generate`."""
+    steps = check_steps(pipeline, steps)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength:g}")
     clip = one_slice(audio, pipeline, offset_seconds)
-    clips = _sample_batches(
-        pipeline, count, seed, batch_size, progress, redraw, audio=clip, strength=strength, num_inference_steps=steps,
-        genre=genre, guidance_scale=guidance,
+    level = rms(clip)  # at the level of the clip it varies
+    return _sample_batches(
+        pipeline, count, seed, batch_size, progress, redraw, lambda audios: set_level(audios, level), on_clip,
+        audio=clip, strength=strength, num_inference_steps=steps, genre=genre, guidance_scale=guidance,
     )  # fmt: skip
-    clips.audios = set_level(clips.audios, rms(clip))  # at the level of the clip it varies
-    return clips
 
 
 def inpaint(
@@ -290,6 +395,7 @@ def inpaint(
 ) -> Clips:
     """`count` versions of `(time,)` audio with `start..end` seconds (at most one slice) regenerated inside the slice
     around them and spliced back with short cross-fades: outside that span each is the input sample for sample."""
+    steps = check_steps(pipeline, steps)
     span = InpaintRange.from_seconds(len(audio), start, end, pipeline.sample_rate, pipeline.mel_config.slice_size)
     clip = span.slice_of(audio)
     audios, images = [], []
@@ -319,6 +425,7 @@ def loop(
 ) -> Clips:
     """`count` seamless loops of the slice starting `offset_seconds` into `(time,)` audio: `loop_seconds` around the
     point where its end wraps to its start are regenerated. Each is `x_res * hop_length` samples."""
+    steps = check_steps(pipeline, steps)
     if not loop_seconds > 0:
         raise ValueError(f"loop seconds must be positive, got {loop_seconds:g}")
     clip = one_slice(audio, pipeline, offset_seconds)
@@ -357,6 +464,7 @@ def edit(
     `(n_mels, x_res)`.
     """
     source = source_pipeline or pipeline
+    steps = check_steps(source, check_steps(pipeline, steps))
     if source.mel_config != pipeline.mel_config or source.latent_shape != pipeline.latent_shape:
         raise ValueError("the source pipeline must have the same mel settings and sample shape as the pipeline")
     if not 0.0 <= strength <= 1.0:
@@ -392,6 +500,7 @@ def interpolate(
     """`frames` clips along the spherical interpolation (slerp) between two noises: those of `seed` and `to_seed`
     (default `seed + 1`), or the DDIM inversions of two `(time,)` `clips` (their first slices; sample those with
     `INVERTIBLE_SCHEDULER`). Clip k's sampler is seeded `seed + k`."""
+    steps = check_steps(pipeline, steps)
     if frames < 2:
         raise ValueError(f"an interpolation needs at least 2 frames, got {frames}")
     steps = steps or pipeline.default_steps

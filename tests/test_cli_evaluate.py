@@ -171,3 +171,19 @@ def test_evaluate_refuses_clips_made_with_other_mel_settings(folders, prepared_a
     MEL.replace(sample_rate=22050).save(tmp_path / "other")  # the folder's own settings win over the dataset's
     result = run("evaluate", "--generated", tmp_path / "other", "--reference", dataset, "--out", tmp_path / "out")
     assert result.exit_code == 1 and "sample_rate=22050" in result.output
+
+
+def test_unwritable_out_is_one_line_for_evaluate_and_a_trainer(folders, tmp_path):
+    """File-system errors are one line and exit 1 (the command group's handler), never a traceback."""
+    root, mel_file = folders
+    (tmp_path / "file.txt").write_text("a regular file, where --out wants a folder\n")
+    out = tmp_path / "file.txt" / "sub"
+    evaluated = run(
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--n", 2,
+        "--reconstruction-clips", 1, "--mel-config", mel_file, "--out", out,
+    )  # fmt: skip
+    assert evaluated.exit_code == 1 and len(evaluated.output.strip().splitlines()) == 1, evaluated.output
+    assert str(out) in evaluated.output and "Traceback" not in evaluated.output
+    trained = run("train-classifier", "--data", root / "music", "--out", out, "--mel-config", mel_file, "--steps", 1)
+    assert trained.exit_code == 1 and isinstance(trained.exception, SystemExit), trained.output
+    assert trained.output.strip().splitlines()[-1] == f"Error: audiodiff train-classifier: {out}: Not a directory"

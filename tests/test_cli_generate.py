@@ -164,3 +164,87 @@ def test_inpaint_a_clip_shorter_than_one_slice(folder, tmp_path):
     beyond = invoke("inpaint", folder, short, "--out", tmp_path / "out", "--start", 0.05, "--end", 0.3,
                     "--device", "cpu")  # fmt: skip
     assert beyond.exit_code == 2 and "is not inside the clip (0..0.20 s)" in beyond.output
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.strip().splitlines() if line.strip()]
+
+
+def test_every_command_that_needs_out_says_it_is_missing(tmp_path):
+    """click 8.3+ skips the required check of an option given `default=None`: each command once crashed on None."""
+    needing = {name: command for name, command in cli.commands.items()
+               if any(param.name == "out_dir" and param.required for param in command.params)}  # fmt: skip
+    assert {"encode", "decode", "generate", "vary", "inpaint", "edit", "interpolate", "train"} <= set(needing)
+    for name, command in needing.items():
+        arguments = [name]
+        for param in command.params:  # every other required value, as an existing path (checked after --out)
+            if param.required and param.name != "out_dir":
+                arguments += [str(tmp_path)] if param.param_type_name == "argument" else [param.opts[0], str(tmp_path)]
+        result = CliRunner().invoke(cli, arguments)
+        assert result.exit_code == 2, (name, result.output, result.exception)
+        assert "Missing option '--out'" in result.output, name
+
+
+def test_steps_and_seconds_out_of_range_are_one_line_errors(folder, tmp_path):
+    too_many = invoke("generate", folder, "--out", tmp_path, "--steps", 10_000_000, "--device", "cpu")
+    assert too_many.exit_code == 2 and "steps must be a whole number from 1 to 1000" in too_many.output
+    assert "Traceback" not in too_many.output and not list(tmp_path.glob("*.wav"))
+    too_long = invoke("generate", folder, "--out", tmp_path, "--seconds", 301, "--device", "cpu")
+    assert too_long.exit_code == 2 and "--seconds" in too_long.output and "0<x<=300" in too_long.output
+    assert sum("Error" in line for line in error_lines(too_long.output)) == 1
+
+
+def test_generate_writes_each_clip_as_soon_as_it_is_done(folder, tmp_path, monkeypatch):
+    """A long run stopped half-way keeps the clips it finished (it once wrote everything at the end)."""
+    from audiodiff import sampling
+
+    sample, calls = sampling._sample, []
+
+    def sample_then_stop(pipeline, **arguments):
+        calls.append(sorted(path.name for path in tmp_path.iterdir()))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second clip is sampled
+        return sample(pipeline, **arguments)
+
+    monkeypatch.setattr(sampling, "_sample", sample_then_stop)
+    arguments = ["generate", folder, "--out", tmp_path, "--n", 3, "--batch-size", 1, "--steps", 2, "--seed", 5,
+                 "--redraw", 0, "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(cli, [str(argument) for argument in arguments])
+    assert isinstance(result.exception, KeyboardInterrupt) or result.exit_code == 1, result.output
+    assert calls[1] == ["generated_000.png", "generated_000.wav"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["generated_000.png", "generated_000.wav"]
+    assert read(tmp_path / "generated_000.wav").shape == ((MEL.x_res - 1) * MEL.hop_length,)
+
+
+LIMITED_RUN = """
+import resource, signal, sys
+from audiodiff.cli.main import cli
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+cli(sys.argv[2:], prog_name="audiodiff")
+"""
+
+
+def test_a_write_cut_short_is_one_line_and_leaves_no_partial_file(folder, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    arguments = ["generate", folder, "--out", out, "--steps", 1, "--seed", 1, "--device", "cpu", "--redraw", 0]
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED_RUN, "4000", *map(str, arguments)], capture_output=True, text=True,
+        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr  # above the one line: only the sampler's progress bar
+    assert error_lines(result.stderr)[-1] == f"Error: audiodiff generate: cannot write {out / 'generated_000.wav'}: " \
+                                             "File too large"  # fmt: skip
+    assert list(out.iterdir()) == []  # neither the WAV cut short nor its temporary
+
+
+def test_an_unwritable_out_is_one_line(folder, tmp_path):
+    (tmp_path / "file.txt").write_text("a regular file, where --out wants a folder\n")
+    out = tmp_path / "file.txt" / "sub"
+    result = CliRunner().invoke(cli, ["generate", str(folder), "--out", str(out), "--steps", "1", "--device", "cpu"])
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(error_lines(result.output)) == 1 and str(out) in result.output

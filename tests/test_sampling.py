@@ -89,8 +89,9 @@ def test_clips_failing_the_artefact_check_are_drawn_again_from_unused_seeds():
     strict = Fences.from_dict({"limits": {**fences.to_dict()["limits"], "total_variation": -1.0}})
     pipe.quality = {"fences": strict.to_dict()}
     clips = sampling.generate(pipe, count=3, seed=3, steps=2, redraw=2, batch_size=2)
-    assert clips.checked and [r.clip for r in clips.redrawn] == [0, 1, 2, 0, 1, 2]
-    assert [r.seed for r in clips.redrawn] == [6, 7, 8, 9, 10, 11]  # seed + count * round + k: unused by the job
+    # Each batch is finished (drawn again) before the next: batch [0, 1] twice, then batch [2] twice.
+    assert clips.checked and [r.clip for r in clips.redrawn] == [0, 1, 0, 1, 2, 2]
+    assert [r.seed for r in clips.redrawn] == [6, 7, 9, 10, 8, 11]  # seed + count * round + k: unused by the job
     assert clips.seeds == [9, 10, 11] and set(clips.failing) == {0, 1, 2}
     assert all("total_variation" in reasons for reasons in clips.failing.values())
     again = sampling.generate(pipe, count=1, seed=9, steps=2)  # a redrawn clip is remade alone from its seed
@@ -139,3 +140,67 @@ def test_clips_play_at_the_level_of_their_input_or_at_the_generated_level():
     assert abs(20 * np.log10(np.sqrt(np.mean(frames.audios.astype(np.float64) ** 2))) + 20) < 0.05 or np.isclose(
         np.abs(frames.audios).max(), PEAK_LIMIT, atol=1e-4
     )
+
+
+def test_steps_are_bounded_by_the_training_timesteps_before_any_sampling(monkeypatch):
+    pipe = tiny_pipeline(genres=["beats", "pads"])
+    assert sampling.max_steps(pipe) == 1000
+    assert sampling.check_steps(pipe, None) is None and sampling.check_steps(pipe, 1000) == 1000
+    assert sampling.check_steps(pipe, 20.0) == 20  # a whole number from a number box
+    monkeypatch.setattr(sampling, "_sample", lambda *arguments, **keywords: pytest.fail("sampled"))
+    audio = clip(0.5)
+    jobs = {
+        "generate": lambda steps: sampling.generate(pipe, steps=steps),
+        "vary": lambda steps: sampling.vary(pipe, audio, steps=steps),
+        "inpaint": lambda steps: sampling.inpaint(pipe, audio, 0.1, 0.2, steps=steps),
+        "loop": lambda steps: sampling.loop(pipe, audio, 0.1, steps=steps),
+        "edit": lambda steps: sampling.edit(pipe, audio, steps=steps),
+        "interpolate": lambda steps: sampling.interpolate(pipe, steps=steps),
+    }
+    for name, run in jobs.items():
+        for steps in (0, 1001, 10_000_000, 2.5, float("nan")):
+            with pytest.raises(ValueError, match=r"steps must be a whole number from 1 to 1000") as error:
+                run(steps)
+            assert "\n" not in str(error.value), name
+
+
+def test_progress_iterates_the_schedule_without_copying_it():
+    pipe = tiny_pipeline()
+    pulled = []
+
+    class Schedule:  # a schedule that counts how many of its steps were taken
+        def __len__(self) -> int:
+            return 1000
+
+        def __iter__(self):
+            for step in range(1000):
+                pulled.append(step)
+                yield step
+
+    reports = []
+    with sampling.reporting_progress(lambda *report: reports.append(report), pipe):
+        steps = pipe.progress_bar(Schedule())
+        assert next(steps) == 0
+    assert pulled == [0] and reports == [(1, 0, 1000)]
+    with sampling.reporting_progress(lambda *report: reports.append(report), pipe):
+        assert list(pipe.progress_bar(total=3)) == [0, 1, 2]
+    assert reports[-1] == (1, 3, 3)
+
+
+def test_generate_refuses_clips_longer_than_the_cap():
+    pipe = tiny_pipeline()
+    with pytest.raises(ValueError, match=f"at most {sampling.MAX_SECONDS:g}"):
+        sampling.generate(pipe, seconds=sampling.MAX_SECONDS + 1, steps=1)
+    assert sampling.windows_per_step(pipe, None) == 1
+    assert sampling.windows_per_step(pipe, 60.0) > sampling.windows_per_step(pipe, 30.0) > 1
+
+
+def test_on_clip_hands_over_each_clip_when_its_batch_is_done():
+    pipe = tiny_pipeline()
+    seen = []
+    clips = sampling.generate(
+        pipe, count=3, seed=2, steps=2, batch_size=2, on_clip=lambda k, audio, pixels: seen.append((k, audio, pixels))
+    )
+    assert [k for k, _, _ in seen] == [0, 1, 2]
+    for k, audio, pixels in seen:  # the clips as returned: at their playing level, after any redraw
+        assert np.array_equal(audio, clips.audios[k]) and np.array_equal(pixels, clips.images[k])

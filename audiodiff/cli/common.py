@@ -55,14 +55,18 @@ SEED = _Seed(0, MAX_SEED)
 
 
 def out_option(help_text: str = "Output folder.", required: bool = True, default: Path | None = None) -> Callable:
-    """--out DIR (stored as `out_dir`)."""
+    """--out DIR (stored as `out_dir`).
+
+    `default` reaches click only when there is one: click (8.3 on) treats an explicit `default=None` as a value, skips
+    the required check, and the command would get None (a traceback) instead of "Missing option '--out'"."""
+    keywords = {} if default is None else {"default": default}
     return click.option(
         "--out",
         "out_dir",
         required=required and default is None,
-        default=default,
         type=click.Path(file_okay=False, path_type=Path),
         help=help_text,
+        **keywords,
     )
 
 

@@ -8,6 +8,7 @@ import click
 
 from audiodiff.cli import common
 from audiodiff.cli.common import device_option, mel_config_option, resolve_device_or_fail, seed_option
+from audiodiff.sampling import MAX_SECONDS
 from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 
 
@@ -53,7 +54,12 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 @mel_config_option
 @common.vocoder_options
 @click.option("--reconstruction-clips", type=click.IntRange(min=1), default=8, help="Reference clips round-tripped.")
-@click.option("--steps", type=common.COUNT, default=None, help="Inference steps when generating from a pipeline.")
+@click.option(
+    "--steps",
+    type=common.COUNT,
+    default=None,
+    help="Inference steps when generating from a pipeline, at most its training timesteps (1000).",
+)
 @click.option(
     "--scheduler",
     default=AUTO_SCHEDULER,
@@ -64,9 +70,10 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 )
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0, min_open=True, max=3600),
+    type=common.FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
     default=None,
-    help="Length of the clips generated from a pipeline (default one slice); longer clips get the seam check.",
+    help="Length of the clips generated from a pipeline (default one slice; at most that of `audiodiff generate`); "
+    "longer clips get the seam check.",
 )
 @click.option("--batch-size", type=common.COUNT, default=8, help="Clips generated at once (pipeline).")
 @seed_option
@@ -112,6 +119,7 @@ def command(
 
     torch_device = resolve_device_or_fail(device)
     seed = common.resolve_seed(seed)
+    common.make_out_dir(out_dir)  # before the work: an --out that cannot be made costs nothing
     try:
         pretrained = [parse_backend(spec) for spec in backends]
     except ValueError as error:

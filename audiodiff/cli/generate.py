@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audiodiff.cli import _sampling, common
+from audiodiff.sampling import MAX_SECONDS
 
 
 @click.command("generate")
@@ -13,11 +14,12 @@ from audiodiff.cli import _sampling, common
 @click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
 @click.option(
     "--seconds",
-    type=common.POSITIVE,
+    type=common.FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
     default=None,
     help="Clip length. Default: one slice (x_res * hop_length samples, about 5.9 s at the reference settings); "
     "a model trained with --widths makes clips up to its widest crop in one piece; longer clips are denoised as "
-    "a whole in overlapping windows of that width, so they have no joins.",
+    "a whole in overlapping windows of that width, so they have no joins. At most "
+    f"{MAX_SECONDS:g} s: memory grows with length (about 11 MB per second of clip on the demo's model).",
 )
 @click.option(
     "--overlap",
@@ -38,13 +40,16 @@ def command(
     """
     from audiodiff import sampling
 
+    common.make_out_dir(out_dir)  # before any sampling: an --out that cannot be made costs nothing
     pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
     seed = common.resolve_seed(seed)
+    _sampling.announce(pipe, count, steps, seconds, overlap, batch_size)
+    names = [f"generated_{index:03d}" for index in range(count)]
+    writer = _sampling.ClipWriter(out_dir, names, pipe)
     clips = _sampling.job(
         sampling.generate, pipe, count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre),
         guidance=guidance, seconds=seconds, overlap_seconds=overlap, batch_size=batch_size, redraw=redraw,
+        on_clip=writer,
     )  # fmt: skip
-    names = [f"generated_{index:03d}" for index in range(count)]
     _sampling.report_checks(clips, names)
-    written = _sampling.write_clips(out_dir, names, clips, pipe)
-    _sampling.report(out_dir, written, seed, redrawn=bool(clips.redrawn))
+    _sampling.report(out_dir, writer.written, seed, redrawn=bool(clips.redrawn))

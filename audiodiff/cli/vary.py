@@ -39,10 +39,11 @@ def command(
     original = _sampling.load_clip(audio, pipe.sample_rate)
     _sampling.one_slice(original, pipe, offset)  # an offset outside the clip is an error about --offset
     seed = common.resolve_seed(seed)
+    names = [f"{audio.stem}_variation_{index:03d}" for index in range(count)]
+    writer = _sampling.ClipWriter(out_dir, names, pipe)
     clips = _sampling.job(
         sampling.vary, pipe, original, count=count, seed=seed, strength=strength, offset_seconds=offset, steps=steps,
-        genre=_sampling.genre_value(genre), guidance=guidance, batch_size=batch_size, redraw=redraw,
+        genre=_sampling.genre_value(genre), guidance=guidance, batch_size=batch_size, redraw=redraw, on_clip=writer,
     )  # fmt: skip
-    names = [f"{audio.stem}_variation_{index:03d}" for index in range(count)]
     _sampling.report_checks(clips, names)
-    _sampling.report(out_dir, _sampling.write_clips(out_dir, names, clips, pipe), seed, redrawn=bool(clips.redrawn))
+    _sampling.report(out_dir, writer.written, seed, redrawn=bool(clips.redrawn))
