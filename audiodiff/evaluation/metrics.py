@@ -107,7 +107,9 @@ def nearest_neighbour_distances(
 
 
 # --- precision, recall, density, coverage -----------------------------------------------------------------------------
-PRDC_NEIGHBOURS = 3
+# The papers' k: with 32 clips a side, k = 3 gave real excerpts of other tracks a recall of 0 to 0.3 against 0.3
+# to 0.9 for the baseline (the balls only joined clips of one track); k = 5 holds real music near the baseline.
+PRDC_NEIGHBOURS = 5
 
 
 def _kth_neighbour_radii(vectors: torch.Tensor, k: int) -> torch.Tensor:
