@@ -107,14 +107,15 @@ def test_fences_follow_the_reference_and_respect_their_floors():
     values = {name: torch.linspace(0.0, 0.1, 101) for name in ("total_variation", "spectral_flatness")}
     values |= {"dark_fraction": torch.zeros(101), "saturated_fraction": torch.zeros(101)}
     values["level_spread"] = torch.linspace(10, 20, 101)
-    values |= {"onset_strength": torch.linspace(2, 6, 101), "spectral_detail": torch.linspace(1, 3, 101)}
+    values |= {"onset_strength": torch.linspace(2, 6, 101), "spectral_detail": torch.linspace(0.2, 3, 101)}
     fences = Fences.fit(values)
-    # Structure statistics are fenced on their logarithm, with no floor.
+    # Structure statistics are fenced on their logarithm; spectral detail is never fenced below the wash level.
+    assert fences.limits["spectral_detail"] == 0.5
     low, median = float(torch.quantile(torch.linspace(2, 6, 101).log(), 0.05)), math.log(4)
-    assert fences.limits["onset_strength"] == pytest.approx(math.exp(low - 3 * (median - low)))
-    assert fences.limits["total_variation"] == pytest.approx(0.095 + 1.5 * (0.095 - 0.05))
+    assert fences.limits["onset_strength"] == pytest.approx(math.exp(low - 2 * (median - low)))
+    assert fences.limits["total_variation"] == pytest.approx(0.095 + 2 * (0.095 - 0.05))
     assert fences.limits["dark_fraction"] == 0.85 and fences.limits["saturated_fraction"] == 0.05
-    assert fences.limits["level_spread"] == pytest.approx(10.5 - 1.5 * (15 - 10.5))
+    assert fences.limits["level_spread"] == pytest.approx(10.5 - 2 * (15 - 10.5))
     # A very uniform reference (synthesized music: every window's levels spread 21-23 dB) still calls a window flat
     # only below 10 dB, not every window a little softer than its narrow range.
     values["level_spread"] = torch.linspace(21, 23, 101)
