@@ -177,7 +177,7 @@ MEL_LIMITS = {
     "sample_rate": 384000,
     "n_fft": 16384,
     "hop_length": 16384,
-    "top_db": 200,
+    "top_db": 1000,
     "n_iter": 1000,
 }
 

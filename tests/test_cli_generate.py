@@ -216,8 +216,12 @@ def test_generate_writes_each_clip_as_soon_as_it_is_done(folder, tmp_path, monke
     assert read(tmp_path / "generated_000.wav").shape == ((MEL.x_res - 1) * MEL.hop_length,)
 
 
+# Bytecode is not written: past the limit Python would leave truncated .pyc files of the modules the command imports
+# later (a short write passes unnoticed), and every later process would fail on them with "marshal data too short".
 LIMITED_RUN = """
-import resource, signal, sys
+import sys
+sys.dont_write_bytecode = True
+import resource, signal
 from audiodiff.cli.main import cli
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
@@ -233,7 +237,8 @@ def test_a_write_cut_short_is_one_line_and_leaves_no_partial_file(folder, tmp_pa
     arguments = ["generate", folder, "--out", out, "--steps", 1, "--seed", 1, "--device", "cpu", "--redraw", 0]
     result = subprocess.run(
         [sys.executable, "-c", LIMITED_RUN, "4000", *map(str, arguments)], capture_output=True, text=True,
-        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, timeout=120,
+        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=120,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr  # above the one line: only the sampler's progress bar
