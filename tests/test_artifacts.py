@@ -107,10 +107,12 @@ def test_fences_follow_the_reference_and_respect_their_floors():
     values = {name: torch.linspace(0.0, 0.1, 101) for name in ("total_variation", "spectral_flatness")}
     values |= {"dark_fraction": torch.zeros(101), "saturated_fraction": torch.zeros(101)}
     values["level_spread"] = torch.linspace(10, 20, 101)
-    values |= {"onset_strength": torch.linspace(2, 6, 101), "spectral_detail": torch.linspace(0.2, 3, 101)}
+    values |= {"onset_strength": torch.linspace(2, 6, 101), "spectral_detail": torch.linspace(1, 10, 101)}
     fences = Fences.fit(values)
     # Structure statistics are fenced on their logarithm; spectral detail is never fenced below the wash level.
     assert fences.limits["spectral_detail"] == 0.5
+    smooth = Fences.fit(values | {"spectral_detail": torch.linspace(0.5, 3, 101)}).limits["spectral_detail"]
+    assert smooth == pytest.approx(float(torch.quantile(torch.linspace(0.5, 3, 101), 0.05)) / 2)
     low, median = float(torch.quantile(torch.linspace(2, 6, 101).log(), 0.05)), math.log(4)
     assert fences.limits["onset_strength"] == pytest.approx(math.exp(low - 2 * (median - low)))
     assert fences.limits["total_variation"] == pytest.approx(0.095 + 2 * (0.095 - 0.05))
