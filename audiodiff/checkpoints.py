@@ -40,6 +40,8 @@ from audiodiff.utils import LOCK_NAME, FolderInUseError, atomic_folder, first_li
 
 CHECKPOINTS = "checkpoints"
 META_NAME = "meta.json"
+# A run folder's record of how it was started (data, pretrained, preset, config), written first by every trainer.
+RUN_FILE = "run.json"
 # meta.json's keys for the checksums: of every other file (relative path -> sha256), and of meta.json's own content.
 FILES_KEY, META_KEY = "sha256", "meta_sha256"
 
@@ -240,6 +242,42 @@ class RunFolderHolder:
 
     def _run(self) -> Any:
         raise NotImplementedError
+
+    # -- a new run's folder --------------------------------------------------------------------------------------------
+    # What tells a finished run (its final output file), what the resume hint names, and what the run is called.
+    finished_file: ClassVar[str]
+    longer_options: ClassVar[str] = "--max-steps"
+    run_kind: ClassVar[str] = "a training run"
+
+    @classmethod
+    def _check_new_run_folder(cls, out_dir: Path) -> None:
+        """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
+        if out_dir.exists() and not out_dir.is_dir():
+            raise cls.error(f"{out_dir}: exists and is not a folder; choose another --out")
+        if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
+            return  # the lock file is the one this run holds
+        if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
+            finished = "a finished run" if (out_dir / cls.finished_file).is_file() else "a run"
+            raise cls.error(
+                f"{out_dir} already holds {finished}: add --resume to continue it (with a higher {cls.longer_options} "
+                "once finished), or choose a new --out"
+            )
+        raise cls.error(f"{out_dir}: not empty and not {cls.run_kind}; choose a new or empty --out")
+
+    # -- divergence ----------------------------------------------------------------------------------------------------
+    def _diverged_setting(self) -> str:
+        """What a diverged run's message tells the user to lower, with its value."""
+        raise NotImplementedError
+
+    def _check_finite(self, **values) -> None:
+        """Stop a diverged run (`check_finite`) at the step being taken, before it is saved."""
+        check_finite(self.out_dir, self.global_step + 1, self.error, self._diverged_setting(), **values)
+
+    def _check_norm(self, norm) -> None:
+        """`_check_finite` of the gradient norm `clip_grad_norm_` returned; not under fp16, whose loss scaler makes
+        overflowing gradients on purpose and skips those steps itself."""
+        if norm is not None and self.accelerator.scaler is None:
+            self._check_finite(gradient_norm=norm)
 
 
 def check_finite(

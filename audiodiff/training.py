@@ -33,10 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from audiodiff.checkpoints import (
+    RUN_FILE,
     CheckpointError,
     RunFolderHolder,
-    check_finite,
-    checkpoint_dirs,
     checkpoint_folder,
     latest_checkpoint,
     prune_checkpoints,
@@ -48,11 +47,10 @@ from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, sl
 from audiodiff.models import build_model, load_model_preset, null_label
 from audiodiff.optimization import FusedEMA, adamw
 from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
-from audiodiff.utils import LOCK_NAME, first_line
+from audiodiff.utils import first_line
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
 # What a new model gets for schedule settings left unset (None); a fine-tune keeps the pretrained model's.
 SCHEDULE_DEFAULTS = {"prediction_type": "epsilon", "beta_schedule": "linear", "rescale_betas_zero_snr": False}
 
@@ -334,6 +332,8 @@ class Trainer(RunFolderHolder):
     config_class = TrainConfig
     command = "audiodiff train"  # names the holder of a run folder in the message a second run gets
     error = TrainingError
+    finished_file = "model_index.json"
+    longer_options = "--max-steps or --epochs"
 
     @classmethod
     def start(
@@ -354,10 +354,10 @@ class Trainer(RunFolderHolder):
         from accelerate import PartialState
 
         out_dir = Path(out_dir)
-        _check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
+        cls._check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
 
         def make() -> Trainer:
-            _check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
+            cls._check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
             PartialState().wait_for_everyone()  # every process checks before the main one writes run.json
             return cls._new_run(config, data, out_dir, pretrained, genre, progress, preset)
 
@@ -615,19 +615,14 @@ class Trainer(RunFolderHolder):
             value = loss.detach().item()
             self._check_finite(loss=value)
             if accelerator.sync_gradients and config.max_grad_norm:
-                norm = accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm)
-                # fp16's loss scaler makes overflowing gradients on purpose, and skips those steps itself.
-                if norm is not None and accelerator.scaler is None:
-                    self._check_finite(gradient_norm=norm)
+                self._check_norm(accelerator.clip_grad_norm_(self.unet.parameters(), config.max_grad_norm))
             self.optimizer.step()
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         return value
 
-    def _check_finite(self, **values) -> None:
-        """Stop a diverged run (`checkpoints.check_finite`) at the step being taken, before it is saved."""
-        setting = f"--learning-rate (now {self.config.learning_rate:g})"
-        check_finite(self.out_dir, self.global_step + 1, self.error, setting, **values)
+    def _diverged_setting(self) -> str:
+        return f"--learning-rate (now {self.config.learning_rate:g})"
 
     def _class_labels(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         """The batch's class labels on the device, each replaced by the null label with probability
@@ -829,21 +824,6 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float, pred
     if prediction_type == "sample":
         return clipped
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
-
-
-def _check_new_run_folder(out_dir: Path) -> None:
-    """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
-        return  # the lock file is the one this run holds
-    if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
-        finished = "a finished run" if (out_dir / "model_index.json").is_file() else "a run"
-        raise TrainingError(
-            f"{out_dir} already holds {finished}: add --resume to continue it (with a higher --max-steps or --epochs "
-            "once finished), or choose a new --out"
-        )
-    raise TrainingError(f"{out_dir}: not empty and not a training run; choose a new or empty --out")
 
 
 # Settings a resumed run may change: how long it runs, how many processes decode its data, how fast it runs.

@@ -25,6 +25,7 @@ the embedders, evaluate, write `report.json` and `report.png`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -131,7 +132,7 @@ def spread_windows(clip_index: Sequence[int], wanted: int) -> list[int]:
     set neither favours some clips nor always takes their openings. `clip_index[i]`: the clip of window i."""
     position: dict[int, int] = {}
     keys = []
-    counts = {clip: list(clip_index).count(clip) for clip in set(clip_index)}
+    counts = collections.Counter(clip_index)
     for window, clip in enumerate(clip_index):
         here = position.get(clip, 0)
         position[clip] = here + 1
@@ -216,7 +217,8 @@ def evaluate(
     # are, whatever the clips' length and source. The set statistics (Frechet distances, precision and recall), whose
     # values depend on the sample size, see as many generated windows as compared ones, taken evenly.
     slices = as_windows(generated, config.x_res)
-    compared, baseline = as_windows(compared, config.x_res), baseline and as_windows(baseline, config.x_res)
+    compared = as_windows(compared, config.x_res)
+    baseline = None if baseline is None else as_windows(baseline, config.x_res)
     thinned = slices.subset(spread_windows(slices.clip_index, len(compared)))
 
     def listened(clips: ClipSet) -> torch.Tensor:

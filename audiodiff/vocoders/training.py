@@ -30,10 +30,9 @@ from typing import Any
 import torch
 
 from audiodiff.checkpoints import (
+    RUN_FILE,
     CheckpointError,
     RunFolderHolder,
-    check_finite,
-    checkpoint_dirs,
     checkpoint_folder,
     latest_checkpoint,
     prune_checkpoints,
@@ -42,7 +41,7 @@ from audiodiff.checkpoints import (
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.optimization import FusedEMA, adamw
-from audiodiff.utils import LOCK_NAME, atomic_folder, first_line
+from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoders.data import VocoderData, build_data
 from audiodiff.vocoders.discriminators import (
     Discriminators,
@@ -56,7 +55,6 @@ from audiodiff.vocoders.vocos import VocosConfig, VocosModel
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
 # Settings a resumed run may change: how long it runs.
 RESUMABLE = ("max_steps",)
 
@@ -192,6 +190,8 @@ class VocoderTrainer(RunFolderHolder):
 
     command = "audiodiff train-vocoder"  # names the holder of a run folder in the message a second run gets
     error = VocoderTrainingError
+    finished_file = CONFIG_NAME
+    run_kind = "a vocoder training run"
 
     def __init__(self, config: VocoderTrainConfig, data: VocoderData, out_dir, run_info: dict, progress: bool = True):
         from accelerate import Accelerator
@@ -251,14 +251,14 @@ class VocoderTrainer(RunFolderHolder):
         """A new run on the audio of `sources` (folders, files, file lists, or a prepared dataset, whose mel settings
         and bit depth are then the default). `out_dir` must be new or empty."""
         out_dir = Path(out_dir)
-        _check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
+        cls._check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
         return cls._holding(out_dir, lambda: cls._new_run(config, sources, out_dir, mel_config, bits, preset, progress))
 
     @classmethod
     def _new_run(cls, config, sources, out_dir: Path, mel_config, bits, preset, progress) -> VocoderTrainer:
         from audiodiff.vocoders.data import source_files
 
-        _check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
+        cls._check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
         files, dataset_mel, dataset_bits = source_files(sources)
         if mel_config is not None and dataset_mel is not None and mel_config.mismatches(dataset_mel):
             different = ", ".join(mel_config.mismatches(dataset_mel))
@@ -419,19 +419,12 @@ class VocoderTrainer(RunFolderHolder):
                      stft=reconstruction_stft.detach().item())  # fmt: skip
         return terms
 
-    def _check_finite(self, **values) -> None:
-        """Stop a diverged run (`checkpoints.check_finite`) at the step being taken, before it is saved."""
+    def _diverged_setting(self) -> str:
         config = self.config
-        setting = (
+        return (
             f"learning_rate (now {config.learning_rate:g}) or discriminator_learning_rate (now "
             f"{config.discriminator_learning_rate:g}) in the --config recipe"
         )
-        check_finite(self.out_dir, self.global_step + 1, self.error, setting, **values)
-
-    def _check_norm(self, norm) -> None:
-        # fp16's loss scaler makes overflowing gradients on purpose, and skips those steps itself.
-        if norm is not None and self.accelerator.scaler is None:
-            self._check_finite(gradient_norm=norm)
 
     def _check_weights(self) -> None:
         """The weights about to be saved are finite (a diverged last step shows in no loss before it is saved)."""
@@ -505,17 +498,3 @@ def train_vocoder(config: VocoderTrainConfig, sources: list[str], out_dir, mel_c
                   bits: int | None = None, progress: bool = True) -> VocoderTrainResult:  # fmt: skip
     """Train a vocoder on the audio of `sources` into `out_dir` (see `VocoderTrainer`)."""
     return VocoderTrainer.start(config, sources, out_dir, mel_config, bits, progress=progress).run()
-
-
-def _check_new_run_folder(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VocoderTrainingError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
-        return  # the lock file is the one this run holds
-    if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
-        finished = "a finished run" if (out_dir / CONFIG_NAME).is_file() else "a run"
-        raise VocoderTrainingError(
-            f"{out_dir} already holds {finished}: add --resume to continue it (with a higher --max-steps once "
-            "finished), or choose a new --out"
-        )
-    raise VocoderTrainingError(f"{out_dir}: not empty and not a vocoder training run; choose a new or empty --out")
