@@ -276,9 +276,12 @@ class MelConfig:
     def load(cls, path: str | Path) -> MelConfig:
         """Read a `mel_config.json` (reference format), a YAML file, or a folder holding one.
 
-        A folder may be a spectrogram dataset (DIR/mel_config.json) or a pipeline (DIR/mel/mel_config.json).
+        A folder may be a spectrogram dataset (DIR/mel_config.json) or a pipeline (DIR/mel/mel_config.json); a
+        shipped pipeline's name (`audiodiff-base-64`) stands for its folder.
         """
-        path = Path(path)
+        from audiodiff.pretrained import resolve
+
+        path = Path(resolve(path))
         if path.is_dir():
             found = _mel_config_file(path)
             if found is None:

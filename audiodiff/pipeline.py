@@ -978,13 +978,22 @@ def _read_json_object(path: Path) -> dict[str, Any]:
 
 
 def _resolve_folder(name_or_path: str | os.PathLike, **download_kwargs) -> Path:
-    """A local folder as is; an `owner/name` hub id downloaded (or found in the cache) by huggingface_hub."""
+    """A local folder as is; a shipped pipeline's name (`audiodiff.pretrained`, e.g. `audiodiff-base-64`) as its
+    folder inside the package; an `owner/name` hub id downloaded (or found in the cache) by huggingface_hub."""
+    from audiodiff.pretrained import SHIPPED, shipped_folder
+
     path = Path(name_or_path)
     if path.is_dir():
         return path
+    shipped = shipped_folder(name_or_path)
+    if shipped is not None:
+        return shipped
     text = str(name_or_path)
     if path.exists() or not is_hub_id(text):
-        raise ValueError(f"{text}: no such pipeline folder (and not a hub id of the form owner/name)")
+        raise ValueError(
+            f"{text}: no such pipeline folder (and not a hub id of the form owner/name, nor a shipped pipeline: "
+            f"{', '.join(SHIPPED)})"
+        )
     from huggingface_hub import snapshot_download
 
     try:

@@ -44,7 +44,7 @@ from audiodiff.checkpoints import (
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, slice_windows, wide_batch
-from audiodiff.models import build_model, load_model_preset, null_label
+from audiodiff.models import add_genre, build_model, load_model_preset, null_label
 from audiodiff.optimization import FusedEMA, adamw
 from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
 from audiodiff.utils import first_line
@@ -372,6 +372,13 @@ class Trainer(RunFolderHolder):
             different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
             if different:
                 raise TrainingError(_mel_mismatch(pretrained, mel_config, data, different))
+            if genre is not None and genres and genre not in genres:
+                genres = add_genre(unet, genres, genre)
+                if progress:
+                    print(
+                        f"genre {genre!r} is new to {pretrained} (it knows {', '.join(genres[:-1])}): added as a new "
+                        "genre label, starting from the model's unconditional one"
+                    )
         else:
             mel_config = data.mel_config
             noise_scheduler = _make_noise_scheduler(config)

@@ -157,6 +157,27 @@ def test_genre_conditioned_training_then_finetune_on_one_genre(data, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
+def test_finetune_adds_a_genre_the_base_does_not_know(data, tmp_path):
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    train(tiny_config(conditional=True, max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    before = AudioDiffusionPipeline.from_pretrained(tmp_path / "base").unet.class_embedding.weight.detach().clone()
+    # The user's folder names its genre "strings" (the dataset's third genre under a new name).
+    theirs = dataclasses.replace(data, genres=["beats", "pads", "strings"])
+    tuned = Trainer.start(
+        tiny_config(max_steps=2, num_samples=0), theirs, tmp_path / "tuned", pretrained=str(tmp_path / "base"),
+        genre="strings", progress=False,
+    )  # fmt: skip
+    assert tuned.genres == ["beats", "pads", "arpeggios", "strings"] and set(tuned.rows.labels) == {3}
+    start = tuned.unet.class_embedding.weight.detach()
+    assert torch.equal(start[:3], before[:3]) and torch.equal(start[3], before[3]) and torch.equal(start[4], before[3])
+    tuned.run()
+    pipeline = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
+    assert pipeline.genres == ["beats", "pads", "arpeggios", "strings"] and pipeline.unet.config.num_class_embeds == 5
+    images = pipeline(batch_size=1, num_inference_steps=2, genre="strings", generator=torch.Generator().manual_seed(0))
+    assert images.images[0].size == (MEL.x_res, MEL.y_res)
+
+
 def test_clear_errors(data, tmp_path):
     train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
     with pytest.raises(TrainingError, match="genre 'jazz' is not in dataset .*beats, pads, arpeggios"):

@@ -81,7 +81,8 @@ def test_only_listed_pipelines_can_be_loaded(tmp_path):
         catalogue.pipeline("/etc")
     with pytest.raises(ValueError, match="a/base"):  # listed, but not a loadable pipeline: one line
         catalogue.pipeline("a/base")
-    assert Catalogue([], base=tmp_path / "a").names() == ["base", "runs/x"]  # no argument: search the folder
+    # no argument: search the folder, then offer the shipped base model
+    assert Catalogue([], base=tmp_path / "a").names() == ["base", "runs/x", "audiodiff-base-64"]
 
 
 @pytest.mark.parametrize("kind", ["generate", "vary", "inpaint", "loop", "edit", "interpolate", "morph-clips"])
@@ -164,11 +165,8 @@ def test_ui_command_says_how_to_install_gradio(monkeypatch, workspace):
     assert "Traceback" not in result.output
 
 
-def test_ui_command_needs_a_pipeline(monkeypatch, tmp_path):
-    pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
-    monkeypatch.chdir(tmp_path)  # nothing to offer here
-    result = CliRunner().invoke(cli, ["ui", "--device", "cpu"])
-    assert result.exit_code == 2 and "no pipeline folders found" in result.output
+def test_ui_offers_the_shipped_base_model_where_no_pipeline_is_found(tmp_path):
+    assert Catalogue([], base=tmp_path).names() == ["audiodiff-base-64"]
 
 
 def test_page_errors_are_the_library_message():

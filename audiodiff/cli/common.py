@@ -83,13 +83,27 @@ def device_option(function: Callable) -> Callable:
     return click.option("--device", default="auto", help="cuda, cuda:1, mps, cpu, or auto (best available).")(function)
 
 
+def _existing_or_shipped(context, parameter, value: Path | None) -> Path | None:
+    """An existing path as is; a shipped pipeline's name (`audiodiff-base-64`) as its folder."""
+    from audiodiff.pretrained import shipped_folder
+
+    if value is None or value.exists():
+        return value
+    folder = shipped_folder(value)
+    if folder is None:
+        raise click.BadParameter(f"Path '{value}' does not exist.")
+    return folder
+
+
 def mel_config_option(function: Callable) -> Callable:
     return click.option(
         "--mel-config",
         "mel_config_path",
-        type=click.Path(exists=True, path_type=Path),
+        type=click.Path(path_type=Path),
+        callback=_existing_or_shipped,
         default=None,
-        help="mel_config.json (reference format), YAML, or a folder holding one. Default: the reference settings.",
+        help="mel_config.json (reference format), YAML, or a folder holding one (a pipeline's, or a shipped "
+        "pipeline's name: audiodiff-base-64). Default: the reference settings.",
     )(function)
 
 

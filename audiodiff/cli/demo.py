@@ -38,6 +38,7 @@ def run_demo(
     out_dir: str | Path = "demo_output",
     data: str | Path | None = None,
     pretrained: str | None = None,
+    from_scratch: bool = False,
     genre: str | None = None,
     genre_from: str = "folder",
     mel_config: str | Path | None = None,
@@ -54,14 +55,25 @@ def run_demo(
     """Run the whole job and return the path of `index.html`.
 
     data: a music folder (one sub-folder per genre) or dataset; default: the synthesized collection.
-    pretrained: a pipeline folder or hub id to fine-tune; default: train a small base model on all genres first.
+    pretrained: a pipeline folder, hub id or shipped name to fine-tune; default: the shipped base model
+    (`audiodiff-base-64`, trained on real music), or with `from_scratch` a small base model trained on all genres of
+    the data first (`base_config`, `base_steps`; `mel_config` applies only then).
     vocoder: the decoder of `generate` and `evaluate` (griffinlim, librosa, or a folder of `audiodiff
     train-vocoder` made for the demo's mel settings); default: each command's own.
     """
     # Imported here: `audiodiff --help` should not pay for torch.
     from audiodiff.demo import write_index
+    from audiodiff.pretrained import DEFAULT_BASE
     from audiodiff.synth import write_collection
 
+    if from_scratch and pretrained is not None:
+        raise click.UsageError("--from and --from-scratch exclude each other: fine-tune one, or train a base first")
+    if mel_config is not None and not from_scratch:
+        raise click.UsageError("--mel-config needs --from-scratch: a pretrained base model fixes the mel settings")
+    if base_steps and not from_scratch:
+        raise click.UsageError("--base-steps needs --from-scratch: without it the demo trains no base model")
+    if not from_scratch:
+        pretrained = pretrained or DEFAULT_BASE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -182,21 +194,30 @@ def _is_conditional(pipeline_dir: Path) -> bool:
     "--from",
     "pretrained",
     default=None,
-    help="Pipeline folder or hub id to fine-tune. Default: train a small base model first.",
+    help="Pipeline folder, hub id or shipped name to fine-tune. Default: audiodiff-base-64, the shipped base model.",
+)
+@click.option(
+    "--from-scratch",
+    is_flag=True,
+    default=False,
+    help="Train a small base model on all genres of the data first, instead of fine-tuning a pretrained one.",
 )
 @click.option("--genre", default=None, help="Genre to fine-tune on. Default: arpeggios (built-in data).")
-@click.option("--mel-config", default=None, help="Mel settings for your data (default: configs/mel/demo-64.yaml).")
-@click.option("--base-steps", type=common.COUNT, default=None, help="Override the base model's training steps.")
+@click.option(
+    "--mel-config", default=None, help="With --from-scratch: mel settings (default: configs/mel/demo-64.yaml)."
+)
+@click.option("--base-steps", type=common.COUNT, default=None, help="With --from-scratch: the base's training steps.")
 @click.option("--finetune-steps", type=common.COUNT, default=None, help="Override the fine-tuning steps.")
 @click.option("--clips", "num_clips", type=common.COUNT, default=4, help="Clips to generate.")
 @click.option("--seconds", type=common.POSITIVE, default=6.0, help="Length of each generated clip.")
 @common.device_option
 @click.option("--seed", type=common.SEED, default=0, help="Seed of every step.")
 @common.sampling_vocoder_option
-def command(out_dir, data, pretrained, genre, mel_config, base_steps, finetune_steps, num_clips, seconds, device,
-            seed, vocoder) -> None:  # fmt: skip
-    """Synthesize a 3-genre collection, prepare it, train a base model, fine-tune it on one genre, generate,
-    evaluate, and write OUT/index.html. About 10 minutes on 2 CPU cores; re-running resumes."""
-    run_demo(out_dir, data=data, pretrained=pretrained, genre=genre, mel_config=mel_config, base_steps=base_steps,
+def command(out_dir, data, pretrained, from_scratch, genre, mel_config, base_steps, finetune_steps, num_clips, seconds,
+            device, seed, vocoder) -> None:  # fmt: skip
+    """Synthesize a 3-genre collection, prepare it, fine-tune the shipped base model on one genre (or train a base
+    first with --from-scratch), generate, evaluate, and write OUT/index.html. Re-running resumes."""
+    run_demo(out_dir, data=data, pretrained=pretrained, from_scratch=from_scratch, genre=genre, mel_config=mel_config,
+             base_steps=base_steps,
              finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed,
              vocoder=vocoder)  # fmt: skip

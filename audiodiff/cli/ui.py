@@ -46,7 +46,7 @@ def command(pipelines, host, port, device, share):
         catalogue = Catalogue(pipelines, device=resolve_device_or_fail(device))
         if not catalogue.names():
             raise click.UsageError("no pipeline folders found (folders with model_index.json): run `make demo`, or "
-                                   "name pipeline folders")  # fmt: skip
+                                   "name pipeline folders or audiodiff-base-64")  # fmt: skip
         click.echo(f"models: {', '.join(catalogue.names())}")
         os.umask(0o077)  # whatever this process writes (Gradio's uploads and cache too) is the user's alone
         studio = Studio(catalogue, folder)

@@ -457,7 +457,9 @@ def open_source(
     keyword arguments of `PipelineClips` (at least `count`), a pipeline folder. Without `generation` a pipeline
     folder is an error: it holds no clips.
     """
-    path = Path(path)
+    from audiodiff.pretrained import resolve
+
+    path = Path(resolve(path))
     if not path.exists():
         if is_hub_id(path):
             return DatasetClips(str(path))  # a hub dataset id (`datasets.load_dataset`)

@@ -52,7 +52,8 @@ def _display_name(path: Path, base: Path) -> str:
 class Catalogue:
     """Named pipelines: `names()` for the page, `pipeline(name, scheduler)` for the jobs.
 
-    sources: pipeline folders, folders to search for pipelines (`find_pipelines`), or hub ids; none = search `base`.
+    sources: pipeline folders, folders to search for pipelines (`find_pipelines`), hub ids or shipped names
+    (`audiodiff.pretrained`); none = search `base`, and offer the shipped base model after what is found.
     Names are paths relative to `base` (the current folder) where possible: what a command line would say.
     """
 
@@ -67,8 +68,13 @@ class Catalogue:
             elif path.is_dir():
                 for found in find_pipelines(path):
                     self.sources[_display_name(found, self.base)] = str(found)
-            else:  # a hub id (or a missing folder): from_pretrained says which when it is chosen
+            else:  # a hub id, a shipped name (or a missing folder): from_pretrained says which when it is chosen
                 self.sources[str(source)] = str(source)
+        if not sources:  # the shipped base model is always on offer, after the folders found here
+            from audiodiff.pretrained import SHIPPED
+
+            for name in SHIPPED:
+                self.sources.setdefault(name, name)
         self._loaded: dict[str, tuple[AudioDiffusionPipeline, object]] = {}
         self._lock = threading.Lock()
 

@@ -1,0 +1,196 @@
+"""The shipped base model (`audiodiff-base-64`) on real held-out music, per genre, scored by the instrument.
+
+For each genre of the real-music collection (`scripts/real_music.py`), the held-out tracks (every 4th track of the
+genre, sorted by name, as `train_base.py` and `bench_quality.py` split them; none was trained on) go alternately to
+two sides: side A is the reference (a folder of WAVs, and the same tracks prepared as a dataset: both kinds of
+reference), side B gives real 6 s excerpts scored like generated clips (real-vs-real). Scored against each
+reference with `audiodiff evaluate`'s instrument (`run_evaluation`):
+
+- the base model's clips: `audiodiff generate audiodiff-base-64 --genre G --seconds 6` (default sampler), made
+  through the CLI as a user would;
+- optionally a from-scratch model of today's demo presets (`--scratch RUN`: a pipeline folder, e.g. trained by
+  `bench_quality.py`'s stages), the same way;
+- real 6 s excerpts of side B;
+- known-bad sets made from side B: Gaussian-blurred (sigma 2 px), the reference's mean image plus noise, frames
+  shuffled in time, copies of one clip, the untrained model.
+
+Genre share comes from a three-genre classifier (`audiodiff train-classifier`) trained on the base's training data
+(other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel embedding),
+Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
+
+    python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--scratch RUN]
+
+Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
+genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_instrument import excerpts, gaussian_blur, untrained_clips, write_pngs  # noqa: E402
+from bench_quality import split_tracks  # noqa: E402
+
+from audiodiff.audio import save_audio  # noqa: E402
+from audiodiff.codec import SpectrogramCodec  # noqa: E402
+from audiodiff.config import MelConfig  # noqa: E402
+from audiodiff.evaluation import run_evaluation  # noqa: E402
+from audiodiff.pretrained import DEFAULT_BASE, shipped_folder  # noqa: E402
+from audiodiff.runtime import environment_info  # noqa: E402
+
+WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
+BASE_DATA = Path.home() / ".cache" / "audiodiff" / "base-64" / "dataset"
+
+
+def audiodiff(*arguments) -> None:
+    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
+    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def headline(report: dict) -> dict:
+    fidelity = report["precision_recall"]["log-mel-fine"]
+    genre = report.get("genre", {})
+    return {
+        "flagged": report["artifacts"]["flagged_share"],
+        "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
+        "precision": fidelity["precision"],
+        "recall": fidelity["recall"],
+        "density": fidelity["density"],
+        "coverage": fidelity["coverage"],
+        "real_precision": fidelity["real"]["precision"],
+        "real_recall": fidelity["real"]["recall"],
+        "fd_fine": report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"],
+        "fd_log_mel": report["frechet_distance"]["log-mel"]["ratio_to_baseline"],
+        "genre_share": genre.get("target_share"),
+        "reference_genre_share": genre.get("reference_target_share"),
+        "seam": (report.get("seams") or {}).get("seam_score"),
+        "diversity_db": report["diversity"]["generated_mean_pairwise_db"],
+        "reference_diversity_db": report["diversity"]["reference_mean_pairwise_db"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genres", default="rock,electronic,cinematic")
+    parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base", default=DEFAULT_BASE, help="the pipeline to score (default: the shipped base)")
+    parser.add_argument("--scratch", type=Path, default=None, help="a from-scratch demo-preset pipeline to compare")
+    args = parser.parse_args()
+    from real_music import ensure_collection
+
+    collection = ensure_collection()
+    info = environment_info()
+    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
+    base_folder = shipped_folder(args.base) or Path(args.base)
+    mel = MelConfig.load(base_folder / "mel" / "mel_config.json")
+    codec = SpectrogramCodec(mel)
+    split = split_tracks(collection)
+    WORK.mkdir(parents=True, exist_ok=True)
+    classifier = WORK / "classifier"
+    if not (classifier / "config.json").is_file():
+        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--steps", 600, "--device", "cpu")
+    slices = round(args.seconds / mel.slice_seconds)
+    rows = []
+    for genre in args.genres.split(","):
+        tracks = sorted(collection / file for file in split[genre]["held_out"])
+        side_a, side_b = tracks[0::2], tracks[1::2]
+        work = WORK / genre
+        shutil.rmtree(work, ignore_errors=True)
+        reference_folder = work / "reference" / genre
+        reference_folder.mkdir(parents=True)
+        for file in side_a:
+            (reference_folder / file.name).symlink_to(file)
+        dataset = work / "reference-dataset"
+        audiodiff("prepare", work / "reference", "--out", dataset, "--mel-config", base_folder / "mel",
+                  "--genre-from", "folder")  # fmt: skip
+        sets: dict[str, Path] = {}
+        for name, pipeline in (("base model", args.base), ("from scratch (demo presets)", args.scratch)):
+            if pipeline is None:
+                continue
+            folder = work / "sets" / name
+            audiodiff("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", args.seconds,
+                      "--seed", args.seed, "--out", folder, "--device", "cpu")  # fmt: skip
+            sets[name] = folder
+        generator = torch.Generator().manual_seed(args.seed)
+        real = excerpts(side_b, mel, slices, args.clips, generator)
+        wav_folder = work / "sets" / "real held-out 6 s"
+        wav_folder.mkdir(parents=True)
+        for index, clip in enumerate(real):
+            save_audio(wav_folder / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
+        sets["real held-out 6 s"] = wav_folder
+        one = codec.encode(torch.from_numpy(excerpts(side_b, mel, 1, args.clips, generator)))
+        reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
+        bad = {
+            "blurred (sigma 2 px)": gaussian_blur(one, 2.0),
+            "mean image + noise": (
+                reference_images.mean(dim=0, keepdim=True) + 0.05 * torch.randn(one.shape, generator=generator)
+            ).clamp(-1, 1),  # fmt: skip
+            "frames shuffled": one[..., torch.randperm(one.shape[-1], generator=generator)],
+            "copies of one clip": one[:1].expand_as(one).clone(),
+        }
+        for name, images in bad.items():
+            sets[name] = write_pngs(images, work / "sets" / name, "clip")
+        sets["untrained model"] = untrained_clips(mel, args.clips, work / "sets" / "untrained model", args.seed)
+        for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
+            for name, folder in sets.items():
+                run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,
+                                     count=args.clips, mel_config=mel, seed=args.seed,
+                                     classifier=classifier)  # fmt: skip
+                row = {"genre": genre, "reference": reference_kind, "set": name, **headline(run.report)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print()
+    print("| genre | reference | set | flagged | precision (real) | recall (real) | coverage | FD fine | FD log-mel | "
+          "genre share | seam | diversity dB (ref) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        share = "" if row["genre_share"] is None else f"{row['genre_share']:.2f}"
+        diversity = f"{row['diversity_db']:.1f} ({row['reference_diversity_db']:.1f})"
+        seam = "" if row["seam"] is None else row["seam"]
+        print(f"| {row['genre']} | {row['reference']} | {row['set']} | {100 * row['flagged']:.0f}% "
+              f"{','.join(row['reasons'])} | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
+              f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['coverage']:.2f} | {row['fd_fine']} | "
+              f"{row['fd_log_mel']} | {share} | {seam} | {diversity} |")  # fmt: skip
+    base = [row for row in rows if row["set"] == "base model"]
+    real = [row for row in rows if row["set"].startswith("real")]
+    known_bad = [row for row in rows if row["set"] not in ("base model", "from scratch (demo presets)")]
+    known_bad = [row for row in known_bad if not row["set"].startswith("real")]
+
+    def peers(row) -> list[dict]:
+        return [r for r in real if r["genre"] == row["genre"] and r["reference"] == row["reference"]]
+
+    def worse(row) -> bool:
+        return all(
+            min(row["precision"], row["recall"]) < 0.6 * min(peer["precision"], peer["recall"])
+            or row["flagged"] > max(0.2, 2 * peer["flagged"])
+            for peer in peers(row)
+        )
+
+    def ratio(row, key) -> float:
+        return min(row[key] / max(peer[key], 1e-9) for peer in peers(row))
+
+    print(
+        f"RESULT precision_ratio={min(ratio(row, 'precision') for row in base):.2f} "
+        f"recall_ratio={min(ratio(row, 'recall') for row in base):.2f} "
+        f"flagged={max(row['flagged'] for row in base):.3f} flagged_real={max(row['flagged'] for row in real):.3f} "
+        f"genre_share={min(row['genre_share'] or 0 for row in base):.2f} "
+        f"blurred_flagged={min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f} "
+        f"bad_ranked_below={sum(map(worse, known_bad)) / len(known_bad):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Train the base model that ships with audiodiff (`audiodiff-base-64`) on the real-music collection.
+
+The recipe, end to end, through the same CLI commands a user runs:
+
+1. data: from the collection (`scripts/real_music.py`), the tracks whose licence allows redistributing a model
+   trained on them under CC-BY-SA-3.0 (CC-BY-SA-3.0 and Expat/MIT; the GPL-licensed packages are left out, since
+   GPL and CC-BY-SA-3.0 cannot be combined), minus the held-out tracks (every 4th track of each genre, sorted by
+   name, as in `bench_quality.py`), prepared at the demo's settings (`configs/mel/demo-64.yaml`) and thinned to at
+   most `--rows-per-genre` slices per genre spread evenly over each track, so that no genre dominates;
+2. train: `audiodiff train --config base` (genre-conditioned, v-prediction, Min-SNR-5, EMA), resumed from its
+   newest checkpoint when the run folder exists, so that the training can go over several runs (stop it at any
+   time; the next run goes on from the last checkpoint, exactly);
+3. export: the EMA weights as fp16 safetensors into `audiodiff/pretrained/base-64/` with the model card
+   (`MODEL_CARD.md` there) left as written by hand, and `training.json` recording the run (steps, samples seen,
+   time, machine, loss curve) and the held-out tracks.
+
+    python scripts/train_base.py [--stage all|data|train|export] [--max-steps N]
+
+Last line: `RESULT steps=... samples_seen=... hours=... final_loss=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_quality import link_tracks, split_tracks, thin_dataset  # noqa: E402
+
+WORK = Path(os.environ.get("AUDIODIFF_BASE_WORK", Path.home() / ".cache" / "audiodiff" / "base-64"))
+EXPORT = Path(__file__).resolve().parents[1] / "audiodiff" / "pretrained" / "base-64"
+LICENCES = ("CC-BY-SA-3.0", "Expat (MIT)")
+MEL_PRESET = "demo-64"
+
+
+def audiodiff(*arguments: str) -> int:
+    """Run one `audiodiff` CLI command in a child process (as a user would); its exit status."""
+    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
+    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
+    return subprocess.run(command).returncode
+
+
+def licensed_split(collection: Path) -> dict[str, dict[str, list[str]]]:
+    """`split_tracks`, each genre's training tracks kept only where their licence allows the model's licence."""
+    rows = {row["file"]: row for row in json.loads((collection / "manifest.json").read_text())}
+    split = split_tracks(collection)
+    for parts in split.values():
+        parts["left_out"] = [file for file in parts["train"] if rows[file]["license"] not in LICENCES]
+        parts["train"] = [file for file in parts["train"] if rows[file]["license"] in LICENCES]
+        parts["held_out_same_licences"] = [file for file in parts["held_out"] if rows[file]["license"] in LICENCES]
+    return split
+
+
+def stage_data(args) -> None:
+    from real_music import ensure_collection
+
+    from audiodiff.config import configs_dir
+
+    collection = ensure_collection()
+    split = licensed_split(collection)
+    rows = {row["file"]: row for row in json.loads((collection / "manifest.json").read_text())}
+    for genre, parts in split.items():
+        minutes = sum(rows[file]["seconds"] for file in parts["train"]) / 60
+        print(f"{genre}: {len(parts['train'])} training tracks ({minutes:.1f} min), {len(parts['held_out'])} held out")
+    train_files = [file for parts in split.values() for file in parts["train"]]
+    link_tracks(collection, train_files, args.work / "music-train")
+    full = args.work / "dataset-full"
+    mel = configs_dir() / "mel" / f"{MEL_PRESET}.yaml"
+    if audiodiff("prepare", args.work / "music-train", "--out", full, "--mel-config", mel, "--genre-from", "folder"):
+        sys.exit("prepare failed")
+    thin_dataset(full, args.work / "dataset", args.rows_per_genre)
+    sources = [
+        {key: rows[file][key] for key in ("genre", "file", "package", "version", "license", "copyright", "seconds")}
+        for file in train_files
+    ]
+    (args.work / "split.json").write_text(json.dumps({"split": split, "training_tracks": sources}, indent=1) + "\n")
+
+
+def stage_train(args) -> None:
+    run = args.work / "run"
+    resume = ["--resume"] if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()) else []
+    command = ["train", "--data", args.work / "dataset", "--config", "base", "--out", run, *resume]
+    if args.max_steps:
+        command += ["--max-steps", args.max_steps]
+    started = time.monotonic()
+    status = audiodiff(*command)
+    print(f"train ran {(time.monotonic() - started) / 60:.1f} min, exit status {status}")
+
+
+def export_pipeline(run: Path, target: Path, split: dict) -> dict:
+    """The finished run's pipeline (EMA weights) as fp16 safetensors in `target`, its record cleaned of local paths
+    and completed with what it was trained on; `target/training.json` holds the loss curve (means of 50 steps) and
+    the held-out tracks. The model card (`MODEL_CARD.md`) in `target` is kept."""
+    from audiodiff.models import count_parameters
+    from audiodiff.pipeline import AudioDiffusionPipeline
+    from audiodiff.runtime import environment_info
+
+    pipeline = AudioDiffusionPipeline.from_pretrained(run)
+    losses = json.loads((run / "losses.json").read_text())
+    config = json.loads((run / "run.json").read_text())["config"]
+    steps = int(pipeline.training["steps"])
+    # Wall time from the run's first record to its pipeline: all resumed runs together, pauses between them included.
+    hours = ((run / "losses.json").stat().st_mtime - (run / "run.json").stat().st_mtime) / 3600
+    summary = {
+        "steps": steps,
+        "samples_seen": steps * config["batch_size"] * config["gradient_accumulation_steps"],
+        "hours": hours,
+        "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+        "parameters": count_parameters(pipeline.unet),
+    }
+    pipeline.training = {
+        "recipe": "scripts/train_base.py (configs/train/base.yaml)",
+        "data": "the real-music collection (scripts/real_music.py), CC-BY-SA-3.0 and Expat tracks; see MODEL_CARD.md",
+        "preset": "base",
+        "config": config,
+        **summary,
+    }
+    target.mkdir(parents=True, exist_ok=True)
+    card = target / "MODEL_CARD.md"
+    kept = card.read_text() if card.is_file() else None
+    for path in target.iterdir():
+        if path.name != card.name:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    pipeline.unet.half()
+    pipeline.save_pretrained(target)
+    if kept is not None:
+        card.write_text(kept)
+    curve = [sum(losses[i : i + 50]) / len(losses[i : i + 50]) for i in range(0, len(losses), 50)]
+    record = {**summary, "loss_every_50_steps": curve, "machine": environment_info(), "split": split}
+    (target / "training.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return summary
+
+
+def stage_export(args) -> None:
+    run = args.work / "run"
+    summary = export_pipeline(run, EXPORT, split=json.loads((args.work / "split.json").read_text()))
+    print(
+        f"RESULT steps={summary['steps']} samples_seen={summary['samples_seen']} hours={summary['hours']:.2f} "
+        f"final_loss={summary['final_loss']:.4f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=("all", "data", "train", "export"), default="all")
+    parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument("--rows-per-genre", type=int, default=1000)
+    parser.add_argument("--max-steps", type=int, default=None, help="override the preset's max_steps")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.stage in ("all", "data") and not (args.work / "dataset").is_dir():
+        stage_data(args)
+    if args.stage in ("all", "train"):
+        stage_train(args)
+    if args.stage in ("all", "export"):
+        stage_export(args)
+
+
+if __name__ == "__main__":
+    main()
