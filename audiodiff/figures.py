@@ -114,6 +114,48 @@ def render_figure(
     return path
 
 
+def render_copy_pairs(
+    generated: ClipSet, training: ClipSet, pairs: Sequence[tuple[int, int]], section: dict[str, Any], path, tile=160
+) -> Path:
+    """PNG of the copy check (`evaluation.copies`): each closest pair side by side, the generated window on the left
+    and its nearest training window on the right, captioned with the distance, red when it is a near-copy. `pairs`:
+    (generated window, training window) indices into the windowed sets. Returns the file."""
+    from audiodiff.evaluation.copies import copy_summary
+
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow without FreeType: the bitmap font
+        font = ImageFont.load_default()
+    import textwrap
+
+    margin, caption, line_height = 12, 22, 18
+    header = textwrap.wrap(copy_summary(section), 110)
+    top = margin + line_height * len(header) + 6
+    width = max(2 * tile + 3 * margin + 260, 780)
+    height = top + max(1, len(pairs)) * (tile + caption + margin) + margin
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for number, line in enumerate(header):
+        draw.text((margin, margin + number * line_height), line, fill=(0, 0, 0), font=font)
+    threshold = section.get("threshold_db", 0.0)
+    for row, (window, train) in enumerate(pairs):
+        y = top + row * (tile + caption + margin)
+        for column, (clips, index) in enumerate(((generated, window), (training, train))):
+            picture = Image.fromarray(colourise(clips.images[index, 0])).resize((tile, tile), Image.Resampling.BILINEAR)
+            x = margin + column * (tile + margin)
+            canvas.paste(picture, (x, y))
+            name = clips.names[index] if column == 0 else f"{clips.groups[index]} ({clips.names[index]})"
+            draw.text((x, y + tile + 3), name if len(name) <= 24 else "..." + name[-21:], fill=(60, 60, 60), font=font)
+        distance = float(section["closest"][row]["distance_db"])
+        copied = distance < threshold
+        draw.text((2 * tile + 3 * margin, y + tile // 2 - 8), f"{distance:.2f} dB" + ("  near-copy" if copied else ""),
+                  fill=(220, 0, 0) if copied else (0, 0, 0), font=font)  # fmt: skip
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    return path
+
+
 def _figure_order(generated: ClipSet, report: dict[str, Any]) -> list[int]:
     """Generated clip indices to show: flagged clips first (in the report's order), then the rest in order."""
     position = {name: index for index, name in enumerate(generated.names)}

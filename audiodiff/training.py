@@ -69,7 +69,14 @@ ZERO_SNR_EPSILON = (
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Hyper-parameters of a run (`configs/train/*.yaml`). `max_steps`, when set, overrides `epochs`.
+    """Hyper-parameters of a run (`configs/train/*.yaml`). `max_steps`, when set, overrides `epochs`, which
+    overrides `passes`.
+
+    A length chosen from the data (the fine-tuning presets): with `epochs` and `max_steps` both null, the run sees
+    `passes` times as many images as the training rows hold, in whole optimizer steps, at least `passes_min_steps`
+    and at most `passes_max_steps` steps. So ten songs get a run that trains, and a thousand songs do not get a
+    thousand epochs. `warmup_fraction`, when set, makes the learning-rate warm-up that fraction of the run's steps
+    (replacing `lr_warmup_steps`), so that a short run is not spent warming up.
 
     The recipe options of the training-improvements study (README, "Training recipe options"):
     - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
@@ -115,6 +122,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     epochs: int | None = 100
     max_steps: int | None = None
+    passes: float | None = None
+    passes_min_steps: int = 1
+    passes_max_steps: int | None = None
+    warmup_fraction: float | None = None
     use_ema: bool = True
     ema_max_decay: float = 0.9999
     ema_inv_gamma: float = 1.0
@@ -164,8 +175,19 @@ class TrainConfig:
         for name in ("epochs", "max_steps"):  # None means "not set"; zero steps would save an untrained model
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1 (or null), got {getattr(self, name)}")
-        if self.max_steps is None and self.epochs is None:
-            raise ConfigError("set epochs or max_steps")
+        if self.max_steps is None and self.epochs is None and self.passes is None:
+            raise ConfigError("set epochs, max_steps or passes")
+        if self.passes is not None and not 0 < self.passes <= 1e6:
+            raise ConfigError(f"passes must be a positive number up to 1e6 (or null), got {self.passes}")
+        if self.passes_min_steps < 1 or (
+            self.passes_max_steps is not None and self.passes_max_steps < self.passes_min_steps
+        ):
+            raise ConfigError(
+                f"passes_min_steps must be at least 1 and passes_max_steps at least passes_min_steps, got "
+                f"{self.passes_min_steps} and {self.passes_max_steps}"
+            )
+        if self.warmup_fraction is not None and not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"warmup_fraction must be in [0, 1) (or null), got {self.warmup_fraction}")
         for name in ("learning_rate", "adam_epsilon"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
@@ -284,7 +306,12 @@ class Trainer(RunFolderHolder):
         # An epoch holds at least one optimizer step's images, so that a genre of two songs can be fine-tuned on.
         self.images_per_step = config.batch_size * config.gradient_accumulation_steps * world
         self.steps_per_epoch = len(self.epoch_order(0)) // self.images_per_step
-        self.total_steps = config.max_steps if config.max_steps is not None else config.epochs * self.steps_per_epoch
+        self.total_steps = self._planned_steps()
+        self.warmup_steps = (
+            round(config.warmup_fraction * self.total_steps)
+            if config.warmup_fraction is not None
+            else config.lr_warmup_steps
+        )
         optimizer = adamw(
             unet.parameters(),
             self.accelerator.device,
@@ -298,7 +325,7 @@ class Trainer(RunFolderHolder):
         lr_scheduler = get_scheduler(
             config.lr_scheduler,
             optimizer=optimizer,
-            num_warmup_steps=config.lr_warmup_steps * world,
+            num_warmup_steps=self.warmup_steps * world,
             num_training_steps=self.total_steps * world,
         )
         if config.channels_last:
@@ -537,6 +564,46 @@ class Trainer(RunFolderHolder):
         widths = self.config.widths
         return widths[step % len(widths)]
 
+    def _planned_steps(self) -> int:
+        """The run's optimizer steps: `max_steps`, else `epochs` epochs, else `passes` over the training rows
+        bounded by `passes_min_steps` and `passes_max_steps` (see `TrainConfig`)."""
+        config = self.config
+        if config.max_steps is not None:
+            return config.max_steps
+        if config.epochs is not None:
+            return config.epochs * self.steps_per_epoch
+        steps = max(config.passes_min_steps, math.ceil(config.passes * len(self.rows) / self.images_per_step))
+        return steps if config.passes_max_steps is None else min(steps, config.passes_max_steps)
+
+    def plan(self) -> list[str]:
+        """What this run will do, in plain lines for the user before it starts (rows, tracks, steps, images seen,
+        warm-up), then a warning line for each implausible setting."""
+        config, rows = self.config, len(self.rows)
+        images = self.total_steps * self.images_per_step
+        if config.max_steps is not None:
+            why = "--max-steps"
+        elif config.epochs is not None:
+            why = f"{config.epochs} epochs of {self.steps_per_epoch} steps"
+        else:
+            why = f"{config.passes:g} passes over the rows, within {config.passes_min_steps}-{config.passes_max_steps}"
+        subject = f"genre {self.genre!r}: " if self.genre else ""
+        lines = [
+            f"plan: {subject}{rows} slices of {len(self.tracks)} tracks; {self.total_steps} steps of "
+            f"{self.images_per_step} images ({why}) = {images} images seen, {images / max(1, rows):.1f} per slice; "
+            f"warm-up {self.warmup_steps} steps"
+        ]
+        if self.total_steps <= self.warmup_steps:
+            lines.append(
+                f"warning: {self.total_steps} steps is not more than the {self.warmup_steps} warm-up steps, so the "
+                "learning rate never reaches its peak: raise --max-steps or lower lr_warmup_steps"
+            )
+        if rows < 8 or len(self.tracks) < 2:
+            lines.append(
+                f"warning: {rows} slices of {len(self.tracks)} track(s) is very little to learn a genre from: "
+                "expect the model to replay them (check with audiodiff evaluate --training)"
+            )
+        return lines
+
     def epoch_order(self, epoch: int) -> list[int]:
         """Row indices of one epoch (`data.order.epoch_indices`), at least one optimizer step's worth."""
         return epoch_indices(
@@ -582,6 +649,11 @@ class Trainer(RunFolderHolder):
                 trained_samples += self.images_per_step
                 self.losses.append(accumulated)
                 rate = trained_samples / (time.perf_counter() - started)
+                if trained_samples == 5 * self.images_per_step and self.global_step < self.total_steps:
+                    left = (self.total_steps - self.global_step) * self.images_per_step / rate
+                    steps_left = self.total_steps - self.global_step
+                    bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {accelerator.device} "
+                              "(from the first 5 steps)")  # fmt: skip
                 bar.update(1)
                 bar.set_postfix(loss=f"{accumulated:.4f}", samples_per_s=f"{rate:.1f}")
                 if self.global_step % max(1, config.log_every) == 0 or self.global_step == self.total_steps:

@@ -36,7 +36,7 @@ def test_configs_dir_of_a_checkout(monkeypatch):
 
     monkeypatch.delenv(CONFIGS_ENV, raising=False)
     assert configs_dir() == ROOT / "configs"
-    assert TrainConfig.load("finetune").epoch_sampling == "one_per_track"
+    assert TrainConfig.load("finetune").passes_min_steps == 300
     monkeypatch.setenv(CONFIGS_ENV, "/elsewhere")
     assert configs_dir() == Path("/elsewhere")
 

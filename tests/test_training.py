@@ -283,14 +283,35 @@ def _cli(*arguments):
     return CliRunner().invoke(cli, [str(argument) for argument in arguments])
 
 
-def test_finetune_on_a_two_track_genre_works_with_the_default_preset(dataset_dir, data, tmp_path):
+def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, data, tmp_path):
+    """Ten songs once got 6 optimizer steps (3 epochs of one slice per track, batch 4) and never left warm-up. The
+    preset now sees every slice `passes` times, within a floor and a ceiling of steps, warming up for 5% of them."""
     train(tiny_config(max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
-    # Two songs of "pads", one slice each per epoch under one_per_track: fewer than the preset's batch of 4.
-    assert len(data.select_genres(["pads"]).rows_by_track()) == 2
+    pads = len(data.select_genres(["pads"]).dataset)
+
+    def planned(folder, **changes):
+        config = dataclasses.replace(TrainConfig.load("finetune"), **changes)
+        return Trainer.start(config, data, tmp_path / folder, pretrained=str(tmp_path / "base"), genre="pads",
+                             progress=False)  # fmt: skip
+
+    small = planned("a")
+    assert 10 * pads / 4 < 300 and small.total_steps == 300 and small.warmup_steps == 15  # the floor
+    assert small.plan() == [
+        f"plan: genre 'pads': {pads} slices of 2 tracks; 300 steps of 4 images (10 passes over the rows, within "
+        f"300-5000) = 1200 images seen, {1200 / pads:.1f} per slice; warm-up 15 steps"
+    ]
+    assert planned("b", passes=200).total_steps == math.ceil(200 * pads / 4)  # between floor and ceiling
+    assert planned("c", passes=10_000).total_steps == 5000  # the ceiling
+    assert planned("d", epochs=2).total_steps == 2 * planned("e").steps_per_epoch  # --epochs overrides
+    short = planned("f", max_steps=6, warmup_fraction=None, lr_warmup_steps=20)
+    assert short.total_steps == 6 and short.warmup_steps == 20
+    assert short.plan()[1].startswith("warning: 6 steps is not more than the 20 warm-up steps")
     result = _cli("finetune", "--from", tmp_path / "base", "--data", dataset_dir, "--genre", "pads", "--out",
-                  tmp_path / "tuned")  # fmt: skip
+                  tmp_path / "tuned", "--max-steps", 3)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "trained 3 steps" in result.output  # the preset's 3 epochs of one step each
+    assert "plan: genre 'pads'" in result.output and "trained 3 steps" in result.output
+    with pytest.raises(ConfigError, match="set epochs, max_steps or passes"):
+        TrainConfig(epochs=None, max_steps=None)
 
 
 def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(dataset_dir, tmp_path):

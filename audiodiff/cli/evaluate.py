@@ -43,6 +43,13 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
     help="Genre classifier folder from `audiodiff train-classifier` (genre share and its Frechet distance).",
 )
 @click.option(
+    "--training",
+    "training_path",
+    default=None,
+    help="The model's training data (dataset or folder): adds the copy check, each clip's distance to its nearest "
+    "training slice against held-out music's, with the closest pairs in OUT/copies.png.",
+)
+@click.option(
     "--backend",
     "backends",
     multiple=True,
@@ -84,6 +91,7 @@ def command(
     genre,
     count,
     classifier_path,
+    training_path,
     backends,
     out_dir,
     mel_config_path,
@@ -107,7 +115,8 @@ def command(
     statistics (and on the classifier's embedding, and any --backend), each next to the same distance between two
     sets of reference clips; the share of generated clips the
     classifier assigns to --genre; spectral convergence and log-spectral distance of the codec round trip on
-    reference audio; mean pairwise distance between generated clips (diversity) and to the nearest reference clip.
+    reference audio; mean pairwise distance between generated clips (diversity) and to the nearest reference clip;
+    with --training, the share of clips that replay a training slice (copy check).
 
     Mel settings of a folder: --mel-config, else its own mel_config.json, else the other side's (a pipeline's, a
     dataset's). Both sides must share them.
@@ -139,6 +148,7 @@ def command(
             genre=genre,
             count=count,
             classifier=classifier_path,
+            training=training_path,
             backends=pretrained,
             mel_config=explicit_mel,
             vocoder=vocoder,

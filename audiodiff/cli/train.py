@@ -144,6 +144,8 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
             trainer = Trainer.start(config, data, out_dir, pretrained, genre, preset=str(config_name))
         if overrides.get("seed") is None and not resume:
             click.echo(f"seed {trainer.config.seed}")
+        for line in trainer.plan():
+            click.secho(line, fg="yellow" if line.startswith("warning") else None, err=line.startswith("warning"))
         result = trainer.run()
     except (TrainingError, ConfigError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None

@@ -405,6 +405,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"({100 * artifacts['flagged_share']:.0f}%{': ' + reasons if reasons else ''})"
             + (f"   real held-out clips flagged: {100 * real:.0f}%" if real is not None else "")
         )
+    if report.get("copies") is not None:
+        from audiodiff.evaluation.copies import copy_summary
+
+        lines.append(copy_summary(report["copies"]))
     seams = report.get("seams")
     if seams is not None and seams.get("available") is not False and seams.get("seam_score") is not None:
         worst = seams["worst"][0] if seams["worst"] else None
@@ -484,11 +488,43 @@ class EvaluationRun:
     figure_path: Path
 
 
+# At most this many training clips are searched by the copy check (a memory and time bound; spread at random).
+MAX_TRAINING_CLIPS = 4000
+COPIES_FIGURE_NAME = "copies.png"
+
+
+def _copy_check(generated, reference_clips, training, reference, mel_config, seed, device, out_dir) -> dict:
+    """The copy check section (`evaluation.copies`) of generated clips against the `training` clips, with the
+    held-out reference as the yardstick unless the reference is the training data itself; draws `copies.png`."""
+    from audiodiff.evaluation.copies import copy_check
+    from audiodiff.figures import render_copy_pairs
+
+    source = open_source(training, mel_config, fallback=reference_clips.mel_config)
+    refs = select_refs(source.refs, MAX_TRAINING_CLIPS, None, torch.Generator().manual_seed(seed))
+    training_clips = source.load(refs, device)
+    try:
+        training_clips.mel_config.check_compatible(
+            generated.mel_config, "training clips have", "generated clips have", "give the model's training data"
+        )
+    except ConfigError as error:
+        raise EvaluationError(str(error)) from None
+    width = reference_clips.mel_config.x_res
+    windows, training_windows = as_windows(generated, width), as_windows(training_clips, width)
+    same = Path(training).resolve() == Path(reference).resolve()
+    yardstick = None if same else as_windows(reference_clips, width)
+    top_db = float(reference_clips.mel_config.top_db)
+    section, pairs = copy_check(windows, training_windows, top_db, yardstick)
+    if section.get("available") is not False:
+        render_copy_pairs(windows, training_windows, pairs, section, Path(out_dir) / COPIES_FIGURE_NAME)
+    return section
+
+
 def run_evaluation(
     generated: str | Path,
     reference: str | Path,
     out_dir: str | Path,
     *,
+    training: str | Path | None = None,
     genre: str | None = None,
     count: int = 32,
     classifier: str | Path | None = None,
@@ -514,7 +550,9 @@ def run_evaluation(
     or a folder of WAV/PNG files, optionally one sub-folder per genre; up to `2 * count` of its clips of `genre`
     are drawn, half compared and half for the baseline. `mel_config` overrides the settings of folders; a folder
     without its own borrows the other side's.
-    classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
+    training: the model's training data (a dataset or folder): adds the copy check (`evaluation.copies`,
+    `report["copies"]` and `out_dir/copies.png`: each clip's distance to its nearest training slice against held-out
+    music's). classifier: a folder of `audiodiff train-classifier` (genre share and its Frechet distance). backends:
     pretrained embeddings as `(name, checkpoint)`, reported unavailable when they cannot run here. vocoder,
     n_iter and phase_init: the decoder whose reconstruction quality is measured (a trained vocoder's folder also
     decodes the clips a pipeline generates). seed: the reference clips drawn, the
@@ -591,6 +629,9 @@ def run_evaluation(
         device=device,
     )
     report["seed"] = seed
+    if training is not None:
+        report["copies"] = _copy_check(generated_clips, reference_clips, training, reference, mel_config, seed, device,
+                                       out_dir)  # fmt: skip
     report_path = write_report(report, out_dir)
 
     figure_path = out_dir / FIGURE_NAME
