@@ -81,6 +81,12 @@ def write_index(out: Path, genre: str | None, timings: dict[str, float], data: s
     report = out / "evaluation" / "report.png"
     if report.is_file():
         sections.append(f"<h2>Evaluation</h2><img src='{relative(report)}' style='max-width:100%'>")
+    copies = out / "evaluation" / "copies.png"
+    if copies.is_file():
+        sections.append(
+            "<h2>Copy check: the clips closest to a training slice</h2>"
+            f"<img src='{relative(copies)}' style='max-width:100%'>"
+        )
     if report_json.is_file():
         from audiodiff.evaluation import summary_lines
 

@@ -140,6 +140,7 @@ def run_demo(
     evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
     # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
     evaluate += [str(out / "evaluation"), "--n", "12", "--seconds", str(seconds), "--device", device, *seed_options]
+    evaluate += ["--training", str(dataset)]  # the copy check: did the fine-tune learn to replay its songs?
     evaluate += vocoder_options
     if genre:
         evaluate += ["--genre", genre]
