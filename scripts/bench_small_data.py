@@ -1,0 +1,174 @@
+"""Fine-tuning the shipped base model on "your own ten songs", as a new user would, measured on real music.
+
+The songs: 10 tracks of one package of the real-music collection (`scripts/real_music.py`) that the base model
+(`audiodiff-base-64`) never heard (default `colobot-common-sounds`, synthesizer soundtrack music), named as a new
+genre (`--genre`, default `colobot`: a genre the base does not know, added by the fine-tune). The package's other
+tracks are the held-out reference. Through the CLI, timed, with the peak memory of each command:
+
+1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`;
+2. `audiodiff finetune --from audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed);
+3. 32 clips of 6 s from the fine-tune (`--genre G`) and, as "before", from the base (`--genre electronic`, the
+   closest genre it knows);
+4. `audiodiff evaluate --training DATA` of each against the held-out tracks: precision/recall, Frechet distances,
+   flagged share and the copy check; next to real held-out excerpts (real-vs-real) and the training slices
+   themselves replayed exactly and with light noise (which the copy check must flag).
+
+    python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 10] [--clips 32]
+
+Last line: `RESULT steps=... finetune_minutes=... finetune_peak_mb=... fd_before=... fd_after=... recall_before=...
+recall_after=... copies_after=... copies_exact=... copies_noised=... copies_real=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_instrument import excerpts  # noqa: E402
+
+from audiodiff.audio import save_audio  # noqa: E402
+from audiodiff.codec import load_png, model_to_pixels, pixels_to_model, save_png  # noqa: E402
+from audiodiff.config import MelConfig  # noqa: E402
+from audiodiff.evaluation import run_evaluation  # noqa: E402
+from audiodiff.pretrained import DEFAULT_BASE, shipped_folder  # noqa: E402
+from audiodiff.runtime import environment_info  # noqa: E402
+
+WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" / "audiodiff" / "bench-small-data"))
+
+
+def timed(*arguments) -> tuple[str, float, float]:
+    """Run one `audiodiff` command in a child process: (its output, minutes, the peak memory of the children in MB
+    so far: the largest child, since ru_maxrss of RUSAGE_CHILDREN is the maximum over them)."""
+    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
+    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    minutes = (time.perf_counter() - started) / 60
+    if result.returncode:
+        sys.exit(f"failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout + result.stderr, minutes, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def headline(report: dict) -> dict:
+    fidelity = report["precision_recall"]["log-mel-fine"]
+    copies = report.get("copies") or {}
+    return {
+        "flagged": report["artifacts"]["flagged_share"],
+        "precision": fidelity["precision"],
+        "recall": fidelity["recall"],
+        "real_precision": fidelity["real"]["precision"],
+        "real_recall": fidelity["real"]["recall"],
+        "fd_fine": report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"],
+        "fd_log_mel": report["frechet_distance"]["log-mel"]["ratio_to_baseline"],
+        "copies": copies.get("near_copy_share"),
+        "copy_threshold_db": copies.get("threshold_db"),
+        "nearest_training_db": copies.get("generated_median_nearest_db"),
+        "held_out_to_training_db": copies.get("yardstick_median_db"),
+        "diversity_db": report["diversity"]["generated_mean_pairwise_db"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", default="colobot-common-sounds")
+    parser.add_argument("--genre", default="colobot")
+    parser.add_argument("--songs", type=int, default=10)
+    parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from real_music import ensure_collection
+
+    collection = ensure_collection()
+    info = environment_info()
+    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
+    manifest = json.loads((collection / "manifest.json").read_text())
+    files = sorted(row["file"] for row in manifest if row["package"] == args.package)
+    songs, held_out = files[: args.songs], files[args.songs :]
+    print(f"{args.package}: {len(songs)} songs to fine-tune on, {len(held_out)} held out")
+    shutil.rmtree(WORK, ignore_errors=True)
+    music, reference = WORK / "music" / args.genre, WORK / "held-out" / args.genre
+    for folder, chosen in ((music, songs), (reference, held_out)):
+        folder.mkdir(parents=True)
+        for file in chosen:
+            (folder / Path(file).name).symlink_to(collection / file)
+    data, tuned = WORK / "data", WORK / "finetuned"
+    output, prepare_minutes, _ = timed("prepare", WORK / "music", "--out", data, "--mel-config", DEFAULT_BASE,
+                                       "--genre-from", "folder")  # fmt: skip
+    print(f"prepare: {prepare_minutes:.1f} min")
+    output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+                                  "--out", tuned)  # fmt: skip
+    plan = next(line for line in output.splitlines() if line.startswith("plan:"))
+    steps = int(plan.split("; ")[1].split(" steps")[0])
+    print(f"{plan}\nfinetune: {minutes:.1f} min, peak memory {peak:.0f} MB")
+    mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
+    sets = {}
+    for name, pipeline, genre in (("fine-tuned", tuned, args.genre), ("base (electronic)", DEFAULT_BASE, "electronic")):
+        folder = WORK / "sets" / name
+        timed("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", 6, "--seed", args.seed,
+              "--out", folder, "--device", "cpu")  # fmt: skip
+        sets[name] = folder
+    generator = torch.Generator().manual_seed(args.seed)
+    real = WORK / "sets" / "real held-out 6 s"
+    real.mkdir(parents=True)
+    for index, clip in enumerate(excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)):
+        save_audio(real / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
+    sets["real held-out 6 s"] = real
+    from datasets import load_from_disk
+
+    from audiodiff.codec import pil_to_pixels
+
+    training_rows = load_from_disk(str(data))
+    slices = WORK / "training-slices"
+    slices.mkdir(parents=True)
+    for index in torch.linspace(0, len(training_rows) - 1, args.clips).round().long().tolist():
+        pixels, bits = pil_to_pixels(training_rows[index]["image"])
+        save_png(slices / f"slice_{index:05d}.png", pixels, bits)
+    pngs = sorted(slices.glob("*.png"))
+    exact, noised = WORK / "sets" / "training slices (exact)", WORK / "sets" / "training slices + noise"
+    exact.mkdir(parents=True)
+    noised.mkdir(parents=True)
+    noise = torch.Generator().manual_seed(args.seed + 1)
+    for png in pngs[: args.clips]:
+        pixels, bits = load_png(png)
+        shutil.copyfile(png, exact / png.name)
+        image = pixels_to_model(torch.from_numpy(pixels.astype("int64")), bits)
+        image = (image + 0.03 * torch.randn(image.shape, generator=noise)).clamp(-1, 1)
+        save_png(noised / png.name, model_to_pixels(image, bits).numpy(), bits)
+    sets["training slices (exact)"], sets["training slices + noise"] = exact, noised
+    rows = {}
+    for name, folder in sets.items():
+        run = run_evaluation(folder, WORK / "held-out", WORK / "reports" / name, training=data, genre=args.genre,
+                             count=args.clips, mel_config=mel, seed=args.seed)  # fmt: skip
+        rows[name] = headline(run.report)
+        print(json.dumps({"set": name, **rows[name]}), flush=True)
+    (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("\n| set | flagged | precision (real) | recall (real) | FD fine | FD log-mel | near-copies | "
+          "nearest training dB (held-out) | diversity dB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {100 * row['flagged']:.0f}% | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
+              f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['fd_fine']} | {row['fd_log_mel']} | "
+              f"{100 * (row['copies'] or 0):.0f}% | {row['nearest_training_db']} ({row['held_out_to_training_db']}) | "
+              f"{row['diversity_db']:.1f} |")  # fmt: skip
+    after, before = rows["fine-tuned"], rows["base (electronic)"]
+    print(
+        f"RESULT steps={steps} finetune_minutes={minutes:.1f} finetune_peak_mb={peak:.0f} "
+        f"fd_before={before['fd_fine']} fd_after={after['fd_fine']} recall_before={before['recall']:.2f} "
+        f"recall_after={after['recall']:.2f} copies_after={after['copies']} "
+        f"copies_exact={rows['training slices (exact)']['copies']} "
+        f"copies_noised={rows['training slices + noise']['copies']} copies_real={rows['real held-out 6 s']['copies']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
