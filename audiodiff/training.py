@@ -43,6 +43,7 @@ from audiodiff.checkpoints import (
 )
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
+from audiodiff.data.offsets import OffsetError, OffsetWindows
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, slice_windows, wide_batch
 from audiodiff.models import add_genre, build_model, load_model_preset, null_label
 from audiodiff.optimization import FusedEMA, adamw
@@ -76,7 +77,9 @@ class TrainConfig:
     `passes` times as many images as the training rows hold, in whole optimizer steps, at least `passes_min_steps`
     and at most `passes_max_steps` steps. So ten songs get a run that trains, and a thousand songs do not get a
     thousand epochs. `warmup_fraction`, when set, makes the learning-rate warm-up that fraction of the run's steps
-    (replacing `lr_warmup_steps`), so that a short run is not spent warming up.
+    (replacing `lr_warmup_steps`), so that a short run is not spent warming up. `random_offsets`: each row is cut
+    from its track's audio at a random shift of up to half a slice, every step (`data.offsets`), so that a few songs
+    give many different images; needs the tracks' audio where `prepare` read it.
 
     The recipe options of the training-improvements study (README, "Training recipe options"):
     - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
@@ -126,6 +129,7 @@ class TrainConfig:
     passes_min_steps: int = 1
     passes_max_steps: int | None = None
     warmup_fraction: float | None = None
+    random_offsets: bool = False
     use_ema: bool = True
     ema_max_decay: float = 0.9999
     ema_inv_gamma: float = 1.0
@@ -541,6 +545,14 @@ class Trainer(RunFolderHolder):
         if len(dataset) == 0:
             raise TrainingError(f"dataset {self.data.source} has no images to train on")
         self.rows = TrainingRows(dataset, data.bits, labels)
+        self.offsets = None
+        if self.config.random_offsets:
+            if any(width > 1 for width in self.config.widths):
+                raise TrainingError("random_offsets draws one slice a row: use it with widths [1]")
+            try:
+                self.offsets = OffsetWindows(dataset, self.mel_config, data.bits, self.config.seed)
+            except OffsetError as error:
+                raise TrainingError(f"dataset {self.data.source}: {error}") from None
         self.tracks = list(data.rows_by_track().values())
         self.windows = {}  # width -> {row: window of time-consecutive rows}, for variable-width training
         wide = [width for width in self.config.widths if width > 1]
@@ -638,7 +650,9 @@ class Trainer(RunFolderHolder):
                     rows = order[start : start + micro]
                     batches.append(rows if width == 1 else wide_batch(rows, order, self.windows[width], width))
             accumulated = 0.0
-            for images, labels in self.rows.batches(batches, config.num_workers):
+            for rows, (images, labels) in zip(batches, self.rows.batches(batches, config.num_workers)):
+                if self.offsets is not None:
+                    images = self.offsets.images(rows, self.global_step)
                 loss = self._micro_step(images, labels)
                 accumulated += loss / config.gradient_accumulation_steps
                 if not accelerator.sync_gradients:

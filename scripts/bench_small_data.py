@@ -6,7 +6,8 @@ genre (`--genre`, default `colobot`: a genre the base does not know, added by th
 tracks are the held-out reference. Through the CLI, timed, with the peak memory of each command:
 
 1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`;
-2. `audiodiff finetune --from audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed);
+2. `audiodiff finetune --from audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
+   and with `--offsets` the same with `--random-offsets`;
 3. 32 clips of 6 s from the fine-tune (`--genre G`) and, as "before", from the base (`--genre electronic`, the
    closest genre it knows);
 4. `audiodiff evaluate --training DATA` of each against the held-out tracks: precision/recall, Frechet distances,
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=10)
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--offsets", action="store_true", help="also fine-tune with --random-offsets and compare")
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -101,18 +103,26 @@ def main() -> None:
         folder.mkdir(parents=True)
         for file in chosen:
             (folder / Path(file).name).symlink_to(collection / file)
-    data, tuned = WORK / "data", WORK / "finetuned"
+    data = WORK / "data"
     output, prepare_minutes, _ = timed("prepare", WORK / "music", "--out", data, "--mel-config", DEFAULT_BASE,
                                        "--genre-from", "folder")  # fmt: skip
     print(f"prepare: {prepare_minutes:.1f} min")
-    output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
-                                  "--out", tuned)  # fmt: skip
-    plan = next(line for line in output.splitlines() if line.startswith("plan:"))
-    steps = int(plan.split("; ")[1].split(" steps")[0])
-    print(f"{plan}\nfinetune: {minutes:.1f} min, peak memory {peak:.0f} MB")
+    models = []
+    for variant, options in (("fine-tuned", []), ("fine-tuned, random offsets", ["--random-offsets"])):
+        if variant != "fine-tuned" and not args.offsets:
+            continue
+        tuned = WORK / variant.replace(", ", "-").replace(" ", "-")
+        output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+                                      "--out", tuned, *options)  # fmt: skip
+        plan = next(line for line in output.splitlines() if line.startswith("plan:"))
+        if variant == "fine-tuned":
+            steps, finetune_minutes, finetune_peak = int(plan.split("; ")[1].split(" steps")[0]), minutes, peak
+        print(f"{variant}: {plan}\nfinetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")
+        models.append((variant, tuned, args.genre))
+    minutes, peak = finetune_minutes, finetune_peak
     mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
     sets = {}
-    for name, pipeline, genre in (("fine-tuned", tuned, args.genre), ("base (electronic)", DEFAULT_BASE, "electronic")):
+    for name, pipeline, genre in (*models, ("base (electronic)", DEFAULT_BASE, "electronic")):
         folder = WORK / "sets" / name
         timed("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", 6, "--seed", args.seed,
               "--out", folder, "--device", "cpu")  # fmt: skip

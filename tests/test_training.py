@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 from conftest import GENRE_DATASET_MEL as MEL  # the `dataset_dir` fixture's settings
-from conftest import killed_resumed_and_straight
+from conftest import killed_resumed_and_straight, stopped_after_first_checkpoint_then_resumed
 
 from audiodiff.checkpoints import checkpoint_dirs
 from audiodiff.config import ConfigError
@@ -674,3 +674,41 @@ def test_flipped_bytes_in_a_checkpoint_are_found_by_checksum_and_passed_over(dat
     (step_1 / "meta.json").write_text(json.dumps(meta))
     shutil.rmtree(step_2), shutil.rmtree(step_3)
     assert Trainer.resume(run, progress=False, max_steps=4).run().steps == 4
+
+
+def test_random_offsets_cut_new_windows_from_the_audio_reproducibly(tmp_path):
+    """Rows cut at random shifts from their tracks: images prepare never wrote, the same for the same (seed, step,
+    rows), a silent shift falling back to the row's own slice; and a run with them trains and resumes exactly."""
+    from audiodiff.audio import save_audio
+    from audiodiff.data import load_spectrogram_dataset
+    from audiodiff.data.offsets import OffsetWindows
+    from audiodiff.synth import synthesize
+
+    music = tmp_path / "music" / "arpeggios"
+    music.mkdir(parents=True)
+    for seed in range(2):
+        save_audio(music / f"song{seed}.wav", synthesize("arpeggios", 3.0, MEL.sample_rate, seed=seed), MEL.sample_rate)
+    mel_file = MEL.save(tmp_path / "mel.json")
+    result = _cli("prepare", tmp_path / "music", "--out", tmp_path / "data", "--mel-config", mel_file,
+                  "--genre-from", "folder", "--num-proc", 1)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = load_spectrogram_dataset(tmp_path / "data")
+    offsets = OffsetWindows(data.dataset, MEL, data.bits, seed=0)
+    rows = list(range(6))
+    first, again, later = offsets.images(rows, 0), offsets.images(rows, 0), offsets.images(rows, 1)
+    assert first.shape == (6, 1, MEL.y_res, MEL.x_res) and torch.equal(first, again)
+    assert not torch.equal(first, later)
+    from audiodiff.data.order import TrainingRows
+
+    grid = next(TrainingRows(data.dataset, data.bits, None).batches([rows], 0))[0]
+    assert not torch.equal(first, grid)  # shifted windows, not the prepared slices
+    unshifted = OffsetWindows(data.dataset, MEL, data.bits, seed=0, max_shift=0.0).images(rows, 0)
+    assert (unshifted - grid).abs().max() <= 2 / 255 + 1e-6  # no shift: what prepare wrote (within a grey level)
+    config = tiny_config(max_steps=4, checkpoint_every=2, num_samples=0, random_offsets=True)
+    straight = train(config, data, tmp_path / "straight", progress=False)
+    assert straight.steps == 4 and all(math.isfinite(loss) for loss in straight.losses)
+    resumed = stopped_after_first_checkpoint_then_resumed(config, data, tmp_path / "resumed")
+    assert resumed.losses == straight.losses  # in one process: the same windows, bit for bit
+    (tmp_path / "music" / "arpeggios" / "song1.wav").unlink()
+    with pytest.raises(TrainingError, match="random offsets need the tracks' audio: .*song1.wav"):
+        Trainer.start(config, data, tmp_path / "missing", progress=False)

@@ -51,6 +51,12 @@ OVERRIDES = (
         "--channels-last/--no-channels-last", default=None, help="NHWC memory layout (GPU convolutions; slower on CPU)."
     ),
     click.option(
+        "--random-offsets/--no-random-offsets",
+        default=None,
+        help="Cut each training slice from its track's audio at a random shift of up to half a slice, every step "
+        "(more distinct images from few songs; needs the audio where prepare read it).",
+    ),
+    click.option(
         "--compile/--no-compile", default=None, help="torch.compile the training step (pays on long runs only)."
     ),
     click.option(
