@@ -897,6 +897,38 @@ class Trainer(RunFolderHolder):
             brightness = (pixels_to_model(output.images, pipeline.bits).unsqueeze(1) + 1) / 2
             tracker.add_images("samples", brightness, self.global_step)
 
+    def copy_check(self, count: int = 4000) -> dict[str, Any] | None:
+        """The copy check (`evaluation.copies`) of the run's last preview clips against up to `count` of its training
+        rows, with the training set's other tracks as the yardstick: a first warning that a fine-tune on a few songs
+        replays them. None when there are no previews (`num_samples` 0) or this is not the main process."""
+        folder = self.out_dir / "samples" / f"step_{self.global_step:08d}"
+        previews = sorted(folder.glob("sample_*.png"))
+        if not previews or not self.accelerator.is_main_process:
+            return None
+        from audiodiff.codec import load_png
+        from audiodiff.evaluation.clips import ClipSet
+        from audiodiff.evaluation.copies import copy_check
+        from audiodiff.evaluation.report import as_windows
+
+        rows = torch.linspace(0, len(self.rows) - 1, min(count, len(self.rows))).round().long().unique()
+        if self.rows.bank is not None:
+            training_images = pixels_to_model(self.rows.bank[rows], self.data.bits).unsqueeze(1)
+        else:
+            training_images = torch.stack([self.rows[int(row)][0] for row in rows])
+        dataset = self.rows.dataset
+        files = dataset.with_format("arrow")["audio_file"].to_pylist() if "audio_file" in dataset.column_names else None
+        groups = [files[int(row)] if files else "track" for row in rows]
+        names = [f"row {int(row)}" for row in rows]
+        pixels = [load_png(path) for path in previews]
+        generated = torch.stack([pixels_to_model(torch.from_numpy(p.astype("int64")), bits) for p, bits in pixels])
+        width, top_db = self.mel_config.x_res, float(self.mel_config.top_db)
+        generated_set = ClipSet(generated.unsqueeze(1), self.mel_config, [None] * len(previews), ["preview"] *
+                                len(previews), [path.name for path in previews], str(folder), "folder")  # fmt: skip
+        training_set = ClipSet(training_images, self.mel_config, [None] * len(rows), groups, names, "training rows",
+                               "dataset")  # fmt: skip
+        section, _ = copy_check(as_windows(generated_set, width), as_windows(training_set, width), top_db)
+        return section
+
 
 def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
     """Min-SNR-gamma loss weights (Hang et al. 2023, "Efficient diffusion training via Min-SNR weighting strategy").

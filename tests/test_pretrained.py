@@ -85,9 +85,10 @@ def test_finetune_the_base_on_a_new_genre_then_generate_it(tmp_path):
                     "--genre-from", "folder", "--num-proc", 1)  # fmt: skip
     assert result.exit_code == 0, result.output
     result = invoke("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", "arpeggios", "--out",
-                    tmp_path / "tuned", "--max-steps", 2, "--batch-size", 2)  # fmt: skip
+                    tmp_path / "tuned", "--max-steps", 2, "--batch-size", 2, "--sample-every", 0)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "genre 'arpeggios' is new to audiodiff-base-64" in result.output
+    assert "copy check of the preview clips:" in result.output  # every fine-tune ends with a first copy check
     tuned = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
     assert tuned.genres == [*GENRES, "arpeggios"] and tuned.unet.config.num_class_embeds == 5
     result = invoke("generate", tmp_path / "tuned", "--genre", "arpeggios", "--steps", 2, "--out", tmp_path / "clips",

@@ -161,6 +161,16 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
         f"{result.samples_per_second:.1f} samples/s"
     )
     click.echo(f"pipeline written to {out_dir} (samples in {out_dir / 'samples'}); next: audiodiff generate {out_dir}")
+    if pretrained is not None:  # a fine-tune: did it learn to replay its songs? (a first look; evaluate --training)
+        from audiodiff.evaluation.copies import copy_summary
+
+        section = trainer.copy_check()
+        if section is not None:
+            copied = section.get("near_copies", 0) > 0
+            click.secho(copy_summary(section).replace("copy check:", "copy check of the preview clips:"),
+                        fg="yellow" if copied else None)  # fmt: skip
+            if copied:
+                click.echo("the model replays training slices: fewer --max-steps or more songs (see README)")
 
 
 @click.command("train")
