@@ -95,7 +95,7 @@ def test_wheel_ships_the_presets_and_trains_outside_the_checkout(tmp_path):
     # The shipped base model is in the wheel and loads by its name, offline, outside the checkout.
     assert "audiodiff/pretrained/base-64/unet/diffusion_pytorch_model.safetensors" in names
     assert "audiodiff/pretrained/base-64/MODEL_CARD.md" in names
-    loaded = _run([python, "-c", "from audiodiff import AudioDiffusionPipeline as P; p = P.from_pretrained("
+    loaded = _run([python, "-c", "from audiodiff.pipeline import AudioDiffusionPipeline as P; p = P.from_pretrained("
                    "'audiodiff-base-64'); print(p.genres, p.unet.dtype)"], cwd=elsewhere, env=env)  # fmt: skip
     assert loaded.stdout.split("\n")[-2] == "['cinematic', 'electronic', 'rock'] torch.float32"
 
