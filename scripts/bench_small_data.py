@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--offsets", action="store_true", help="also fine-tune with --random-offsets and compare")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the preset's plan (a shorter run)")
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -112,6 +113,8 @@ def main() -> None:
         if variant != "fine-tuned" and not args.offsets:
             continue
         tuned = WORK / variant.replace(", ", "-").replace(" ", "-")
+        if args.max_steps:
+            options = [*options, "--max-steps", args.max_steps]
         output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
                                       "--out", tuned, *options)  # fmt: skip
         plan = next(line for line in output.splitlines() if line.startswith("plan:"))
