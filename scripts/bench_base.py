@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_instrument import excerpts, gaussian_blur, untrained_clips, write_pngs  # noqa: E402
+from bench_instrument import excerpts, known_bad_sets  # noqa: E402
 from bench_quality import split_tracks  # noqa: E402
 
 from audiodiff.audio import save_audio  # noqa: E402
@@ -200,17 +200,8 @@ def main() -> None:
             pictures.append((genre, *docs_examples(args, genre, sets["base model"], side_b, mel, codec, slices)))
         one = codec.encode(torch.from_numpy(excerpts(side_b, mel, 1, args.clips, generator)))
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
-        bad = {
-            "blurred (sigma 2 px)": gaussian_blur(one, 2.0),
-            "mean image + noise": (
-                reference_images.mean(dim=0, keepdim=True) + 0.05 * torch.randn(one.shape, generator=generator)
-            ).clamp(-1, 1),  # fmt: skip
-            "frames shuffled": one[..., torch.randperm(one.shape[-1], generator=generator)],
-            "copies of one clip": one[:1].expand_as(one).clone(),
-        }
-        for name, images in bad.items():
-            sets[name] = write_pngs(images, work / "sets" / name, "clip")
-        sets["untrained model"] = untrained_clips(mel, args.clips, work / "sets" / "untrained model", args.seed)
+        noise = 0.05 * torch.randn(one.shape, generator=generator)
+        sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
         for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
             for name, folder in sets.items():
                 run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,

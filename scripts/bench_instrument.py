@@ -94,6 +94,21 @@ def untrained_clips(mel: MelConfig, count: int, folder: Path, seed: int) -> Path
     return write_pngs(images, folder, "untrained")
 
 
+def known_bad_sets(one, reference_images, noise, generator, folder: Path, mel: MelConfig, count: int, seed: int):
+    """The sets whose answer is known, as PNG folders under `folder`: real one-slice clips `one` Gaussian-blurred,
+    the reference's mean image plus `noise`, `one` with its frames shuffled in time (by `generator`), copies of one
+    clip, and `count` clips of the untrained model. Returns {name: folder}."""
+    bad = {
+        "blurred (sigma 2 px)": gaussian_blur(one, 2.0),
+        "mean image + noise": (reference_images.mean(dim=0, keepdim=True) + noise).clamp(-1, 1),
+        "frames shuffled": one[..., torch.randperm(one.shape[-1], generator=generator)],
+        "copies of one clip": one[:1].expand_as(one).clone(),
+    }
+    sets = {name: write_pngs(images, folder / name, "clip") for name, images in bad.items()}
+    sets["untrained model"] = untrained_clips(mel, count, folder / "untrained model", seed)
+    return sets
+
+
 def headline(report: dict) -> dict:
     fidelity = report["precision_recall"]["log-mel-fine"]
     reasons = {name: count for name, count in report["artifacts"]["by_reason"].items() if count}
@@ -157,15 +172,7 @@ def main() -> None:
         sets["real 1-slice PNG"] = write_pngs(one, work / "sets" / "real 1-slice PNG", "excerpt")
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
-        bad = {
-            "blurred (sigma 2 px)": gaussian_blur(one, 2.0),
-            "mean image + noise": (reference_images.mean(dim=0, keepdim=True) + noise).clamp(-1, 1),
-            "frames shuffled": one[..., torch.randperm(one.shape[-1], generator=generator)],
-            "copies of one clip": one[:1].expand_as(one).clone(),
-        }
-        for name, images in bad.items():
-            sets[name] = write_pngs(images, work / "sets" / name, "clip")
-        sets["untrained model"] = untrained_clips(mel, args.clips, work / "sets" / "untrained model", args.seed)
+        sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
         for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
             for name, folder in sets.items():
                 run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,
