@@ -29,6 +29,7 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 )
 @click.option("--genre", default=None, help="Target genre: reference clips of this genre only; generate this genre.")
 @click.option(
+    "--clips",
     "--n",
     "count",
     type=click.IntRange(min=2),

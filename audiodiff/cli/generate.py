@@ -11,7 +11,7 @@ from audiodiff.sampling import MAX_SECONDS
 @click.command("generate")
 @_sampling.pipeline_argument
 @_sampling.sampling_options()
-@click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
+@click.option("--clips", "--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
 @click.option(
     "--seconds",
     type=common.FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),

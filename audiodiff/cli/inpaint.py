@@ -30,7 +30,7 @@ from audiodiff.cli import _sampling, common
 @click.option(
     "--offset", type=common.NON_NEGATIVE, default=0.0, help="With --loop: seconds into AUDIO where the slice starts."
 )
-@click.option("--n", "count", type=click.IntRange(min=1), default=1, help="Alternatives to make.")
+@click.option("--clips", "--n", "count", type=click.IntRange(min=1), default=1, help="Alternatives to make.")
 def command(
     pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, start, end,
     loop_seconds, offset, count,

@@ -12,7 +12,14 @@ from audiodiff.cli import _sampling, common
 @click.command("interpolate")
 @_sampling.pipeline_argument
 @_sampling.sampling_options()
-@click.option("--frames", type=click.IntRange(min=2), default=5, help="Clips along the path, both ends included.")
+@click.option(
+    "--clips",
+    "--frames",
+    "frames",
+    type=click.IntRange(min=2),
+    default=5,
+    help="Clips along the path, both ends included.",
+)
 @click.option("--to-seed", type=common.SEED, default=None, help="Seed of the other end. Default: --seed + 1.")
 @click.option(
     "--from-audio",

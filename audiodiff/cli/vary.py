@@ -13,7 +13,7 @@ from audiodiff.cli import _sampling, common
 @_sampling.pipeline_argument
 @click.argument("audio", type=click.Path(path_type=Path))
 @_sampling.sampling_options()
-@click.option("--n", "count", type=click.IntRange(min=1), default=4, help="Variations to make.")
+@click.option("--clips", "--n", "count", type=click.IntRange(min=1), default=4, help="Variations to make.")
 @click.option(
     "--strength",
     type=click.FloatRange(0, 1),

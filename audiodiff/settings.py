@@ -1,0 +1,146 @@
+"""`DrawSettings`: the settings of one drawing job, from whichever door it came in.
+
+A drawing job (generate, vary, inpaint, loop, edit, interpolate) is set by the same dozen values wherever it starts:
+the CLI's options, the studio's controls, a notebook's call. They are gathered here once, so that
+
+- the jobs of `audiodiff.sampling` get them as keywords (`job_arguments`, filtered to what each job takes),
+- the studio prints, and the JSON beside every set of clips records, the command line that makes the same clips
+  again (`command_line`, `to_dict`), and
+- the CLI reads that command line back into the same settings (tests/test_settings.py checks the round trip).
+
+The option names are the CLI's: `--clips` for the number of clips of every job (the old `--n` and `--frames` still
+work for a release), `--steps` for sampler steps only (training commands say `--max-steps`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# Settings field -> CLI option, in the order a command line lists them.
+OPTIONS: dict[str, str] = {
+    "count": "--clips",
+    "seconds": "--seconds",
+    "overlap": "--overlap",
+    "genre": "--genre",
+    "guidance": "--guidance",
+    "scheduler": "--scheduler",
+    "steps": "--steps",
+    "seed": "--seed",
+    "batch_size": "--batch-size",
+    "redraw": "--redraw",
+    "n_iter": "--n-iter",
+    "phase_init": "--phase-init",
+    "vocoder": "--vocoder",
+}
+# Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
+JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawSettings:
+    """What a drawing job needs besides its model and its input clips.
+
+    count: clips to make (for `interpolate`, clips along the path, both ends included). seed: clip k is drawn with
+    seed `seed + k` (`audiodiff.sampling.clip_generators`). steps: sampler steps (None: the sampler's default).
+    scheduler: a short name of `audiodiff.schedulers` (None: the command's default). genre, guidance: the class and
+    the classifier-free guidance scale of a genre-conditioned model. seconds, overlap: clip length and the overlap of
+    its windows (None: one slice, half a window). n_iter, phase_init, vocoder: how spectrograms become audio (None:
+    the pipeline's own). batch_size: clips sampled at once. redraw: rounds of drawing again the clips that fail the
+    artefact check.
+    """
+
+    count: int = 1
+    seed: int = 0
+    steps: int | None = None
+    scheduler: str | None = None
+    genre: str | int | None = None
+    guidance: float = 1.0
+    seconds: float | None = None
+    overlap: float | None = None
+    n_iter: int | None = None
+    phase_init: str | None = None
+    vocoder: str | None = None
+    batch_size: int = 4
+    redraw: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("count", "seed", "batch_size", "redraw", "steps", "n_iter"):
+            value = getattr(self, name)
+            if value is None and name in ("steps", "n_iter"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.count < 1 or self.batch_size < 1:
+            raise ValueError(f"count and batch_size must be at least 1, got {self.count} and {self.batch_size}")
+        if self.seed < 0 or self.redraw < 0:
+            raise ValueError(f"seed and redraw must not be negative, got {self.seed} and {self.redraw}")
+        for name in ("guidance", "seconds", "overlap"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+    def replace(self, **changes: Any) -> DrawSettings:
+        return dataclasses.replace(self, **changes)
+
+    def job_arguments(self, job: Callable) -> dict[str, Any]:
+        """The keywords of `job` (a function of `audiodiff.sampling`) these settings give: the fields `job` takes,
+        renamed where the job's keyword differs (`JOB_KEYWORDS`). Decoding (n_iter, phase_init, vocoder) and the
+        sampler (scheduler) are set on the pipeline, not passed to the job."""
+        parameters = inspect.signature(job).parameters
+        arguments = {}
+        for field in dataclasses.fields(self):
+            keyword = JOB_KEYWORDS.get(field.name, field.name)
+            if keyword in parameters:
+                arguments[keyword] = getattr(self, field.name)
+        if "frames" in parameters and "count" not in parameters:  # interpolate: clips along the path
+            arguments["frames"] = self.count
+        return arguments
+
+    def options(self) -> list[str]:
+        """The CLI options that set these values (fields at None are left out: the command's default applies)."""
+        words: list[str] = []
+        for name, option in OPTIONS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            words += [option, _text(value)]
+        return words
+
+    def command_line(self, command: str, model: str, *inputs: str, out: str = "clips", **extra: Any) -> str:
+        """`audiodiff COMMAND MODEL INPUTS... --out OUT <these settings> <extra>`, quoted for a POSIX shell. `extra`:
+        the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag)."""
+        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options()]
+        for name, value in extra.items():
+            if value is None or value is False:
+                continue
+            words.append("--" + name.replace("_", "-"))
+            if value is not True:
+                words.append(_text(value))
+        return shlex.join(words)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (for the JSON written beside a set of clips)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> DrawSettings:
+        """The inverse of `to_dict`; an unknown key is a ValueError naming it."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown draw setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**dict(values))
+
+
+def _text(value: Any) -> str:
+    """The shortest text that reads back as exactly `value` (`2` for 2.0): a command remakes a clip only with the
+    very numbers that made it."""
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
