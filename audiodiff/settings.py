@@ -39,6 +39,8 @@ OPTIONS: dict[str, str] = {
 }
 # Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
 JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
+# Fields that set the pipeline (its sampler and decoder), not the job: every drawing command takes their options.
+PIPELINE_FIELDS = ("scheduler", "n_iter", "phase_init", "vocoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,20 +103,26 @@ class DrawSettings:
             arguments["frames"] = self.count
         return arguments
 
-    def options(self) -> list[str]:
-        """The CLI options that set these values (fields at None are left out: the command's default applies)."""
+    def options(self, job: Callable | None = None) -> list[str]:
+        """The CLI options that set these values (fields at None are left out: the command's default applies). With
+        `job`, only those of the fields it takes (`job_arguments`) and of the pipeline's (`PIPELINE_FIELDS`): the
+        command of a job without batches (inpaint, edit, interpolate) has no --batch-size to give."""
+        taken = None if job is None else self._fields_of(job)
         words: list[str] = []
         for name, option in OPTIONS.items():
             value = getattr(self, name)
-            if value is None:
+            if value is None or (taken is not None and name not in taken):
                 continue
             words += [option, _text(value)]
         return words
 
-    def command_line(self, command: str, model: str, *inputs: str, out: str = "clips", **extra: Any) -> str:
+    def command_line(
+        self, command: str, model: str, *inputs: str, out: str = "clips", job: Callable | None = None, **extra: Any
+    ) -> str:
         """`audiodiff COMMAND MODEL INPUTS... --out OUT <these settings> <extra>`, quoted for a POSIX shell. `extra`:
-        the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag)."""
-        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options()]
+        the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag). `job`: list
+        only the settings that job takes (`options`)."""
+        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options(job)]
         for name, value in extra.items():
             if value is None or value is False:
                 continue
@@ -122,6 +130,16 @@ class DrawSettings:
             if value is not True:
                 words.append(_text(value))
         return shlex.join(words)
+
+    def _fields_of(self, job: Callable) -> set[str]:
+        """The fields `job` takes (by its keywords, `job_arguments`), with the pipeline's."""
+        keywords = self.job_arguments(job)
+        fields = {
+            field.name for field in dataclasses.fields(self) if JOB_KEYWORDS.get(field.name, field.name) in keywords
+        }
+        if "frames" in keywords:  # interpolate: count is its frames
+            fields.add("count")
+        return fields | set(PIPELINE_FIELDS)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (for the JSON written beside a set of clips)."""
