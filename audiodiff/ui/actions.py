@@ -1,8 +1,10 @@
 """What the studio's buttons do, without Gradio: read the chosen clip, run a job of `audiodiff.sampling`, write the
 clips, and describe them (pictures with a time axis, the command that remakes them, a history entry).
 
-Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, so the
-command shown with each result remakes it. `app.py` lays these out on the page; the tests call them directly.
+Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, with
+the same settings object (`DrawSettings`, made from the page's controls by `page_settings`), whose `command_line`
+is the command shown with each result: it remakes it. `app.py` lays these out on the page; the tests call them
+directly.
 
 What a studio keeps is bounded and private: its folder (Gradio's cache too, see `app.launch`) is 0700 and its files
 0600, the files it holds (uploads, clips, pictures) stay under `max_kept_bytes` (the least recently written go
