@@ -48,16 +48,23 @@ def untrained_clips(mel, count: int, folder: Path, seed: int) -> Path:
     return write_pngs(images, folder, "untrained")
 
 
-def known_bad_sets(one, reference_images, noise, generator, folder: Path, mel, count: int, seed: int):
-    """The sets whose answer is known, as PNG folders under `folder`: real one-slice clips `one` Gaussian-blurred,
-    the reference's mean image plus `noise`, `one` with its frames shuffled in time (by `generator`), copies of one
-    clip, and `count` clips of the untrained model. Images are `(batch, 1, n_mels, frames)`. Returns {name: folder}."""
-    bad = {
+def known_bad_images(one, reference_images, noise, generator) -> dict[str, torch.Tensor]:
+    """The known-bad images made from real one-slice clips `one` `(batch, 1, n_mels, frames)`: blurred by a Gaussian
+    of 2 px, the mean of `reference_images` plus `noise` (`one`'s shape), `one` with its frames shuffled in time by
+    `generator` (one permutation for all clips), and copies of `one`'s first clip. In that order: the shuffle is the
+    generator's next draw."""
+    return {
         "blurred (sigma 2 px)": gaussian_blur(one, 2.0),
         "mean image + noise": (reference_images.mean(dim=0, keepdim=True) + noise).clamp(-1, 1),
         "frames shuffled": one[..., torch.randperm(one.shape[-1], generator=generator)],
         "copies of one clip": one[:1].expand_as(one).clone(),
     }
+
+
+def known_bad_sets(one, reference_images, noise, generator, folder: Path, mel, count: int, seed: int):
+    """The sets whose answer is known, as PNG folders under `folder`: `known_bad_images` and `count` clips of the
+    untrained model (`untrained_clips`, from `seed`). Returns {name: folder}."""
+    bad = known_bad_images(one, reference_images, noise, generator)
     sets = {name: write_pngs(images, folder / name, "clip") for name, images in bad.items()}
     sets["untrained model"] = untrained_clips(mel, count, folder / "untrained model", seed)
     return sets
