@@ -37,13 +37,13 @@ import torch
 from audiodiff.audio import save_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
-from audiodiff.evaluation import run_evaluation
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.cli import audiodiff
 from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, split_tracks
 from benchlib.known_sets import known_bad_sets
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
+from benchlib.sides import evaluate_sets, reference_folders, write_wavs
 from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
@@ -155,14 +155,7 @@ def main() -> None:
         args.all_held_out[genre] = tracks
         side_a, side_b = tracks[0::2], tracks[1::2]
         work = WORK / genre
-        shutil.rmtree(work, ignore_errors=True)
-        reference_folder = work / "reference" / genre
-        reference_folder.mkdir(parents=True)
-        for file in side_a:
-            (reference_folder / file.name).symlink_to(file)
-        dataset = work / "reference-dataset"
-        audiodiff("prepare", work / "reference", "--out", dataset, "--mel-config", base_folder / "mel",
-                  "--genre-from", "folder", quiet=True)  # fmt: skip
+        reference, dataset = reference_folders(work, genre, side_a, base_folder / "mel")
         sets: dict[str, Path] = {}
         for name, pipeline in (("base model", args.base), ("from scratch (demo presets)", args.scratch)):
             if pipeline is None:
@@ -173,25 +166,16 @@ def main() -> None:
             sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)
         real = excerpts(side_b, mel, slices, args.clips, generator)
-        wav_folder = work / "sets" / "real held-out 6 s"
-        wav_folder.mkdir(parents=True)
-        for index, clip in enumerate(real):
-            save_audio(wav_folder / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
-        sets["real held-out 6 s"] = wav_folder
+        sets["real held-out 6 s"] = write_wavs(real, work / "sets" / "real held-out 6 s", mel.sample_rate)
         if args.docs is not None:
             pictures.append((genre, *docs_examples(args, genre, sets["base model"], side_b, mel, codec, slices)))
         one = codec.encode(torch.from_numpy(excerpts(side_b, mel, 1, args.clips, generator)))
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
-        for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
-            for name, folder in sets.items():
-                run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,
-                                     count=args.clips, mel_config=mel, seed=args.seed,
-                                     classifier=classifier)  # fmt: skip
-                row = {"genre": genre, "reference": reference_kind, "set": name, **base_headline(run.report)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        references = {"WAV folder": reference, "dataset": dataset}
+        rows += evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
+                              mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     if args.docs is not None:
         print(f"figure: {write_figure(pictures, args.docs / 'base-vs-real.png')}")

@@ -26,20 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
 
-from audiodiff.audio import save_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig, configs_dir
-from audiodiff.evaluation import run_evaluation
-from benchlib.cli import audiodiff
 from benchlib.collection import excerpts, split_tracks
 from benchlib.known_sets import known_bad_sets, write_pngs
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
+from benchlib.sides import evaluate_sets, reference_folders, write_wavs
 from benchlib.tables import result_line
 from real_music import default_cache
 
@@ -68,23 +65,12 @@ def main() -> None:
         tracks = sorted(tracks)[:: max(1, len(tracks) // (2 * args.tracks))]
         side_a, side_b = tracks[0::2][: args.tracks], tracks[1::2][: args.tracks]
         work = WORK / genre
-        shutil.rmtree(work, ignore_errors=True)
-        reference_folder = work / "reference" / genre
-        reference_folder.mkdir(parents=True)
-        for file in side_a:
-            (reference_folder / file.name).symlink_to(file)
-        dataset = work / "reference-dataset"
-        audiodiff("prepare", work / "reference", "--out", dataset, "--mel-config", mel_file, "--genre-from", "folder",
-                  quiet=True)  # fmt: skip
+        reference, dataset = reference_folders(work, genre, side_a, mel_file)
         generator = torch.Generator().manual_seed(args.seed)
         long_audio = excerpts(side_b, mel, 4, args.clips, generator)
         one_audio = excerpts(side_b, mel, 1, args.clips, generator)
         sets: dict[str, Path] = {}
-        wav_folder = work / "sets" / "real 6 s WAV"
-        wav_folder.mkdir(parents=True)
-        for index, clip in enumerate(long_audio):
-            save_audio(wav_folder / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
-        sets["real 6 s WAV"] = wav_folder
+        sets["real 6 s WAV"] = write_wavs(long_audio, work / "sets" / "real 6 s WAV", mel.sample_rate)
         long_images = codec.encode(torch.from_numpy(long_audio))[..., : 4 * mel.x_res]
         sets["real 6 s PNG"] = write_pngs(long_images, work / "sets" / "real 6 s PNG", "excerpt")
         one = codec.encode(torch.from_numpy(one_audio))
@@ -92,13 +78,9 @@ def main() -> None:
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
         sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
-        for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
-            for name, folder in sets.items():
-                run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,
-                                     count=args.clips, mel_config=mel, seed=args.seed)  # fmt: skip
-                row = {"genre": genre, "reference": reference_kind, "set": name, **headline(run.report)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        references = {"WAV folder": reference, "dataset": dataset}
+        rows += evaluate_sets(sets, references, work / "reports", headline, genre, count=args.clips, mel_config=mel,
+                              seed=args.seed)  # fmt: skip
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     print()
     print("| genre | reference | set | flagged | precision | recall | coverage | FD fine ratio | FD log-mel ratio |")

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 
-from audiodiff.audio import save_audio
 from audiodiff.codec import load_png, model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import MelConfig
 from audiodiff.evaluation import run_evaluation
@@ -39,6 +38,7 @@ from benchlib.cli import timed_audiodiff as timed
 from benchlib.collection import excerpts, manifest
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
+from benchlib.sides import write_wavs
 from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" / "audiodiff" / "bench-small-data"))
@@ -108,11 +108,8 @@ def main() -> None:
               "--out", folder, "--device", "cpu")  # fmt: skip
         sets[name] = folder
     generator = torch.Generator().manual_seed(args.seed)
-    real = WORK / "sets" / "real held-out 6 s"
-    real.mkdir(parents=True)
-    for index, clip in enumerate(excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)):
-        save_audio(real / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
-    sets["real held-out 6 s"] = real
+    real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
+    sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
     from datasets import load_from_disk
 
     from audiodiff.codec import pil_to_pixels

@@ -116,6 +116,16 @@ def test_excerpts_draws_loud_chunks_in_the_generators_order(tmp_path):
 EXCERPT_AMPLITUDES = [14, 4, 11, 13, 12]
 
 
+def test_write_wavs_numbers_the_excerpts(tmp_path):
+    from audiodiff.audio import load_audio
+
+    sides = module("benchlib.sides")
+    clips = np.stack([np.full(MEL.slice_size, 0.25 * (index + 1), dtype=np.float32) for index in range(2)])
+    folder = sides.write_wavs(clips, tmp_path / "real 6 s", MEL.sample_rate)
+    assert sorted(path.name for path in folder.iterdir()) == ["excerpt_000.wav", "excerpt_001.wav"]
+    assert abs(float(load_audio(folder / "excerpt_001.wav", MEL.sample_rate).mean()) - 0.5) < 1e-3
+
+
 # --- the study folder of bench_quality: thinning ------------------------------------------------------------------
 def small_dataset(folder: Path) -> Path:
     """Rows of two genres: genre 0 has tracks a (10 slices) and b (4 slices), genre 1 track c (6 slices); rows are
