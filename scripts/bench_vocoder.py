@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ from audiodiff.evaluation.metrics import spectral_convergence
 from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, load_vocoder
 from audiodiff.vocoders.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance
 from benchlib.collection import split_tracks
-from benchlib.machine import machine_line
+from benchlib.machine import load_average, machine_line
 
 SETTINGS = {"reference": lambda: MelConfig(), "demo": lambda: MelConfig.load(configs_dir() / "mel" / "demo-64.yaml")}
 SUFFIX = {"reference": "", "demo": "_64"}
@@ -236,7 +235,7 @@ def main() -> None:
     args.genres = [value.strip() for value in args.genres.split(",")] if args.genres else None
     trained = {"reference": args.vocoder_reference, "demo": args.vocoder_demo}
     print(machine_line())
-    print(f"load average at start: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(f"load average at start: {load_average()}")
     pghi_iterations = [int(value) for value in args.pghi_iterations.split(",") if value.strip()]
     refine_iterations = [int(value) for value in args.vocoder_refine.split(",") if value.strip()]
     results = {}
@@ -250,7 +249,7 @@ def main() -> None:
                 decoders[f"vocoder + GL-{iterations}"] = load_vocoder(trained[name], config)
                 decoders[f"vocoder + GL-{iterations}"].refine_iterations = iterations
         results[name] = measure(name, config, args, decoders)
-    print(f"\nload average at end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(f"\nload average at end: {load_average()}")
     pairs = []
     for name, rows in results.items():
         suffix = SUFFIX[name]

@@ -278,6 +278,7 @@ def test_machine_line_and_record():
     record = machine.machine_record("cpu")
     assert (record["device"], record["torch"], "gpu" in record) == ("cpu", torch.__version__, False)
     assert machine.machine_description("cpu").endswith(" CPU cores")
+    assert [float(value) >= 0 for value in machine.load_average().split(" ")] == [True] * 3
 
 
 def test_cli_runs_audiodiff_in_a_child_process(capsys):

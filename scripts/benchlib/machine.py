@@ -18,6 +18,11 @@ def machine_line(keys: tuple[str, ...] | None = MACHINE_KEYS, label: str = "mach
     return f"{label}: " + ", ".join(f"{key}={info[key]}" for key in (info if keys is None else keys))
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, `"0.52 0.61 0.70"`: other work on it slows every timing."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def machine_description(device: str) -> str:
     """One line: architecture, CPU cores and, unless `device` is "cpu", the first CUDA device's name."""
     text = f"{platform.machine()}, {os.cpu_count()} CPU cores"
