@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from PIL import Image
 
 from audiodiff.synth import synthesize
 
@@ -110,7 +111,9 @@ def test_the_card_of_a_trained_folder_states_its_genres_settings_data_and_recipe
     assert "Not measured yet" in card
     # Example spectrograms: the run's last previews, drawn and copied into the folder the card links to.
     assert "![the model's preview clips at step 3](examples.png)" in card
-    assert (root / "run" / "examples.png").is_file() and (root / "run" / "examples" / "sample_0.wav").is_file()
+    assert (root / "run" / "examples" / "sample_0.wav").is_file()
+    with Image.open(root / "run" / "examples.png") as sheet:  # one coloured 128-pixel cell, captioned
+        assert sheet.mode == "RGB" and sheet.size == (6 + 128 + 6, 128 + 14 + 12)
     # How to use it names the repository it was pushed to.
     assert f'AudioDiffusionPipeline.from_pretrained("{REPO}")' in card and f"audiodiff generate {REPO}" in card
     assert "State your data's licence" not in card
@@ -268,6 +271,13 @@ def test_push_a_dataset_loadable_by_datasets_and_audiodiff(shared, tmp_path, mon
     (hub / "state.json").unlink()
     rows = datasets.load_dataset(str(hub), split="train")
     assert rows.features == original.features and len(rows) == len(original)
+
+
+def test_share_refuses_a_folder_that_is_no_model_or_dataset(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = _cli("share", tmp_path)
+    assert result.exit_code == 1 and "not a pipeline, vocoder or dataset folder" in result.output
+    assert not (tmp_path / "README.md").exists()
 
 
 def test_push_to_hub_is_an_option_of_all_five_commands():

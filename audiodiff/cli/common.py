@@ -248,9 +248,11 @@ def share_options(function: Callable) -> Callable:
 
 
 def share(folder: Path, push_to_hub: str | None = None, private: bool = False, *, report: Path | None = None,
-          overwrite_card: bool = False) -> None:  # fmt: skip
+          overwrite_card: bool = False, card_required: bool = False) -> None:  # fmt: skip
     """Write (or refresh) the card of a finished folder, then push it when asked. A push that fails is one error
-    line saying the folder is complete (nothing is lost); a card that cannot be written is a warning."""
+    line saying the folder is complete (nothing is lost); a card that cannot be written is a warning after
+    training (the model is there all the same), an error when the card was the point (`card_required`) or a push
+    was asked for."""
     from audiodiff.cards import CardError, folder_kind, write_card
     from audiodiff.hub import HubError, push
 
@@ -260,7 +262,7 @@ def share(folder: Path, push_to_hub: str | None = None, private: bool = False, *
         click.echo(f"card: {path}")
         kind = folder_kind(folder)
     except (CardError, ValueError, OSError) as error:
-        if push_to_hub is None:
+        if push_to_hub is None and not card_required:
             click.secho(f"warning: no card written ({first_line(error)})", fg="yellow", err=True)
             return
         raise click.ClickException(f"no card written, nothing pushed ({first_line(error)})") from None

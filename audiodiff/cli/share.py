@@ -28,4 +28,4 @@ def command(folder, push_to_hub, private, report, overwrite_card) -> None:
     `share` refreshes the card after `audiodiff evaluate`, or pushes a folder later (a push that failed for want
     of a token or network). A card audiodiff wrote and nobody edited is rewritten; your own README.md is kept.
     """
-    share(folder, push_to_hub, private, report=report, overwrite_card=overwrite_card)
+    share(folder, push_to_hub, private, report=report, overwrite_card=overwrite_card, card_required=True)
