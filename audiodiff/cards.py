@@ -392,7 +392,7 @@ def _loss_plot(folder: Path) -> None:
 def _usage(name: str, genres: list[str] | None, kind: str) -> list[str]:
     if kind == "vocoder":
         return ["## How to use it", "", "Decode spectrograms with it in any command that takes `--vocoder` (a local "
-                "folder: download it first, e.g. `hf download REPO --local-dir VOCODER`):", "", "```",
+                f"folder: download it first, e.g. `hf download {name} --local-dir VOCODER`):", "", "```",
                 "audiodiff generate MODEL --vocoder VOCODER --seconds 6 --out clips",
                 "audiodiff decode IMAGES --vocoder VOCODER --out audio", "```", ""]  # fmt: skip
     genre = f" --genre {genres[0]}" if genres else ""

@@ -226,8 +226,8 @@ def _check_repo_id(context: click.Context, parameter: click.Parameter, value: st
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     if not has_token():
-        click.secho("warning: no Hugging Face token (run `hf auth login` or set HF_TOKEN); the folder will be "
-                    "written, then the push will fail", fg="yellow", err=True)  # fmt: skip
+        click.secho("warning: no Hugging Face token (run `hf auth login` or set HF_TOKEN): the push will fail, "
+                    "the folder is kept", fg="yellow", err=True)  # fmt: skip
     return value
 
 
