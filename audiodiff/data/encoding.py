@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiodiff.audio import AudioError, load_audio, slice_audio
+from audiodiff.audio import AudioError, audio_info, load_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, levels_for, pixels_to_pil
 from audiodiff.config import MelConfig
 from audiodiff.data.workdir import write_part
@@ -142,11 +142,9 @@ def warm_up(config: MelConfig) -> None:
     encoder_codec(config)
 
 
-def _source_info(source: str | bytes) -> tuple[int, int]:
-    import soundfile
-
-    info = soundfile.info(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
-    return int(info.samplerate), int(info.channels)
+def _source_info(source: str | bytes, name: str) -> tuple[int, int]:
+    info = audio_info(source, name=name)
+    return info.samplerate, info.channels
 
 
 def process_track(name: str, source: str | bytes, part_path: Path, settings: EncodeSettings) -> dict[str, Any]:
@@ -159,7 +157,7 @@ def process_track(name: str, source: str | bytes, part_path: Path, settings: Enc
     config = settings.mel_config
     try:
         audio = load_audio(source, config.sample_rate, name=name)
-        source_rate, channels = _source_info(source)
+        source_rate, channels = _source_info(source, name)
     except AudioError as error:
         return {"status": "failed", "reason": error.reason}
     except Exception as error:  # a decoder bug or memory error on one file must not stop a long run
