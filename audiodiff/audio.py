@@ -14,6 +14,7 @@ the header (the container's, for FFmpeg) before anything is decoded, and decodin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
 import os
@@ -55,8 +56,10 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
+@functools.lru_cache(maxsize=1)
 def ffmpeg_available() -> bool:
-    """Whether the FFmpeg decoder (PyAV, `import av`) is installed; found without importing it."""
+    """Whether the FFmpeg decoder (PyAV, `import av`) is installed; found without importing it, once a process (a
+    folder walk asks for every file)."""
     import importlib.util
 
     return importlib.util.find_spec("av") is not None
@@ -152,9 +155,9 @@ def load_audio(
     container's duration, for FFmpeg) are checked before anything is decoded, then the file is read, mixed to mono
     (the mean of the channels) and resampled (soxr, the same "soxr_hq" filter as `librosa.resample`, streamed) in
     blocks, so memory is the mono output (float32 at `sample_rate`: 0.32 GB per hour at 22050 Hz) plus one block's
-    buffers (about 4 MB for stereo). A file that decodes longer than `max_seconds` whatever its header says is
-    stopped there. A file whose data is shorter than its header says (a truncated copy) is read as far as it goes,
-    with a logged warning.
+    buffers (about 4 MB for stereo). A file FFmpeg decodes longer than `max_seconds`, whatever its header said (a
+    raw .aac's length is only estimated), is stopped there. A file whose data is shorter than its header says (a
+    truncated copy) is read as far as it goes, with a logged warning.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "<audio bytes>")
     if isinstance(source, (str, os.PathLike)):
