@@ -1,6 +1,6 @@
 """What a diffusion training run writes besides its checkpoints and its pipeline's weights: the artefact-check fences
 of its training images (saved with the pipeline), its preview clips (`samples/step_N/sample_K.{png,wav}`, and the
-same clips in TensorBoard as images), and the copy check of
+same clips in TensorBoard as images and as audio, so that a user sees and hears the progress), and the copy check of
 its last previews against its training rows."""
 
 from __future__ import annotations
@@ -8,10 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import MelConfig
+
+PREVIEW_AUDIO_SECONDS = 10.0  # the most of each preview clip TensorBoard gets (a slice is about 6 s at the defaults)
 
 
 def training_images(rows, bits: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,7 +39,8 @@ def quality_fences(rows, bits: int, mel_config: MelConfig, count: int = 1024) ->
 def write_previews(output, bits: int, folder: Path, step: int, tracker=None) -> None:
     """Write a pipeline's `output` (`AudioDiffusionOutput` of `output_type="np"`: `images` `(batch, height, width)`
     pixels, `audios` `(batch, time)`) as `folder/sample_K.png` and `.wav`, and, given a TensorBoard `SummaryWriter`
-    `tracker`, log the images at `step` under `samples` (brightness in [0, 1])."""
+    `tracker`, log them at `step`: the images under `samples` (brightness in [0, 1]) and the first
+    `PREVIEW_AUDIO_SECONDS` of each clip under `samples/audio_K` at the clips' sample rate."""
     from audiodiff.audio import save_audio
     from audiodiff.codec import save_png
 
@@ -47,6 +51,11 @@ def write_previews(output, bits: int, folder: Path, step: int, tracker=None) -> 
         return
     brightness = (pixels_to_model(output.images, bits).unsqueeze(1) + 1) / 2
     tracker.add_images("samples", brightness, step)
+    length = int(PREVIEW_AUDIO_SECONDS * output.sample_rate)
+    for index, audio in enumerate(output.audios):
+        # Clipped as the WAV is (TensorBoard would print a warning for each clip out of range, then clip).
+        clip = np.clip(np.asarray(audio, dtype=np.float32)[:length], -1.0, 1.0)
+        tracker.add_audio(f"samples/audio_{index}", clip, step, sample_rate=output.sample_rate)
 
 
 def previews_copy_check(folder: Path, rows, bits: int, mel_config: MelConfig, count: int = 4000):

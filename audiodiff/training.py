@@ -418,7 +418,7 @@ class Trainer(RunFolderHolder):
 
     def write_samples(self) -> None:
         """Generate a few clips with a fast scheduler: `samples/step_N/sample_K.{wav,png}`, and the same clips in
-        TensorBoard as images (`train_outputs.write_previews`)."""
+        TensorBoard as images and audio (`train_outputs.write_previews`)."""
         if not self.accelerator.is_main_process or self.config.num_samples < 1:
             return
         # Previews use the fast sampler; the saved pipeline keeps the training (DDPM) scheduler, as the reference.
