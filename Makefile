@@ -14,7 +14,7 @@ CHROMEDRIVER := /usr/bin/chromedriver
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui,lora]'
 	touch $(STAMP)
 
 install: $(STAMP)
