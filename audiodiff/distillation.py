@@ -90,6 +90,8 @@ class DistillConfig(TrainConfig):
         for name in ("beta_schedule", "rescale_betas_zero_snr", "snr_gamma"):
             if getattr(self, name) is not None:
                 raise ConfigError(f"{name} does not apply to a distillation: the student keeps its teacher's schedule")
+        if self.lora_rank is not None:
+            raise ConfigError("lora_rank does not apply to a distillation: the whole student is trained")
         if self.noise_offset or self.conditional:
             raise ConfigError(
                 "noise_offset and conditional do not apply to a distillation: the student is the teacher's"

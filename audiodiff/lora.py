@@ -68,10 +68,11 @@ def fingerprint(model: nn.Module) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def add_adapter(model: nn.Module, rank: int, alpha: float | None = None) -> list[nn.Parameter]:
+def add_adapter(model: nn.Module, rank: int, alpha: float | None = None, seed: int = 0) -> list[nn.Parameter]:
     """Freeze `model` and add rank-`rank` LoRA layers (scale `alpha / rank`, alpha defaulting to the rank) to its
-    targeted layers (`TARGETS`), in place; the class embedding stays trainable. Returns the trainable parameters
-    (for the optimizer), in a fixed order."""
+    targeted layers (`TARGETS`), in place; the class embedding stays trainable. The A matrices are drawn from
+    `seed` (peft draws them from torch's global generator, which is forked here and left as it was). Returns the
+    trainable parameters (for the optimizer), in a fixed order."""
     check_rank(rank, alpha)
     peft = _peft()
     targets = TARGETS.get(type(model).__name__)
@@ -85,7 +86,9 @@ def add_adapter(model: nn.Module, rank: int, alpha: float | None = None) -> list
     )  # fmt: skip
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    peft.inject_adapter_in_model(config, model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        peft.inject_adapter_in_model(config, model)
     model._audiodiff_lora = {"rank": rank, "alpha": float(alpha if alpha is not None else rank)}
     for name in TRAINED_WHOLE:
         module = getattr(model, name, None)
@@ -108,6 +111,43 @@ def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
         if module is not None:
             state.update({f"{name}.{key}": value for key, value in module.state_dict().items()})
     return {key: value.detach().clone().contiguous() for key, value in state.items()}
+
+
+def set_adapter_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load what `adapter_state` returned into the adapted `model` (a resumed run's adapter), exactly."""
+    peft = _peft()
+    whole = {key: value for key, value in state.items() if key.split(".")[0] in TRAINED_WHOLE}
+    for name in TRAINED_WHOLE:
+        module = getattr(model, name, None)
+        own = {key[len(name) + 1 :]: value for key, value in whole.items() if key.startswith(name + ".")}
+        if module is not None and own:
+            module.load_state_dict(own)
+    result = peft.set_peft_model_state_dict(model, {k: v for k, v in state.items() if k not in whole})
+    unfit = [key for key in result.unexpected_keys if ".lora_" in key]
+    if unfit:
+        raise LoraError(f"adapter weights that fit no layer of this model ({unfit[0]}, ...)")
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """A copy of the adapted `model` without its adapters (not merged): the frozen base, as a plain model, with
+    its current class embedding. What a LoRA run's checkpoint stores beside the adapter state."""
+    import copy
+
+    plain = copy.deepcopy(model)
+    _unwrap(plain)
+    return plain
+
+
+def _unwrap(model: nn.Module) -> None:
+    """Replace every peft layer of `model` by the layer it wraps, in place."""
+    peft = _peft()
+    for name, module in list(model.named_modules()):
+        if isinstance(module, peft.tuners.tuners_utils.BaseTunerLayer):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+    if hasattr(model, "_audiodiff_lora"):
+        del model._audiodiff_lora
 
 
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -198,16 +238,10 @@ def load_adapter(model: nn.Module, folder: str | os.PathLike, merge: bool = Fals
         )
         model.register_to_config(num_class_embeds=embeds)
     add_adapter(model, config.r, config.lora_alpha)
-    whole = {key: value for key, value in state.items() if key.split(".")[0] in TRAINED_WHOLE}
-    for name in TRAINED_WHOLE:
-        module = getattr(model, name, None)
-        own = {key[len(name) + 1 :]: value for key, value in whole.items() if key.startswith(name + ".")}
-        if module is not None and own:
-            module.load_state_dict(own)
-    result = peft.set_peft_model_state_dict(model, {k: v for k, v in state.items() if k not in whole})
-    missing = [key for key in result.unexpected_keys if ".lora_" in key]
-    if missing:
-        raise LoraError(f"{adapter}: adapter weights that fit no layer of this model ({missing[0]}, ...)")
+    try:
+        set_adapter_state(model, state)
+    except LoraError as error:
+        raise LoraError(f"{adapter}: {error}") from None
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     if merge:
@@ -229,15 +263,8 @@ def merge_into(model: nn.Module) -> nn.Module:
     """Merge every adapter into its layer and remove the peft wrappers, in place: the plain model, as diffusers
     builds it."""
     state = merged_state_dict(model)
-    peft = _peft()
-    for name, module in list(model.named_modules()):
-        if isinstance(module, peft.tuners.tuners_utils.BaseTunerLayer):
-            parent_name, _, child = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            setattr(parent, child, module.get_base_layer())
+    _unwrap(model)
     model.load_state_dict(state)
-    if hasattr(model, "_audiodiff_lora"):
-        del model._audiodiff_lora
     return model
 
 

@@ -37,7 +37,9 @@ class TrainConfig:
     thousand epochs. `warmup_fraction`, when set, makes the learning-rate warm-up that fraction of the run's steps
     (replacing `lr_warmup_steps`), so that a short run is not spent warming up. `random_offsets`: each row is cut
     from its track's audio at a random shift of up to half a slice, every step (`data.offsets`), so that a few songs
-    give many different images; needs the tracks' audio where `prepare` read it.
+    give many different images; needs the tracks' audio where `prepare` read it. `lora_rank`: fine-tune LoRA adapters
+    of that rank (`audiodiff.lora`) instead of every weight, scaled `lora_alpha / lora_rank` (alpha defaults to the
+    rank); the saved folder holds the merged weights and the adapter alone in `lora/`.
 
     The recipe options of the training-improvements study (README, "Training recipe options"):
     - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
@@ -88,6 +90,8 @@ class TrainConfig:
     passes_max_steps: int | None = None
     warmup_fraction: float | None = None
     random_offsets: bool = False
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
     use_ema: bool = True
     ema_max_decay: float = 0.9999
     ema_inv_gamma: float = 1.0
@@ -148,6 +152,12 @@ class TrainConfig:
                 f"passes_min_steps must be at least 1 and passes_max_steps at least passes_min_steps, got "
                 f"{self.passes_min_steps} and {self.passes_max_steps}"
             )
+        if self.lora_rank is not None and (isinstance(self.lora_rank, bool) or not 1 <= self.lora_rank <= 4096):
+            raise ConfigError(f"lora_rank must be a whole number from 1 to 4096 (or null), got {self.lora_rank}")
+        if self.lora_alpha is not None and not 0 < self.lora_alpha < math.inf:
+            raise ConfigError(f"lora_alpha must be a positive number (or null: the rank), got {self.lora_alpha}")
+        if self.lora_alpha is not None and self.lora_rank is None:
+            raise ConfigError("lora_alpha needs lora_rank (LoRA is off without a rank)")
         if self.warmup_fraction is not None and not 0 <= self.warmup_fraction < 1:
             raise ConfigError(f"warmup_fraction must be in [0, 1) (or null), got {self.warmup_fraction}")
         for name in ("learning_rate", "adam_epsilon"):

@@ -113,7 +113,12 @@ class Trainer(RunFolderHolder):
         self.rows, self.offsets, self.tracks, self.windows = plan.rows, plan.offsets, plan.tracks, plan.windows
         self.images_per_step, self.steps_per_epoch = plan.images_per_step, plan.steps_per_epoch
         self.total_steps, self.warmup_steps = plan.total_steps, plan.warmup_steps
-        optimizer = adamw(unet.parameters(), self.accelerator.device, lr=config.learning_rate,
+        parameters = list(unet.parameters())
+        if config.lora_rank is not None:  # the base frozen; the adapter (and the class embedding) trained
+            from audiodiff import lora
+
+            parameters = lora.add_adapter(unet, config.lora_rank, config.lora_alpha, seed=config.seed)
+        optimizer = adamw(parameters, self.accelerator.device, lr=config.learning_rate,
                           betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.weight_decay,
                           eps=config.adam_epsilon)  # fmt: skip
         from diffusers.optimization import get_scheduler
@@ -165,6 +170,8 @@ class Trainer(RunFolderHolder):
 
     @classmethod
     def _new_run(cls, config, data, out_dir: Path, pretrained, genre, progress, preset=None) -> Trainer:
+        if config.lora_rank is not None and pretrained is None:
+            raise TrainingError("--lora-rank adapts a pretrained model: use it with finetune")
         if pretrained is not None:
             unet, noise_scheduler, mel_config, genres = pretrained_model(config, data, pretrained, genre, progress)
         else:
@@ -349,6 +356,11 @@ class Trainer(RunFolderHolder):
             **self._extra_state(),
         }
         unet = self.accelerator.unwrap_model(self.unet)
+        if self.config.lora_rank is not None:  # the frozen base as a plain model; the adapter in the state
+            from audiodiff import lora
+
+            state["lora"] = lora.adapter_state(unet)
+            unet = lora.base_model(unet)
         final = write_checkpoint(checkpoint_folder(self.out_dir, self.global_step), unet, self.noise_scheduler,
                                  self.mel_config, self.genres, state)  # fmt: skip
         prune_checkpoints(self.out_dir, self.config.keep_checkpoints)
@@ -364,6 +376,10 @@ class Trainer(RunFolderHolder):
         self.generator.set_state(state["generator"])
         self.global_step = int(state["global_step"])
         self.losses = state["losses"].tolist()
+        if self.config.lora_rank is not None:
+            from audiodiff import lora
+
+            lora.set_adapter_state(self.accelerator.unwrap_model(self.unet), state["lora"])
         if self.ema is not None:
             if state.get("ema") is None:
                 raise TrainingError(f"{self.out_dir}: the checkpoint has no EMA weights but the run uses EMA")
@@ -371,13 +387,19 @@ class Trainer(RunFolderHolder):
             self.ema.to(self.accelerator.device)
         self._load_extra_state(state)
 
-    def _inference_unet(self):
-        """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode."""
+    def _inference_unet(self, merged: bool = True):
+        """A copy of the UNet carrying the EMA weights (or the raw ones without EMA), in eval mode; a LoRA run's
+        with its adapter merged into the weights (a plain model, as every loader reads it) unless `merged` is
+        False."""
         import copy
 
         unet = copy.deepcopy(self.accelerator.unwrap_model(self.unet)).float().eval()
         if self.ema is not None:
             self.ema.copy_to(unet.parameters())
+        if merged and self.config.lora_rank is not None:
+            from audiodiff import lora
+
+            lora.merge_into(unet)
         return unet
 
     def build_pipeline(self):
@@ -411,6 +433,11 @@ class Trainer(RunFolderHolder):
         if self.accelerator.is_main_process:
             self._check_weights()
             self.build_pipeline().save_pretrained(self.out_dir)
+            if self.config.lora_rank is not None:  # the adapter alone too, to share or apply to the base
+                from audiodiff import lora
+
+                base = self.run_info.get("pretrained")
+                lora.save_adapter(self._inference_unet(merged=False), self.out_dir, base=base, genres=self.genres)
             (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")
 
     def _preview_steps(self) -> int:

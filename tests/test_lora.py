@@ -111,3 +111,51 @@ def test_one_line_errors(tmp_path):
     other = build_model(load_model_preset("tiny"), (32, 64), num_genres=2)  # another base: a wider canvas
     with pytest.raises(lora.LoraError, match="trained on another base \\(tiny-base\\)"):
         lora.load_adapter(other, tmp_path / "adapter")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_lora_finetune_writes_merged_weights_and_its_adapter_and_resumes_exactly(data, tmp_path):
+    from safetensors.torch import load_file
+
+    from audiodiff.pipeline import AudioDiffusionPipeline
+    from audiodiff.training import TrainConfig, Trainer, TrainingError, train
+
+    common = dict(model="tiny", batch_size=4, epochs=None, sample_every=0, num_samples=0, lr_warmup_steps=0)
+    base = tmp_path / "base"
+    train(TrainConfig(**common, learning_rate=2e-3, max_steps=3, conditional=True, checkpoint_every=0), data, base,
+          progress=False)  # fmt: skip
+    config = TrainConfig(**common, learning_rate=5e-3, max_steps=6, checkpoint_every=3, ema_max_decay=0.9, lora_rank=4)
+    straight = tmp_path / "straight"
+    Trainer.start(config, data, straight, pretrained=str(base), genre="pads", progress=False).run()
+
+    weights = load_file(straight / "unet" / "diffusion_pytorch_model.safetensors")
+    assert not any("lora" in name or "base_layer" in name for name in weights)  # a plain model: every loader reads it
+    before = load_file(base / "unet" / "diffusion_pytorch_model.safetensors")
+    assert weights.keys() == before.keys()
+    adapted = [name for name in weights if name.endswith(("conv1.weight", "to_q.weight"))]
+    assert adapted and all(not torch.equal(weights[name], before[name]) for name in adapted)  # merged updates
+    assert torch.equal(weights["conv_in.weight"], before["conv_in.weight"])  # not a LoRA target: frozen
+    assert lora.read_record(straight)["base"] == str(base) and lora.read_record(straight)["rank"] == 4
+
+    tuned = AudioDiffusionPipeline.from_pretrained(straight).unet.eval()
+    unmerged = lora.load_adapter(AudioDiffusionPipeline.from_pretrained(base).unet.eval(), straight, merge=False)
+    torch.testing.assert_close(output(unmerged), output(tuned), rtol=1e-4, atol=1e-5)
+
+    class Stopping(Trainer):
+        def save_checkpoint(self):
+            super().save_checkpoint()
+            raise _Stop
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(_Stop):
+        Stopping.start(config, data, resumed, pretrained=str(base), genre="pads", progress=False).run()
+    Trainer.resume(resumed, progress=False).run()
+    again = load_file(resumed / "unet" / "diffusion_pytorch_model.safetensors")
+    differ = [name for name in weights if not torch.allclose(again[name], weights[name], rtol=0, atol=1e-6)]
+    assert not differ, differ
+
+    with pytest.raises(TrainingError, match="--lora-rank adapts a pretrained model"):
+        Trainer.start(config, data, tmp_path / "scratch", progress=False)

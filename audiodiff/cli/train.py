@@ -60,6 +60,19 @@ OVERRIDES = (
         "--compile/--no-compile", default=None, help="torch.compile the training step (pays on long runs only)."
     ),
     click.option(
+        "--lora-rank",
+        type=click.IntRange(1, 4096),
+        default=None,
+        help="Fine-tune LoRA adapters of this rank (e.g. 8) instead of every weight: the base stays frozen; the "
+        "folder holds the merged model and the adapter alone in lora/. Needs a pretrained model.",
+    ),
+    click.option(
+        "--lora-alpha",
+        type=POSITIVE,
+        default=None,
+        help="LoRA scale numerator: updates scaled alpha/rank (default: the rank).",
+    ),
+    click.option(
         "--prediction-type",
         type=click.Choice(PREDICTION_TYPES),
         default=None,
