@@ -87,6 +87,7 @@ class PipelineFolderMixin:
         self,
         save_directory: str | os.PathLike,
         safe_serialization: bool = True,
+        *,
         push_to_hub: bool = False,
         **kwargs,
     ) -> None:

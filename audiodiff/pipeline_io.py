@@ -1,10 +1,11 @@
 """The ends of `AudioDiffusionPipeline`: what goes into a call and what comes out.
 
 In: the call's arguments checked together (`check_inputs`), audio or images made into images `(batch, 1, y_res,
-x_res)` at the pipeline's bit depth, genres into class labels, seconds into spectrogram columns. Between: images
-and the UNet's samples (a latent model's VAE, `vqvae`). Out: images quantised to the bit depth, vocoded (a loop
-cross-faded into its start), checked against the training data's artefact fences, and returned as the output type
-asks (`AudioDiffusionOutput`). The conversion of audio to images and back is `codec.SpectrogramCodec`.
+x_res)` at the pipeline's bit depth, genres into class labels, seconds into spectrogram columns, the guidance a
+distilled student applies. Between: images and the UNet's samples (a latent model's VAE, `vqvae`). Out: images
+quantised to the bit depth, vocoded (a loop cross-faded into its start), checked against the training data's
+artefact fences, and returned as the output type asks (`AudioDiffusionOutput`). The conversion of audio to images
+and back is `codec.SpectrogramCodec`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class AudioDiffusionOutput(BaseOutput):
 
 class PipelineIOMixin:
     """Inputs and outputs of `AudioDiffusionPipeline` (which it is mixed into): uses its `mel_config`, `bits`,
-    `vocoder`, `vqvae`, `unet`, `null_label`, `genres`, `quality`, `distillation` and `_codecs` (codecs by device)."""
+    `vocoder`, `vqvae`, `unet`, `latent_shape`, `native_widths`, `null_label`, `genres`, `quality`, `distillation`,
+    `_execution_device` and `_codecs` (codecs by device)."""
 
     # --- inputs -------------------------------------------------------------------------------------------------------
     def _input_images(self, audio, images) -> torch.Tensor | None:
