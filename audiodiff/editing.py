@@ -79,6 +79,46 @@ def resize_mask(mask: torch.Tensor, frames: int) -> torch.Tensor:
     return resized.reshape(*shape[:-1], frames)
 
 
+def keep_mask(
+    width: int,
+    frames_in: Callable[[float], int],
+    mask: torch.Tensor | None = None,
+    inpaint_seconds: tuple[float, float] | None = None,
+    loop_seconds: float | None = None,
+) -> tuple[torch.Tensor | None, int]:
+    """The keep-mask over a slice's `width` columns `(width,)` (1 keeps the input, 0 regenerates; None: no mask) and
+    the shift to sample the input at, for one of: `mask` (as given: `(width,)` or broadcastable to the images),
+    `inpaint_seconds` (`(start, end)` seconds to regenerate, with short ramps) or `loop_seconds`.
+
+    A loop regenerates `loop_seconds` around the point where the slice's end wraps to its start: the input is
+    sampled rolled by `shift = width // 2` columns, which puts that point in the middle. `frames_in(seconds)` is the
+    number of columns in that many seconds (`seconds_to_frames` at the clip's rate).
+    """
+    if mask is not None:
+        return torch.as_tensor(mask, dtype=torch.float32), 0
+    if inpaint_seconds is not None:
+        start, end = (min(max(frames_in(value), 0), width) for value in inpaint_seconds)
+        if end <= start:
+            raise ValueError(f"inpaint_seconds {tuple(inpaint_seconds)} select no columns of the slice")
+        return time_mask(width, start, end, fade=max(1, width // 64)), 0
+    if loop_seconds is not None:
+        region = min(max(2, frames_in(loop_seconds)), width - 2)
+        shift = width // 2
+        return time_mask(width, shift - region // 2, shift + region - region // 2, max(1, region // 4)), shift
+    return None, 0
+
+
+def extension_canvas(images: torch.Tensor, frames: int, overlap: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images `(batch, 1, height, width)` placed at the start of a silent (-1) canvas `(batch, 1, height, frames)`,
+    and the keep-mask `(frames,)` that keeps them and generates the rest (continuation, outpainting): the input's
+    last `min(overlap, width // 2) // 2` columns ramp into the new material, so the ramp stays inside the input
+    whatever the window overlap."""
+    width = images.shape[-1]
+    canvas = torch.full((*images.shape[:-1], frames), -1.0, device=images.device, dtype=images.dtype)
+    canvas[..., :width] = images
+    return canvas, time_mask(frames, width, frames, fade=max(1, min(overlap, width // 2) // 2))
+
+
 # --- interpolation ----------------------------------------------------------------------------------------------------
 def slerp(start: torch.Tensor, end: torch.Tensor, weight: float | torch.Tensor) -> torch.Tensor:
     """Spherical linear interpolation (Shoemake 1985) per batch item.

@@ -142,3 +142,55 @@ def default_steps_for(scheduler: SchedulerMixin) -> int:
 def describe_schedulers() -> str:
     """One line per short name, for help texts."""
     return "; ".join(f"{name} = {sampler.description}" for name, sampler in SCHEDULERS.items())
+
+
+# --- what the sampling loop asks of a scheduler (diffusers' `get_timesteps`, `prepare_extra_step_kwargs`) ----------
+def sampling_timesteps(scheduler: SchedulerMixin, num_inference_steps: int, first_step: int, device=None):
+    """The timesteps `(steps,)` of a run of `num_inference_steps` that starts at step `first_step` (img2img's
+    `editing.start_step`), on `device`. Multistep and second-order solvers (`scheduler.order` > 1) hold `order`
+    entries per step, and the ones that keep a step counter are told where the run begins."""
+    scheduler.set_timesteps(num_inference_steps, device=device)
+    begin = first_step * scheduler.order
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    return scheduler.timesteps[begin:]
+
+
+def step_kwargs(scheduler: SchedulerMixin, eta: float, generator) -> dict[str, Any]:
+    """The keyword arguments of `scheduler.step` it accepts of DDIM's `eta` and a `generator` (stochastic steps);
+    the others ignore them (diffusers' `prepare_extra_step_kwargs`)."""
+    accepted = inspect.signature(scheduler.step).parameters
+    extra: dict[str, Any] = {"eta": eta} if "eta" in accepted else {}
+    if "generator" in accepted:
+        extra["generator"] = generator
+    return extra
+
+
+def sample_space_scale(scheduler: SchedulerMixin, timestep, device=None):
+    """Factor `(1,)` taking `x_t = sqrt(a) x0 + sqrt(1 - a) e` into the scheduler's sample space at `timestep`.
+
+    1 for DDPM/DDIM/DPM-Solver; `sqrt(1 + sigma^2)` for sigma-space schedulers (Euler, Heun), whose samples are
+    `x0 + sigma e`: read off the scheduler's own `add_noise`.
+    """
+    import torch
+
+    one = torch.ones(1, device=device)
+    signal = scheduler.add_noise(one, torch.zeros_like(one), timestep.reshape(1))
+    noise = scheduler.add_noise(torch.zeros_like(one), one, timestep.reshape(1))
+    return (signal.square() + noise.square()).sqrt()
+
+
+def clip_range(scheduler: SchedulerMixin, timestep, device=None) -> float | None:
+    """The range to clip x0 to before each solver step, done the DDIM way (`editing.clip_consistently`), or None.
+
+    It applies to DDPM-space solvers that were given static clipping as `thresholding` (`make_scheduler` does this
+    when the training schedule clips, as the reference's does): DPM-Solver++, UniPC, DEIS. Their own thresholding
+    keeps the sample and so carries the clipped-away part of x0 forward, which makes briefly trained models emit
+    speckle-noise clips. DDPM and DDIM clip correctly themselves; sigma-space solvers are left alone.
+    """
+    config = scheduler.config
+    if not config.get("thresholding") or not hasattr(scheduler, "alphas_cumprod"):
+        return None
+    if abs(float(sample_space_scale(scheduler, timestep, device)) - 1.0) > 1e-4:
+        return None
+    return float(config.get("sample_max_value", 1.0))

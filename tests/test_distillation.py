@@ -94,9 +94,8 @@ def test_guided_target_is_the_teachers_guided_output(teacher, data, tmp_path):
     with torch.no_grad():
         ours = distiller._teacher_output(distiller.teacher, sample, timesteps, labels, 3.0)
         for index in range(3):
-            expected = teacher_pipe._window_output(
-                sample[index : index + 1], timesteps[index], labels[index : index + 1], 3.0
-            )
+            guided = teacher_pipe.denoiser(labels[index : index + 1], 3.0)
+            expected = guided(sample[index : index + 1], timesteps[index])
             torch.testing.assert_close(ours[index : index + 1], expected, atol=1e-5, rtol=1e-5)
     # The null label's target is the unconditional output, unguided.
     unconditional = teacher_pipe.unet(sample[2:], timesteps[2:], class_labels=labels[2:]).sample

@@ -40,6 +40,25 @@ def test_resize_mask_and_blend():
     assert editing.blend(known, generated, torch.tensor([1.0, 0.5, 0.0, 0.0]))[0, 0, 0].tolist() == [1, 0.5, 0, 0]
 
 
+def test_keep_masks_of_inpainting_loops_and_continuation():
+    def frames_in(seconds: float) -> int:  # 10 columns per second
+        return round(seconds * 10)
+
+    assert editing.keep_mask(64, frames_in) == (None, 0)
+    given, shift = editing.keep_mask(64, frames_in, mask=[1.0, 0.0])
+    assert given.dtype == torch.float32 and given.tolist() == [1.0, 0.0] and shift == 0
+    inpaint, shift = editing.keep_mask(64, frames_in, inpaint_seconds=(1.0, 2.0))
+    assert shift == 0 and inpaint[10:20].eq(0).all() and inpaint[:9].eq(1).all() and inpaint[21:].eq(1).all()
+    with pytest.raises(ValueError, match=r"inpaint_seconds \(9.0, 12.0\) select no columns"):
+        editing.keep_mask(64, frames_in, inpaint_seconds=(9.0, 12.0))
+    loop, shift = editing.keep_mask(64, frames_in, loop_seconds=1.0)
+    assert shift == 32 and loop[27:37].eq(0).all() and loop[:20].eq(1).all() and loop[44:].eq(1).all()
+    images = torch.rand(2, 1, 4, 8)
+    canvas, keep = editing.extension_canvas(images, 20, overlap=4)
+    assert canvas.shape == (2, 1, 4, 20) and torch.equal(canvas[..., :8], images) and canvas[..., 8:].eq(-1).all()
+    assert keep[:6].eq(1).all() and 0 < keep[7] < keep[6] < 1 and keep[8:].eq(0).all()  # a 2-column ramp
+
+
 def test_slerp_endpoints_norm_and_per_item_weights():
     start, end = torch.randn(3, 1, 8, 8, generator=seeded(1)), torch.randn(3, 1, 8, 8, generator=seeded(2))
     assert torch.allclose(editing.slerp(start, end, 0.0), start, atol=1e-6)

@@ -92,10 +92,10 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
 def _pipeline_settings(pipeline: str):
     """The mel settings and bit depth of a pipeline folder or hub id (read without loading its UNet)."""
     from audiodiff.config import MelConfig
-    from audiodiff.pipeline import _resolve_folder, read_metadata
+    from audiodiff.pipeline_folder import read_metadata, resolve_folder
 
     try:
-        folder = _resolve_folder(pipeline)
+        folder = resolve_folder(pipeline)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--from") from None
     mel_config = MelConfig.find(folder)

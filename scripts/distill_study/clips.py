@@ -49,7 +49,7 @@ def warm_up(pipeline, args, guidance: float) -> None:
 
 def mean_windows(pipeline, steps: int, seconds: float) -> float:
     """Model-width windows the UNet sees per step (averaged over the steps) for a clip of `seconds`: the joint
-    denoising of long clips (`AudioDiffusionPipeline._model_output`). Dividing UNet evaluations per clip by it gives
+    denoising of long clips (`denoisers.windowed`). Dividing UNet evaluations per clip by it gives
     the evaluations of a one-slice clip (the issue's 40 -> 4)."""
     from audiodiff import editing
 
