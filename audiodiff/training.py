@@ -46,7 +46,7 @@ from audiodiff.config import COMPATIBLE_KEYS, ConfigError, MelConfig, load_datac
 from audiodiff.data.offsets import OffsetError, OffsetWindows
 from audiodiff.data.order import EPOCH_SAMPLING, TrainingRows, epoch_indices, slice_windows, wide_batch
 from audiodiff.models import add_genre, build_model, load_model_preset, null_label
-from audiodiff.optimization import FusedEMA, adamw
+from audiodiff.optimizer_steps import FusedEMA, adamw
 from audiodiff.schedulers import AUTO_SCHEDULER, BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
 from audiodiff.utils import first_line
 
