@@ -8,7 +8,7 @@ from audiodiff.audio import AudioError, load_audio, save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, load_png, load_png_with_mel, save_png
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.evaluation.metrics import log_spectral_distance, spectral_convergence
-from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, NeuralVocoder
+from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder
 
 __version__ = "0.1.0"
 
@@ -18,7 +18,6 @@ __all__ = [
     "GriffinLimVocoder",
     "LibrosaVocoder",
     "MelConfig",
-    "NeuralVocoder",
     "SpectrogramCodec",
     "load_audio",
     "load_png",

@@ -279,7 +279,7 @@ class Distiller(Trainer):
         the usual EMA of the weights."""
         if self.config.method != "consistency":
             return super()._make_ema(raw)
-        from audiodiff.optimization import FusedEMA
+        from audiodiff.optimizer_steps import FusedEMA
 
         decay = self.config.target_decay
         return FusedEMA(raw.parameters(), decay=decay, min_decay=decay, use_ema_warmup=False, model_cls=type(raw),

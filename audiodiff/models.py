@@ -68,7 +68,7 @@ class ModelPreset:
 
 @dataclasses.dataclass(frozen=True)
 class DiTPreset:
-    """`SpectrogramDiT` architecture (`audiodiff/transformer.py`): square patches of `patch_size` pixels, `depth`
+    """`SpectrogramDiT` architecture (`audiodiff/dit.py`): square patches of `patch_size` pixels, `depth`
     blocks of width `hidden_size` with `num_heads` attention heads; `output_conv` adds a 3x3 convolution after
     un-patchifying (U-ViT)."""
 
@@ -119,7 +119,7 @@ def build_model(preset: ModelPreset | DiTPreset, sample_size: tuple[int, int], n
     a `SpectrogramDiT` for a `DiTPreset`. With `num_genres`, `num_genres + 1` labels (the last is the null label)."""
     if isinstance(preset, ModelPreset):
         return build_unet(preset, sample_size, num_genres)
-    from audiodiff.transformer import SpectrogramDiT
+    from audiodiff.dit import SpectrogramDiT
 
     return SpectrogramDiT(
         sample_size=_config_sample_size(sample_size, preset.patch_size, f"its patch size {preset.patch_size}"),
@@ -137,7 +137,7 @@ def backbone_classes() -> dict[str, type]:
     """The model classes a pipeline folder's `unet/` may hold, by their saved `_class_name`."""
     from diffusers import UNet2DModel
 
-    from audiodiff.transformer import SpectrogramDiT
+    from audiodiff.dit import SpectrogramDiT
 
     return {"UNet2DModel": UNet2DModel, "SpectrogramDiT": SpectrogramDiT}
 
@@ -194,7 +194,7 @@ UNSHAPED_KEYS = ("sample_size", "downsample_padding", "dropout")
 def backbone_limits(backbone: type) -> dict[str, tuple[float, float]]:
     """The ranges `check_backbone_folder` allows for `backbone`'s config keys."""
     if backbone.__name__ == "SpectrogramDiT":
-        from audiodiff.transformer import LIMITS
+        from audiodiff.dit import LIMITS
 
         return LIMITS
     return UNET_LIMITS

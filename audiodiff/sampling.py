@@ -173,7 +173,7 @@ def set_griffin_lim_iterations(
         return
     if not hasattr(vocoder, "n_iter"):
         if n_iter is None and phase_init is None:
-            return  # a decoder without Griffin-Lim (the neural adapter): nothing to set
+            return  # a decoder without Griffin-Lim (a caller's own network): nothing to set
         raise ValueError(
             f"the pipeline decodes with {type(vocoder).__name__}, which has no Griffin-Lim iterations or initial "
             "phase to set; decode with Griffin-Lim (--vocoder griffinlim) to set them"

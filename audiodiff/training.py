@@ -52,7 +52,7 @@ from audiodiff.objective import (  # noqa: F401 - re-exported: these lived here
 from audiodiff.objective import check_schedule as _check_schedule  # noqa: F401
 from audiodiff.objective import finetune_noise_scheduler as _finetune_noise_scheduler  # noqa: F401
 from audiodiff.objective import make_noise_scheduler as _make_noise_scheduler  # noqa: F401
-from audiodiff.optimization import FusedEMA, adamw
+from audiodiff.optimizer_steps import FusedEMA, adamw
 from audiodiff.runs import RUN_FILE, RunFolderHolder  # noqa: F401 - RUN_FILE re-exported
 from audiodiff.runs import same_source as _same_source  # noqa: F401
 from audiodiff.schedulers import AUTO_SCHEDULER

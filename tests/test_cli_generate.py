@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-from test_pipeline import MEL, tiny_pipeline
+from helpers import MEL, tiny_pipeline
 
 from audiodiff.audio import save_audio
 from audiodiff.cli.main import cli

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 from diffusers.models.unets.unet_2d import UNet2DOutput
-from test_pipeline import MEL, StationaryDenoiser, clip, seeded, tiny_pipeline
+from helpers import MEL, StationaryDenoiser, clip, seeded, tiny_pipeline
 
 from audiodiff import editing
 from audiodiff.pipeline import AudioDiffusionPipeline

@@ -228,17 +228,6 @@ def test_folder_of_audio_by_genre_and_folder_of_pngs(tmp_path):
     assert loaded.groups == ["track", "track"] and loaded.audio is None
 
 
-def test_old_module_paths_still_import():
-    from audiodiff.embeddings import LogMelEmbedder as OldLogMelEmbedder
-    from audiodiff.evaluate import DatasetSource, FolderSource, evaluate, folder_mel_config, render_figure
-    from audiodiff.evaluation import DatasetClips
-    from audiodiff.metrics import spectral_convergence
-
-    assert FolderSource is FolderClips and DatasetSource is DatasetClips and OldLogMelEmbedder is LogMelEmbedder
-    assert callable(evaluate) and callable(folder_mel_config) and callable(render_figure)
-    assert callable(spectral_convergence)
-
-
 def test_a_reference_of_one_track_is_said_in_the_report():
     """With one reference track the baseline comes from the same track as the compared clips: the report says so
     (in the JSON, the printed lines and so the figure) instead of reading as a baseline of other music."""

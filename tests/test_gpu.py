@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_pipeline import MEL, clip, tiny_pipeline
+from helpers import MEL, clip, tiny_pipeline
 from test_training import tiny_config
 
 pytestmark = [

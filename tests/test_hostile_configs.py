@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_pipeline import MEL, tiny_pipeline
+from helpers import MEL, tiny_pipeline
 
 from audiodiff.classifier import ClassifierConfig, GenreClassifier
 from audiodiff.config import ConfigError

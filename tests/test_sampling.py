@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_pipeline import MEL, clip, tiny_pipeline
+from helpers import MEL, clip, tiny_pipeline
 
 from audiodiff import sampling
 from audiodiff.codec import pixels_to_model

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-from test_pipeline import MEL, tiny_pipeline
+from helpers import MEL, tiny_pipeline
 
 from audiodiff.audio import AudioError, save_audio
 from audiodiff.cli.main import cli
@@ -221,13 +221,13 @@ def test_ui_offers_the_shipped_base_model_where_no_pipeline_is_found(tmp_path):
 
 def test_page_errors_are_the_library_message():
     gradio = pytest.importorskip("gradio", reason="the ui extra is not installed (pip install 'audiodiff[ui]')")
-    from audiodiff.ui.app import _shown
+    from audiodiff.ui.handlers import errors_as_messages
 
     def failing():
         raise AudioError("song.m4a", "unsupported format .m4a\nsecond line")
 
     with pytest.raises(gradio.Error) as caught:
-        _shown(failing)()
+        errors_as_messages(failing)()
     assert caught.value.message == "song.m4a: unsupported format .m4a"
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_pipeline import MEL, tiny_pipeline
+from helpers import MEL, tiny_pipeline
 
 from audiodiff.evaluation.metrics import spectral_convergence
 from audiodiff.pipeline import AudioDiffusionPipeline

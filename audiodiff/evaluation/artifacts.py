@@ -299,18 +299,6 @@ def envelope_change(levels: torch.Tensor, position: int, context: int) -> torch.
     return (after - before).abs().mean(dim=-1)
 
 
-def outpainting_joins(frames: int, width: int, overlap: int) -> list[int]:
-    """Where slice-by-slice outpainting starts new material in a clip of `frames` columns (`width`-column slices
-    sharing `overlap` columns): the first slice covers `[0, width)`, each next one starts `overlap` columns before
-    the end so far and its new material begins at that end. For clips made that way elsewhere (the reference's
-    continuation, audiodiff before 0.2)."""
-    positions, end = [], width
-    while end < frames:
-        positions.append(end)
-        end += width - overlap
-    return positions
-
-
 def scan_positions(frames: int, context: int) -> list[int]:
     """Every point with `context` frames on both sides, `context` apart: `[context, 2 context, ...]`."""
     return list(range(context, frames - context + 1, context))

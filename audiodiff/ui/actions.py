@@ -6,11 +6,10 @@ the same settings object (`DrawSettings`, made from the page's controls by `page
 is the command shown with each result: it remakes it. `app.py` lays these out on the page; the tests call them
 directly.
 
-What a studio keeps is bounded and private: its folder (Gradio's cache too, see `app.launch`) is 0700 and its files
-0600, the files it holds (uploads, clips, pictures) stay under `max_kept_bytes` (the least recently written go
-first), and `close` removes the folder. Every job refuses steps beyond the sampler's training timesteps before any
-work (`sampling.check_steps`), and stops at its next sampling step once `stop` is called or its progress callback
-raises `JobCancelled` (the page does when its client has left).
+What a studio keeps is bounded and private, and how its jobs are stopped: its folder, `workspace.Workspace`, which
+`Studio` is. Every job refuses steps beyond the sampler's training timesteps before any work
+(`sampling.check_steps`), and stops at its next sampling step once `stop` is called or its progress callback raises
+`JobCancelled` (the page does when its client has left).
 """
 
 from __future__ import annotations
@@ -19,15 +18,9 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import itertools
-import logging
 import math
 import os
-import shutil
-import stat
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +33,15 @@ from audiodiff.figures import spectrogram_picture
 from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
 from audiodiff.settings import DrawSettings
 from audiodiff.ui.catalogue import Catalogue
+from audiodiff.ui.workspace import (  # noqa: F401 - the folder's constants stay importable from here
+    MAX_KEPT_BYTES,
+    PRIVATE_FILE,
+    PRIVATE_FOLDER,
+    SWEEP_SECONDS,
+    JobCancelled,
+    Workspace,
+    make_private,
+)
 
 # What one upload may cost: a size the server accepts (Gradio refuses larger uploads) and a length `load_audio`
 # accepts (longer files are refused from their header, before decoding).
@@ -49,19 +51,7 @@ NO_GENRE = "(no genre)"
 LOCAL_SESSION = "local"  # the session of callers that have none (tests, scripts)
 CLIPS_FOLDER = "clips"  # the --out of the commands shown
 PREVIEW_SECONDS = 60.0
-# What a studio keeps on disk in all (uploads, clips, pictures): five uploads of the largest size. Past it, the files
-# written longest ago are removed, whoever made them: a studio shared by several people cannot fill the disk.
-MAX_KEPT_BYTES = 500 * 1024 * 1024
-SWEEP_SECONDS = 5.0  # how often uploads that no job has seen yet are counted against the cap
-PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
-
-logger = logging.getLogger(__name__)
 JobProgress = sampling.Progress | None  # a job's progress callback, if any
-
-
-class JobCancelled(Exception):
-    """A job stopped at a sampling step because nobody waits for it any more (its page left, or the studio is
-    stopping). Not a ValueError: it is not the user's input that is wrong."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,9 +160,9 @@ def _studio_job(method: Callable) -> Callable:
     return job
 
 
-class Studio:
+class Studio(Workspace):
     """The studio's state on the server: the catalogue of models and its private folder (`folder`, mode 0700: the
-    clips under `clips/`, and Gradio's uploads and cache when `app.launch` serves it).
+    clips under `clips/`, and Gradio's uploads and cache when `app.launch` serves it; see `Workspace`).
 
     Each session (a browser tab; `session` of the jobs) numbers its clips 1, 2, ... and keeps them in its own
     sub-folder; the session's history is the caller's (Gradio keeps it per browser session). The folder holds at
@@ -180,106 +170,8 @@ class Studio:
     """
 
     def __init__(self, catalogue: Catalogue, folder: str | os.PathLike, max_kept_bytes: int = MAX_KEPT_BYTES):
+        super().__init__(folder, max_kept_bytes)
         self.catalogue = catalogue
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.folder.chmod(PRIVATE_FOLDER)
-        self.clips = self.folder / "clips"
-        self.clips.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
-        self.max_kept_bytes = int(max_kept_bytes)
-        self._numbers: dict[str, itertools.count] = {}
-        self._lock = threading.Lock()
-        self._prune_lock = threading.Lock()
-        self._idle = threading.Condition()
-        self._active = 0
-        self._stopping = threading.Event()
-        self._sweeper: threading.Thread | None = None
-
-    # --- what it keeps, and stopping --------------------------------------------------------------------------------
-    def prune(self) -> int:
-        """Keep the folder under `max_kept_bytes`: remove the files written longest ago (a clip read again counts as
-        new, see `read_clip`) until the rest fit, and make every file 0600 and every folder 0700 (Gradio's own
-        too). Returns the bytes removed."""
-        with self._prune_lock:
-            files = []
-            for folder, subfolders, names in os.walk(self.folder):
-                for name in subfolders:
-                    _make_private(Path(folder) / name, PRIVATE_FOLDER)
-                for name in names:
-                    path = Path(folder) / name
-                    with contextlib.suppress(OSError):  # gone meanwhile (Gradio renames its staging copies)
-                        status = path.lstat()
-                        if stat.S_ISREG(status.st_mode):
-                            _make_private(path, PRIVATE_FILE, status)
-                            files.append((status.st_mtime, status.st_size, path))
-            total = sum(size for _, size, _ in files)
-            removed = 0
-            for _, size, path in sorted(files, key=lambda entry: entry[0]):
-                if total - removed <= self.max_kept_bytes:
-                    break
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                removed += size
-            if removed:
-                logger.info("studio: removed %d MB of the oldest files (cap %d MB)", removed >> 20,
-                            self.max_kept_bytes >> 20)  # fmt: skip
-            return removed
-
-    def start_sweeping(self, every: float = SWEEP_SECONDS) -> None:
-        """`prune` every `every` seconds in a background thread until `close`: uploads count against the cap even
-        when no job reads them."""
-
-        def sweep() -> None:
-            while not self._stopping.wait(every):
-                try:
-                    self.prune()
-                except OSError:  # noqa: PERF203 - a file vanished or the folder is being removed: try again later
-                    logger.debug("studio: sweep failed", exc_info=True)
-
-        if self._sweeper is None:
-            self._sweeper = threading.Thread(target=sweep, name="audiodiff-studio-sweeper", daemon=True)
-            self._sweeper.start()
-
-    def stop(self, timeout: float | None = 60.0) -> bool:
-        """Refuse new jobs and stop the running ones at their next sampling step; wait up to `timeout` seconds for
-        them to end (so no thread is in the middle of torch when the process exits). True when none runs any more."""
-        self._stopping.set()
-        with self._idle:
-            return self._idle.wait_for(lambda: self._active == 0, timeout)
-
-    def close(self, timeout: float | None = 60.0) -> None:
-        """`stop`, then remove the folder with every upload, clip and picture in it."""
-        self.stop(timeout)
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=10)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
-        with self._idle:
-            if self._stopping.is_set():
-                raise JobCancelled("the studio is stopping")
-            self._active += 1
-        try:
-            self.prune()  # before: room for what the job writes; after: the cap holds again, its own clips newest
-            yield
-            self.prune()
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
-
-    def _watched(self, progress: sampling.Progress | None) -> sampling.Progress:
-        """`progress`, first stopping the job (`JobCancelled`) when the studio stops; never None, so that every
-        sampling step passes through it."""
-
-        def report(run: int, step: int, steps: int) -> None:
-            if self._stopping.is_set():
-                raise JobCancelled("the studio is stopping")
-            if progress is not None:
-                progress(run, step, steps)
-
-        return report
 
     # --- the model ------------------------------------------------------------------------------------------------
     def model_info(self, model: str) -> ModelInfo:
@@ -495,7 +387,7 @@ class Studio:
         morph_audio = sampling.join_clips(made.audios, made.sample_rate)
         number, wav = self._new_number_and_path(session, "morph", ".wav")
         save_audio(wav, morph_audio, made.sample_rate)
-        _make_private(wav, PRIVATE_FILE)
+        make_private(wav, PRIVATE_FILE)
         morph = Record(
             number, f"morph: {what}, {frames} frames", str(wav), result.records[0].picture, command,
             len(morph_audio) / made.sample_rate,
@@ -510,27 +402,12 @@ class Studio:
         return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter)
 
     # --- files ----------------------------------------------------------------------------------------------------
-    def _new_number_and_path(self, session: str, kind: str, suffix: str) -> tuple[int, Path]:
-        """The next number of `session` (1, 2, ...) and a new file `SESSION/NNNN_KIND.SUFFIX` in the studio's
-        folder."""
-        folder = self.clips / _safe_name(session)
-        with self._lock:
-            number = next(self._numbers.setdefault(session, itertools.count(1)))
-            folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-        return number, folder / f"{number:04d}_{kind}{suffix}"
-
-    def _new_path(self, session: str, kind: str, suffix: str) -> Path:
-        """A new file for something that is not a clip (a preview): not numbered."""
-        folder = self.clips / _safe_name(session)
-        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-        return folder / f"{kind}_{uuid.uuid4().hex[:12]}{suffix}"
-
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:
         """The picture of integer pixels `(n_mels, frames)` at the pipeline's bit depth."""
         config = pipeline.mel_config
         image = pixels_to_model(np.asarray(pixels), pipeline.bits)
         spectrogram_picture(image, config.hop_length / config.sample_rate).save(path)
-        _make_private(path, PRIVATE_FILE)
+        make_private(path, PRIVATE_FILE)
         return str(path)
 
     def _clip_picture(self, audio: np.ndarray, pipeline, path: Path, highlight=None) -> str:
@@ -539,7 +416,7 @@ class Studio:
         shown = torch_audio(audio[: int(PREVIEW_SECONDS * config.sample_rate)])
         image = pipeline.codec().encode(shown.to(pipeline.codec().device), bits=pipeline.bits)[0, 0].cpu()
         spectrogram_picture(image, config.hop_length / config.sample_rate, highlight=highlight).save(path)
-        _make_private(path, PRIVATE_FILE)
+        make_private(path, PRIVATE_FILE)
         return str(path)
 
     def _result(
@@ -551,8 +428,8 @@ class Studio:
             number, wav = self._new_number_and_path(session, f"{kind}_seed{seed}", ".wav")
             save_audio(wav, audio, clips.sample_rate)
             save_png(wav.with_suffix(".png"), pixels, clips.bits)
-            _make_private(wav, PRIVATE_FILE)
-            _make_private(wav.with_suffix(".png"), PRIVATE_FILE)
+            make_private(wav, PRIVATE_FILE)
+            make_private(wav.with_suffix(".png"), PRIVATE_FILE)
             picture_path = wav.with_name(wav.stem + "_picture.png")
             if highlight is not None:  # an inpainted clip is drawn whole, its new part marked
                 picture = self._clip_picture(audio, pipeline, picture_path, highlight)
@@ -568,19 +445,6 @@ def torch_audio(audio: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-
-
-def _make_private(path: Path, mode: int, status: os.stat_result | None = None) -> None:
-    """Give `path` exactly `mode` (0600 files, 0700 folders): clips and uploads are the user's alone, whatever the
-    umask (Gradio copies a file's mode into its cache)."""
-    with contextlib.suppress(OSError):
-        if stat.S_IMODE((status or path.lstat()).st_mode) != mode:
-            path.chmod(mode)
-
-
-def _safe_name(session: str) -> str:
-    """A session id as a folder name (Gradio's are hex already; anything else is reduced to safe characters)."""
-    return "".join(character if character.isalnum() or character in "-_" else "_" for character in session)[:64] or "_"
 
 
 def _describe(genre: str | None, seed: int) -> str:

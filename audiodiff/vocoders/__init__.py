@@ -6,7 +6,6 @@ A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `
 - `griffin_lim.py`: `GriffinLimVocoder`, torch, batched, any device: NNLS mel inversion + fast Griffin-Lim.
 - `reference.py`: `LibrosaVocoder`, the reference decoder (librosa's `mel_to_audio`), the baseline.
 - `pghi.py`: phase-gradient heap integration (Prusa et al. 2017), Griffin-Lim's default-capable initial phase.
-- `neural.py`: `NeuralVocoder`, the adapter for a mel -> audio module.
 - `trained.py`: `TrainedVocoder`, the vocoder a user trains (`audiodiff train-vocoder`), and its folder;
   `vocos.py` its network, `training.py` its training (`data.py`, `losses.py`, `discriminators.py`).
 - `registry.py`: `make_vocoder`, a decoder by name or folder.
@@ -14,7 +13,6 @@ A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `
 
 from audiodiff.vocoders.base import Vocoder, mel_filterbank
 from audiodiff.vocoders.griffin_lim import GriffinLimVocoder, griffin_lim, mel_to_linear
-from audiodiff.vocoders.neural import NeuralVocoder
 from audiodiff.vocoders.reference import LibrosaVocoder
 from audiodiff.vocoders.registry import make_vocoder
 from audiodiff.vocoders.trained import TrainedVocoder, VocoderError, load_vocoder
@@ -22,7 +20,6 @@ from audiodiff.vocoders.trained import TrainedVocoder, VocoderError, load_vocode
 __all__ = [
     "GriffinLimVocoder",
     "LibrosaVocoder",
-    "NeuralVocoder",
     "TrainedVocoder",
     "Vocoder",
     "VocoderError",

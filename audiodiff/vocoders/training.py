@@ -38,7 +38,7 @@ from audiodiff.checkpoints import (
     write_meta,
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
-from audiodiff.optimization import FusedEMA, adamw
+from audiodiff.optimizer_steps import FusedEMA, adamw
 from audiodiff.runs import RUN_FILE, RunFolderHolder
 from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoders.data import VocoderData, build_data

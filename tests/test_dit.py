@@ -2,18 +2,21 @@
 start, and the whole chain on it: training with genre labels, exact resume, diffusers loading, guided sampling,
 DDIM inversion and a distilled student."""
 
+import importlib
 import json
 import math
+import shutil
+import sys
 
 import pytest
 import torch
 from conftest import stopped_after_first_checkpoint_then_resumed
 
 from audiodiff.config import ConfigError
+from audiodiff.dit import SpectrogramDiT
 from audiodiff.models import DiTPreset, build_model, count_parameters, load_model_preset
 from audiodiff.pipeline import AudioDiffusionPipeline
 from audiodiff.training import TrainConfig, train
-from audiodiff.transformer import SpectrogramDiT
 
 
 def dit_config(**changes) -> TrainConfig:
@@ -79,7 +82,7 @@ def test_dit_trains_saves_loads_in_diffusers_generates_with_guidance_and_inverts
     early, late = sum(result.losses[:6]) / 6, sum(result.losses[-6:]) / 6
     assert late < 0.8 * early, (early, late)
     index = json.loads((folder / "model_index.json").read_text())
-    assert index["unet"] == ["audiodiff.transformer", "SpectrogramDiT"]
+    assert index["unet"] == ["audiodiff.dit", "SpectrogramDiT"]
     from diffusers import DiffusionPipeline
 
     assert type(DiffusionPipeline.from_pretrained(folder).unet).__name__ == "SpectrogramDiT"
@@ -104,6 +107,27 @@ def test_dit_trains_saves_loads_in_diffusers_generates_with_guidance_and_inverts
     again = pipeline(latents=noise, num_inference_steps=20, output_type="pt", genre="pads").images
     unrelated = (guided.images[1:] - source).abs().mean()
     assert (again - source).abs().mean() < 0.2 * unrelated, ((again - source).abs().mean(), unrelated)
+
+
+def test_a_dit_folder_saved_under_the_old_module_name_still_loads(dit_run, tmp_path, monkeypatch):
+    """Folders saved before the DiT moved to `audiodiff.dit` name `audiodiff.transformer` in model_index.json:
+    diffusers loads them once that module is imported (it warns, for one release); audiodiff's own loader goes by
+    the class name."""
+    from diffusers import DiffusionPipeline
+
+    folder = tmp_path / "old"
+    shutil.copytree(dit_run[0], folder, ignore=shutil.ignore_patterns("checkpoints", "logs", "samples"))
+    index = json.loads((folder / "model_index.json").read_text())
+    index["unet"] = ["audiodiff.transformer", "SpectrogramDiT"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    monkeypatch.delitem(sys.modules, "audiodiff.transformer", raising=False)  # the warning comes on first import
+    with pytest.raises(ValueError, match="import audiodiff.transformer before calling `from_pretrained`"):
+        DiffusionPipeline.from_pretrained(folder)  # diffusers imports no module that a folder names
+    with pytest.warns(DeprecationWarning, match="audiodiff.transformer is deprecated: import SpectrogramDiT from"):
+        old_module = importlib.import_module("audiodiff.transformer")
+    assert old_module.SpectrogramDiT is SpectrogramDiT
+    assert type(DiffusionPipeline.from_pretrained(folder).unet) is SpectrogramDiT
+    assert type(AudioDiffusionPipeline.from_pretrained(folder).unet) is SpectrogramDiT
 
 
 def test_dit_run_resumes_exactly(data, tmp_path):
