@@ -37,6 +37,16 @@ OPTIONS: dict[str, str] = {
     "phase_init": "--phase-init",
     "vocoder": "--vocoder",
 }
+# The settings each sampling command has an option for; the others are fixed by the command (an edit makes one clip,
+# an inpainting one slice), so its command line leaves them out. A command not named here gets every option.
+_SLICE_JOB = frozenset(OPTIONS) - {"seconds", "overlap", "batch_size", "redraw"}
+COMMAND_FIELDS: dict[str, frozenset[str]] = {
+    "generate": frozenset(OPTIONS),
+    "vary": frozenset(OPTIONS) - {"seconds", "overlap"},
+    "inpaint": _SLICE_JOB,
+    "interpolate": _SLICE_JOB,
+    "edit": _SLICE_JOB - {"count"},
+}
 # Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
 JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
 
@@ -101,12 +111,14 @@ class DrawSettings:
             arguments["frames"] = self.count
         return arguments
 
-    def options(self) -> list[str]:
-        """The CLI options that set these values (fields at None are left out: the command's default applies)."""
+    def options(self, command: str | None = None) -> list[str]:
+        """The CLI options that set these values (fields at None are left out: the command's default applies; with
+        `command`, so are the fields it has no option for, `COMMAND_FIELDS`)."""
+        fields = COMMAND_FIELDS.get(command or "", frozenset(OPTIONS))
         words: list[str] = []
         for name, option in OPTIONS.items():
             value = getattr(self, name)
-            if value is None:
+            if value is None or name not in fields:
                 continue
             words += [option, _text(value)]
         return words
@@ -114,7 +126,7 @@ class DrawSettings:
     def command_line(self, command: str, model: str, *inputs: str, out: str = "clips", **extra: Any) -> str:
         """`audiodiff COMMAND MODEL INPUTS... --out OUT <these settings> <extra>`, quoted for a POSIX shell. `extra`:
         the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag)."""
-        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options()]
+        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options(command)]
         for name, value in extra.items():
             if value is None or value is False:
                 continue
@@ -122,6 +134,15 @@ class DrawSettings:
             if value is not True:
                 words.append(_text(value))
         return shlex.join(words)
+
+    @classmethod
+    def split(cls, values: Mapping[str, Any]) -> tuple[DrawSettings, dict[str, Any]]:
+        """Settings from the entries of `values` named like a field (a command's parsed options), and the rest (the
+        job's own options: strength, offset, ...)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known}), {
+            key: value for key, value in values.items() if key not in known
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (for the JSON written beside a set of clips)."""

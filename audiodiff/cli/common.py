@@ -54,6 +54,62 @@ COUNT = click.IntRange(min=1)
 SEED = _Seed(0, MAX_SEED)
 
 
+# The words a renamed option's old spelling is rewritten to when it stands for the command's first argument (the
+# model: `finetune --from X` is `finetune X`).
+FIRST_ARGUMENT = "MODEL"
+
+
+def rename_options(arguments: list[str], renamed: dict[str, str], command: str) -> list[str]:
+    """`arguments` with each old spelling of `renamed` (old -> new) replaced by the new one, and one line on stderr per
+    old spelling used: `warning: --n is deprecated, use --clips`. An old spelling renamed to `FIRST_ARGUMENT` is
+    dropped and its value kept where it stands, as the command's positional MODEL. `--old=value` is understood too;
+    nothing after `--` is touched."""
+    result: list[str] = []
+    warned: set[str] = set()
+    words = iter(arguments)
+    for word in words:
+        if word == "--":
+            result += [word, *words]
+            break
+        old, equals, value = word.partition("=")
+        new = renamed.get(old)
+        if new is None or not old.startswith("-"):
+            result.append(word)
+            continue
+        if old not in warned:
+            warned.add(old)
+            if new == FIRST_ARGUMENT:
+                click.echo(f"warning: {old} is deprecated, give the model first: audiodiff {command} MODEL", err=True)
+            else:
+                click.echo(f"warning: {old} is deprecated, use {new}", err=True)
+        if new == FIRST_ARGUMENT:
+            if equals:
+                result.append(value)
+            # else: the next word, the value, stays where it is and is read as the positional MODEL
+        else:
+            result.append(f"{new}={value}" if equals else new)
+    return result
+
+
+class RenamedOptions(click.Command):
+    """A command that still accepts the old spellings of its renamed options for one release (`renamed`: old -> new,
+    or old -> `FIRST_ARGUMENT`), each with a one-line deprecation warning (`rename_options`). The old spellings are
+    listed at the end of `--help`."""
+
+    def __init__(self, *arguments, renamed: dict[str, str] | None = None, **keywords) -> None:
+        super().__init__(*arguments, **keywords)
+        self.renamed = dict(renamed or {})
+        if self.renamed:
+            spellings = ", ".join(
+                f"{old} (give the model first)" if new == FIRST_ARGUMENT else f"{old} (use {new})"
+                for old, new in self.renamed.items()
+            )
+            self.epilog = f"Deprecated spellings, still accepted for one release: {spellings}."
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rename_options(list(args), self.renamed, self.name or ""))
+
+
 def out_option(help_text: str = "Output folder.", required: bool = True, default: Path | None = None) -> Callable:
     """--out DIR (stored as `out_dir`).
 
