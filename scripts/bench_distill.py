@@ -336,7 +336,7 @@ def stage_evaluate(args, cost: dict) -> None:
     results.mkdir(parents=True, exist_ok=True)
     mel = MelConfig.find(args.data)
     if not (args.classifier / "config.json").is_file():
-        bench_quality.audiodiff("train-classifier", "--data", args.data, "--out", args.classifier, "--steps",
+        bench_quality.audiodiff("train-classifier", "--data", args.data, "--out", args.classifier, "--max-steps",
                                 args.classifier_steps, "--seed", args.seed, "--device", "cpu")  # fmt: skip
     classifier = GenreClassifier.from_pretrained(args.classifier)
     # bench_quality's reference: held-out tracks of the genre (WORK/music-held-out), scored against in two halves.
