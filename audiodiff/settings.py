@@ -49,6 +49,8 @@ COMMAND_FIELDS: dict[str, frozenset[str]] = {
 }
 # Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
 JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
+# Fields that set the pipeline (its sampler and decoder), not the job: every drawing command takes their options.
+PIPELINE_FIELDS = ("scheduler", "n_iter", "phase_init", "vocoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,22 +113,33 @@ class DrawSettings:
             arguments["frames"] = self.count
         return arguments
 
-    def options(self, command: str | None = None) -> list[str]:
-        """The CLI options that set these values (fields at None are left out: the command's default applies; with
-        `command`, so are the fields it has no option for, `COMMAND_FIELDS`)."""
-        fields = COMMAND_FIELDS.get(command or "", frozenset(OPTIONS))
+    def options(self, job: Callable | str | None = None) -> list[str]:
+        """The CLI options that set these values (fields at None are left out: the command's default applies). With
+        `job`, only those of the fields it takes: a job of `audiodiff.sampling` (the fields of its keywords,
+        `job_arguments`, and the pipeline's, `PIPELINE_FIELDS`), or a command's name (its options,
+        `COMMAND_FIELDS`): the command of a job without batches (inpaint, edit, interpolate) has no --batch-size."""
+        if job is None:
+            taken = None
+        elif isinstance(job, str):
+            taken = COMMAND_FIELDS.get(job)
+        else:
+            taken = self._fields_of(job)
         words: list[str] = []
         for name, option in OPTIONS.items():
             value = getattr(self, name)
-            if value is None or name not in fields:
+            if value is None or (taken is not None and name not in taken):
                 continue
             words += [option, _text(value)]
         return words
 
-    def command_line(self, command: str, model: str, *inputs: str, out: str = "clips", **extra: Any) -> str:
+    def command_line(
+        self, command: str, model: str, *inputs: str, out: str = "clips", job: Callable | None = None, **extra: Any
+    ) -> str:
         """`audiodiff COMMAND MODEL INPUTS... --out OUT <these settings> <extra>`, quoted for a POSIX shell. `extra`:
-        the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag)."""
-        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options(command)]
+        the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag). `job`: list
+        only the settings that job takes (`options`); by default those COMMAND has options for (`COMMAND_FIELDS`)."""
+        taken = self.options(job if job is not None else command)
+        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *taken]
         for name, value in extra.items():
             if value is None or value is False:
                 continue
@@ -143,6 +156,16 @@ class DrawSettings:
         return cls(**{key: value for key, value in values.items() if key in known}), {
             key: value for key, value in values.items() if key not in known
         }
+
+    def _fields_of(self, job: Callable) -> set[str]:
+        """The fields `job` takes (by its keywords, `job_arguments`), with the pipeline's."""
+        keywords = self.job_arguments(job)
+        fields = {
+            field.name for field in dataclasses.fields(self) if JOB_KEYWORDS.get(field.name, field.name) in keywords
+        }
+        if "frames" in keywords:  # interpolate: count is its frames
+            fields.add("count")
+        return fields | set(PIPELINE_FIELDS)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (for the JSON written beside a set of clips)."""

@@ -3,12 +3,10 @@ boundary condition, resume, the student as a pipeline (CLI, diffusers), and the 
 
 import json
 import shutil
-import sys
 
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import killed_resumed_and_straight
 
 from audiodiff import editing
 from audiodiff.checkpoints import checkpoint_dirs
@@ -169,17 +167,28 @@ def test_progressive_rounds_halve_the_steps_and_resume_exactly(teacher, data, tm
         torch.testing.assert_close(one[name], other[name], rtol=0, atol=1e-6)
 
 
-def test_sigkill_then_resume_equals_uninterrupted(teacher, dataset_dir, tmp_path):
-    steps = 30
-    command = [sys.executable, "-m", "audiodiff.cli.main", "distill", str(teacher), "--data",
-               str(dataset_dir), "--config", "tiny", "--guidance", "2"]  # fmt: skip
-    options = ["--max-steps", str(steps), "--checkpoint-every", "5"]
-    killed, straight = killed_resumed_and_straight(command, options, steps, tmp_path)
-    one, other = load_weights(straight), load_weights(killed)
+def test_guided_consistency_run_resumed_from_its_first_checkpoint_equals_uninterrupted(teacher, data, tmp_path):
+    """A guided consistency run stopped after its first checkpoint (the final folder not yet written, as after a
+    crash) and resumed ends with the weights and the forward-pass count of the run never stopped. That a SIGKILL
+    leaves a usable checkpoint is proven once, for the checkpoint code every trainer shares, in test_training."""
+    config = tiny(max_steps=6, checkpoint_every=2, keep_checkpoints=3, guidance=2.0)
+    straight = tmp_path / "straight"
+    distill(config, data, straight, str(teacher), progress=False)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight, resumed)
+    for name in ("model_index.json", "unet", "scheduler", "audiodiff.json"):
+        target = resumed / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    for later in checkpoint_dirs(resumed)[1:]:
+        shutil.rmtree(later)
+    assert [folder.name for folder in checkpoint_dirs(resumed)] == ["step_00000002"]
+    Distiller.resume(resumed, progress=False).run()
+    one, other = load_weights(straight), load_weights(resumed)
     for name in one:
         torch.testing.assert_close(one[name], other[name], rtol=0, atol=1e-6)
-    records = [json.loads((folder / "audiodiff.json").read_text())["distillation"] for folder in (straight, killed)]
-    assert records[0]["forward_passes"] == records[1]["forward_passes"]
+    records = [json.loads((folder / "audiodiff.json").read_text())["distillation"] for folder in (straight, resumed)]
+    assert records[0]["forward_passes"] == records[1]["forward_passes"] > 0
+    assert records[0]["guidance"] == records[1]["guidance"] == 2.0
 
 
 def test_cli_distill_then_every_command_samples_the_student(teacher, dataset_dir, tmp_path):

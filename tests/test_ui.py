@@ -32,8 +32,10 @@ from test_pipeline import MEL, tiny_pipeline
 
 from audiodiff.audio import AudioError, save_audio
 from audiodiff.cli.main import cli
+from audiodiff.sampling import INVERTIBLE_SCHEDULER
+from audiodiff.settings import OPTIONS, DrawSettings
 from audiodiff.synth import synthesize
-from audiodiff.ui.actions import MAX_UPLOAD_BYTES, NO_GENRE, JobCancelled, Studio, command_line
+from audiodiff.ui.actions import MAX_UPLOAD_BYTES, NO_GENRE, JobCancelled, Studio, page_settings
 from audiodiff.ui.catalogue import Catalogue, find_pipelines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,26 +95,30 @@ def test_each_result_is_remade_by_the_command_shown(studio, workspace, tmp_path,
     reports = []
     progress = lambda *report: reports.append(report)  # noqa: E731
     if kind == "generate":
-        result = studio.generate("models/tiny", "pads", seconds=None, scheduler="ddim", count=2, progress=progress,
-                                 **shared)  # fmt: skip
+        settings = DrawSettings(genre="pads", scheduler="ddim", count=2, redraw=3, **shared)
+        result = studio.generate("models/tiny", settings, progress=progress)
         expected = ["generated_000.wav", "generated_001.wav"]
     elif kind == "vary":
-        result = studio.vary("models/tiny", song, 0.6, 0.1, "beats", scheduler="ddpm-fast", count=2, **shared)
+        settings = DrawSettings(genre="beats", scheduler="ddpm-fast", count=2, **shared)
+        result = studio.vary("models/tiny", song, 0.6, 0.1, settings)
         expected = ["song_variation_000.wav", "song_variation_001.wav"]
     elif kind == "inpaint":
-        result = studio.inpaint("models/tiny", song, 0.3, 0.4, "pads", scheduler="dpm", count=1, **shared)
+        result = studio.inpaint("models/tiny", song, 0.3, 0.4, DrawSettings(genre="pads", scheduler="dpm", **shared))
         expected = ["song_inpaint_000.wav"]
     elif kind == "loop":
-        result = studio.loop("models/tiny", song, 0.05, 0.0, None, scheduler="ddim", count=1, **shared)
+        result = studio.loop("models/tiny", song, 0.05, 0.0, DrawSettings(scheduler="ddim", **shared))
         expected = ["song_loop_000.wav"]
     elif kind == "edit":
-        result = studio.edit("models/tiny", song, "pads", "beats", 0.5, 0, 0.0, **shared)
+        result = studio.edit("models/tiny", song, "pads", 0.5, 0, 0.0, DrawSettings(genre="beats", **shared))
         expected = ["song_edit.wav"]
     elif kind == "interpolate":
-        result = studio.interpolate("models/tiny", None, 3, 20, "beats", scheduler="ddim", **shared)
+        settings = DrawSettings(genre="beats", scheduler="ddim", count=3, **shared)
+        result = studio.interpolate("models/tiny", None, 20, settings)
         expected = ["interpolation_000.wav", "interpolation_001.wav", "interpolation_002.wav"]
     else:
-        result = studio.interpolate("models/tiny", [song, other], 3, None, None, scheduler="ddim", **shared)
+        result = studio.interpolate(
+            "models/tiny", [song, other], None, DrawSettings(scheduler="ddim", count=3, **shared)
+        )
         expected = ["interpolation_000.wav", "interpolation_001.wav", "interpolation_002.wav"]
     words = shlex.split(result.command)
     assert words[:3] == ["audiodiff", "generate" if kind == "generate" else words[1], "models/tiny"]
@@ -126,16 +132,59 @@ def test_each_result_is_remade_by_the_command_shown(studio, workspace, tmp_path,
     if kind.startswith("morph") or kind == "interpolate":
         assert Path(result.morph.wav).read_bytes() == (tmp_path / "out" / "interpolation.wav").read_bytes()
     if kind == "generate":
-        assert reports[-1] == (1, 3, 3) and "--n-iter 6" in result.command
+        assert reports[-1] == (1, 3, 3) and "--n-iter 6" in result.command and "--redraw 3" in result.command
+
+
+def _parsed_settings(command: str) -> tuple[str, dict[str, Any]]:
+    """The command's sub-command and the `DrawSettings` fields its options set, read by that command's own parser
+    (click's, callbacks included, as `audiodiff` would read them)."""
+    words = shlex.split(command)
+    parser = cli.commands[words[1]]
+    context = parser.make_context(words[1], words[2:], resilient_parsing=False)
+    names = {option: parameter.name for parameter in parser.params for option in parameter.opts}
+    given = {field: context.params[names[option]] for field, option in OPTIONS.items() if option in words}
+    return words[1], given
+
+
+@pytest.mark.parametrize("kind", ["generate", "vary", "inpaint", "loop", "edit", "interpolate"])
+def test_the_command_shown_reads_back_as_the_same_settings(studio, workspace, monkeypatch, kind):
+    """Every setting a job took is in its command, spelled so that the CLI reads back the very same values; the
+    settings it does not take are left out (the command would refuse them)."""
+    song = str(workspace / "song.wav")
+    settings = page_settings("pads", 2.5, 2, "ddim", 7, 5, count=2, seconds=0.1 + 0.2)
+    jobs = {
+        "generate": lambda: studio.generate("models/tiny", settings),
+        "vary": lambda: studio.vary("models/tiny", song, 0.3, 0.0, settings),
+        "inpaint": lambda: studio.inpaint("models/tiny", song, 0.1, 0.2, settings),
+        "loop": lambda: studio.loop("models/tiny", song, 0.05, 0.0, settings),
+        "edit": lambda: studio.edit("models/tiny", song, NO_GENRE, 0.5, 0, 0.0, settings),
+        "interpolate": lambda: studio.interpolate("models/tiny", None, None, settings),
+    }
+    monkeypatch.chdir(workspace)  # the command names the model as the page showed it
+    command, given = _parsed_settings(jobs[kind]().command)
+    taken = {  # the fields of each job besides those of the pipeline (scheduler, decoder)
+        "generate": {"count", "seed", "steps", "genre", "guidance", "seconds", "batch_size", "redraw"},
+        "vary": {"count", "seed", "steps", "genre", "guidance", "batch_size", "redraw"},
+        "inpaint": {"count", "seed", "steps", "genre", "guidance"},
+        "loop": {"count", "seed", "steps", "genre", "guidance"},
+        "edit": {"seed", "steps", "genre", "guidance"},
+        "interpolate": {"count", "seed", "steps", "genre", "guidance"},
+    }[kind]
+    expected = settings.replace(scheduler=INVERTIBLE_SCHEDULER) if kind == "edit" else settings
+    assert set(given) == taken | {"scheduler", "n_iter"}
+    assert DrawSettings(**given) == DrawSettings(**{field: getattr(expected, field) for field in given})
+    assert command == ("inpaint" if kind == "loop" else kind)
+    if kind == "generate":
+        assert given["seconds"] == 0.1 + 0.2  # exactly the number the job used, not 0.3
 
 
 def test_bad_input_is_a_one_line_error(studio, workspace):
     with pytest.raises(AudioError, match=r"^notes.wav: not readable as audio"):
-        studio.vary("models/tiny", str(workspace / "notes.wav"), 0.5, 0.0, None, 1.0, 2, "ddim", 0, 1, None)
+        studio.vary("models/tiny", str(workspace / "notes.wav"), 0.5, 0.0, DrawSettings(steps=2))
     with pytest.raises(ValueError, match="unknown genre 'jazz'"):
-        studio.generate("models/tiny", "jazz", 1.0, None, 2, "ddim", 0, 1, None)
+        studio.generate("models/tiny", DrawSettings(genre="jazz", steps=2))
     with pytest.raises(ValueError, match=r"is not inside the clip \(0..0.60 s\)"):  # the clip is too short
-        studio.inpaint("models/tiny", str(workspace / "song.wav"), 0.5, 0.9, None, 1.0, 2, "ddim", 0, 1, None)
+        studio.inpaint("models/tiny", str(workspace / "song.wav"), 0.5, 0.9, DrawSettings(steps=2))
     with pytest.raises(ValueError, match="unknown model"):
         studio.model_info("../../etc")
 
@@ -150,12 +199,13 @@ def test_model_info_preview_and_commands(studio, workspace):
     assert shown.highlight == (0.1, 0.2) and shown.seconds_floor == 0.6
     outside = studio.preview("models/tiny", str(workspace / "other.wav"), highlight=(1.0, 2.0))
     assert outside.highlight == (0.12, 0.18)  # a range outside the 0.3 s clip moves to its middle
-    assert command_line("vary", "runs/my model", "a b.wav", n=2, strength=0.5, genre=None, loop=False, x=True) == (
-        "audiodiff vary 'runs/my model' 'a b.wav' --out clips --n 2 --strength 0.5 --x"
-    )
-    assert command_line("inpaint", "m", start=2.0, end=1234567.125, offset=0.1 + 0.2).endswith(
-        "--start 2 --end 1234567.125 --offset 0.30000000000000004"  # exactly the numbers the job used
-    )
+    # the page's controls as a job's settings: "(no genre)" is none, 0 seconds one slice, floats made whole
+    settings = page_settings(NO_GENRE, 1, 4.0, "auto", 3.0, 32.0, count=2.0, seconds=0)
+    assert settings == DrawSettings(count=2, seed=3, steps=4, scheduler="auto", n_iter=32, redraw=3)
+    with pytest.raises(ValueError, match="enter a seed"):
+        page_settings("pads", 1, 4, "auto", None, 32)
+    with pytest.raises(ValueError, match="leave phase_init and vocoder unset"):  # the studio cannot decode otherwise
+        studio.generate("models/tiny", settings.replace(vocoder="griffinlim"))
 
 
 def test_ui_command_says_how_to_install_gradio(monkeypatch, workspace):
@@ -228,7 +278,7 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
         assert rate == MEL.sample_rate and len(audio) / rate == pytest.approx(SLICE_SECONDS, abs=1e-3)
         assert np.sqrt(np.mean(audio**2)) > 1e-3  # not silent
         command = driver.find_element(By.ID, "generate-command").text
-        assert "audiodiff generate models/tiny --out clips --n 2" in command and "--genre pads" in command
+        assert "audiodiff generate models/tiny --out clips --clips 2" in command and "--genre pads" in command
         assert "--steps 4" in command
         wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#generate-gallery img")) == 2)
         driver.save_screenshot(str(tmp_path / "studio.png"))
@@ -272,9 +322,9 @@ def test_steps_beyond_the_training_timesteps_are_refused_before_any_work(studio,
     words, before it builds a schedule or even reads the clip."""
     before, started = _rss_bytes(), time.monotonic()
     with pytest.raises(ValueError, match=r"^steps must be a whole number from 1 to 1000 .*got 10000000$"):
-        studio.generate("models/tiny", "pads", 1.0, None, 10_000_000, "ddim", 0, 1, None)
+        studio.generate("models/tiny", DrawSettings(genre="pads", steps=10_000_000))
     with pytest.raises(ValueError, match="^steps must be a whole number from 1 to 1000"):  # not "no such file"
-        studio.vary("models/tiny", str(workspace / "missing.wav"), 0.5, 0.0, None, 1.0, 10_000_000, "ddim", 0, 1, None)
+        studio.vary("models/tiny", str(workspace / "missing.wav"), 0.5, 0.0, DrawSettings(steps=10_000_000))
     assert time.monotonic() - started < 5 and _rss_bytes() - before < 64 * 1024**2
 
 
@@ -288,11 +338,11 @@ def test_the_studio_keeps_its_files_private_capped_and_removes_them(workspace, t
     upload.write_bytes(b"\0" * 29_000)
     upload.chmod(0o644)
     os.utime(upload, (time.time() - 60, time.time() - 60))  # uploaded a minute ago
-    first = studio.generate("models/tiny", "pads", 1.0, None, 2, "ddim", 0, 2, None)
+    first = studio.generate("models/tiny", DrawSettings(genre="pads", steps=2, scheduler="ddim", count=2))
     assert not upload.exists()  # the oldest file went first once the clips took the folder past its cap
     written = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     studio.max_kept_bytes = int(written * 1.5)
-    second = studio.generate("models/tiny", "beats", 1.0, None, 2, "ddim", 1, 2, None)
+    second = studio.generate("models/tiny", DrawSettings(genre="beats", steps=2, scheduler="ddim", seed=1, count=2))
     kept = [path for path in folder.rglob("*") if path.is_file()]
     assert sum(path.stat().st_size for path in kept) <= studio.max_kept_bytes
     assert all(Path(record.wav).is_file() for record in second.records)  # the newest clips stay
@@ -302,7 +352,7 @@ def test_the_studio_keeps_its_files_private_capped_and_removes_them(workspace, t
     studio.close()
     assert not folder.exists()
     with pytest.raises(JobCancelled):  # a closed studio runs nothing more
-        studio.generate("models/tiny", "pads", 1.0, None, 2, "ddim", 0, 1, None)
+        studio.generate("models/tiny", DrawSettings(genre="pads", steps=2, scheduler="ddim"))
 
 
 class Queue:

@@ -3,7 +3,9 @@
 - `metrics`: Frechet distance, diversity, nearest neighbours, genre share, codec quality (pure tensor functions).
 - `embeddings`: what the Frechet distance is measured in (log-mel statistics, a classifier, pretrained models).
 - `clips`: `ClipSet` and the `ClipSource`s it is loaded from (folders, prepared datasets, pipelines).
-- `report`: `evaluate`, the JSON report and its summary, and `run_evaluation`, the whole `audiodiff evaluate` job.
+- `sets`: the sets compared made comparable (reference split by track, slice-wide windows, standardisation).
+- `report`: `evaluate` (one function per section), the JSON report and its summary.
+- `run`: `run_evaluation`, the whole `audiodiff evaluate` job.
 """
 
 from audiodiff.evaluation.clips import (
@@ -38,13 +40,12 @@ from audiodiff.evaluation.metrics import (
 from audiodiff.evaluation.report import (
     FIGURE_NAME,
     REPORT_NAME,
-    EvaluationRun,
     evaluate,
-    run_evaluation,
     split_reference,
     summary_lines,
     write_report,
 )
+from audiodiff.evaluation.run import EvaluationRun, run_evaluation
 
 __all__ = [
     "FIGURE_NAME",

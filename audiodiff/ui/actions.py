@@ -1,8 +1,10 @@
 """What the studio's buttons do, without Gradio: read the chosen clip, run a job of `audiodiff.sampling`, write the
 clips, and describe them (pictures with a time axis, the command that remakes them, a history entry).
 
-Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, so the
-command shown with each result remakes it. `app.py` lays these out on the page; the tests call them directly.
+Nothing here samples or edits audio itself: that is `audiodiff.sampling`'s, the same functions the CLI calls, with
+the same settings object (`DrawSettings`, made from the page's controls by `page_settings`), whose `command_line`
+is the command shown with each result: it remakes it. `app.py` lays these out on the page; the tests call them
+directly.
 
 What a studio keeps is bounded and private: its folder (Gradio's cache too, see `app.launch`) is 0700 and its files
 0600, the files it holds (uploads, clips, pictures) stay under `max_kept_bytes` (the least recently written go
@@ -21,7 +23,6 @@ import itertools
 import logging
 import math
 import os
-import shlex
 import shutil
 import stat
 import threading
@@ -37,6 +38,7 @@ from audiodiff.audio import load_audio, save_audio
 from audiodiff.codec import pixels_to_model, save_png
 from audiodiff.figures import spectrogram_picture
 from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.settings import DrawSettings
 from audiodiff.ui.catalogue import Catalogue
 
 # What one upload may cost: a size the server accepts (Gradio refuses larger uploads) and a length `load_audio`
@@ -54,6 +56,7 @@ SWEEP_SECONDS = 5.0  # how often uploads that no job has seen yet are counted ag
 PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
 
 logger = logging.getLogger(__name__)
+JobProgress = sampling.Progress | None  # a job's progress callback, if any
 
 
 class JobCancelled(Exception):
@@ -126,17 +129,26 @@ def default_steps(scheduler: str | None) -> int | None:
     return sampler.steps if sampler else None
 
 
-def command_line(kind: str, model: str, *inputs: str, **options: Any) -> str:
-    """`audiodiff KIND MODEL INPUTS... --out clips --option value ...` (options that are None or False are left out;
-    True ones are flags), quoted for a POSIX shell."""
-    words = ["audiodiff", kind, model, *inputs, "--out", CLIPS_FOLDER]
-    for name, value in options.items():
-        if value is None or value is False:
-            continue
-        words.append("--" + name.replace("_", "-"))
-        if value is not True:
-            words.append(_number(value) if isinstance(value, float) else str(value))
-    return shlex.join(words)
+def page_settings(
+    genre: str | None,
+    guidance: float,
+    steps: float | None,
+    scheduler: str | None,
+    seed: Any,
+    n_iter: float | None,
+    count: float = 1,
+    seconds: float | None = None,
+) -> DrawSettings:
+    """The shared controls of the page (and a tab's clips and seconds) -> the settings of its job: "(no genre)" is
+    None, 0 seconds is one slice, numbers arrive as floats, and clips that fail the artefact check are drawn again
+    (`sampling.DEFAULT_REDRAW` rounds, the CLI's default)."""
+    if seed is None or seed == "":
+        raise ValueError("enter a seed (or roll the dice)")
+    return DrawSettings(
+        count=int(count), seed=int(seed), steps=None if steps is None else int(steps), scheduler=scheduler,
+        genre=genre_choice(genre), guidance=float(guidance), seconds=seconds or None,
+        n_iter=None if n_iter is None else int(n_iter), redraw=sampling.DEFAULT_REDRAW,
+    )  # fmt: skip
 
 
 def _studio_job(method: Callable) -> Callable:
@@ -150,19 +162,12 @@ def _studio_job(method: Callable) -> Callable:
         bound = signature.bind(self, *arguments, **keywords)
         bound.apply_defaults()
         values = bound.arguments
-        sampling.check_steps(self.catalogue.pipeline(values["model"]), values["steps"])
+        sampling.check_steps(self.catalogue.pipeline(values["model"]), values["settings"].steps)
         with self._running():
             values["progress"] = self._watched(values["progress"])
             return method(*bound.args, **bound.kwargs)
 
     return job
-
-
-def _number(value: float) -> str:
-    """The shortest text that reads back as exactly `value` (`2` for 2.0): a command remakes a clip only with the
-    very numbers the page used."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 class Studio:
@@ -327,50 +332,19 @@ class Studio:
         return Preview(picture, seconds, highlight)
 
     # --- the jobs -------------------------------------------------------------------------------------------------
+    # Each job takes its model, its own inputs and the `DrawSettings` every job shares; it runs the job of
+    # `audiodiff.sampling` the CLI runs with `settings.job_arguments`, and shows `settings.command_line`: the command
+    # that makes the same clips. `session` numbers and keeps the clips; `progress` is told of each sampling step.
     @_studio_job
     def generate(
-        self,
-        model: str,
-        genre: str | None,
-        guidance: float,
-        seconds: float | None,
-        steps: int,
-        scheduler: str,
-        seed: int,
-        count: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
-        session: str = LOCAL_SESSION,
+        self, model: str, settings: DrawSettings, *, session: str = LOCAL_SESSION, progress: JobProgress = None
     ) -> Result:
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
-        genre = genre_choice(genre)
-        seconds = seconds or None
-        clips = sampling.generate(
-            pipeline,
-            count=count,
-            seed=seed,
-            steps=steps,
-            genre=genre,
-            guidance=guidance,
-            seconds=seconds,
-            progress=progress,
-            redraw=sampling.DEFAULT_REDRAW,
-        )
-        command = command_line(
-            "generate",
-            model,
-            n=count,
-            seed=seed,
-            scheduler=scheduler,
-            steps=steps,
-            genre=genre,
-            guidance=_guidance(genre, guidance),
-            seconds=seconds,
-            n_iter=_n_iter(pipeline, n_iter),
-        )
-        return self._result(
-            session, "generate", clips, command, pipeline, [_describe(genre, value) for value in clips.seeds]
-        )
+        """`settings.count` clips of `settings.seconds` (None: one slice), clip k drawn with seed `seed + k`."""
+        pipeline = self._pipeline(model, settings)
+        clips = sampling.generate(pipeline, **settings.job_arguments(sampling.generate), progress=progress)
+        command = settings.command_line("generate", model, out=CLIPS_FOLDER, job=sampling.generate)
+        titles = [_describe(settings.genre, value) for value in clips.seeds]
+        return self._result(session, "generate", clips, command, pipeline, titles)
 
     @_studio_job
     def vary(
@@ -379,45 +353,27 @@ class Studio:
         clip: str,
         strength: float,
         offset: float,
-        genre: str | None,
-        guidance: float,
-        steps: int,
-        scheduler: str,
-        seed: int,
-        count: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
+        settings: DrawSettings,
+        *,
         session: str = LOCAL_SESSION,
+        progress: JobProgress = None,
     ) -> Result:
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        """`settings.count` variations of the slice of `clip` from `offset` seconds, `strength` of the way to noise
+        (0 keeps it, 1 ignores it)."""
+        pipeline = self._pipeline(model, settings)
         audio = self.read_clip(clip, pipeline.sample_rate)
-        genre = genre_choice(genre)
         clips = sampling.vary(
-            pipeline,
-            audio,
-            count=count,
-            seed=seed,
-            strength=strength,
-            offset_seconds=offset,
-            steps=steps,
-            genre=genre,
-            guidance=guidance,
+            pipeline, audio, strength=strength, offset_seconds=offset, **settings.job_arguments(sampling.vary),
             progress=progress,
-            redraw=sampling.DEFAULT_REDRAW,
-        )
-        command = command_line(
+        )  # fmt: skip
+        command = settings.command_line(
             "vary",
             model,
             Path(clip).name,
-            n=count,
+            out=CLIPS_FOLDER,
+            job=sampling.vary,
             strength=strength,
             offset=offset or None,
-            seed=seed,
-            scheduler=scheduler,
-            steps=steps,
-            genre=genre,
-            guidance=_guidance(genre, guidance),
-            n_iter=_n_iter(pipeline, n_iter),
         )
         titles = [f"variation of {Path(clip).stem} · strength {strength:g} · seed {value}" for value in clips.seeds]
         return self._result(session, "vary", clips, command, pipeline, titles)
@@ -429,46 +385,20 @@ class Studio:
         clip: str,
         start: float,
         end: float,
-        genre: str | None,
-        guidance: float,
-        steps: int,
-        scheduler: str,
-        seed: int,
-        count: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
+        settings: DrawSettings,
+        *,
         session: str = LOCAL_SESSION,
+        progress: JobProgress = None,
     ) -> Result:
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        """`settings.count` alternatives of `clip` with `start`..`end` seconds regenerated, the rest kept."""
+        pipeline = self._pipeline(model, settings)
         audio = self.read_clip(clip, pipeline.sample_rate)
-        genre = genre_choice(genre)
-        clips = sampling.inpaint(
-            pipeline,
-            audio,
-            start,
-            end,
-            count=count,
-            seed=seed,
-            steps=steps,
-            genre=genre,
-            guidance=guidance,
-            progress=progress,
+        clips = sampling.inpaint(pipeline, audio, start, end, **settings.job_arguments(sampling.inpaint),
+                                 progress=progress)  # fmt: skip
+        command = settings.command_line(
+            "inpaint", model, Path(clip).name, out=CLIPS_FOLDER, job=sampling.inpaint, start=start, end=end
         )
-        command = command_line(
-            "inpaint",
-            model,
-            Path(clip).name,
-            start=start,
-            end=end,
-            n=count,
-            seed=seed,
-            scheduler=scheduler,
-            steps=steps,
-            genre=genre,
-            guidance=_guidance(genre, guidance),
-            n_iter=_n_iter(pipeline, n_iter),
-        )
-        titles = [f"{Path(clip).stem} with {start:g}-{end:g} s inpainted · seed {seed + k}" for k in range(count)]
+        titles = [f"{Path(clip).stem} with {start:g}-{end:g} s inpainted · seed {value}" for value in clips.seeds]
         return self._result(session, "inpaint", clips, command, pipeline, titles, highlight=(start, end))
 
     @_studio_job
@@ -478,46 +408,24 @@ class Studio:
         clip: str,
         loop_seconds: float,
         offset: float,
-        genre: str | None,
-        guidance: float,
-        steps: int,
-        scheduler: str,
-        seed: int,
-        count: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
+        settings: DrawSettings,
+        *,
         session: str = LOCAL_SESSION,
+        progress: JobProgress = None,
     ) -> Result:
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        """`settings.count` loops of the slice of `clip` from `offset` seconds, `loop_seconds` around the point
+        where its end wraps to its start regenerated."""
+        pipeline = self._pipeline(model, settings)
         audio = self.read_clip(clip, pipeline.sample_rate)
-        genre = genre_choice(genre)
         clips = sampling.loop(
-            pipeline,
-            audio,
-            loop_seconds,
-            offset_seconds=offset,
-            count=count,
-            seed=seed,
-            steps=steps,
-            genre=genre,
-            guidance=guidance,
+            pipeline, audio, loop_seconds, offset_seconds=offset, **settings.job_arguments(sampling.loop),
             progress=progress,
-        )
-        command = command_line(
-            "inpaint",
-            model,
-            Path(clip).name,
-            loop=loop_seconds,
+        )  # fmt: skip
+        command = settings.command_line(
+            "inpaint", model, Path(clip).name, out=CLIPS_FOLDER, job=sampling.loop, loop=loop_seconds,
             offset=offset or None,
-            n=count,
-            seed=seed,
-            scheduler=scheduler,
-            steps=steps,
-            genre=genre,
-            guidance=_guidance(genre, guidance),
-            n_iter=_n_iter(pipeline, n_iter),
-        )
-        titles = [f"{Path(clip).stem} as a loop · seed {seed + k}" for k in range(count)]
+        )  # fmt: skip
+        titles = [f"{Path(clip).stem} as a loop · seed {value}" for value in clips.seeds]
         return self._result(session, "loop", clips, command, pipeline, titles)
 
     @_studio_job
@@ -526,50 +434,30 @@ class Studio:
         model: str,
         clip: str,
         source_genre: str | None,
-        genre: str | None,
         strength: float,
         refine: int,
         offset: float,
-        guidance: float,
-        steps: int,
-        seed: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
+        settings: DrawSettings,
+        *,
         session: str = LOCAL_SESSION,
+        progress: JobProgress = None,
     ) -> Result:
-        scheduler = sampling.INVERTIBLE_SCHEDULER
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
+        """The slice of `clip` from `offset` seconds inverted under `source_genre` up to `strength` (DDIM inversion,
+        `refine` fixed-point refinements a step), then regenerated with `settings.genre`. The sampler is always
+        `sampling.INVERTIBLE_SCHEDULER`, as in the CLI; `settings.count` is not used (one clip)."""
+        settings = settings.replace(scheduler=sampling.INVERTIBLE_SCHEDULER)
+        pipeline = self._pipeline(model, settings)
         audio = self.read_clip(clip, pipeline.sample_rate)
-        genre, source_genre = genre_choice(genre), genre_choice(source_genre)
+        source_genre = genre_choice(source_genre)
         edited, source_pixels = sampling.edit(
-            pipeline,
-            audio,
-            genre=genre,
-            source_genre=source_genre,
-            strength=strength,
-            steps=steps,
-            guidance=guidance,
-            refinements=refine,
-            seed=seed,
-            offset_seconds=offset,
-            progress=progress,
-        )
-        command = command_line(
-            "edit",
-            model,
-            Path(clip).name,
-            source_genre=source_genre,
-            genre=genre,
-            strength=strength,
-            refine=refine,
-            offset=offset or None,
-            seed=seed,
-            scheduler=scheduler,
-            steps=steps,
-            guidance=_guidance(genre, guidance),
-            n_iter=_n_iter(pipeline, n_iter),
-        )
-        title = f"{Path(clip).stem}: {source_genre or 'any'} -> {genre or 'any'} · strength {strength:g}"
+            pipeline, audio, source_genre=source_genre, strength=strength, refinements=refine, offset_seconds=offset,
+            **settings.job_arguments(sampling.edit), progress=progress,
+        )  # fmt: skip
+        command = settings.command_line(
+            "edit", model, Path(clip).name, out=CLIPS_FOLDER, job=sampling.edit, source_genre=source_genre,
+            strength=strength, refine=refine, offset=offset or None,
+        )  # fmt: skip
+        title = f"{Path(clip).stem}: {source_genre or 'any'} -> {settings.genre or 'any'} · strength {strength:g}"
         result = self._result(session, "edit", edited, command, pipeline, [title])
         source = self._picture(source_pixels, pipeline, self._new_path(session, "edit_source", ".png"))
         return dataclasses.replace(result, source_picture=source)
@@ -579,47 +467,27 @@ class Studio:
         self,
         model: str,
         clips: Sequence[str] | None,
-        frames: int,
         to_seed: int | None,
-        genre: str | None,
-        guidance: float,
-        steps: int,
-        scheduler: str,
-        seed: int,
-        n_iter: int | None,
-        progress: sampling.Progress | None = None,
+        settings: DrawSettings,
+        *,
         session: str = LOCAL_SESSION,
+        progress: JobProgress = None,
     ) -> Result:
+        """`settings.count` frames (both ends included) along the slerp between the noises of `settings.seed` and
+        `to_seed` (None: seed + 1), or between the DDIM inversions of two `clips` (then the sampler is
+        `sampling.INVERTIBLE_SCHEDULER`, as in the CLI); with the morph, all frames in one file."""
         if clips is not None:
-            scheduler = sampling.INVERTIBLE_SCHEDULER  # inversion needs DDIM without clipping, as the CLI does
-        pipeline = self.catalogue.pipeline(model, scheduler, n_iter)
-        genre = genre_choice(genre)
+            settings = settings.replace(scheduler=sampling.INVERTIBLE_SCHEDULER)
+        pipeline = self._pipeline(model, settings)
         audios = None if clips is None else [self.read_clip(clip, pipeline.sample_rate) for clip in clips]
+        seed, frames = settings.seed, settings.count
         to_seed = None if clips is not None else (seed + 1 if to_seed is None else int(to_seed))
         made = sampling.interpolate(
-            pipeline,
-            frames=frames,
-            seed=seed,
-            to_seed=to_seed,
-            clips=audios,
-            steps=steps,
-            genre=genre,
-            guidance=guidance,
-            progress=progress,
+            pipeline, to_seed=to_seed, clips=audios, **settings.job_arguments(sampling.interpolate), progress=progress
         )
         ends = {} if clips is None else {"from_audio": Path(clips[0]).name, "to_audio": Path(clips[1]).name}
-        command = command_line(
-            "interpolate",
-            model,
-            frames=frames,
-            seed=seed,
-            to_seed=to_seed,
-            **ends,
-            scheduler=scheduler,
-            steps=steps,
-            genre=genre,
-            guidance=_guidance(genre, guidance),
-            n_iter=_n_iter(pipeline, n_iter),
+        command = settings.command_line(
+            "interpolate", model, out=CLIPS_FOLDER, job=sampling.interpolate, to_seed=to_seed, **ends
         )
         what = f"seed {seed} -> {to_seed}" if clips is None else f"{Path(clips[0]).stem} -> {Path(clips[1]).stem}"
         titles = [f"frame {k + 1}/{frames} of {what}" for k in range(frames)]
@@ -629,14 +497,17 @@ class Studio:
         save_audio(wav, morph_audio, made.sample_rate)
         _make_private(wav, PRIVATE_FILE)
         morph = Record(
-            number,
-            f"morph: {what}, {frames} frames",
-            str(wav),
-            result.records[0].picture,
-            command,
+            number, f"morph: {what}, {frames} frames", str(wav), result.records[0].picture, command,
             len(morph_audio) / made.sample_rate,
-        )
+        )  # fmt: skip
         return dataclasses.replace(result, morph=morph)
+
+    def _pipeline(self, model: str, settings: DrawSettings):
+        """The pipeline `model` with the sampler and decoder iterations of `settings`. The studio decodes with the
+        pipeline's own decoder: it refuses settings that name another (the CLI's --phase-init and --vocoder)."""
+        if settings.phase_init is not None or settings.vocoder is not None:
+            raise ValueError("the studio decodes with the pipeline's own decoder: leave phase_init and vocoder unset")
+        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter)
 
     # --- files ----------------------------------------------------------------------------------------------------
     def _new_number_and_path(self, session: str, kind: str, suffix: str) -> tuple[int, Path]:
@@ -714,13 +585,3 @@ def _safe_name(session: str) -> str:
 
 def _describe(genre: str | None, seed: int) -> str:
     return f"{genre or 'no genre'} · seed {seed}"
-
-
-def _guidance(genre: str | None, guidance: float) -> float | None:
-    """Guidance matters only with a genre; 1 is the commands' default."""
-    return None if genre is None or guidance == 1.0 else float(guidance)
-
-
-def _n_iter(pipeline, n_iter: int | None) -> int | None:
-    """Griffin-Lim iterations for the command: only when they differ from the pipeline's default."""
-    return None if n_iter is None or int(n_iter) == pipeline.mel_config.n_iter else int(n_iter)
