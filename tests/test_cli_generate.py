@@ -373,3 +373,39 @@ def test_generate_with_the_old_n_makes_the_same_clips(folder, tmp_path):
     for k in range(2):
         png = f"generated_{k:03d}.png"
         assert np.array_equal(load_png(tmp_path / "old" / png)[0], load_png(tmp_path / "new" / png)[0])
+
+
+def test_generate_48_khz_24_bit_at_minus_14_lufs(folder, tmp_path):
+    """The output options: the file's rate, format and loudness (BS.1770-4) under a true-peak ceiling; the PNG is the
+    model's, the same as without them; the set's command carries them."""
+    from audiodiff.export import integrated_loudness, true_peak
+
+    common = ["--seconds", 1.5, "--steps", 2, "--seed", 5, "--device", "cpu"]
+    result = invoke("generate", folder, "--out", tmp_path / "daw", "--sample-rate", 48000, "--format", "wav24",
+                    "--loudness", -14, "--true-peak", -2, *common)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plain = invoke("generate", folder, "--out", tmp_path / "plain", *common)
+    assert plain.exit_code == 0, plain.output
+    info = soundfile.info(tmp_path / "daw" / "generated_000.wav")
+    assert info.samplerate == 48000 and info.subtype == "PCM_24"
+    audio, _ = soundfile.read(tmp_path / "daw" / "generated_000.wav", dtype="float64")
+    before = read(tmp_path / "plain" / "generated_000.wav")
+    assert abs(len(audio) - len(before) * 48000 / MEL.sample_rate) <= 1
+    assert abs(integrated_loudness(audio, 48000) - -14.0) < 0.2  # 16-bit/24-bit rounding and the limiter: 0.2 LU
+    assert true_peak(audio, 48000) <= -2.0 + 0.05  # re-measured after 24-bit rounding
+    assert np.array_equal(load_png(tmp_path / "daw" / "generated_000.png")[0],
+                          load_png(tmp_path / "plain" / "generated_000.png")[0])  # fmt: skip
+    record = sets_of(tmp_path / "daw")["generated_000.json"]
+    assert record["output"] == {"sample_rate": 48000, "format": "wav24", "loudness": -14, "true_peak": -2}
+    words = shlex.split(record["command"])
+    for option, value in (("--sample-rate", "48000"), ("--format", "wav24"), ("--loudness", "-14"),
+                          ("--true-peak", "-2")):  # fmt: skip
+        assert words[words.index(option) + 1] == value
+    flac = invoke("generate", folder, "--out", tmp_path / "daw", "--format", "flac", *common)
+    assert flac.exit_code == 0 and soundfile.info(tmp_path / "daw" / "generated_001.flac").format == "FLAC"
+    assert sets_of(tmp_path / "daw")["generated_001.json"]["clips"][0]["file"] == "generated_001.flac"
+    decoded = invoke("decode", tmp_path / "plain" / "generated_000.png", "--mel-config", folder, "--out",
+                     tmp_path / "decoded", "--sample-rate", 44100, "--format", "float", "--seed", 1)  # fmt: skip
+    assert decoded.exit_code == 0, decoded.output
+    info = soundfile.info(tmp_path / "decoded" / "generated_000.wav")
+    assert info.samplerate == 44100 and info.subtype == "FLOAT"

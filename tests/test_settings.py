@@ -60,8 +60,9 @@ JOB_OPTIONS = {
 def test_the_command_line_reads_back_as_the_same_settings(command):
     """`DrawSettings.command_line`, parsed by the command itself, gives the settings it was made from: the studio's
     command and the JSON beside every set remake what they describe."""
-    from audiodiff.cli import _sampling
+    from audiodiff.cli import _sampling, common
     from audiodiff.cli.main import cli
+    from audiodiff.export import OutputSettings
     from audiodiff.settings import COMMAND_FIELDS
 
     click_command = cli.commands[command]
@@ -73,12 +74,16 @@ def test_the_command_line_reads_back_as_the_same_settings(command):
         **({"scheduler": "ddim"} if command == "edit" else {}),  # edit samples with DDIM only
     )
     inputs, extra = JOB_OPTIONS[command]
-    for genre in ("lo fi", 1):
+    output = OutputSettings(sample_rate=44100, format="flac", loudness=-14.5, true_peak=-1.5)
+    for genre, written in (("lo fi", output), (1, OutputSettings())):
         settings = settings.replace(genre=genre)
-        words = shlex.split(settings.command_line(command, "runs/my model", *inputs, out="clips", **extra))
+        words = {**extra, **common.output_words(written)}
+        words = shlex.split(settings.command_line(command, "runs/my model", *inputs, out="clips", **words))
         assert words[:3] == ["audiodiff", command, "runs/my model"]
         with click_command.make_context(command, words[2:]) as context:
-            parsed, rest = _sampling.draw_settings(context.params)
+            options = dict(context.params)
+        assert common.output_settings(options) == written  # taken out of the options, as the commands do
+        parsed, rest = _sampling.draw_settings(options)
         assert parsed == settings
         assert {name: rest[name] for name in extra} == extra and str(rest["out_dir"]) == "clips"
 
@@ -88,3 +93,20 @@ def test_settings_split_from_options():
     assert settings == DrawSettings(count=2, seed=5) and rest == {"strength": 0.5, "out_dir": "x"}
     assert "--batch-size" not in DrawSettings().options("inpaint") and "--clips" not in DrawSettings().options("edit")
     assert "--batch-size" in DrawSettings().options() and "--redraw" in DrawSettings().options("vary")
+
+
+def test_the_cli_names_the_export_formats():
+    from audiodiff.cli.common import OUTPUT_FORMATS
+    from audiodiff.export import FORMATS
+
+    assert OUTPUT_FORMATS == FORMATS
+
+
+def test_a_commands_options_are_those_of_its_job():
+    """`options("inpaint")` (by the command's name, the CLI's JSON) and `options(sampling.inpaint)` (by the job, the
+    studio's command) list the same options."""
+    jobs = {"generate": sampling.generate, "vary": sampling.vary, "inpaint": sampling.inpaint,
+            "interpolate": sampling.interpolate, "edit": sampling.edit}  # fmt: skip
+    for command, job in jobs.items():
+        assert EVERY_SETTING.options(command) == EVERY_SETTING.options(job), command
+    assert EVERY_SETTING.options(sampling.loop) == EVERY_SETTING.options("inpaint")

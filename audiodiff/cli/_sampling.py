@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +32,9 @@ from audiodiff.cli.common import device_option, resolve_device_or_fail, seed_opt
 from audiodiff.sampling import DEFAULT_REDRAW
 from audiodiff.settings import DrawSettings
 from audiodiff.utils import first_line
+
+if TYPE_CHECKING:
+    from audiodiff.export import OutputSettings
 
 
 def pipeline_argument(function: Callable) -> Callable:
@@ -81,10 +84,11 @@ def decode_option(function: Callable) -> Callable:
 
 def sampling_options(default_scheduler: str | None = None, schedulers: list[str] | None = None) -> Callable:
     """The options every sampling command has: --out, --steps, --scheduler, --genre, --guidance, --seed, --device,
-    --n-iter, --phase-init, --vocoder."""
+    --n-iter, --phase-init, --vocoder, and how it writes audio (--sample-rate, --format, --loudness, --true-peak)."""
 
     def decorate(function: Callable) -> Callable:
         options = (
+            common.output_options,
             decode_option,
             device_option,
             seed_option,
@@ -183,10 +187,11 @@ class ClipWriter:
     def __init__(self, out_dir: Path, names: list[str] | None, pipeline, clip_set: ClipSet | None = None) -> None:
         self.out_dir, self.pipeline, self.clip_set = out_dir, pipeline, clip_set
         self.names = clip_set.names if clip_set is not None else list(names or [])
+        self.output = clip_set.output if clip_set is not None else None
         self.written = 0
 
     def __call__(self, index: int, audio, pixels) -> None:
-        write_clip(self.out_dir, self.names[index], audio, pixels, self.pipeline)
+        write_clip(self.out_dir, self.names[index], audio, pixels, self.pipeline, self.output)
         self.written += 1
         if self.clip_set is not None:
             self.clip_set.written(index)
@@ -228,12 +233,15 @@ class ClipSet:
         count: int,
         record: dict[str, Any],
         unnumbered: Sequence[str] = (),
+        output: OutputSettings | None = None,
     ) -> None:
         from audiodiff.utils import FolderInUseError, output_lock
 
         common.make_out_dir(out_dir)
         self.out_dir, self.prefix, self.count = out_dir, prefix, count
-        self.record = record
+        self.record, self.output = record, output
+        self.words: dict[str, Any] = {}  # the options of the command line that remakes the set (`clip_set`)
+        self.suffix = output.suffix if output is not None else ".wav"
         deadline = time.monotonic() + NAMING_WAIT_SECONDS
         while True:
             try:
@@ -259,7 +267,7 @@ class ClipSet:
             self.name = self.names[0] if self.count == 1 else f"{self.names[0]}-{self.names[-1].rsplit('_', 1)[1]}"
         self.json_path = self.out_dir / f"{self.name}.json"
         self.record["clips"] = [
-            {"file": f"{name}.wav", "image": f"{name}.png", "written": False} for name in self.names
+            {"file": f"{name}{self.suffix}", "image": f"{name}.png", "written": False} for name in self.names
         ]
         self.record["finished"] = False
 
@@ -352,15 +360,24 @@ def clip_set(
     inputs: Sequence[Path] = (),
     options: dict[str, Any] | None = None,
     unnumbered: Sequence[str] = (),
+    output: OutputSettings | None = None,
 ) -> ClipSet:
     """The `ClipSet` of a sampling command's run: its names chosen in `out_dir` and its JSON written (`describe_run`)
-    with the command line that remakes the set: `audiodiff JOB MODEL INPUTS --out OUT <settings> <options>` (paths
-    absolute, so that it runs from any folder; `options`: the job's own, by option name without the dashes)."""
+    with the command line that remakes the set: `audiodiff JOB MODEL INPUTS --out OUT <settings> <options> <output>`
+    (paths absolute, so that it runs from any folder; `options`: the job's own, by option name without the dashes;
+    `output`: how the audio is written, `audiodiff.export.OutputSettings`)."""
+    import dataclasses
+
     options = dict(options or {})
-    line = set_command(job, model, settings, out_dir, inputs, options)
+    words = {**options, **(common.output_words(output) if output is not None else {})}
+    line = set_command(job, model, settings, out_dir, inputs, words)
     record = describe_run(job, pipeline, model, settings, line, options, device)
     record["inputs"] = [path_word(path) for path in inputs]
-    return ClipSet(out_dir, prefix, settings.count, record, unnumbered)
+    if output is not None:
+        record["output"] = {**dataclasses.asdict(output), "sample_rate": output.sample_rate or pipeline.sample_rate}
+    clips = ClipSet(out_dir, prefix, settings.count, record, unnumbered, output)
+    clips.words = words
+    return clips
 
 
 def set_command(
@@ -378,12 +395,14 @@ def clip_commands(
     clips,
     out_dir: Path,
     inputs: Sequence[Path] = (),
-    options: dict[str, Any] | None = None,
+    clip_set: ClipSet | None = None,
 ) -> list[str]:
     """For each clip, the command that makes it alone: its own seed (after any redraw), one clip, no redraw (the
-    same image up to float rounding when the set was sampled in batches; `audiodiff.sampling`)."""
+    same image up to float rounding when the set was sampled in batches; `audiodiff.sampling`), with the set's own
+    options (`clip_set.words`)."""
+    words = getattr(clip_set, "words", {})
     return [
-        set_command(job, model, settings.replace(seed=int(seed), count=1, redraw=0), out_dir, inputs, options or {})
+        set_command(job, model, settings.replace(seed=int(seed), count=1, redraw=0), out_dir, inputs, words)
         for seed in clips.seeds
     ]
 
@@ -471,12 +490,20 @@ def one_slice(audio, pipeline, offset_seconds: float):
         raise click.BadParameter(str(error), param_hint="--offset") from None
 
 
-def write_clip(out_dir: Path, name: str, audio, pixels, pipeline) -> None:
-    """`name.wav` (the audio) and `name.png` (the spectrogram at the pipeline's bit depth) in `out_dir`."""
-    from audiodiff.audio import save_audio
+def write_clip(out_dir: Path, name: str, audio, pixels, pipeline, output: OutputSettings | None = None) -> None:
+    """`name.wav` (the audio; `name.flac` with `--format flac`) and `name.png` (the spectrogram at the pipeline's bit
+    depth) in `out_dir`. `output`: the rate, format and loudness of the audio file (`audiodiff.export.write_audio`;
+    None: 16-bit WAV at the model's rate, as written)."""
     from audiodiff.codec import save_png
 
-    save_audio(out_dir / f"{name}.wav", audio, pipeline.sample_rate)
+    if output is None:
+        from audiodiff.audio import save_audio
+
+        save_audio(out_dir / f"{name}.wav", audio, pipeline.sample_rate)
+    else:
+        from audiodiff.export import write_audio
+
+        write_audio(out_dir / f"{name}{output.suffix}", audio, pipeline.sample_rate, output)
     save_png(out_dir / f"{name}.png", pixels, pipeline.bits)
 
 

@@ -46,6 +46,7 @@ def command(pipeline, audio, out_dir, device, source_genre, source_pipeline, str
     from audiodiff import sampling
     from audiodiff.codec import save_png
 
+    output = common.output_settings(options)
     settings, _ = _sampling.draw_settings(options)
     target = _sampling.load_pipeline(pipeline, settings, device, inverts=True)
     inverter = settings.replace(n_iter=None, phase_init=None, vocoder=None)  # it only inverts: no decoder to set
@@ -59,9 +60,10 @@ def command(pipeline, audio, out_dir, device, source_genre, source_pipeline, str
     source_words = source_pipeline if source_pipeline is None else _sampling.model_word(source_pipeline)
     job_options = {"source_genre": source_genre, "source_pipeline": source_words, "strength": strength,
                    "refine": refine, "offset": offset}  # fmt: skip
-    first_names = [f"{audio.stem}_edit.{suffix}" for suffix in ("wav", "png", "json")] + [f"{audio.stem}_source.png"]
+    first_names = [f"{audio.stem}_edit{suffix}" for suffix in (output.suffix, ".png", ".json")]
+    first_names.append(f"{audio.stem}_source.png")
     clip_set = _sampling.clip_set(out_dir, f"{audio.stem}_edit", "edit", target, pipeline, settings, device, [audio],
-                                  job_options, unnumbered=first_names)  # fmt: skip
+                                  job_options, unnumbered=first_names, output=output)  # fmt: skip
     edited, source_pixels = _sampling.job(
         sampling.edit, target, original, source_genre=_sampling.genre_value(source_genre), strength=strength,
         refinements=refine, offset_seconds=offset, source_pipeline=source, **settings.job_arguments(sampling.edit),

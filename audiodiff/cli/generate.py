@@ -40,12 +40,13 @@ def command(pipeline, out_dir, device, **options):
     from audiodiff import sampling
 
     common.make_out_dir(out_dir)  # before any sampling: an --out that cannot be made costs nothing
+    output = common.output_settings(options)
     settings, _ = _sampling.draw_settings(options)
     pipe = _sampling.load_pipeline(pipeline, settings, device)
     _sampling.announce(pipe, settings.count, settings.steps, settings.seconds, settings.overlap, settings.batch_size)
-    clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device)
+    clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device, output=output)
     writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
     clips = _sampling.job(sampling.generate, pipe, **settings.job_arguments(sampling.generate), on_clip=writer)
-    clip_set.finish(clips, _sampling.clip_commands("generate", pipeline, settings, clips, out_dir))
+    clip_set.finish(clips, _sampling.clip_commands("generate", pipeline, settings, clips, out_dir, clip_set=clip_set))
     _sampling.report_checks(clips, clip_set.names)
     _sampling.report(out_dir, writer.written, settings.seed, redrawn=bool(clips.redrawn), clip_set=clip_set)

@@ -46,6 +46,7 @@ def command(pipeline, audio, out_dir, device, start, end, loop_seconds, offset, 
         raise click.UsageError("give --start and --end (seconds to regenerate), or --loop SECONDS")
     if loop_seconds is not None and (start is not None or end is not None):
         raise click.UsageError("--loop cannot be combined with --start/--end")
+    output = common.output_settings(options)
     settings, _ = _sampling.draw_settings(options)
     pipe = _sampling.load_pipeline(pipeline, settings, device)
     original = _sampling.load_clip(audio, pipe.sample_rate)
@@ -64,9 +65,18 @@ def command(pipeline, audio, out_dir, device, start, end, loop_seconds, offset, 
     if job is sampling.loop:
         keywords["offset_seconds"] = offset
     clip_set = _sampling.clip_set(
-        out_dir, f"{audio.stem}_{kind}", "inpaint", pipe, pipeline, settings, device, [audio], job_options
+        out_dir,
+        f"{audio.stem}_{kind}",
+        "inpaint",
+        pipe,
+        pipeline,
+        settings,
+        device,
+        [audio],
+        job_options,
+        output=output,
     )
     clips = _sampling.job(job, pipe, original, *arguments, **keywords)
     written = _sampling.write_clips(out_dir, clip_set, clips, pipe)
-    clip_set.finish(clips, _sampling.clip_commands("inpaint", pipeline, settings, clips, out_dir, [audio], job_options))
+    clip_set.finish(clips, _sampling.clip_commands("inpaint", pipeline, settings, clips, out_dir, [audio], clip_set))
     _sampling.report(out_dir, written, settings.seed, clip_set=clip_set)

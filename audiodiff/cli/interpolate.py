@@ -38,10 +38,11 @@ def command(pipeline, out_dir, device, to_seed, from_audio, to_audio, refine, **
     that exists.
     """
     from audiodiff import sampling
-    from audiodiff.audio import save_audio
+    from audiodiff.export import write_audio
 
     if (from_audio is None) != (to_audio is None):
         raise click.UsageError("give both --from-audio and --to-audio, or neither (to interpolate between seeds)")
+    output = common.output_settings(options)
     settings, _ = _sampling.draw_settings(options)
     inverts = from_audio is not None
     sampler = settings.replace(scheduler=sampling.INVERTIBLE_SCHEDULER) if inverts else settings
@@ -54,16 +55,16 @@ def command(pipeline, out_dir, device, to_seed, from_audio, to_audio, refine, **
         ends = [_sampling.load_clip(path, pipe.sample_rate) for path in (from_audio, to_audio)]
     job_options = {"to_seed": to_seed, "from_audio": from_audio, "to_audio": to_audio, "refine": refine}
     clip_set = _sampling.clip_set(out_dir, "interpolation", "interpolate", pipe, pipeline, settings, device,
-                                  options=job_options)  # fmt: skip
+                                  options=job_options, output=output)  # fmt: skip
     clips = _sampling.job(
         sampling.interpolate, pipe, to_seed=to_seed, clips=ends, refinements=refine,
         **settings.job_arguments(sampling.interpolate),
     )  # fmt: skip
     _sampling.write_clips(out_dir, clip_set, clips, pipe)
-    morph = out_dir / "interpolation.wav"
+    morph = out_dir / f"interpolation{output.suffix}"
     if morph.exists():  # an earlier set's morph: this one is named after its set
-        morph = out_dir / f"{clip_set.name}.wav"
-    save_audio(morph, sampling.join_clips(clips.audios, clips.sample_rate), clips.sample_rate)
+        morph = out_dir / f"{clip_set.name}{output.suffix}"
+    write_audio(morph, sampling.join_clips(clips.audios, clips.sample_rate), clips.sample_rate, output)
     clip_set.record["morph"] = morph.name
     clip_set.finish(clips)
     click.echo(f"{settings.count} clip(s) written to {out_dir} (WAV + PNG), and the morph as {morph.name}; how to "

@@ -33,19 +33,29 @@ def command(pipeline, audio, out_dir, device, strength, offset, **options):
     """
     from audiodiff import sampling
 
+    output = common.output_settings(options)
     settings, _ = _sampling.draw_settings(options)
     pipe = _sampling.load_pipeline(pipeline, settings, device)
     original = _sampling.load_clip(audio, pipe.sample_rate)
     _sampling.one_slice(original, pipe, offset)  # an offset outside the clip is an error about --offset
     job_options = {"strength": strength, "offset": offset}
     clip_set = _sampling.clip_set(
-        out_dir, f"{audio.stem}_variation", "vary", pipe, pipeline, settings, device, [audio], job_options
+        out_dir,
+        f"{audio.stem}_variation",
+        "vary",
+        pipe,
+        pipeline,
+        settings,
+        device,
+        [audio],
+        job_options,
+        output=output,
     )
     writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
     clips = _sampling.job(
         sampling.vary, pipe, original, strength=strength, offset_seconds=offset,
         **settings.job_arguments(sampling.vary), on_clip=writer,
     )  # fmt: skip
-    clip_set.finish(clips, _sampling.clip_commands("vary", pipeline, settings, clips, out_dir, [audio], job_options))
+    clip_set.finish(clips, _sampling.clip_commands("vary", pipeline, settings, clips, out_dir, [audio], clip_set))
     _sampling.report_checks(clips, clip_set.names)
     _sampling.report(out_dir, writer.written, settings.seed, redrawn=bool(clips.redrawn), clip_set=clip_set)
