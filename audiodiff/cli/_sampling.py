@@ -539,7 +539,8 @@ def report(
 ) -> None:
     """The closing lines: what was written (and the set's JSON) and the seed that reproduces it."""
     described = "" if clip_set is None else f"; how to make them again: {clip_set.json_path.name}"
-    click.echo(f"{written} clip(s) written to {out_dir} (WAV + PNG){described}")
+    kind = "WAV" if clip_set is None else clip_set.suffix[1:].upper()
+    click.echo(f"{written} clip(s) written to {out_dir} ({kind} + PNG){described}")
     if per_clip_seeds and written > 1:
         unless = " unless drawn again above" if redrawn else ""
         click.echo(f"seed {seed} (clip k used seed {seed}+k{unless}; remake one alone with --seed {seed}+k --clips 1)")

@@ -67,7 +67,8 @@ def command(pipeline, out_dir, device, to_seed, from_audio, to_audio, refine, **
     write_audio(morph, sampling.join_clips(clips.audios, clips.sample_rate), clips.sample_rate, output)
     clip_set.record["morph"] = morph.name
     clip_set.finish(clips)
-    click.echo(f"{settings.count} clip(s) written to {out_dir} (WAV + PNG), and the morph as {morph.name}; how to "
+    kind = clip_set.suffix[1:].upper()
+    click.echo(f"{settings.count} clip(s) written to {out_dir} ({kind} + PNG), and the morph as {morph.name}; how to "
                f"make them again: {clip_set.json_path.name}")  # fmt: skip
     if from_audio is None:
         click.echo(f"seed {seed} -> {to_seed}")
