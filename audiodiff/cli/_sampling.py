@@ -277,6 +277,17 @@ class ClipSet:
             return self.out_dir / f"{self.prefix.rsplit('_', 1)[0]}_{word}{suffix}"
         return self.out_dir / f"{self.name}_{word}{suffix}"
 
+    def run(self, function: Callable, *arguments: Any, **keywords: Any):
+        """`job(function, ...)` for this set: when it stops before any clip is on disk (a bad genre, a full disk,
+        Ctrl-C), the set's JSON goes too, so a failed command leaves nothing behind; once clips are written, it stays
+        and says which (`finished` false)."""
+        try:
+            return job(function, *arguments, **keywords)
+        except BaseException:
+            if not any(clip["written"] for clip in self.record["clips"]):
+                self.json_path.unlink(missing_ok=True)
+            raise
+
     def written(self, index: int) -> None:
         """Clip `index` is on disk."""
         self.record["clips"][index]["written"] = True

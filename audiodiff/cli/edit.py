@@ -64,7 +64,7 @@ def command(pipeline, audio, out_dir, device, source_genre, source_pipeline, str
     first_names.append(f"{audio.stem}_source.png")
     clip_set = _sampling.clip_set(out_dir, f"{audio.stem}_edit", "edit", target, pipeline, settings, device, [audio],
                                   job_options, unnumbered=first_names, output=output)  # fmt: skip
-    edited, source_pixels = _sampling.job(
+    edited, source_pixels = clip_set.run(
         sampling.edit, target, original, source_genre=_sampling.genre_value(source_genre), strength=strength,
         refinements=refine, offset_seconds=offset, source_pipeline=source, **settings.job_arguments(sampling.edit),
     )  # fmt: skip

@@ -46,7 +46,7 @@ def command(pipeline, out_dir, device, **options):
     _sampling.announce(pipe, settings.count, settings.steps, settings.seconds, settings.overlap, settings.batch_size)
     clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device, output=output)
     writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
-    clips = _sampling.job(sampling.generate, pipe, **settings.job_arguments(sampling.generate), on_clip=writer)
+    clips = clip_set.run(sampling.generate, pipe, **settings.job_arguments(sampling.generate), on_clip=writer)
     clip_set.finish(clips, _sampling.clip_commands("generate", pipeline, settings, clips, out_dir, clip_set=clip_set))
     _sampling.report_checks(clips, clip_set.names)
     _sampling.report(out_dir, writer.written, settings.seed, redrawn=bool(clips.redrawn), clip_set=clip_set)

@@ -76,7 +76,7 @@ def command(pipeline, audio, out_dir, device, start, end, loop_seconds, offset, 
         job_options,
         output=output,
     )
-    clips = _sampling.job(job, pipe, original, *arguments, **keywords)
+    clips = clip_set.run(job, pipe, original, *arguments, **keywords)
     written = _sampling.write_clips(out_dir, clip_set, clips, pipe)
     clip_set.finish(clips, _sampling.clip_commands("inpaint", pipeline, settings, clips, out_dir, [audio], clip_set))
     _sampling.report(out_dir, written, settings.seed, clip_set=clip_set)

@@ -56,7 +56,7 @@ def command(pipeline, out_dir, device, to_seed, from_audio, to_audio, refine, **
     job_options = {"to_seed": to_seed, "from_audio": from_audio, "to_audio": to_audio, "refine": refine}
     clip_set = _sampling.clip_set(out_dir, "interpolation", "interpolate", pipe, pipeline, settings, device,
                                   options=job_options, output=output)  # fmt: skip
-    clips = _sampling.job(
+    clips = clip_set.run(
         sampling.interpolate, pipe, to_seed=to_seed, clips=ends, refinements=refine,
         **settings.job_arguments(sampling.interpolate),
     )  # fmt: skip

@@ -52,7 +52,7 @@ def command(pipeline, audio, out_dir, device, strength, offset, **options):
         output=output,
     )
     writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
-    clips = _sampling.job(
+    clips = clip_set.run(
         sampling.vary, pipe, original, strength=strength, offset_seconds=offset,
         **settings.job_arguments(sampling.vary), on_clip=writer,
     )  # fmt: skip
