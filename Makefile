@@ -1,4 +1,5 @@
-# Two commands do everything: `make demo` and `make test`. Both create .venv and install the pinned set first.
+# Two commands do everything: `make demo` and `make test`. Both create .venv and install the pinned set first;
+# `make install` (or `make venv`) does only that, for using `.venv/bin/audiodiff` on your own music.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,13 +9,18 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: demo test lint bench clean browser
+.PHONY: install venv demo test lint bench clean browser
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui,lora]'
 	touch $(STAMP)
+
+install: $(STAMP)
+	@echo "installed: $(BIN)/audiodiff (or 'source $(BIN)/activate' once, then 'audiodiff')"
+
+venv: install
 
 demo: $(STAMP)
 	$(BIN)/audiodiff demo --out demo_output

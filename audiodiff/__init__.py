@@ -5,7 +5,7 @@ interpolate and edit audio. Compatible with the audio-diffusion reference format
 """
 
 from audiodiff.audio import AudioError, load_audio, save_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, load_png, save_png
+from audiodiff.codec import SpectrogramCodec, load_png, load_png_with_mel, save_png
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.evaluation.metrics import log_spectral_distance, spectral_convergence
 from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, NeuralVocoder
@@ -22,6 +22,7 @@ __all__ = [
     "SpectrogramCodec",
     "load_audio",
     "load_png",
+    "load_png_with_mel",
     "log_spectral_distance",
     "save_audio",
     "save_png",

@@ -15,33 +15,29 @@ flipped bytes that would still load: a bad disk, a bad copy) is reported by `rea
 what parsing would not, and skipped by `latest_checkpoint`, which falls back to the newest intact one. Checkpoints
 written before the checksums (a meta.json without them) load unchecked.
 
-The rest of the run-folder machinery every trainer shares (diffusion, distillation, vocoder) lives here too:
-`RunFolderHolder`, the lock that keeps a second process out of a run folder while a run writes into it, and
-`check_finite`, which stops a diverged run before anything non-finite is saved.
+`check_finite` stops a diverged run before anything non-finite is saved. The rest of the run folder (its record
+`run.json`, the lock that keeps a second run out, the resume rules) is `runs.py`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
 from audiodiff.config import MelConfig
 from audiodiff.schedulers import scheduler_class
-from audiodiff.utils import LOCK_NAME, FolderInUseError, atomic_folder, first_line, output_lock
+from audiodiff.utils import atomic_folder, first_line
 
 CHECKPOINTS = "checkpoints"
 META_NAME = "meta.json"
-# A run folder's record of how it was started (data, pretrained, preset, config), written first by every trainer.
-RUN_FILE = "run.json"
 # meta.json's keys for the checksums: of every other file (relative path -> sha256), and of meta.json's own content.
 FILES_KEY, META_KEY = "sha256", "meta_sha256"
 
@@ -184,102 +180,6 @@ def prune_checkpoints(out_dir: str | Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-# --- the run folder ------------------------------------------------------------------------------------------------
-class RunFolderHolder:
-    """What every trainer (diffusion, distillation, vocoder) does with its run folder: hold it (`utils.output_lock`)
-    from its start or resume until its outputs are written, since two runs writing into one folder at once would mix
-    one's record with the other's weights and checkpoints; a second run meanwhile is refused with one line naming
-    the holder.
-
-    A trainer class sets `command` (named in that line) and `error` (the exception type its callers report), builds
-    itself through `_holding`, and puts its loop in `_run`; `run` releases the folder however the loop ends, and
-    `close` releases it without running. Only the main process of a multi-process run holds the lock (the others
-    belong to the same run); the kernel releases it when the process dies, even by SIGKILL."""
-
-    command: ClassVar[str]
-    error: ClassVar[type[Exception]]
-    _folder_lock: contextlib.ExitStack | None = None
-
-    @classmethod
-    def _holding(cls, out_dir: Path, make: Callable[[], Any]) -> Any:
-        """`make()`, the new trainer, with `out_dir` held for it; released again when `make` fails."""
-        from accelerate import PartialState
-
-        if out_dir.exists() and not out_dir.is_dir():
-            raise cls.error(f"{out_dir}: exists and is not a folder; choose another --out")
-        lock = contextlib.ExitStack()
-        created = False
-        if PartialState().is_main_process:
-            created = not out_dir.exists()
-            try:
-                lock.enter_context(output_lock(out_dir, cls.command))
-            except FolderInUseError as in_use:
-                raise cls.error(str(in_use)) from None
-        try:
-            trainer = make()
-        except BaseException:
-            if created:  # a run that could not start leaves no folder behind, as before the lock existed
-                (out_dir / LOCK_NAME).unlink(missing_ok=True)  # while still held: no other run can hold it meanwhile
-                with contextlib.suppress(OSError):
-                    out_dir.rmdir()  # only when empty
-            lock.close()
-            raise
-        trainer._folder_lock = lock
-        return trainer
-
-    def close(self) -> None:
-        """Release the run folder without running (`run` releases it when it ends)."""
-        if self._folder_lock is not None:
-            self._folder_lock.close()
-            self._folder_lock = None
-
-    def run(self) -> Any:
-        """Train, then write the outputs (`_run`); the run folder is released when this ends, however."""
-        try:
-            return self._run()
-        finally:
-            self.close()
-
-    def _run(self) -> Any:
-        raise NotImplementedError
-
-    # -- a new run's folder --------------------------------------------------------------------------------------------
-    # What tells a finished run (its final output file), what the resume hint names, and what the run is called.
-    finished_file: ClassVar[str]
-    longer_options: ClassVar[str] = "--max-steps"
-    run_kind: ClassVar[str] = "a training run"
-
-    @classmethod
-    def _check_new_run_folder(cls, out_dir: Path) -> None:
-        """A new run goes into a new or empty folder: a run there is resumed, anything else is someone else's."""
-        if out_dir.exists() and not out_dir.is_dir():
-            raise cls.error(f"{out_dir}: exists and is not a folder; choose another --out")
-        if not out_dir.is_dir() or not any(path.name != LOCK_NAME for path in out_dir.iterdir()):
-            return  # the lock file is the one this run holds
-        if (out_dir / RUN_FILE).is_file() or checkpoint_dirs(out_dir):
-            finished = "a finished run" if (out_dir / cls.finished_file).is_file() else "a run"
-            raise cls.error(
-                f"{out_dir} already holds {finished}: add --resume to continue it (with a higher {cls.longer_options} "
-                "once finished), or choose a new --out"
-            )
-        raise cls.error(f"{out_dir}: not empty and not {cls.run_kind}; choose a new or empty --out")
-
-    # -- divergence ----------------------------------------------------------------------------------------------------
-    def _diverged_setting(self) -> str:
-        """What a diverged run's message tells the user to lower, with its value."""
-        raise NotImplementedError
-
-    def _check_finite(self, **values) -> None:
-        """Stop a diverged run (`check_finite`) at the step being taken, before it is saved."""
-        check_finite(self.out_dir, self.global_step + 1, self.error, self._diverged_setting(), **values)
-
-    def _check_norm(self, norm) -> None:
-        """`_check_finite` of the gradient norm `clip_grad_norm_` returned; not under fp16, whose loss scaler makes
-        overflowing gradients on purpose and skips those steps itself."""
-        if norm is not None and self.accelerator.scaler is None:
-            self._check_finite(gradient_norm=norm)
-
-
 def check_finite(
     out_dir: str | Path,
     step: int,
@@ -309,3 +209,12 @@ def check_finite(
         f"step {step}: {problem} (diverged): lower {setting} and start again in a new --out; nothing of this step "
         f"was saved ({kept})"
     )
+
+
+def __getattr__(name: str) -> Any:
+    """`RUN_FILE` and `RunFolderHolder`, which moved to `runs.py`, still import from here."""
+    if name in ("RUN_FILE", "RunFolderHolder"):
+        from audiodiff import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,11 +9,14 @@ Representations used throughout audiodiff:
   `pixel = floor(clip((dB + top_db) * levels / top_db, 0, levels) + 0.5)`; row 0 is the lowest mel band.
 - images: float `(batch, 1, n_mels, frames)` in [-1, 1] = `pixel / levels * 2 - 1`, the diffusion model's space.
 
-PNG I/O keeps the bit depth in the file: mode "L" is 8-bit, mode "I;16" is 16-bit.
+PNG I/O keeps the bit depth in the file: mode "L" is 8-bit, mode "I;16" is 16-bit. A PNG may also carry the mel
+settings it was made with, in a text chunk (`PNG_MEL_KEY`), so that decoding it needs no `--mel-config`.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +32,11 @@ BIT_DEPTHS = (8, 16)
 # The widest spectrogram image `load_png` reads: about 6 minutes at the reference settings. Decoding costs memory in
 # proportion to the width (a 2.5 KB PNG can declare 400,000 columns), so wider files are refused from the header.
 MAX_PNG_WIDTH = 16384
+# The PNG text chunk (tEXt, before the pixels) holding the image's mel settings and bit depth as JSON:
+# {"bits": 8, "mel": {"hop_length": 512, "n_fft": 2048, ...}}. The reference tools (diffusers' `Mel.image_to_audio`,
+# audio-diffusion's datasets) read images with PIL and use the pixels only, so they ignore it: pixels, and so their
+# decoding, are the same with and without it.
+PNG_MEL_KEY = "audiodiff:mel"
 
 
 def levels_for(bits: int) -> int:
@@ -216,29 +224,97 @@ def pil_to_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
     return np.asarray(image, dtype=np.uint8), 8
 
 
-def save_png(path: str | os.PathLike, pixels: np.ndarray | torch.Tensor, bits: int = 8) -> Path:
+def png_mel_text(mel_config: MelConfig, bits: int) -> str:
+    """The `PNG_MEL_KEY` chunk's text: the mel settings (`MelConfig` fields) and bit depth, compact sorted JSON."""
+    levels_for(bits)  # 8 or 16
+    return json.dumps({"bits": int(bits), "mel": mel_config.to_dict()}, sort_keys=True, separators=(",", ":"))
+
+
+def encode_png(pixels: np.ndarray | torch.Tensor, bits: int = 8, mel_config: MelConfig | None = None) -> bytes:
+    """One `(n_mels, frames)` spectrogram -> PNG file bytes (8-bit "L" or 16-bit "I;16"), with the `PNG_MEL_KEY`
+    text chunk when `mel_config` is given (without it, the bytes are those PIL always wrote)."""
+    image = pixels_to_pil(pixels, bits)
+    options = {}
+    if mel_config is not None:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text(PNG_MEL_KEY, png_mel_text(mel_config, bits))
+        options["pnginfo"] = info
+    with io.BytesIO() as buffer:
+        image.save(buffer, format="PNG", **options)
+        return buffer.getvalue()
+
+
+def save_png(
+    path: str | os.PathLike,
+    pixels: np.ndarray | torch.Tensor,
+    bits: int = 8,
+    *,
+    mel_config: MelConfig | None = None,
+) -> Path:
     """Write one `(n_mels, frames)` spectrogram as an 8- or 16-bit grayscale PNG; parent folders are created.
 
-    Written through a temporary name renamed into place (`utils.atomic_file`), so a full disk never leaves a cut PNG
-    under `path`; a failed write is an `OSError` naming `path`."""
+    `mel_config`: the settings the image was made with, written in the `PNG_MEL_KEY` text chunk (with the bit
+    depth) so that `audiodiff decode` finds them; the pixels are the same either way. Written through a temporary
+    name renamed into place (`utils.atomic_file`), so a full disk never leaves a cut PNG under `path`; a failed
+    write is an `OSError` naming `path`."""
     from audiodiff.utils import atomic_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = pixels_to_pil(pixels, bits)
+    data = encode_png(pixels, bits, mel_config)
     try:
         with atomic_file(path) as temporary:
-            image.save(temporary, format="PNG")
+            temporary.write_bytes(data)
     except OSError as error:
         raise OSError(error.errno, error.strerror or str(error), str(path)) from None
     return path
 
 
-def load_png(path: str | os.PathLike, max_width: int = MAX_PNG_WIDTH) -> tuple[np.ndarray, int]:
-    """Read a spectrogram image -> (`(n_mels, frames)` pixels, bit depth). Errors (ValueError) name the file.
+def png_mel_config(image: Image.Image, source: str | os.PathLike = "image") -> MelConfig | None:
+    """The mel settings an open PNG carries in its `PNG_MEL_KEY` chunk, or None when it has none.
+
+    A chunk that is not valid settings is a ValueError naming `source`. Its bit depth is not needed: the pixels'
+    own depth counts (a tool that converted the image kept the chunk but not the depth)."""
+    text = image.info.get(PNG_MEL_KEY)
+    if text is None:
+        return None
+    from audiodiff.config import ConfigError
+
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("mel"), dict):
+            raise ValueError("no 'mel' object")
+        return MelConfig.from_dict(data["mel"], PNG_MEL_KEY)
+    except ConfigError as error:
+        reason = str(error).removeprefix(f"{PNG_MEL_KEY}: ")
+        raise ValueError(f"{source}: its {PNG_MEL_KEY} text chunk holds invalid mel settings ({reason})") from None
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{source}: its {PNG_MEL_KEY} text chunk is not valid JSON settings ({error})") from None
+
+
+def load_png_with_mel(
+    path: str | os.PathLike, max_width: int = MAX_PNG_WIDTH
+) -> tuple[np.ndarray, int, MelConfig | None]:
+    """Read a spectrogram image -> (`(n_mels, frames)` pixels, bit depth, the mel settings its `PNG_MEL_KEY` chunk
+    carries or None). Errors (ValueError) name the file, a malformed chunk included.
 
     Images wider than `max_width` frames are refused from the header, before their pixels are decoded.
     """
+    return _read_png(path, max_width, with_mel=True)
+
+
+def load_png(path: str | os.PathLike, max_width: int = MAX_PNG_WIDTH) -> tuple[np.ndarray, int]:
+    """Read a spectrogram image -> (`(n_mels, frames)` pixels, bit depth). Errors (ValueError) name the file.
+
+    Images wider than `max_width` frames are refused from the header, before their pixels are decoded. The mel
+    settings chunk is not read (`load_png_with_mel` reads it).
+    """
+    return _read_png(path, max_width, with_mel=False)
+
+
+def _read_png(path: str | os.PathLike, max_width: int, with_mel: bool) -> tuple:
     try:
         with Image.open(path) as image:
             if image.width > max_width:
@@ -246,7 +322,8 @@ def load_png(path: str | os.PathLike, max_width: int = MAX_PNG_WIDTH) -> tuple[n
                     f"{path}: image is {image.width} frames wide, more than the {max_width} one image may have"
                 )
             image.load()
-            return pil_to_pixels(image)
+            pixels, bits = pil_to_pixels(image)
+            return (pixels, bits, png_mel_config(image, path)) if with_mel else (pixels, bits)
     except FileNotFoundError:
         raise ValueError(f"{path}: file not found") from None
     except (OSError, SyntaxError) as error:

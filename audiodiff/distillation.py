@@ -1,7 +1,8 @@
 """Few-step students: any pipeline audiodiff can load becomes one that samples in 1-8 UNet calls.
 
 Two methods, both on the training loop of `training.py` (accelerate, EMA, atomic checkpoints, exact resume,
-TensorBoard, progress bar, preview samples), both initialising the student from the teacher:
+TensorBoard, progress bar, preview samples) and its run folder (`runs.py`), both initialising the student from the
+teacher:
 
 - **consistency distillation** (Song et al. 2023, "Consistency models", arXiv 2303.01469; the latent-consistency
   recipe of Luo et al. 2023, diffusers' `examples/consistency_distillation/`): a data point is noised to a timestep
@@ -42,7 +43,9 @@ import torch.nn.functional as F
 
 from audiodiff import editing
 from audiodiff.config import COMPATIBLE_KEYS, ConfigError
-from audiodiff.training import TrainConfig, Trainer, TrainingError, TrainResult, _mel_mismatch
+from audiodiff.train_config import TrainConfig, TrainingError
+from audiodiff.train_start import mel_mismatch
+from audiodiff.training import Trainer, TrainResult
 from audiodiff.utils import first_line
 
 METHODS = ("consistency", "progressive")
@@ -257,7 +260,7 @@ class Distiller(Trainer):
         teacher = _load_teacher(pretrained)
         different = teacher.mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
         if different:
-            raise DistillationError(_mel_mismatch(pretrained, teacher.mel_config, data, different))
+            raise DistillationError(mel_mismatch(pretrained, teacher.mel_config, data, different))
         conditional = teacher.unet.config.num_class_embeds is not None
         if config.guided and not conditional:
             raise DistillationError(
@@ -399,11 +402,7 @@ class Distiller(Trainer):
         return self.seconds + time.perf_counter() - self._started
 
     def _extra_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "forward_passes": self.forward_passes,
-            "seconds": self._elapsed(),
-            "round": self.round,
-        }
+        state: dict[str, Any] = {"forward_passes": self.forward_passes, "seconds": self._elapsed(), "round": self.round}
         if self.round_teacher is not None:
             state["round_teacher"] = {key: value.cpu() for key, value in self.round_teacher.state_dict().items()}
         return state

@@ -252,6 +252,30 @@ def write_loss_plot(losses: Sequence[float], path: Path, title: str) -> Path:
     return path
 
 
+def preview_sheet(paths: Sequence[str | os.PathLike], captions: Sequence[str], height: int = 128) -> Image.Image:
+    """An RGB PIL image of spectrogram PNGs side by side, each `height` pixels tall (its width kept in proportion),
+    coloured (`colourise`: low frequencies at the bottom) and captioned: a model card's example spectrograms."""
+    from audiodiff.codec import load_png, pixels_to_model
+
+    pictures = []
+    for path in paths:
+        pixels, bits = load_png(path)
+        coloured = colourise(pixels_to_model(torch.from_numpy(pixels.astype(np.int64)), bits))
+        picture = Image.fromarray(coloured)
+        pictures.append(picture.resize((max(1, round(height * picture.width / picture.height)), height)))
+    caption, gap = 14, 6
+    width = gap + sum(picture.width + gap for picture in pictures)
+    sheet = Image.new("RGB", (max(width, 2 * gap), height + caption + 2 * gap), color="white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    left = gap
+    for picture, text in zip(pictures, captions):
+        sheet.paste(picture, (left, gap))
+        draw.text((left, gap + height + 1), text, fill="black", font=font)
+        left += picture.width + gap
+    return sheet
+
+
 # --- one spectrogram with a time axis ---------------------------------------------------------------------------------
 _TICK_STEPS = (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300)
 

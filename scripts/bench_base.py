@@ -30,48 +30,31 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_instrument import excerpts, known_bad_sets  # noqa: E402
-from bench_quality import split_tracks  # noqa: E402
-
-from audiodiff.audio import save_audio  # noqa: E402
-from audiodiff.codec import SpectrogramCodec  # noqa: E402
-from audiodiff.config import MelConfig  # noqa: E402
-from audiodiff.evaluation import run_evaluation  # noqa: E402
-from audiodiff.pretrained import DEFAULT_BASE, shipped_folder  # noqa: E402
-from audiodiff.runtime import environment_info  # noqa: E402
+from audiodiff.audio import save_audio
+from audiodiff.codec import SpectrogramCodec
+from audiodiff.config import MelConfig
+from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
+from benchlib.cli import audiodiff
+from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, split_tracks
+from benchlib.known_sets import known_bad_sets
+from benchlib.machine import machine_line
+from benchlib.scoring import headline
+from benchlib.sides import evaluate_sets, reference_folders, write_wavs
+from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
 BASE_DATA = Path.home() / ".cache" / "audiodiff" / "base-64" / "dataset"
-LICENCES = ("CC-BY-SA-3.0", "Expat (MIT)")  # the licences whose excerpts the README may carry
 
 
-def audiodiff(*arguments) -> None:
-    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
-    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-
-
-def headline(report: dict) -> dict:
-    fidelity = report["precision_recall"]["log-mel-fine"]
+def base_headline(report: dict) -> dict:
+    """`benchlib.scoring.headline`, then genre shares, seam score and diversity (generated and reference)."""
     genre = report.get("genre", {})
     return {
-        "flagged": report["artifacts"]["flagged_share"],
-        "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
-        "precision": fidelity["precision"],
-        "recall": fidelity["recall"],
-        "density": fidelity["density"],
-        "coverage": fidelity["coverage"],
-        "real_precision": fidelity["real"]["precision"],
-        "real_recall": fidelity["real"]["recall"],
-        "fd_fine": report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"],
-        "fd_log_mel": report["frechet_distance"]["log-mel"]["ratio_to_baseline"],
+        **headline(report),
         "genre_share": genre.get("target_share"),
         "reference_genre_share": genre.get("reference_target_share"),
         "seam": (report.get("seams") or {}).get("seam_score"),
@@ -83,11 +66,10 @@ def headline(report: dict) -> dict:
 def docs_examples(args, genre: str, generated: Path, held_out: list[Path], mel, codec, slices: int):
     """Two generated clips and two real excerpts of the held-out tracks whose licence allows sharing them
     (CC-BY-SA-3.0, Expat), as PNGs and WAVs in `args.docs/base-examples/`; the excerpt files name their track."""
+    from audiodiff.codec import model_to_pixels, save_png
     from real_music import ensure_collection
 
-    from audiodiff.codec import model_to_pixels, save_png
-
-    manifest = {row["file"]: row for row in json.loads((ensure_collection() / "manifest.json").read_text())}
+    manifest = manifest_by_file(ensure_collection())
     folder = args.docs / "base-examples"
     folder.mkdir(parents=True, exist_ok=True)
     made = []
@@ -96,9 +78,9 @@ def docs_examples(args, genre: str, generated: Path, held_out: list[Path], mel, 
             source = generated / f"generated_{index:03d}{suffix}"
             shutil.copyfile(source, folder / f"{genre}-generated-{index}{suffix}")
         made.append(folder / f"{genre}-generated-{index}.png")
-    shareable = [track for track in held_out if manifest[f"{genre}/{track.name}"]["license"] in LICENCES]
+    shareable = [track for track in held_out if manifest[f"{genre}/{track.name}"]["license"] in SHAREABLE_LICENCES]
     shareable = shareable or [track for track in sorted(args.all_held_out[genre]) if
-                              manifest[f"{genre}/{track.name}"]["license"] in LICENCES]  # fmt: skip
+                              manifest[f"{genre}/{track.name}"]["license"] in SHAREABLE_LICENCES]  # fmt: skip
     real = []
     generator = torch.Generator().manual_seed(args.seed + 1)
     for index, clip in enumerate(excerpts(shareable[:1], mel, slices, 2, generator)):
@@ -154,8 +136,7 @@ def main() -> None:
     from real_music import ensure_collection
 
     collection = ensure_collection()
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
+    print(machine_line())
     base_folder = shipped_folder(args.base) or Path(args.base)
     mel = MelConfig.load(base_folder / "mel" / "mel_config.json")
     codec = SpectrogramCodec(mel)
@@ -163,7 +144,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     classifier = WORK / "classifier"
     if not (classifier / "config.json").is_file():
-        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--max-steps", 600, "--device", "cpu")
+        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--max-steps", 600, "--device", "cpu",
+                  quiet=True)  # fmt: skip
     slices = round(args.seconds / mel.slice_seconds)
     args.all_held_out = {}
     rows = []
@@ -173,14 +155,7 @@ def main() -> None:
         args.all_held_out[genre] = tracks
         side_a, side_b = tracks[0::2], tracks[1::2]
         work = WORK / genre
-        shutil.rmtree(work, ignore_errors=True)
-        reference_folder = work / "reference" / genre
-        reference_folder.mkdir(parents=True)
-        for file in side_a:
-            (reference_folder / file.name).symlink_to(file)
-        dataset = work / "reference-dataset"
-        audiodiff("prepare", work / "reference", "--out", dataset, "--mel-config", base_folder / "mel",
-                  "--genre-from", "folder")  # fmt: skip
+        reference, dataset = reference_folders(work, genre, side_a, base_folder / "mel")
         sets: dict[str, Path] = {}
         for name, pipeline in (("base model", args.base), ("from scratch (demo presets)", args.scratch)):
             if pipeline is None:
@@ -188,29 +163,20 @@ def main() -> None:
             folder = work / "sets" / name
             shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
             audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
-                      "--seed", args.seed, "--out", folder, "--device", "cpu")  # fmt: skip
+                      "--seed", args.seed, "--out", folder, "--device", "cpu", quiet=True)  # fmt: skip
             sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)
         real = excerpts(side_b, mel, slices, args.clips, generator)
-        wav_folder = work / "sets" / "real held-out 6 s"
-        wav_folder.mkdir(parents=True)
-        for index, clip in enumerate(real):
-            save_audio(wav_folder / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
-        sets["real held-out 6 s"] = wav_folder
+        sets["real held-out 6 s"] = write_wavs(real, work / "sets" / "real held-out 6 s", mel.sample_rate)
         if args.docs is not None:
             pictures.append((genre, *docs_examples(args, genre, sets["base model"], side_b, mel, codec, slices)))
         one = codec.encode(torch.from_numpy(excerpts(side_b, mel, 1, args.clips, generator)))
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
-        for reference_kind, reference in (("WAV folder", work / "reference"), ("dataset", dataset)):
-            for name, folder in sets.items():
-                run = run_evaluation(folder, reference, work / "reports" / reference_kind / name, genre=genre,
-                                     count=args.clips, mel_config=mel, seed=args.seed,
-                                     classifier=classifier)  # fmt: skip
-                row = {"genre": genre, "reference": reference_kind, "set": name, **headline(run.report)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        references = {"WAV folder": reference, "dataset": dataset}
+        rows += evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
+                              mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     if args.docs is not None:
         print(f"figure: {write_figure(pictures, args.docs / 'base-vs-real.png')}")
@@ -244,14 +210,15 @@ def main() -> None:
     def ratio(row, key) -> float:
         return min(row[key] / max(peer[key], 1e-9) for peer in peers(row))
 
-    print(
-        f"RESULT precision_ratio={min(ratio(row, 'precision') for row in base):.2f} "
-        f"recall_ratio={min(ratio(row, 'recall') for row in base):.2f} "
-        f"flagged={max(row['flagged'] for row in base):.3f} flagged_real={max(row['flagged'] for row in real):.3f} "
-        f"genre_share={min(row['genre_share'] or 0 for row in base):.2f} "
-        f"blurred_flagged={min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f} "
-        f"bad_ranked_below={sum(map(worse, known_bad)) / len(known_bad):.2f}"
-    )
+    print(result_line({
+        "precision_ratio": f"{min(ratio(row, 'precision') for row in base):.2f}",
+        "recall_ratio": f"{min(ratio(row, 'recall') for row in base):.2f}",
+        "flagged": f"{max(row['flagged'] for row in base):.3f}",
+        "flagged_real": f"{max(row['flagged'] for row in real):.3f}",
+        "genre_share": f"{min(row['genre_share'] or 0 for row in base):.2f}",
+        "blurred_flagged": f"{min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f}",
+        "bad_ranked_below": f"{sum(map(worse, known_bad)) / len(known_bad):.2f}",
+    }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from audiodiff.audio import slice_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
 from audiodiff.evaluation.metrics import spectral_convergence
-from audiodiff.runtime import environment_info, resolve_device
+from audiodiff.runtime import resolve_device
 from audiodiff.synth import GENRES, synthesize
+from benchlib.machine import machine_line
 
 
 def timed(function):
@@ -37,9 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     from diffusers.pipelines.deprecated.audio_diffusion import Mel
 
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
-    print("versions:", ", ".join(f"{key}={info[key]}" for key in ("torch", "torchaudio", "diffusers", "librosa")))
+    print(machine_line())
+    print(machine_line(("torch", "torchaudio", "diffusers", "librosa"), label="versions"))
     config = MelConfig()
     device = resolve_device(args.device)
     codec = SpectrogramCodec(config).to(device)

@@ -29,8 +29,8 @@ import soundfile
 
 from audiodiff.config import MelConfig
 from audiodiff.data import default_num_proc, prepare_dataset
-from audiodiff.runtime import environment_info
 from audiodiff.synth import GENRES, synthesize
+from benchlib.machine import machine_line
 
 
 def write_music(folder: Path, tracks: int, seconds: float, sample_rate: int = 44100) -> float:
@@ -114,8 +114,7 @@ def main() -> None:
     parser.add_argument("--num-proc", type=int, default=None, help="audiodiff workers (default: usable cores)")
     args = parser.parse_args()
     num_proc = args.num_proc or default_num_proc()
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={value}" for key, value in info.items()))
+    print(machine_line(keys=None))
     print("command:", shlex.join([sys.executable, *sys.argv]))
     config = MelConfig()
     with tempfile.TemporaryDirectory() as temporary:

@@ -24,80 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
-
-WORK = Path(os.environ.get("AUDIODIFF_BENCH_QUALITY", Path.home() / ".cache" / "audiodiff" / "bench-quality"))
-MEL_PRESET = "demo-64"
-
-
-def audiodiff(*arguments: str) -> None:
-    """Run one `audiodiff` CLI command in a child process (as a user would), failing loudly."""
-    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
-    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
-    subprocess.run(command, check=True)
-
-
-def split_tracks(collection: Path) -> dict[str, dict[str, list[str]]]:
-    """Per genre, the training and held-out tracks: every 4th track (sorted by file name) is held out."""
-    rows = json.loads((collection / "manifest.json").read_text())
-    split: dict[str, dict[str, list[str]]] = {}
-    for genre in sorted({row["genre"] for row in rows}):
-        files = sorted(row["file"] for row in rows if row["genre"] == genre)
-        held = files[1::4]
-        split[genre] = {"train": [f for f in files if f not in held], "held_out": held}
-    return split
-
-
-def link_tracks(collection: Path, files: list[str], folder: Path) -> Path:
-    """A folder of `genre/track.wav` symbolic links to the given collection files."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    for file in files:
-        target = folder / file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(collection / file)
-    return folder
-
-
-def thin_dataset(source: Path, target: Path, rows_per_genre: int, block: int = 1) -> None:
-    """Keep at most `rows_per_genre` rows per genre, the same share of each track's slices, evenly spaced in blocks
-    of `block` consecutive slices (1: single slices; `bench_widths.py` keeps blocks for variable-width crops)."""
-    from datasets import load_from_disk
-
-    dataset = load_from_disk(str(source))
-    arrow = dataset.with_format("arrow")
-    genres = np.asarray(arrow["genre"].to_numpy())
-    files, numbers = arrow["audio_file"].to_pylist(), arrow["slice"].to_pylist()
-    keep: list[int] = []
-    for genre in np.unique(genres):
-        rows = np.flatnonzero(genres == genre)
-        share = min(1.0, rows_per_genre / len(rows))
-        by_track: dict[str, list[int]] = {}
-        for row in rows:
-            by_track.setdefault(files[row], []).append(int(row))
-        for track_rows in by_track.values():
-            track_rows.sort(key=lambda row: numbers[row])
-            count = max(1, round(len(track_rows) * share / block))
-            starts = np.linspace(0, max(0, len(track_rows) - block), count).round().astype(int)
-            for start in sorted(set(starts.tolist())):
-                keep += track_rows[start : start + block]
-    keep = sorted(set(keep))
-    if target.exists():
-        shutil.rmtree(target)
-    dataset.select(keep).save_to_disk(str(target))
-    for name in ("mel_config.json", "audiodiff_dataset.json"):
-        shutil.copyfile(source / name, target / name)
-    print(f"thinned {len(dataset)} -> {len(keep)} rows ({rows_per_genre} per genre at most, blocks of {block})")
+from benchlib.cli import audiodiff
+from benchlib.collection import link_tracks, split_tracks
+from benchlib.generation import generate_images
+from benchlib.quality_study import MEL_PRESET, WORK, load_reference, thin_dataset
+from benchlib.scoring import score_and_save, set_slug, summary
+from benchlib.tables import markdown_table, result_line
 
 
 def stage_data(args) -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
     from real_music import ensure_collection
 
     collection = ensure_collection()
@@ -131,42 +68,6 @@ def stage_train(args) -> None:
 
 
 # --- evaluate ---------------------------------------------------------------------------------------------------------
-def load_reference(args, mel):
-    """The held-out tracks of the genre in two disjoint groups: the reference every set is scored against (slices;
-    `evaluate` splits it again by track into compared and baseline clips), and probe tracks, the real music scored
-    like a generator (slices, and long continuous excerpts each encoded as one image)."""
-    import torch
-
-    from audiodiff.codec import SpectrogramCodec
-    from audiodiff.evaluation.clips import FolderClips, select_refs
-
-    source = FolderClips(args.work / "music-held-out", mel)
-    files = sorted({ref.path for ref in source.refs if ref.genre == args.genre})
-    probe_files = set(files[::3])
-    generator = torch.Generator().manual_seed(args.seed)
-    reference_refs = [ref for ref in source.refs if ref.genre == args.genre and ref.path not in probe_files]
-    probe_refs = [ref for ref in source.refs if ref.path in probe_files]
-    clips = source.load(select_refs(reference_refs, 2 * args.reference_clips, None, generator))
-    probe = source.load(select_refs(probe_refs, args.clips, None, generator))
-    # Long excerpts: `seconds`-long stretches of held-out tracks, each encoded as one image (continuous music).
-    from audiodiff.audio import load_audio
-
-    frames = round(args.seconds * mel.sample_rate / mel.hop_length)
-    length = (frames - 1) * mel.hop_length
-    from audiodiff.data.encoding import DEFAULT_MIN_LOUDNESS_DB, slice_loudness_db
-
-    codec = SpectrogramCodec(mel)
-    excerpts = []
-    for path in sorted(probe_files):
-        audio = load_audio(path, mel.sample_rate)
-        pieces = [audio[start : start + length] for start in range(0, len(audio) - length, 4 * length)]
-        # Like the reference slices: no near-silent stretch (a fade-out is not music to compare with).
-        excerpts += [piece for piece in pieces if slice_loudness_db(piece[None])[0] >= DEFAULT_MIN_LOUDNESS_DB]
-    long_audio = torch.from_numpy(np.stack(excerpts[:: max(1, len(excerpts) // args.clips)][: args.clips]))
-    long_images = codec.encode(long_audio, bits=8)[..., :frames]
-    return clips, probe, long_images
-
-
 def generate(pipeline, sampler: str, steps: int, count: int, seconds: float, seed: int, genre: str, batch: int):
     """`count` clips `(count, 1, n_mels, frames)` of one sampler through `audiodiff.sampling.generate` (what
     `audiodiff generate` runs), clip k from a generator seeded `seed + k`; returns them and the clips redrawn.
@@ -176,20 +77,19 @@ def generate(pipeline, sampler: str, steps: int, count: int, seconds: float, see
     (DPM-Solver++ with the solver's own thresholding, which made noise clips), kept to show what the fix changed.
     """
     from audiodiff import sampling
-    from audiodiff.codec import pixels_to_model
 
     name, *options = sampler.split("+")
     pipeline.set_scheduler("dpm" if name == "dpm-thresholded" else name)
     if name == "dpm-thresholded":
         pipeline._clip_range = lambda timestep: None
     try:
-        clips = sampling.generate(
+        images, clips = generate_images(
             pipeline, count=count, seed=seed, steps=steps, genre=genre if pipeline.genres else None,
             seconds=seconds, batch_size=batch, redraw=sampling.DEFAULT_REDRAW if "redraw" in options else 0,
         )  # fmt: skip
     finally:
         pipeline.__dict__.pop("_clip_range", None)
-    return pixels_to_model(clips.images, clips.bits).unsqueeze(1), len(clips.redrawn)
+    return images, len(clips.redrawn)
 
 
 def ensure_fences(pipeline, args) -> None:
@@ -209,46 +109,6 @@ def ensure_fences(pipeline, args) -> None:
     pipeline.quality = {"fences": Fences.from_images(images, mel.x_res, float(mel.top_db)).to_dict()}
 
 
-def clip_set(images, mel, name: str, genre: str, joins=None):
-    from audiodiff.evaluation.clips import ClipSet
-
-    names = [f"{name}_{index:03d}" for index in range(len(images))]
-    return ClipSet(images, mel, [genre] * len(images), names, names, name, "generated", joins=joins)
-
-
-def score(generated, reference, args, classifier) -> dict:
-    """The `audiodiff evaluate` report of a clip set against the held-out reference."""
-    from audiodiff.evaluation.embeddings import ClassifierEmbedder, FineEmbedder, LogMelEmbedder
-    from audiodiff.evaluation.report import evaluate
-
-    top_db = float(reference.mel_config.top_db)
-    return evaluate(
-        generated,
-        reference,
-        target_genre=args.genre,
-        embedders=[LogMelEmbedder(top_db), FineEmbedder(top_db), ClassifierEmbedder(classifier)],
-        classifier=classifier,
-        reconstruction_clips=1,
-    )
-
-
-def summary(report: dict) -> dict:
-    seams = report.get("seams", {})
-    distances = report["frechet_distance"]
-    return {
-        "flagged": report["artifacts"]["flagged_share"],
-        "flagged_windows": report["artifacts"]["flagged_window_share"],
-        "real_flagged": report["artifacts"].get("real_flagged_share"),
-        "seam": seams.get("seam_score"),
-        "seam_real_p90_db": seams.get("reference_p90_change_db"),
-        "fd_fine": distances["log-mel-fine"]["ratio_to_baseline"],
-        "fd_log_mel": distances["log-mel"]["ratio_to_baseline"],
-        "fd_classifier": distances["classifier"]["ratio_to_baseline"],
-        "genre_share": report["genre"].get("target_share"),
-        "genre_share_real": report["genre"].get("reference_target_share"),
-    }
-
-
 def stage_evaluate(args) -> None:
     import time
 
@@ -256,7 +116,6 @@ def stage_evaluate(args) -> None:
 
     from audiodiff.classifier import GenreClassifier
     from audiodiff.config import MelConfig
-    from audiodiff.figures import render_figure
     from audiodiff.pipeline import AudioDiffusionPipeline
 
     results_dir = args.work / "results"
@@ -272,13 +131,10 @@ def stage_evaluate(args) -> None:
     rows: dict[str, dict] = {}
 
     def record(name: str, images, figure: bool = True, joins=None) -> None:
-        clips = clip_set(images, mel, name.replace(" ", "_").replace("/", "-").replace(",", ""), args.genre, joins)
-        report = score(clips, reference, args, classifier)
+        _, report = score_and_save(images, mel, set_slug(name), args.genre, reference, classifier, results_dir,
+                                   figure=figure, joins=joins)  # fmt: skip
         rows[name] = summary(report)
         print(f"{name:<34} " + "  ".join(f"{key}={value}" for key, value in rows[name].items()), flush=True)
-        if figure:
-            render_figure(clips, reference, report, results_dir / f"{clips.source}.png")
-        (results_dir / f"{clips.source}.json").write_text(json.dumps(report, indent=1) + "\n")
 
     # 1. The instrument on known-good and known-bad sets of real music.
     generator = torch.Generator().manual_seed(args.seed)
@@ -326,23 +182,20 @@ def stage_evaluate(args) -> None:
             rows[name]["redrawn"] = redrawn[sampler]
             rows[name]["seconds_per_clip"] = round(timings[name], 2)
     (results_dir / "summary.json").write_text(json.dumps({"rows": rows, "seconds_per_clip": timings}, indent=1))
-    columns = "flagged clips | seam score | fine FD ratio | log-mel FD ratio | classifier FD ratio | genre share"
-    table = [f"| set | {columns} |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, row in rows.items():
-        cells = [row["flagged"], row["seam"], row["fd_fine"], row["fd_log_mel"], row["fd_classifier"],
-                 row["genre_share"]]  # fmt: skip
-        table.append(f"| {name} | " + " | ".join("-" if cell is None else f"{cell:.3g}" for cell in cells) + " |")
+    header = ["flagged clips", "seam score", "fine FD ratio", "log-mel FD ratio", "classifier FD ratio", "genre share"]
+    columns = ["flagged", "seam", "fd_fine", "fd_log_mel", "fd_classifier", "genre_share"]
+    table = markdown_table(rows, columns, header)
     print("\n".join(table))
     (results_dir / "table.md").write_text("\n".join(table) + "\n")
     main_recipe = args.recipes[-1][0]
     missing = dict.fromkeys(next(iter(rows.values())))  # a sampler left out of --samplers reports None
     default_row = rows.get(f"{main_recipe} {args.default}+redraw-{args.default_steps}", missing)
     ddpm_row = rows.get(f"{main_recipe} ddpm-1000", missing)
-    print(
-        f"RESULT flagged_default={default_row['flagged']} flagged_ddpm={ddpm_row['flagged']} "
-        f"seam_default={default_row['seam']} seam_real={rows['real long excerpts']['seam']} "
-        f"fd_fine_default={default_row['fd_fine']} fd_fine_ddpm={ddpm_row['fd_fine']}"
-    )
+    print(result_line({
+        "flagged_default": default_row["flagged"], "flagged_ddpm": ddpm_row["flagged"],
+        "seam_default": default_row["seam"], "seam_real": rows["real long excerpts"]["seam"],
+        "fd_fine_default": default_row["fd_fine"], "fd_fine_ddpm": ddpm_row["fd_fine"],
+    }))  # fmt: skip
 
 
 def parse_samplers(text: str) -> list[tuple[str, int | None, int]]:

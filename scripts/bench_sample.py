@@ -18,7 +18,6 @@ The last line is `RESULT sample_speedup=<x> unet_evals_ref=<n> unet_evals_ours=<
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -32,6 +31,7 @@ from audiodiff.config import MelConfig
 from audiodiff.pipeline import AudioDiffusionPipeline
 from audiodiff.runtime import environment_info, resolve_device
 from audiodiff.synth import GENRES, synthesize
+from benchlib.machine import load_average
 
 
 def spectrograms(config: MelConfig, tracks: range, seconds: float) -> torch.Tensor:
@@ -129,7 +129,7 @@ def main() -> None:
     for key, value in environment_info().items():
         print(f"  {key:14s} {value}")
     print(f"  run device     {device}, torch threads {torch.get_num_threads()}")
-    print("  load average   " + " ".join(f"{value:.2f}" for value in os.getloadavg()) + " (other work on the machine)")
+    print(f"  load average   {load_average()} (other work on the machine)")
 
     if arguments.pipeline:
         pipe = AudioDiffusionPipeline.from_pretrained(arguments.pipeline).to(device)

@@ -25,52 +25,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_instrument import excerpts  # noqa: E402
-
-from audiodiff.audio import save_audio  # noqa: E402
-from audiodiff.codec import load_png, model_to_pixels, pixels_to_model, save_png  # noqa: E402
-from audiodiff.config import MelConfig  # noqa: E402
-from audiodiff.evaluation import run_evaluation  # noqa: E402
-from audiodiff.pretrained import DEFAULT_BASE, shipped_folder  # noqa: E402
-from audiodiff.runtime import environment_info  # noqa: E402
+from audiodiff.codec import load_png, model_to_pixels, pixels_to_model, save_png
+from audiodiff.config import MelConfig
+from audiodiff.evaluation import run_evaluation
+from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
+from benchlib.cli import timed_audiodiff as timed
+from benchlib.collection import excerpts, manifest
+from benchlib.machine import machine_line
+from benchlib.scoring import headline
+from benchlib.sides import write_wavs
+from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" / "audiodiff" / "bench-small-data"))
 
 
-def timed(*arguments) -> tuple[str, float, float]:
-    """Run one `audiodiff` command in a child process: (its output, minutes, the peak memory of the children in MB
-    so far: the largest child, since ru_maxrss of RUSAGE_CHILDREN is the maximum over them)."""
-    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
-    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    minutes = (time.perf_counter() - started) / 60
-    if result.returncode:
-        sys.exit(f"failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result.stdout + result.stderr, minutes, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
-def headline(report: dict) -> dict:
-    fidelity = report["precision_recall"]["log-mel-fine"]
+def copy_headline(report: dict) -> dict:
+    """`benchlib.scoring.headline`, then the copy check (near-copy share, its threshold, the clips' median distance
+    to their nearest training window and held-out music's) and the clips' diversity."""
     copies = report.get("copies") or {}
     return {
-        "flagged": report["artifacts"]["flagged_share"],
-        "precision": fidelity["precision"],
-        "recall": fidelity["recall"],
-        "real_precision": fidelity["real"]["precision"],
-        "real_recall": fidelity["real"]["recall"],
-        "fd_fine": report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"],
-        "fd_log_mel": report["frechet_distance"]["log-mel"]["ratio_to_baseline"],
+        **headline(report),
         "copies": copies.get("near_copy_share"),
         "copy_threshold_db": copies.get("threshold_db"),
         "nearest_training_db": copies.get("generated_median_nearest_db"),
@@ -92,10 +71,8 @@ def main() -> None:
     from real_music import ensure_collection
 
     collection = ensure_collection()
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
-    manifest = json.loads((collection / "manifest.json").read_text())
-    files = sorted(row["file"] for row in manifest if row["package"] == args.package)
+    print(machine_line())
+    files = sorted(row["file"] for row in manifest(collection) if row["package"] == args.package)
     songs, held_out = files[: args.songs], files[args.songs :]
     print(f"{args.package}: {len(songs)} songs to fine-tune on, {len(held_out)} held out")
     shutil.rmtree(WORK, ignore_errors=True)
@@ -132,11 +109,8 @@ def main() -> None:
               "--out", folder, "--device", "cpu")  # fmt: skip
         sets[name] = folder
     generator = torch.Generator().manual_seed(args.seed)
-    real = WORK / "sets" / "real held-out 6 s"
-    real.mkdir(parents=True)
-    for index, clip in enumerate(excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)):
-        save_audio(real / f"excerpt_{index:03d}.wav", clip, mel.sample_rate)
-    sets["real held-out 6 s"] = real
+    real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
+    sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
     from datasets import load_from_disk
 
     from audiodiff.codec import pil_to_pixels
@@ -163,7 +137,7 @@ def main() -> None:
     for name, folder in sets.items():
         run = run_evaluation(folder, WORK / "held-out", WORK / "reports" / name, training=data, genre=args.genre,
                              count=args.clips, mel_config=mel, seed=args.seed)  # fmt: skip
-        rows[name] = headline(run.report)
+        rows[name] = copy_headline(run.report)
         print(json.dumps({"set": name, **rows[name]}), flush=True)
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("\n| set | flagged | precision (real) | recall (real) | FD fine | FD log-mel | near-copies | "
@@ -175,13 +149,13 @@ def main() -> None:
               f"{100 * (row['copies'] or 0):.0f}% | {row['nearest_training_db']} ({row['held_out_to_training_db']}) | "
               f"{row['diversity_db']:.1f} |")  # fmt: skip
     after, before = rows["fine-tuned"], rows["base (electronic)"]
-    print(
-        f"RESULT steps={steps} finetune_minutes={minutes:.1f} finetune_peak_mb={peak:.0f} "
-        f"fd_before={before['fd_fine']} fd_after={after['fd_fine']} recall_before={before['recall']:.2f} "
-        f"recall_after={after['recall']:.2f} copies_after={after['copies']} "
-        f"copies_exact={rows['training slices (exact)']['copies']} "
-        f"copies_noised={rows['training slices + noise']['copies']} copies_real={rows['real held-out 6 s']['copies']}"
-    )
+    print(result_line({
+        "steps": steps, "finetune_minutes": f"{minutes:.1f}", "finetune_peak_mb": f"{peak:.0f}",
+        "fd_before": before["fd_fine"], "fd_after": after["fd_fine"], "recall_before": f"{before['recall']:.2f}",
+        "recall_after": f"{after['recall']:.2f}", "copies_after": after["copies"],
+        "copies_exact": rows["training slices (exact)"]["copies"],
+        "copies_noised": rows["training slices + noise"]["copies"], "copies_real": rows["real held-out 6 s"]["copies"],
+    }))  # fmt: skip
 
 
 if __name__ == "__main__":

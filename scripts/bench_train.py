@@ -22,9 +22,9 @@ import torch.nn.functional as F
 
 from audiodiff.data import images_to_tensor, load_spectrogram_dataset, prepare_dataset
 from audiodiff.models import ModelPreset, build_unet
-from audiodiff.runtime import environment_info
 from audiodiff.synth import write_collection
 from audiodiff.training import TrainConfig, Trainer
+from benchlib.machine import machine_line
 
 
 def plain_loop(data, preset, size, batch_size, steps, seed, fused=False) -> float:
@@ -86,8 +86,7 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="compiles once per round (the time counts)")
     args = parser.parse_args()
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
+    print(machine_line())
     from audiodiff.config import MelConfig
 
     mel = MelConfig(x_res=args.size, y_res=args.size)

@@ -35,23 +35,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from audiodiff.audio import load_audio  # noqa: E402
-from audiodiff.codec import SpectrogramCodec  # noqa: E402
-from audiodiff.config import MelConfig, configs_dir  # noqa: E402
-from audiodiff.evaluation.metrics import spectral_convergence  # noqa: E402
-from audiodiff.runtime import environment_info  # noqa: E402
-from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, load_vocoder  # noqa: E402
-from audiodiff.vocoders.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance  # noqa: E402
+from audiodiff.audio import load_audio
+from audiodiff.codec import SpectrogramCodec
+from audiodiff.config import MelConfig, configs_dir
+from audiodiff.evaluation.metrics import spectral_convergence
+from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, load_vocoder
+from audiodiff.vocoders.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance
+from benchlib.collection import split_tracks
+from benchlib.machine import load_average, machine_line
 
 SETTINGS = {"reference": lambda: MelConfig(), "demo": lambda: MelConfig.load(configs_dir() / "mel" / "demo-64.yaml")}
 SUFFIX = {"reference": "", "demo": "_64"}
@@ -59,20 +56,6 @@ BATCH = 8
 
 
 DEFAULT_SPLIT = Path.home() / ".cache" / "audiodiff" / "bench-quality" / "split.json"
-
-
-def split_tracks(collection: Path, split_file: Path | None = None) -> dict[str, dict[str, list[str]]]:
-    """Per genre, training and held-out tracks: bench_quality.py's `split.json` when given, else its rule (every 4th
-    track, sorted by file name, is held out)."""
-    if split_file is not None:
-        return json.loads(split_file.read_text())
-    rows = json.loads((collection / "manifest.json").read_text())
-    split = {}
-    for genre in sorted({row["genre"] for row in rows}):
-        files = sorted(row["file"] for row in rows if row["genre"] == genre)
-        held = files[1::4]
-        split[genre] = {"train": [f for f in files if f not in held], "held_out": held}
-    return split
 
 
 def held_out_clips(collection: Path, files: list[str], config: MelConfig, per_track: int) -> tuple[np.ndarray, list]:
@@ -251,9 +234,8 @@ def main() -> None:
     print(f"held-out tracks: {args.split or 'every 4th track per genre'}")
     args.genres = [value.strip() for value in args.genres.split(",")] if args.genres else None
     trained = {"reference": args.vocoder_reference, "demo": args.vocoder_demo}
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={info[key]}" for key in ("device", "cpu_count", "torch_threads", "platform")))
-    print(f"load average at start: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(machine_line())
+    print(f"load average at start: {load_average()}")
     pghi_iterations = [int(value) for value in args.pghi_iterations.split(",") if value.strip()]
     refine_iterations = [int(value) for value in args.vocoder_refine.split(",") if value.strip()]
     results = {}
@@ -267,7 +249,7 @@ def main() -> None:
                 decoders[f"vocoder + GL-{iterations}"] = load_vocoder(trained[name], config)
                 decoders[f"vocoder + GL-{iterations}"].refine_iterations = iterations
         results[name] = measure(name, config, args, decoders)
-    print(f"\nload average at end: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print(f"\nload average at end: {load_average()}")
     pairs = []
     for name, rows in results.items():
         suffix = SUFFIX[name]

@@ -9,7 +9,7 @@ slice by slice, which leaves no consecutive slices), at most `--rows-per-genre` 
 
 Each model makes `--clips` clips of `--seconds` (4 slices at the demo's settings) of `--genre`, DPM-Solver++ 20
 steps, guidance `--guidance`, from the same seeds, plus as many one-slice clips (does wide training cost single-slice
-quality?), scored with `audiodiff evaluate`'s instrument against held-out tracks (`bench_quality.score`): flagged
+quality?), scored with `audiodiff evaluate`'s instrument against held-out tracks (`benchlib.scoring.score`): flagged
 clips, seam score (1 = joins as abrupt as real music's), fine / log-mel / classifier Frechet distance ratios, genre
 share; real long excerpts are scored the same way as the reference point.
 
@@ -23,26 +23,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_quality  # noqa: E402 - scripts/ is put on the path just above
+from benchlib.cli import audiodiff
+from benchlib.generation import generate_images
+from benchlib.quality_study import WORK, load_reference, thin_dataset
+from benchlib.scoring import score_and_save, set_slug, summary
+from benchlib.tables import markdown_table, result_line
 
 MODELS = {"single": "1", "wide": "1,2,4"}
 
 
 def stage_data(args) -> None:
     """`dataset-blocks`: blocks of `--block` consecutive slices evenly spread over each track, the same share of
-    every track of a genre, at most `--rows-per-genre` slices per genre (`bench_quality.thin_dataset`)."""
+    every track of a genre, at most `--rows-per-genre` slices per genre (`benchlib.quality_study.thin_dataset`)."""
     source, target = args.work / "dataset-full", args.work / "dataset-blocks"
     if (target / "dataset_info.json").is_file():
         return
     if not source.is_dir():
         raise SystemExit(f"{source} is missing: run scripts/bench_quality.py --stage data first")
-    bench_quality.thin_dataset(source, target, args.rows_per_genre, block=args.block)
+    thin_dataset(source, target, args.rows_per_genre, block=args.block)
 
 
 def stage_train(args) -> None:
@@ -52,33 +53,28 @@ def stage_train(args) -> None:
             continue
         resume = ["--resume"] if (out / "run.json").is_file() else []
         data = args.work / "dataset-blocks"
-        bench_quality.audiodiff("train", "--data", data, "--config", "demo-base", "--out", out, "--max-steps",
-                                args.steps, "--widths", widths, "--seed", args.seed, *resume)  # fmt: skip
+        audiodiff("train", "--data", data, "--config", "demo-base", "--out", out, "--max-steps", args.steps,
+                  "--widths", widths, "--seed", args.seed, *resume)  # fmt: skip
 
 
 def stage_evaluate(args) -> None:
-    from audiodiff import sampling
     from audiodiff.audio import save_audio
     from audiodiff.classifier import GenreClassifier
-    from audiodiff.codec import pixels_to_model
     from audiodiff.config import MelConfig
-    from audiodiff.figures import render_figure
     from audiodiff.pipeline import AudioDiffusionPipeline
 
     results = args.work / "results-widths"
     results.mkdir(parents=True, exist_ok=True)
     mel = MelConfig.find(args.work / "dataset")
     classifier = GenreClassifier.from_pretrained(args.work / "classifier")
-    reference, probe, real_long = bench_quality.load_reference(args, mel)
+    reference, probe, real_long = load_reference(args, mel)
     rows: dict[str, dict] = {}
 
     def record(name: str, images) -> None:
-        clips = bench_quality.clip_set(images, mel, name.replace(" ", "_").replace(",", ""), args.genre)
-        report = bench_quality.score(clips, reference, args, classifier)
-        rows[name] = bench_quality.summary(report)
+        # The names here hold no "/": set_slug gives the stems they always had.
+        _, report = score_and_save(images, mel, set_slug(name), args.genre, reference, classifier, results)
+        rows[name] = summary(report)
         print(f"{name:<28} " + "  ".join(f"{key}={value}" for key, value in rows[name].items()), flush=True)
-        render_figure(clips, reference, report, results / f"{clips.source}.png")
-        (results / f"{clips.source}.json").write_text(json.dumps(report, indent=1) + "\n")
 
     record("real long excerpts", real_long)
     record("real held-out slices", probe.images)
@@ -88,11 +84,12 @@ def stage_evaluate(args) -> None:
         for label, seconds in (("long", args.seconds), ("1 slice", None)):
             begin = time.perf_counter()
             pipeline.unet_evaluations = 0
-            clips = sampling.generate(pipeline, count=args.clips, seed=args.seed, steps=20, genre=args.genre,
-                                      guidance=args.guidance, seconds=seconds, batch_size=args.batch_size)  # fmt: skip
+            images, clips = generate_images(pipeline, count=args.clips, seed=args.seed, steps=20, genre=args.genre,
+                                            guidance=args.guidance, seconds=seconds,
+                                            batch_size=args.batch_size)  # fmt: skip
             elapsed = (time.perf_counter() - begin) / args.clips
             set_name = f"{name} {label}"
-            record(set_name, pixels_to_model(clips.images, clips.bits).unsqueeze(1))
+            record(set_name, images)
             rows[set_name]["seconds_per_clip"] = round(elapsed, 3)
             rows[set_name]["model_calls_per_clip"] = pipeline.unet_evaluations / args.clips
             for index in range(min(4, args.clips)):
@@ -101,25 +98,22 @@ def stage_evaluate(args) -> None:
     (results / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
     columns = ["flagged", "seam", "fd_fine", "fd_log_mel", "fd_classifier", "genre_share", "seconds_per_clip",
                "model_calls_per_clip"]  # fmt: skip
-    table = ["| set | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-    for name, row in rows.items():
-        cells = [row.get(column) for column in columns]
-        table.append(f"| {name} | " + " | ".join("-" if cell is None else f"{cell:.3g}" for cell in cells) + " |")
+    table = markdown_table(rows, columns)
     print("\n".join(table))
     (results / "table.md").write_text("\n".join(table) + "\n")
     single, wide = rows["single long"], rows["wide long"]
-    print(
-        f"RESULT seam_single={single['seam']} seam_wide={wide['seam']} seam_real={rows['real long excerpts']['seam']} "
-        f"fd_fine_single={single['fd_fine']} fd_fine_wide={wide['fd_fine']} flagged_single={single['flagged']} "
-        f"flagged_wide={wide['flagged']} fd_fine_single_slice={rows['single 1 slice']['fd_fine']} "
-        f"fd_fine_wide_slice={rows['wide 1 slice']['fd_fine']}"
-    )
+    print(result_line({
+        "seam_single": single["seam"], "seam_wide": wide["seam"], "seam_real": rows["real long excerpts"]["seam"],
+        "fd_fine_single": single["fd_fine"], "fd_fine_wide": wide["fd_fine"], "flagged_single": single["flagged"],
+        "flagged_wide": wide["flagged"], "fd_fine_single_slice": rows["single 1 slice"]["fd_fine"],
+        "fd_fine_wide_slice": rows["wide 1 slice"]["fd_fine"],
+    }))  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=["all", "data", "train", "evaluate"], default="all")
-    parser.add_argument("--work", type=Path, default=bench_quality.WORK)
+    parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--genre", default="electronic")
     parser.add_argument("--rows-per-genre", type=int, default=1500)
     parser.add_argument("--block", type=int, default=4, help="Consecutive slices kept together when thinning.")

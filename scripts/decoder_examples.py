@@ -25,14 +25,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from audiodiff.audio import load_audio, save_audio  # noqa: E402
-from audiodiff.codec import SpectrogramCodec  # noqa: E402
-from audiodiff.config import MelConfig  # noqa: E402
-from audiodiff.figures import spectrogram_picture  # noqa: E402
-from audiodiff.vocoders import GriffinLimVocoder, load_vocoder  # noqa: E402
-from audiodiff.vocoders.losses import match_gain, multi_resolution_stft_distance  # noqa: E402
+from audiodiff.audio import load_audio, save_audio
+from audiodiff.codec import SpectrogramCodec
+from audiodiff.config import MelConfig
+from audiodiff.figures import spectrogram_picture
+from audiodiff.vocoders import GriffinLimVocoder, load_vocoder
+from audiodiff.vocoders.losses import match_gain, multi_resolution_stft_distance
+from benchlib.collection import manifest
 
 N_FFT, HOP, TOP_DB = 1024, 64, 80.0
 
@@ -47,9 +46,7 @@ def picture_of(audio: torch.Tensor, peak_db: float, sample_rate: int, max_hz: fl
 
 def write_source(collection: Path, track: str, at: float, seconds: float, path: Path) -> None:
     """The excerpt's provenance: the collection's manifest row and the package's copyright file."""
-    import json
-
-    row = next(row for row in json.loads((collection / "manifest.json").read_text()) if row["file"] == track)
+    row = next(row for row in manifest(collection) if row["file"] == track)
     notice = (collection / "licenses" / f"{row['package']}.copyright").read_text()
     path.write_text(
         f"The WAVs here are {seconds:.0f} s from {at:.0f} s into {row['source']} of the Debian package "

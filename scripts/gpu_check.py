@@ -20,9 +20,9 @@ import torch
 
 from audiodiff.config import MelConfig
 from audiodiff.data import load_spectrogram_dataset, prepare_dataset
-from audiodiff.runtime import environment_info
 from audiodiff.synth import write_collection
 from audiodiff.training import TrainConfig, Trainer
+from benchlib.machine import machine_line
 
 
 def timed(function, repeats: int = 1) -> float:
@@ -45,8 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_check: no CUDA device")
-    info = environment_info()
-    print("machine:", ", ".join(f"{key}={value}" for key, value in info.items()), flush=True)
+    print(machine_line(keys=None), flush=True)
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

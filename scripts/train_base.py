@@ -25,46 +25,39 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_quality import link_tracks, split_tracks, thin_dataset  # noqa: E402
+from benchlib.cli import audiodiff
+from benchlib.collection import SHAREABLE_LICENCES, link_tracks, manifest_by_file, split_tracks
+from benchlib.quality_study import MEL_PRESET, thin_dataset
+from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BASE_WORK", Path.home() / ".cache" / "audiodiff" / "base-64"))
 EXPORT = Path(__file__).resolve().parents[1] / "audiodiff" / "pretrained" / "base-64"
-LICENCES = ("CC-BY-SA-3.0", "Expat (MIT)")
-MEL_PRESET = "demo-64"
-
-
-def audiodiff(*arguments: str) -> int:
-    """Run one `audiodiff` CLI command in a child process (as a user would); its exit status."""
-    command = [sys.executable, "-m", "audiodiff.cli.main", *map(str, arguments)]
-    print("$ audiodiff " + " ".join(map(str, arguments)), flush=True)
-    return subprocess.run(command).returncode
 
 
 def licensed_split(collection: Path) -> dict[str, dict[str, list[str]]]:
     """`split_tracks`, each genre's training tracks kept only where their licence allows the model's licence."""
-    rows = {row["file"]: row for row in json.loads((collection / "manifest.json").read_text())}
+    rows = manifest_by_file(collection)
     split = split_tracks(collection)
     for parts in split.values():
-        parts["left_out"] = [file for file in parts["train"] if rows[file]["license"] not in LICENCES]
-        parts["train"] = [file for file in parts["train"] if rows[file]["license"] in LICENCES]
-        parts["held_out_same_licences"] = [file for file in parts["held_out"] if rows[file]["license"] in LICENCES]
+        parts["left_out"] = [file for file in parts["train"] if rows[file]["license"] not in SHAREABLE_LICENCES]
+        parts["train"] = [file for file in parts["train"] if rows[file]["license"] in SHAREABLE_LICENCES]
+        parts["held_out_same_licences"] = [
+            file for file in parts["held_out"] if rows[file]["license"] in SHAREABLE_LICENCES
+        ]
     return split
 
 
 def stage_data(args) -> None:
-    from real_music import ensure_collection
-
     from audiodiff.config import configs_dir
+    from real_music import ensure_collection
 
     collection = ensure_collection()
     split = licensed_split(collection)
-    rows = {row["file"]: row for row in json.loads((collection / "manifest.json").read_text())}
+    rows = manifest_by_file(collection)
     for genre, parts in split.items():
         minutes = sum(rows[file]["seconds"] for file in parts["train"]) / 60
         print(f"{genre}: {len(parts['train'])} training tracks ({minutes:.1f} min), {len(parts['held_out'])} held out")
@@ -72,7 +65,9 @@ def stage_data(args) -> None:
     link_tracks(collection, train_files, args.work / "music-train")
     full = args.work / "dataset-full"
     mel = configs_dir() / "mel" / f"{MEL_PRESET}.yaml"
-    if audiodiff("prepare", args.work / "music-train", "--out", full, "--mel-config", mel, "--genre-from", "folder"):
+    if audiodiff(
+        "prepare", args.work / "music-train", "--out", full, "--mel-config", mel, "--genre-from", "folder", check=False
+    ):
         sys.exit("prepare failed")
     thin_dataset(full, args.work / "dataset", args.rows_per_genre)
     sources = [
@@ -89,7 +84,7 @@ def stage_train(args) -> None:
     if args.max_steps:
         command += ["--max-steps", args.max_steps]
     started = time.monotonic()
-    status = audiodiff(*command)
+    status = audiodiff(*command, check=False)  # a stopped training is resumed by the next run
     print(f"train ran {(time.monotonic() - started) / 60:.1f} min, exit status {status}")
 
 
@@ -140,10 +135,10 @@ def export_pipeline(run: Path, target: Path, split: dict) -> dict:
 def stage_export(args) -> None:
     run = args.work / "run"
     summary = export_pipeline(run, EXPORT, split=json.loads((args.work / "split.json").read_text()))
-    print(
-        f"RESULT steps={summary['steps']} samples_seen={summary['samples_seen']} hours={summary['hours']:.2f} "
-        f"final_loss={summary['final_loss']:.4f}"
-    )
+    print(result_line({
+        "steps": summary["steps"], "samples_seen": summary["samples_seen"], "hours": f"{summary['hours']:.2f}",
+        "final_loss": f"{summary['final_loss']:.4f}",
+    }))  # fmt: skip
 
 
 def main() -> None:

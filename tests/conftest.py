@@ -117,3 +117,54 @@ def stopped_after_first_checkpoint_then_resumed(config, data, folder):
     with pytest.raises(_Stop):
         Stopping.start(config, data, folder, progress=False).run()
     return Trainer.resume(folder, progress=False).run()
+
+
+# Encoders of the formats only FFmpeg reads, as music libraries hold them: AAC in .m4a (shops, phones), ALAC in
+# .m4a (Apple Lossless), Opus in Ogg and in WebM (downloads, browsers' recordings).
+_FFMPEG_CODECS = {"aac": "aac", "alac": "alac", "opus": "libopus"}
+
+
+def encode_with_ffmpeg(path, audio, sample_rate: int, codec: str = "aac", faststart: bool = False):
+    """Write `(time,)` or `(time, channels)` float audio to `path` (the extension picks the container) with FFmpeg:
+    Debian's `ffmpeg` program where it is installed (files made by another FFmpeg build than the one audiodiff reads
+    them with), else PyAV's encoders (the FFmpeg libraries inside its wheel); the test is skipped when neither is
+    there. `faststart` puts an MP4's index (moov) before the audio, as streaming services do."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import soundfile
+
+    audio = np.asarray(audio, dtype=np.float32)
+    encoder = _FFMPEG_CODECS[codec]
+    program = shutil.which("ffmpeg")
+    if program is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / "source.wav"
+            soundfile.write(source, audio, sample_rate, subtype="PCM_24" if codec == "alac" else "FLOAT")
+            command = [program, "-nostdin", "-v", "error", "-y", "-i", str(source), "-c:a", encoder]
+            if faststart:
+                command += ["-movflags", "+faststart"]
+            if codec == "alac":
+                command += ["-sample_fmt", "s32p"]
+            subprocess.run([*command, str(path)], check=True, capture_output=True)
+        return path
+    try:
+        import av
+    except ImportError:
+        pytest.skip("neither Debian's ffmpeg nor PyAV (FFmpeg's libraries) is installed to make the test files")
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    planar = audio.reshape(len(audio), channels).T.copy()
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(encoder, rate=sample_rate if codec != "opus" else 48000)
+        stream.layout = "mono" if channels == 1 else "stereo"
+        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=stream.layout.name)
+        frame.sample_rate = sample_rate
+        # PyAV converts the frame to the encoder's sample format, rate and frame size.
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

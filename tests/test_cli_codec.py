@@ -2,10 +2,12 @@ import json
 
 import numpy as np
 import soundfile
+import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from audiodiff.cli.main import cli
-from audiodiff.codec import load_png
+from audiodiff.codec import load_png, load_png_with_mel
 
 
 def _write_tracks(folder, small_mel):
@@ -49,6 +51,7 @@ def test_encode_then_decode(tmp_path, small_mel):
     assert json.loads((tmp_path / "png" / "mel_config.json").read_text())["x_res"] == 64
     pixels, bits = load_png(pngs[0])
     assert pixels.shape == (64, 64) and bits == 8 and pixels.max() == 255
+    assert load_png_with_mel(pngs[0])[2] == small_mel  # each image carries its settings
 
     result = runner.invoke(cli, ["decode", *map(str, pngs), "--out", str(tmp_path / "wav"), "--seed", "3"])
     assert result.exit_code == 0, result.output
@@ -87,13 +90,55 @@ def test_encode_16bit_and_decode_rejects_mismatched_images(tmp_path, small_mel):
         ],
     )
     assert result.exit_code == 0, result.output
-    # Without a mel_config.json beside it, the reference 256-band settings apply: the 64-row image is refused
-    # by name, not a crash.
+    # Without a mel_config.json beside it, the image's own settings (its audiodiff:mel chunk) apply.
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / png.name).write_bytes(png.read_bytes())
+    result = runner.invoke(cli, ["decode", str(tmp_path / "alone" / png.name), "--out", str(tmp_path / "wav2")])
+    assert result.exit_code == 0, result.output
+    assert soundfile.info(tmp_path / "wav2" / f"{png.stem}.wav").samplerate == 16000
+    # An image of the reference format (no chunk: PIL re-saves without it) gets the reference 256-band settings:
+    # the 64-row image is refused by name, not a crash.
     (tmp_path / "ref").mkdir()
-    (tmp_path / "ref" / png.name).write_bytes(png.read_bytes())
-    result = runner.invoke(cli, ["decode", str(tmp_path / "ref" / png.name), "--out", str(tmp_path / "wav2")])
+    Image.open(png).save(tmp_path / "ref" / png.name)
+    result = runner.invoke(cli, ["decode", str(tmp_path / "ref" / png.name), "--out", str(tmp_path / "wav3")])
     assert result.exit_code == 1
     assert "is 64 pixels high but the mel config has y_res=256" in result.output
+
+
+def test_decode_takes_each_images_own_settings_and_an_explicit_mel_config_wins(tmp_path, small_mel):
+    """Images of two mel settings (64 bands at 16 kHz, 32 bands at 8 kHz) decode in one run, each at its own rate,
+    with no --mel-config; an explicit --mel-config that disagrees with an image wins, with one warning line."""
+    from audiodiff.codec import SpectrogramCodec, save_png
+    from audiodiff.config import MelConfig
+    from audiodiff.synth import synthesize
+
+    other = MelConfig(x_res=32, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+    images = []
+    for config in (small_mel, other):
+        audio = synthesize("pads", 1.2, config.sample_rate, seed=1)[None, : config.slice_size]
+        pixels = SpectrogramCodec(config).audio_to_pixels(torch.from_numpy(audio))[0].numpy()
+        images.append(save_png(tmp_path / "in" / f"bands{config.y_res}.png", pixels, mel_config=config))
+        assert load_png_with_mel(images[-1])[2] == config
+    runner = CliRunner()
+    result = runner.invoke(cli, ["decode", *map(str, images), "--out", str(tmp_path / "wav"), "--n-iter", "2"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    for config in (small_mel, other):
+        info = soundfile.info(tmp_path / "wav" / f"bands{config.y_res}.wav")
+        assert (info.samplerate, info.frames) == (config.sample_rate, config.slice_size + 1 - config.hop_length)
+    # --mel-config names settings of the same height but another sample rate: it wins.
+    forced = small_mel.replace(sample_rate=22050)
+    forced.save(tmp_path / "forced")
+    result = runner.invoke(
+        cli, ["decode", str(images[0]), "--out", str(tmp_path / "wav2"), "--mel-config", str(tmp_path / "forced")]
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: 1 image(s) carry other mel settings than --mel-config ({images[0]}: sample_rate=16000, "
+        "--mel-config: sample_rate=22050); --mel-config wins"
+    ]
+    assert soundfile.info(tmp_path / "wav2" / "bands64.wav").samplerate == 22050
 
 
 def test_bad_mel_config_is_a_usage_error(tmp_path):

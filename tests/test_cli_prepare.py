@@ -157,3 +157,31 @@ def test_folder_in_use_is_one_line_and_leaves_the_folder_alone(collection, tmp_p
     result = run("--merge", str(prepared), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert len(load_spectrogram_dataset(out)) == 6
+
+
+def test_prepare_a_phone_library_of_m4a_opus_and_webm(tmp_path):
+    """`audiodiff prepare` in its own process on the formats phones, shops and browsers write (made by FFmpeg),
+    with a broken .m4a among them: reported in one line and skipped, the others in the dataset."""
+    import subprocess
+    import sys
+
+    from conftest import encode_with_ffmpeg
+
+    library = tmp_path / "library"
+    files = [("beats/phone.m4a", "aac", 44100), ("beats/voice.opus", "opus", 48000), ("pads/web.webm", "opus", 48000)]
+    for index, (relative, codec, rate) in enumerate(files):
+        (library / relative).parent.mkdir(parents=True, exist_ok=True)
+        encode_with_ffmpeg(library / relative, synthesize(relative.split("/")[0], 2.3, rate, seed=index), rate, codec)
+    whole = (library / "beats" / "phone.m4a").read_bytes()
+    (library / "pads" / "cut.m4a").write_bytes(whole[: len(whole) // 2])  # the index (moov) is at the end: lost
+    out = tmp_path / "data"
+    command = [sys.executable, "-m", "audiodiff.cli.main", "prepare", str(library), "--out", str(out), *MEL_OPTIONS]
+    result = subprocess.run([*command, "--genre-from", "folder", "--num-proc", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "files:   4 found: 3 in the dataset, 1 skipped (1 not readable as audio)" in result.stdout
+    assert "genre:   beats: 2 files, 4 slices" in result.stdout and "genre:   pads: 1 files, 2 slices" in result.stdout
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped: {library / 'pads' / 'cut.m4a'}: not readable as")
+    spectrograms = load_spectrogram_dataset(out)
+    assert len(spectrograms) == 6 and sorted(set(spectrograms.dataset["source_sample_rate"])) == [44100, 48000]
+    assert "Traceback" not in result.stdout + result.stderr

@@ -179,3 +179,96 @@ def test_vocoders_take_the_codec_generator_and_griffin_lim_momentum_below_one(sm
             GriffinLimVocoder(small_mel, momentum=momentum)
         with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
             griffin_lim(torch.ones(1, 257, 8), 512, 128, torch.hann_window(512), momentum=momentum)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, whole chunk bytes) of each chunk of a PNG file, in order."""
+    import struct
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        chunks.append((data[offset + 4 : offset + 8], data[offset : offset + 12 + length]))
+        offset += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_png_carries_its_mel_settings_and_the_reference_sees_the_same_pixels(
+    small_mel, music, tmp_path, monkeypatch, bits
+):
+    """The mel settings travel in one tEXt chunk before the pixels. Removing it gives back, byte for byte, the file
+    written without it (today's and the reference's format), and every reader of the pixels (PIL, diffusers' `Mel`,
+    a `datasets` Image column) sees the same image with and without it."""
+    import datasets
+    from diffusers.pipelines.deprecated.audio_diffusion import Mel
+
+    from audiodiff.codec import PNG_MEL_KEY, encode_png, load_png_with_mel, png_mel_text
+
+    audio = torch.from_numpy(music["pads"][None, : small_mel.slice_size])
+    pixels = SpectrogramCodec(small_mel).audio_to_pixels(audio, bits)[0].numpy()
+    plain = save_png(tmp_path / "plain.png", pixels, bits).read_bytes()
+    carrying = save_png(tmp_path / "carrying.png", pixels, bits, mel_config=small_mel).read_bytes()
+    assert plain == encode_png(pixels, bits) and carrying == encode_png(pixels, bits, small_mel)
+
+    chunks = _png_chunks(carrying)
+    text = [chunk for kind, chunk in chunks if kind == b"tEXt"]
+    assert len(text) == 1 and [kind for kind, _ in chunks].index(b"tEXt") < [kind for kind, _ in chunks].index(b"IDAT")
+    assert text[0][8:-4] == PNG_MEL_KEY.encode() + b"\0" + png_mel_text(small_mel, bits).encode()
+    assert carrying[:8] + b"".join(chunk for kind, chunk in chunks if kind != b"tEXt") == plain
+    # What the chunk costs: 12 bytes of chunk framing, the key, a separator and the JSON (about 135 bytes).
+    assert len(carrying) - len(plain) == 12 + len(PNG_MEL_KEY) + 1 + len(png_mel_text(small_mel, bits)) < 160
+    assert png_mel_text(small_mel, bits) == (
+        f'{{"bits":{bits},"mel":{{"hop_length":128,"n_fft":512,"n_iter":16,"sample_rate":16000,"top_db":80,'
+        '"x_res":64,"y_res":64}}'
+    )
+
+    assert load_png_with_mel(tmp_path / "carrying.png")[2] == small_mel
+    assert load_png_with_mel(tmp_path / "plain.png")[2] is None
+    for path in ("plain.png", "carrying.png"):
+        read, depth = load_png(tmp_path / path)
+        assert depth == bits
+        np.testing.assert_array_equal(read, pixels)
+    with Image.open(tmp_path / "plain.png") as one, Image.open(tmp_path / "carrying.png") as other:
+        assert one.mode == other.mode and one.tobytes() == other.tobytes()
+    column = datasets.Dataset.from_dict(
+        {"image": [{"bytes": plain, "path": None}, {"bytes": carrying, "path": None}]},
+        features=datasets.Features({"image": datasets.Image()}),
+    )["image"]
+    assert column[0].tobytes() == column[1].tobytes()
+    if bits == 8:  # the reference decodes 8-bit images only
+        import librosa.feature.inverse
+
+        # librosa's Griffin-Lim starts from a random phase drawn from a fresh generator: fix its seed.
+        griffin_lim = librosa.feature.inverse.griffinlim
+        monkeypatch.setattr(
+            librosa.feature.inverse, "griffinlim", lambda *args, **kwargs: griffin_lim(*args, random_state=0, **kwargs)
+        )
+        reference = Mel(**small_mel.to_dict())
+        decoded = []
+        for path in ("plain.png", "carrying.png"):
+            with Image.open(tmp_path / path) as image:
+                decoded.append(reference.image_to_audio(image))
+        assert np.abs(decoded[0]).max() > 0
+        np.testing.assert_array_equal(decoded[0], decoded[1])
+
+
+def test_a_malformed_mel_chunk_is_one_line_naming_the_file(tmp_path, small_mel):
+    from PIL.PngImagePlugin import PngInfo
+
+    from audiodiff.codec import PNG_MEL_KEY, load_png_with_mel
+
+    for name, text, reason in [
+        ("junk.png", "not json", "text chunk is not valid JSON settings"),
+        ("hostile.png", '{"bits": 8, "mel": {"y_res": 64, "n_fft": 99999999}}', "text chunk holds invalid mel"),
+        ("unknown.png", '{"bits": 8, "mel": {"y_res": 64, "colour": 3}}', "text chunk holds invalid mel"),
+    ]:
+        info = PngInfo()
+        info.add_text(PNG_MEL_KEY, text)
+        Image.fromarray(np.zeros((64, 8), dtype=np.uint8)).save(tmp_path / name, pnginfo=info)
+        with pytest.raises(ValueError) as error:
+            load_png_with_mel(tmp_path / name)
+        assert str(error.value).startswith(f"{tmp_path / name}: its {PNG_MEL_KEY} {reason}"), str(error.value)
+        assert "\n" not in str(error.value) and str(error.value).count(str(tmp_path)) == 1
+        assert load_png(tmp_path / name)[0].shape == (64, 8)  # the pixels alone stay readable

@@ -52,7 +52,8 @@ BAD_FILES = {
     "pads/empty.flac": "empty file",
     "beats/silent.wav": "silent",
     "beats/short.wav": "too short",
-    "beats/phone.m4a": "unsupported format .m4a",
+    "beats/phone.m4a": "not readable as audio",  # an MP4 header and nothing else: FFmpeg's reason
+    "beats/store.m4p": "unsupported format .m4p (copy-protected",
     "pads/lyrics.mp3": "not readable as audio (format not recognised",
     "beats/live.wav": "not a regular file (a FIFO",
     "pads/zero.wav": "not a regular file (a character device)",
@@ -74,6 +75,7 @@ def write_music(folder: Path) -> Path:
     soundfile.write(folder / "beats/silent.wav", np.zeros(3 * 8000, dtype=np.float32), 8000)
     soundfile.write(folder / "beats/short.wav", synthesize("beats", 0.5, 8000), 8000)
     (folder / "beats/phone.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    (folder / "beats/store.m4p").write_bytes(b"\x00\x00\x00\x18ftypM4P ")
     (folder / "pads/lyrics.mp3").write_text("a text file with the wrong name\n" * 20)
     os.mkfifo(folder / "beats/live.wav")  # reading a FIFO would wait forever for a writer
     (folder / "pads/zero.wav").symlink_to("/dev/zero")  # a device never ends
@@ -167,6 +169,33 @@ def test_images_are_exactly_the_codec_pixels(music, prepared):
         np.testing.assert_array_equal(pixels, pixels_by_file[row["audio_file"]][row["slice"]])
         slice_audio_ = expected_slices(Path(row["audio_file"]))[row["slice"] : row["slice"] + 1]
         assert row["loudness_db"] == pytest.approx(float(slice_loudness_db(slice_audio_)[0]), abs=1e-4)
+
+
+def test_prepares_m4a_opus_and_webm_files(tmp_path):
+    """The formats phones, shops and browsers write, made by FFmpeg, become rows exactly as their decoded audio
+    encodes; their source rate comes from the container."""
+    from conftest import encode_with_ffmpeg
+
+    folder = tmp_path / "library"
+    files = [("beats/phone.m4a", "aac", 44100), ("pads/voice.opus", "opus", 48000), ("pads/web.webm", "opus", 48000)]
+    for index, (relative, codec, rate) in enumerate(files):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        encode_with_ffmpeg(folder / relative, synthesize(relative.split("/")[0], 2.3, rate, seed=index), rate, codec)
+    out = tmp_path / "data"
+    summary = prepare_dataset([folder], out, MEL, genre_from="folder", num_proc=1, progress=False)
+    assert summary.skipped == [] and summary.files_read == 3
+    spectrograms = load_spectrogram_dataset(out)
+    assert spectrograms.genres == ["beats", "pads"]
+    codec = SpectrogramCodec(MEL)
+    expected = []
+    for relative, _, rate in files:
+        path = folder / relative
+        pixels = codec.audio_to_pixels(torch.from_numpy(expected_slices(path)), 8).numpy()
+        expected += [(str(path), index, rate, image) for index, image in enumerate(pixels)]
+    assert len(spectrograms) == len(expected) == 6  # 2.3 s at 8 kHz: two 1.02 s slices per file
+    for row, (name, index, rate, pixels) in zip(spectrograms.dataset, expected):
+        assert (row["audio_file"], row["slice"], row["source_sample_rate"]) == (name, index, rate)
+        np.testing.assert_array_equal(pil_to_pixels(row["image"])[0], pixels)
 
 
 def test_memory_of_a_long_track_is_its_mono_output_plus_a_bounded_working_set(tmp_path):

@@ -1,5 +1,5 @@
 """The shipped base model `audiodiff-base-64`: in the package, loaded by its name offline wherever a pipeline is
-accepted (the Python API, `generate`, `finetune --from`, `evaluate`), and fine-tuned on a genre it does not know."""
+accepted (the Python API, `generate`, `finetune MODEL`, `evaluate`), and fine-tuned on a genre it does not know."""
 
 from __future__ import annotations
 

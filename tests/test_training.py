@@ -1,4 +1,5 @@
 import dataclasses
+import io
 import json
 import math
 import re
@@ -6,6 +7,7 @@ import shutil
 import sys
 
 import pytest
+import soundfile
 import torch
 from conftest import GENRE_DATASET_MEL as MEL  # the `dataset_dir` fixture's settings
 from conftest import killed_resumed_and_straight, stopped_after_first_checkpoint_then_resumed
@@ -65,7 +67,21 @@ def test_tiny_model_loss_falls_and_same_seed_gives_same_curve(data, tmp_path):
     # Preview samples were written at the end, as audio and as a picture.
     assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.wav").is_file()
     assert (tmp_path / "a" / "samples" / "step_00000040" / "sample_0.png").is_file()
-    assert list((tmp_path / "a" / "logs").rglob("events.out.tfevents*"))
+    # TensorBoard shows the previews as images and plays them as audio: the WAV's samples at the model's rate.
+    events = list((tmp_path / "a" / "logs").rglob("events.out.tfevents*"))
+    assert len(events) == 1
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(events[0]), size_guidance={"audio": 0, "images": 0}).Reload()
+    assert board.Tags()["images"] == ["samples"] and board.Tags()["audio"] == ["samples/audio_0"]
+    (logged,) = board.Audio("samples/audio_0")
+    assert logged.step == 40 and logged.sample_rate == MEL.sample_rate and logged.content_type == "audio/wav"
+    written, rate = soundfile.read(tmp_path / "a" / "samples" / "step_00000040" / "sample_0.wav", dtype="float32")
+    played, played_rate = soundfile.read(io.BytesIO(logged.encoded_audio_string), dtype="float32")
+    assert played_rate == rate == MEL.sample_rate and logged.length_frames == len(played) == len(written)
+    assert abs(len(written) - MEL.x_res * MEL.hop_length) <= MEL.hop_length  # a whole slice (it is under 10 s)
+    assert float(abs(written).max()) > 0.01  # and not silence
+    assert abs(played - written).max() <= 2 / 32767  # the same 16-bit samples, but for rounding vs truncation
     # The artefact-check fences of the training images travel with the pipeline: its own data passes them.
     from audiodiff.pipeline import AudioDiffusionPipeline
 
@@ -74,6 +90,35 @@ def test_tiny_model_loss_falls_and_same_seed_gives_same_curve(data, tmp_path):
     training_images = data.to_tensor(data.dataset[:12]["image"])
     reasons = pipeline.check_clips(training_images)
     assert sum(bool(found) for found in reasons) <= 1 and pipeline.check_clips(training_images * 0)[0]
+
+
+def test_previews_in_tensorboard_are_the_first_ten_seconds_of_each_clip_clipped_to_full_scale(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from audiodiff.train_outputs import PREVIEW_AUDIO_SECONDS, write_previews
+
+    rate = 8000
+    time = np.arange(12 * rate) / rate  # 12 s: longer than what TensorBoard gets
+    audios = np.stack([0.5 * np.sin(2 * np.pi * 440 * time), 1.5 * np.sin(2 * np.pi * 220 * time)]).astype("float32")
+    images = np.zeros((2, 8, 16), dtype=np.uint8)
+    writer = SummaryWriter(str(tmp_path / "logs"))
+    write_previews(SimpleNamespace(images=images, audios=audios, sample_rate=rate), 8, tmp_path / "step", 7, writer)
+    writer.close()
+    assert sorted(path.name for path in (tmp_path / "step").iterdir()) == [
+        "sample_0.png", "sample_0.wav", "sample_1.png", "sample_1.wav"
+    ]  # fmt: skip
+    (events,) = (tmp_path / "logs").glob("events.out.tfevents*")
+    board = EventAccumulator(str(events), size_guidance={"audio": 0}).Reload()
+    for index, peak in ((0, 0.5), (1, 1.0)):  # the second clip is clipped to [-1, 1], as its WAV is
+        (logged,) = board.Audio(f"samples/audio_{index}")
+        played, played_rate = soundfile.read(io.BytesIO(logged.encoded_audio_string), dtype="float32")
+        assert logged.step == 7 and played_rate == rate and len(played) == PREVIEW_AUDIO_SECONDS * rate == 10 * rate
+        expected = np.clip(audios[index, : len(played)], -1, 1)
+        assert abs(played - expected).max() <= 2 / 32767 and abs(abs(played).max() - peak) <= 1e-3
 
 
 def test_checkpoints_are_complete_and_only_the_newest_are_kept(data, tmp_path):

@@ -466,6 +466,11 @@ def test_evaluate_and_train_vocoder_commands(trained, pipeline_and_song, music_f
     again = _cli("train-vocoder", "--data", music_folder, root / "pipe", "--config", "tiny",
                  "--out", tmp_path / "voc")  # fmt: skip
     assert again.exit_code == 1 and "add --resume" in again.output
+    # The run folder's rules are every trainer's (`audiodiff.runs`): a resume keeps the run's own settings.
+    changed = _cli("train-vocoder", "--out", tmp_path / "voc", "--resume", "--batch-size", 3)
+    assert changed.exit_code == 1 and "Traceback" not in changed.output
+    refusal = "--resume continues the run with its own settings, and its --batch-size is 2, not 3; only --max-steps can"
+    assert f"{tmp_path / 'voc'}: {refusal} change" in changed.output, changed.output
 
 
 def test_demo_passes_its_vocoder_on_and_plays_one_clip_through_each_decoder(monkeypatch, tmp_path):

@@ -345,6 +345,67 @@ def make_out_dir(out_dir: Path) -> None:
         raise click.ClickException(f"{out_dir}: cannot create the output folder ({error.strerror or error})") from None
 
 
+def _check_repo_id(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """--push-to-hub: a valid repository id, checked (and a missing token warned about) before any work is done."""
+    if value is None:
+        return None
+    from audiodiff.hub import check_repo_id, has_token
+
+    try:
+        check_repo_id(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if not has_token():
+        click.secho("warning: no Hugging Face token (run `hf auth login` or set HF_TOKEN): the push will fail, "
+                    "the folder is kept", fg="yellow", err=True)  # fmt: skip
+    return value
+
+
+def share_options(function: Callable) -> Callable:
+    """--push-to-hub REPO and --private: upload the finished folder, card included (`share`)."""
+    function = click.option(
+        "--private", is_flag=True, help="Make the --push-to-hub repository private when it is created."
+    )(function)
+    return click.option(
+        "--push-to-hub",
+        "push_to_hub",
+        default=None,
+        metavar="REPO",
+        callback=_check_repo_id,
+        help="When everything is written, upload the folder (with its card, README.md) to this Hugging Face Hub "
+        "repository (your-name/name; created if needed). Needs a token: `hf auth login`.",
+    )(function)
+
+
+def share(folder: Path, push_to_hub: str | None = None, private: bool = False, *, report: Path | None = None,
+          overwrite_card: bool = False, card_required: bool = False) -> None:  # fmt: skip
+    """Write (or refresh) the card of a finished folder, then push it when asked. A push that fails is one error
+    line saying the folder is complete (nothing is lost); a card that cannot be written is a warning after
+    training (the model is there all the same), an error when the card was the point (`card_required`) or a push
+    was asked for."""
+    from audiodiff.cards import CardError, folder_kind, write_card
+    from audiodiff.hub import HubError, push
+
+    try:
+        path = write_card(folder, overwrite_card, repo_id=push_to_hub, report=report,
+                          log=lambda line: click.echo(line, err=True))  # fmt: skip
+        click.echo(f"card: {path}")
+        kind = folder_kind(folder)
+    except (CardError, ValueError, OSError) as error:
+        if push_to_hub is None and not card_required:
+            click.secho(f"warning: no card written ({first_line(error)})", fg="yellow", err=True)
+            return
+        raise click.ClickException(f"no card written, nothing pushed ({first_line(error)})") from None
+    if push_to_hub is None:
+        return
+    click.echo(f"pushing {folder} to {push_to_hub} ...")
+    try:
+        url = push(folder, push_to_hub, "dataset" if kind == "dataset" else "model", private)
+    except HubError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"pushed: {url}")
+
+
 class OutputNames:
     """Names of the files a batch command writes into --out, one stem per input, never silently overwriting.
 

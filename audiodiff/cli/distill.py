@@ -28,7 +28,8 @@ from audiodiff.cli.train import run, run_options, training_options
 )
 @click.option("--config", "config_name", default="cpu", help="Distill preset (configs/distill/NAME.yaml) or YAML.")
 @training_options
-def command(teacher, data_path, method, steps, genre, guidance, config_name, out_dir, resume, **overrides) -> None:
+def command(teacher, data_path, method, steps, genre, guidance, config_name, out_dir, resume, push_to_hub, private,
+            **overrides) -> None:  # fmt: skip
     """Distil the pipeline MODEL (the teacher: a folder or hub id, audiodiff's or the reference's) on --data into a
     few-step student, the pipeline folder OUT.
 
@@ -44,4 +45,5 @@ def command(teacher, data_path, method, steps, genre, guidance, config_name, out
     for name in ("beta_schedule", "rescale_betas_zero_snr", "snr_gamma", "noise_offset"):
         if overrides.pop(name, None) is not None:
             raise click.UsageError(f"--{name.replace('_', '-')} does not apply: the student keeps its teacher's")
-    run(config_name, out_dir, data_path, teacher, genre, resume, overrides, trainer_class=Distiller)
+    run(config_name, out_dir, data_path, teacher, genre, resume, overrides, trainer_class=Distiller,
+        push_to_hub=push_to_hub, private=private)  # fmt: skip

@@ -29,6 +29,9 @@ from audiodiff.cli.common import (
 def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
     """Write <stem>_<slice>.png for each slice of each AUDIO file, and OUT/mel_config.json.
 
+    Each PNG carries its mel settings and bit depth in a text chunk (audiodiff:mel), so `audiodiff decode` needs no
+    --mel-config for it; the reference tools read the pixels only, which the chunk leaves unchanged.
+
     Files shorter than one slice are zero-padded to one slice, as in the reference. Two inputs with the same stem
     get distinct names (<stem>-2_<slice>.png). Unreadable files, and files that cannot be written, are reported and
     skipped; the exit status is 1 if any was.
@@ -62,7 +65,7 @@ def command(audio, out_dir, mel_config_path, bits, batch_size, device) -> None:
             for offset, image in enumerate(pixels):
                 target = names.path(f"{stem}_{start + offset:04d}.png")
                 try:
-                    save_png(target, image.numpy(), bit_depth)
+                    save_png(target, image.numpy(), bit_depth, mel_config=config)
                 except OSError as error:
                     failures.write_failed(target, error)
                     continue

@@ -14,7 +14,7 @@ from audiodiff.cli.train import run, run_options, training_options
 @click.option("--genre", default=None, help="Train only on this genre of the dataset.")
 @click.option("--config", "config_name", default="finetune", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @training_options
-def command(pretrained, data_path, genre, config_name, out_dir, resume, **overrides) -> None:
+def command(pretrained, data_path, genre, config_name, out_dir, resume, push_to_hub, private, **overrides) -> None:
     """Fine-tune the pipeline MODEL (a folder, hub id or shipped name; default: audiodiff-base-64, the shipped base
     model) on --data (optionally one --genre of it) into the pipeline folder OUT.
 
@@ -26,4 +26,4 @@ def command(pretrained, data_path, genre, config_name, out_dir, resume, **overri
 
     if pretrained is None and not (resume and (out_dir / RUN_FILE).is_file()):
         pretrained = DEFAULT_BASE  # a new run (a resumed one knows its model)
-    run(config_name, out_dir, data_path, pretrained, genre, resume, overrides)
+    run(config_name, out_dir, data_path, pretrained, genre, resume, overrides, push_to_hub=push_to_hub, private=private)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
 
-from audiodiff.cli.common import COUNT, FiniteFloat, load_mel_config, mel_config_option, out_option
+from audiodiff.cli.common import (
+    COUNT,
+    FiniteFloat,
+    load_mel_config,
+    mel_config_option,
+    out_option,
+    share,
+    share_options,
+)
 
 
 def _size(value: str) -> int:
@@ -17,6 +26,13 @@ def _size(value: str) -> int:
         return parse_size(value)
     except DatasetError as error:
         raise click.BadParameter(str(error).removeprefix("--max-shard-size ")) from None
+
+
+def _licence(value: str | None) -> str | None:
+    """--license: a licence id as the hub's card metadata takes it (lower case, no spaces)."""
+    if value is None or re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", value):
+        return value
+    raise click.BadParameter(f"{value!r} is not a licence id such as cc-by-sa-4.0 or mit (lower case, no spaces)")
 
 
 def _mel_option(name: str, help_text: str):
@@ -64,6 +80,16 @@ def _mel_option(name: str, help_text: str):
 @click.option("--contact-sheet", is_flag=True, help="Also write OUT/contact_sheet.png: slices labelled with genre.")
 @click.option("--keep-work/--no-keep-work", default=True, help="Keep OUT/.prepare-work for instant re-runs.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file was unreadable.")
+@click.option(
+    "--license",
+    "licence",
+    default=None,
+    metavar="ID",
+    callback=lambda context, parameter, value: _licence(value),
+    help="The music's licence, a Hugging Face licence id (cc-by-4.0, cc-by-sa-4.0, cc0-1.0, mit, other, ...): "
+    "recorded in audiodiff_dataset.json and stated in the cards of this dataset and of models trained on it.",
+)
+@share_options
 def command(
     sources,
     out_dir,
@@ -82,6 +108,9 @@ def command(
     contact_sheet,
     keep_work,
     strict,
+    licence,
+    push_to_hub,
+    private,
     **mel_overrides,
 ) -> None:
     """Turn SOURCES into a spectrogram dataset in OUT, one row per slice.
@@ -104,6 +133,7 @@ def command(
         parse_shard,
         prepare_dataset,
     )
+    from audiodiff.data.dataset import record_license
     from audiodiff.figures import write_contact_sheet
     from audiodiff.utils import FolderInUseError
 
@@ -165,5 +195,9 @@ def command(
     if contact_sheet:
         path = write_contact_sheet(load_spectrogram_dataset(out_dir), out_dir / CONTACT_SHEET_NAME)
         click.echo(f"contact sheet: {path}")
+    if licence is not None:
+        record_license(out_dir, licence)
+    if push_to_hub is not None:  # a dataset's card is written only to share it: prepare's folder stays as it was
+        share(out_dir, push_to_hub, private)
     if strict and summary.failed:
         sys.exit(1)

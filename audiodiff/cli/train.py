@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, POSITIVE, SEED, FiniteFloat, out_option
+from audiodiff.cli.common import COUNT, POSITIVE, SEED, FiniteFloat, out_option, share, share_options
 from audiodiff.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 
 _NON_NEGATIVE = click.IntRange(min=0)
@@ -97,7 +97,8 @@ OVERRIDES = (
 
 
 def run_options(function):
-    """--data, --out and --resume, shared by `train` and `finetune`."""
+    """--data, --out, --resume, --push-to-hub and --private, shared by `train`, `finetune` and `distill`."""
+    function = share_options(function)
     function = click.option(
         "--resume",
         is_flag=True,
@@ -117,9 +118,10 @@ def training_options(function):
     return function
 
 
-def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict, trainer_class=None) -> None:
+def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overrides: dict, trainer_class=None,
+        push_to_hub: str | None = None, private: bool = False) -> None:  # fmt: skip
     """Start or resume a run of `trainer_class` (default `Trainer`; `distill` passes its `Distiller`) and print a
-    summary; errors become one-line CLI errors."""
+    summary; errors become one-line CLI errors. Then the folder's model card, and its push to `push_to_hub`."""
     from click.core import ParameterSource
 
     from audiodiff.config import ConfigError
@@ -171,6 +173,8 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
                         fg="yellow" if copied else None)  # fmt: skip
             if copied:
                 click.echo("the model replays training slices: fewer --max-steps or more songs (see README)")
+    if trainer.accelerator.is_main_process:  # one card and one upload under `accelerate launch`
+        share(out_dir, push_to_hub, private)
 
 
 @click.command("train")
@@ -179,10 +183,11 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
 @click.option("--model", default=None, help="Model preset (configs/models/NAME.yaml) or YAML; overrides the config.")
 @click.option("--conditional/--unconditional", default=None, help="Condition on genre labels (classifier-free).")
 @training_options
-def command(data_path, config_name, model, conditional, out_dir, resume, **overrides) -> None:
+def command(data_path, config_name, model, conditional, out_dir, resume, push_to_hub, private, **overrides) -> None:
     """Train a diffusion model from scratch on a spectrogram dataset.
 
     OUT becomes a pipeline folder (reference layout: model_index.json, unet/, scheduler/, mel/) with checkpoints/,
     samples/ and TensorBoard logs/ beside it. Multi-GPU: `accelerate launch -m audiodiff.cli.main train ...`.
     """
-    run(config_name, out_dir, data_path, None, None, resume, {**overrides, "model": model, "conditional": conditional})
+    overrides.update(model=model, conditional=conditional)
+    run(config_name, out_dir, data_path, None, None, resume, overrides, push_to_hub=push_to_hub, private=private)

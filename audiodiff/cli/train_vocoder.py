@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, out_option
+from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, out_option, share, share_options
 
 
 @click.command("train-vocoder", cls=RenamedOptions, renamed={"--from": FIRST_ARGUMENT})
@@ -38,8 +38,9 @@ from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, ou
     help="Continue the run in --out from its newest intact checkpoint, with its own settings (only --max-steps may "
     "change).",
 )
+@share_options
 def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps, batch_size, mixed_precision, seed,
-            resume) -> None:  # fmt: skip
+            resume, push_to_hub, private) -> None:  # fmt: skip
     """Train a vocoder on the music in --data that decodes spectrogram images to audio better than Griffin-Lim, for
     the pipeline MODEL (a folder or hub id: its mel settings and bit depth).
 
@@ -80,6 +81,8 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
     click.echo(f"trained {result.steps} steps in {result.seconds / 60:.1f} min; mean loss of the last {len(tail)} "
                f"steps {sum(tail) / max(1, len(tail)):.3f}")  # fmt: skip
     click.echo(f"vocoder written to {out_dir}; use it with --vocoder {out_dir}")
+    if trainer.accelerator.is_main_process:  # one card and one upload under `accelerate launch`
+        share(out_dir, push_to_hub, private)
 
 
 def _pipeline_settings(pipeline: str):

@@ -300,3 +300,13 @@ def write_metadata(out_dir: Path, metadata: dict[str, Any]) -> None:
     """Write DIR/audiodiff_dataset.json atomically."""
     with atomic_file(out_dir / DATASET_METADATA_NAME) as temporary:
         temporary.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def record_license(folder: str | os.PathLike, licence: str) -> None:
+    """Record the music's licence (a hub licence id, e.g. `cc-by-sa-4.0`) in DIR/audiodiff_dataset.json, where the
+    cards of the dataset and of the models trained on it (`audiodiff.cards`) read it."""
+    folder = Path(folder)
+    metadata = read_metadata(folder)
+    if metadata is None:
+        raise DatasetError(f"{folder}: no {DATASET_METADATA_NAME}, so no licence can be recorded")
+    write_metadata(folder, {**metadata, "license": licence})

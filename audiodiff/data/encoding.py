@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiodiff.audio import AudioError, load_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, levels_for, pixels_to_pil
+from audiodiff.audio import AudioError, audio_info, load_audio, slice_audio
+from audiodiff.codec import SpectrogramCodec, encode_png, levels_for
 from audiodiff.config import MelConfig
 from audiodiff.data.workdir import write_part
 from audiodiff.utils import first_line
 
-# Bump when the bytes a part holds change for the same settings, so old parts are not reused.
-PART_VERSION = 1
+# Bump when the bytes a part holds change for the same settings, so old parts are not reused. 2: the images carry
+# their mel settings (a PNG text chunk).
+PART_VERSION = 2
 DEFAULT_MIN_LOUDNESS_DB = -60.0
 _SILENCE_FLOOR_DB = -200.0
 
@@ -79,11 +79,10 @@ def slice_loudness_db(slices: np.ndarray, rows_at_once: int = 16) -> np.ndarray:
     return levels
 
 
-def png_bytes(pixels: np.ndarray, bits: int) -> bytes:
-    """`(height, width)` integer pixels -> PNG file bytes (8-bit "L" or 16-bit "I;16")."""
-    with io.BytesIO() as buffer:
-        pixels_to_pil(pixels, bits).save(buffer, format="PNG")
-        return buffer.getvalue()
+def png_bytes(pixels: np.ndarray, bits: int, mel_config: MelConfig | None = None) -> bytes:
+    """`(height, width)` integer pixels -> PNG file bytes (8-bit "L" or 16-bit "I;16"), carrying `mel_config` in
+    the `codec.PNG_MEL_KEY` text chunk when given (`codec.encode_png`)."""
+    return encode_png(pixels, bits, mel_config)
 
 
 def encode_track(audio: np.ndarray, codec: SpectrogramCodec, settings: EncodeSettings) -> dict[str, Any]:
@@ -111,7 +110,8 @@ def encode_track(audio: np.ndarray, codec: SpectrogramCodec, settings: EncodeSet
                 rows["silent"] += 1
                 continue
             rows["slice"].append(index)
-            rows["image"].append(png_bytes(image, settings.bits))
+            # Each row's image carries its mel settings: a PNG taken out of the dataset decodes on its own.
+            rows["image"].append(png_bytes(image, settings.bits, settings.mel_config))
             rows["loudness_db"].append(float(loudness[offset]))
     return rows
 
@@ -142,11 +142,9 @@ def warm_up(config: MelConfig) -> None:
     encoder_codec(config)
 
 
-def _source_info(source: str | bytes) -> tuple[int, int]:
-    import soundfile
-
-    info = soundfile.info(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
-    return int(info.samplerate), int(info.channels)
+def _source_info(source: str | bytes, name: str) -> tuple[int, int]:
+    info = audio_info(source, name=name)
+    return info.samplerate, info.channels
 
 
 def process_track(name: str, source: str | bytes, part_path: Path, settings: EncodeSettings) -> dict[str, Any]:
@@ -159,7 +157,7 @@ def process_track(name: str, source: str | bytes, part_path: Path, settings: Enc
     config = settings.mel_config
     try:
         audio = load_audio(source, config.sample_rate, name=name)
-        source_rate, channels = _source_info(source)
+        source_rate, channels = _source_info(source, name)
     except AudioError as error:
         return {"status": "failed", "reason": error.reason}
     except Exception as error:  # a decoder bug or memory error on one file must not stop a long run

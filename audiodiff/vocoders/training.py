@@ -7,12 +7,12 @@ feature matching join in (the warm-up lets the reconstruction losses find the si
 start on audio worth judging). AdamW for both networks with warm-up and a cosine schedule, gradient clipping, an
 optional EMA of the generator's weights (saved instead of the raw ones).
 
-The machinery is the diffusion trainer's (`audiodiff.training`): accelerate (multi-GPU, bf16), a run folder with
-`run.json`, checkpoints written atomically into `checkpoints/step_N/` (`audiodiff.checkpoints`) and the newest intact
-one resumed, every random draw from one checkpointed `torch.Generator` (so a killed and resumed run ends with the
-weights of an uninterrupted one: bit for bit on the same machine), TensorBoard logs with audio previews, a progress
-bar; the run folder held against a second run (`checkpoints.RunFolderHolder`), checkpoints checked by checksum, and a
-diverged run stopped before anything is saved (`checkpoints.check_finite`).
+The machinery is the diffusion trainer's (`audiodiff.training`): accelerate (multi-GPU, bf16), the run folder of
+every trainer (`audiodiff.runs`: `run.json`, held against a second run, resumed with only `RESUMABLE` settings
+changed), checkpoints written atomically into `checkpoints/step_N/` (`audiodiff.checkpoints`), checked by checksum,
+and the newest intact one resumed, every random draw from one checkpointed `torch.Generator` (so a killed and resumed
+run ends with the weights of an uninterrupted one: bit for bit on the same machine), TensorBoard logs with audio
+previews, a progress bar, and a diverged run stopped before anything is saved (`checkpoints.check_finite`).
 The run folder is also the vocoder folder: `config.json` + `model.safetensors` (`vocoders.trained`).
 """
 
@@ -30,9 +30,7 @@ from typing import Any
 import torch
 
 from audiodiff.checkpoints import (
-    RUN_FILE,
     CheckpointError,
-    RunFolderHolder,
     checkpoint_folder,
     latest_checkpoint,
     prune_checkpoints,
@@ -41,6 +39,7 @@ from audiodiff.checkpoints import (
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.optimization import FusedEMA, adamw
+from audiodiff.runs import RUN_FILE, RunFolderHolder
 from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoders.data import VocoderData, build_data
 from audiodiff.vocoders.discriminators import (
@@ -190,8 +189,10 @@ class VocoderTrainer(RunFolderHolder):
 
     command = "audiodiff train-vocoder"  # names the holder of a run folder in the message a second run gets
     error = VocoderTrainingError
+    config_class = VocoderTrainConfig
     finished_file = CONFIG_NAME
     run_kind = "a vocoder training run"
+    resumable = RESUMABLE
 
     def __init__(self, config: VocoderTrainConfig, data: VocoderData, out_dir, run_info: dict, progress: bool = True):
         from accelerate import Accelerator
@@ -251,14 +252,13 @@ class VocoderTrainer(RunFolderHolder):
         """A new run on the audio of `sources` (folders, files, file lists, or a prepared dataset, whose mel settings
         and bit depth are then the default). `out_dir` must be new or empty."""
         out_dir = Path(out_dir)
-        cls._check_new_run_folder(out_dir)  # before taking the lock too, so that a refused folder is left untouched
-        return cls._holding(out_dir, lambda: cls._new_run(config, sources, out_dir, mel_config, bits, preset, progress))
+        make = lambda: cls._new_run(config, sources, out_dir, mel_config, bits, preset, progress)  # noqa: E731
+        return cls._starting(out_dir, make)
 
     @classmethod
     def _new_run(cls, config, sources, out_dir: Path, mel_config, bits, preset, progress) -> VocoderTrainer:
         from audiodiff.vocoders.data import source_files
 
-        cls._check_new_run_folder(out_dir)  # again under the lock: no other run can start between check and start
         files, dataset_mel, dataset_bits = source_files(sources)
         if mel_config is not None and dataset_mel is not None and mel_config.mismatches(dataset_mel):
             different = ", ".join(mel_config.mismatches(dataset_mel))
@@ -271,9 +271,7 @@ class VocoderTrainer(RunFolderHolder):
                     "preset": preset, "config": dataclasses.asdict(config)}  # fmt: skip
         data = build_data(files, mel_config, bits, config.slices_per_track, config.max_slices, progress)
         trainer = cls(config, data, out_dir, run_info, progress)
-        if trainer.accelerator.is_main_process:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n")
+        trainer.write_run_record()
         return trainer
 
     @classmethod
@@ -281,29 +279,15 @@ class VocoderTrainer(RunFolderHolder):
         """Continue the run in `out_dir` from its newest intact checkpoint (from the start if it has none); only
         `RESUMABLE` settings may change."""
         out_dir = Path(out_dir)
-        if not (out_dir / RUN_FILE).is_file():
-            raise VocoderTrainingError(f"{out_dir}: no {RUN_FILE}, so there is no run to resume here")
-        return cls._holding(out_dir, lambda: cls._resumed(out_dir, progress, overrides))
+        return cls._resuming(out_dir, lambda: cls._resumed(out_dir, progress, overrides))
 
     @classmethod
     def _resumed(cls, out_dir: Path, progress: bool, overrides: dict[str, Any]) -> VocoderTrainer:
         from audiodiff.vocoders.data import source_files
 
-        run_file = out_dir / RUN_FILE
-        try:
-            run_info = json.loads(run_file.read_text())
-            saved = run_info["config"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise VocoderTrainingError(f"{run_file}: no readable run record ({first_line(error)})") from None
-        requested = {key: value for key, value in overrides.items() if value is not None}
-        for key, value in requested.items():
-            if key not in RESUMABLE and key in saved and saved[key] != value:
-                raise VocoderTrainingError(
-                    f"{out_dir}: --resume continues the run with its own settings, and its {key} is {saved[key]!r}, "
-                    f"not {value!r}; only --max-steps can change (choose a new --out for other settings)"
-                )
-        config = load_dataclass(VocoderTrainConfig, {**saved, **requested}, str(run_file))
-        mel_config = MelConfig.from_dict(run_info["mel_config"], str(run_file))
+        run_info = cls.read_run_record(out_dir)
+        config = cls.resumed_config(out_dir, run_info, overrides)
+        mel_config = MelConfig.from_dict(run_info["mel_config"], str(out_dir / RUN_FILE))
         files, _, _ = source_files(run_info["data"])
         data = build_data(files, mel_config, run_info["bits"], config.slices_per_track, config.max_slices, progress)
         trainer = cls(config, data, out_dir, run_info, progress)

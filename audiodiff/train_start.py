@@ -1,0 +1,81 @@
+"""What a new diffusion training run starts from: a new model of a preset (`new_model`), or a pretrained pipeline,
+folder or hub id (`pretrained_model`: its UNet, its noise schedule with the fine-tune's explicit changes, its mel
+settings and genres, a genre it does not know added). Both return `(unet, noise_scheduler, mel_config, genres)`."""
+
+from __future__ import annotations
+
+import torch
+
+from audiodiff.config import COMPATIBLE_KEYS, MelConfig
+from audiodiff.models import add_genre, build_model, load_model_preset
+from audiodiff.objective import finetune_noise_scheduler, make_noise_scheduler
+from audiodiff.train_config import TrainConfig, TrainingError
+from audiodiff.utils import first_line
+
+
+def new_model(config: TrainConfig, data):
+    """A new model of the `config.model` preset for the images of `data` (a `SpectrogramDataset`), its initial weights
+    drawn from the run's seed (without leaving the global random state changed for the caller), on the noise
+    schedule of `config`; genre-conditioned on the dataset's genres when `config.conditional`."""
+    mel_config = data.mel_config
+    noise_scheduler = make_noise_scheduler(config)
+    architecture = load_model_preset(config.model)
+    if config.conditional and not data.genres:
+        raise TrainingError(f"dataset {data.source} has no genre column: conditional training needs one")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        unet = build_model(
+            architecture,
+            (mel_config.y_res, mel_config.x_res),
+            num_genres=len(data.genres) if config.conditional else None,
+        )
+    genres = list(data.genres) if config.conditional else None
+    return unet, noise_scheduler, mel_config, genres
+
+
+def pretrained_model(config: TrainConfig, data, pretrained: str, genre: str | None, progress: bool = True):
+    """The pretrained pipeline `pretrained` to fine-tune on `data` (whose mel settings must be the model's), on
+    genre `genre` (added as a new label, started from the unconditional one, when the model does not know it)."""
+    unet, noise_scheduler, mel_config, genres = load_pretrained(pretrained)
+    noise_scheduler = finetune_noise_scheduler(noise_scheduler, config, pretrained)
+    # The model's images and the dataset's must agree in width too; n_iter only affects decoding.
+    different = mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
+    if different:
+        raise TrainingError(mel_mismatch(pretrained, mel_config, data, different))
+    if genre is not None and genres and genre not in genres:
+        genres = add_genre(unet, genres, genre)
+        if progress:
+            print(
+                f"genre {genre!r} is new to {pretrained} (it knows {', '.join(genres[:-1])}): added as a new "
+                "genre label, starting from the model's unconditional one"
+            )
+    return unet, noise_scheduler, mel_config, genres
+
+
+def load_pretrained(source: str):
+    """UNet, training noise scheduler, mel settings and genres of a pretrained pipeline (folder or hub id)."""
+    import diffusers
+
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    try:
+        pipeline = AudioDiffusionPipeline.from_pretrained(source)
+    except Exception as error:  # noqa: BLE001 - a damaged folder fails in many ways deep inside diffusers and torch
+        raise TrainingError(
+            f"{source}: cannot load the pretrained pipeline ({type(error).__name__}: {first_line(error)})"
+        ) from None
+    if getattr(pipeline, "vqvae", None) is not None:
+        raise TrainingError(
+            f"{source} is a latent model (it has a VAE); fine-tuning latent models is not supported yet"
+        )
+    # Fine-tuning always trains on the DDPM forward process with the pretrained model's noise schedule.
+    noise_scheduler = diffusers.DDPMScheduler.from_config(dict(pipeline.scheduler.config))
+    return pipeline.unet, noise_scheduler, pipeline.mel_config, pipeline.genres
+
+
+def mel_mismatch(source: str, model: MelConfig, data, keys: list[str]) -> str:
+    different = [f"{key} {getattr(model, key)} vs {getattr(data.mel_config, key)}" for key in keys]
+    return (
+        f"dataset {data.source} was prepared with other mel settings than the model {source} "
+        f"({'; '.join(different)}): prepare it again with --mel-config {source}"
+    )
