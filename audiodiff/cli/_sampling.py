@@ -419,11 +419,12 @@ def clip_commands(
 
 
 def model_folder(model: str) -> str | None:
-    """The folder a model argument names (a path, a shipped name, a hub id in the local cache), or None."""
+    """The folder a model argument names (a path, a shipped name, a hub id in the local cache: the command has just
+    loaded it, and the record asks the network nothing), or None."""
     from audiodiff.pipeline import _resolve_folder
 
     try:
-        return str(Path(_resolve_folder(model)).resolve())
+        return str(Path(_resolve_folder(model, local_files_only=True)).resolve())
     except Exception:  # a hub id not in the cache, ...: the record keeps the name as given
         return None
 
