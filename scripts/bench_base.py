@@ -144,7 +144,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     classifier = WORK / "classifier"
     if not (classifier / "config.json").is_file():
-        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--steps", 600, "--device", "cpu",
+        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--max-steps", 600, "--device", "cpu",
                   quiet=True)  # fmt: skip
     slices = round(args.seconds / mel.slice_seconds)
     args.all_held_out = {}
@@ -161,7 +161,8 @@ def main() -> None:
             if pipeline is None:
                 continue
             folder = work / "sets" / name
-            audiodiff("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", args.seconds,
+            shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
+            audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
                       "--seed", args.seed, "--out", folder, "--device", "cpu", quiet=True)  # fmt: skip
             sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)

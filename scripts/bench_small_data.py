@@ -6,7 +6,7 @@ genre (`--genre`, default `colobot`: a genre the base does not know, added by th
 tracks are the held-out reference. Through the CLI, timed, with the peak memory of each command:
 
 1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`;
-2. `audiodiff finetune --from audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
+2. `audiodiff finetune audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
    and with `--offsets` the same with `--random-offsets`;
 3. 32 clips of 6 s from the fine-tune (`--genre G`) and, as "before", from the base (`--genre electronic`, the
    closest genre it knows);
@@ -92,7 +92,7 @@ def main() -> None:
         tuned = WORK / variant.replace(", ", "-").replace(" ", "-")
         if args.max_steps:
             options = [*options, "--max-steps", args.max_steps]
-        output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+        output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", data, "--genre", args.genre,
                                       "--out", tuned, *options)  # fmt: skip
         plan = next(line for line in output.splitlines() if line.startswith("plan:"))
         if variant == "fine-tuned":
@@ -104,7 +104,8 @@ def main() -> None:
     sets = {}
     for name, pipeline, genre in (*models, ("base (electronic)", DEFAULT_BASE, "electronic")):
         folder = WORK / "sets" / name
-        timed("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", 6, "--seed", args.seed,
+        shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
+        timed("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", 6, "--seed", args.seed,
               "--out", folder, "--device", "cpu")  # fmt: skip
         sets[name] = folder
     generator = torch.Generator().manual_seed(args.seed)
