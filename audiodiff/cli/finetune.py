@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from audiodiff.cli.common import FIRST_ARGUMENT, RenamedOptions
-from audiodiff.cli.train import run, run_options, training_options
+from audiodiff.cli.train import lora_options, run, run_options, training_options
 
 
 @click.command("finetune", cls=RenamedOptions, renamed={"--from": FIRST_ARGUMENT})
@@ -14,6 +14,7 @@ from audiodiff.cli.train import run, run_options, training_options
 @click.option("--genre", default=None, help="Train only on this genre of the dataset.")
 @click.option("--config", "config_name", default="finetune", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @training_options
+@lora_options
 def command(pretrained, data_path, genre, config_name, out_dir, resume, push_to_hub, private, **overrides) -> None:
     """Fine-tune the pipeline MODEL (a folder, hub id or shipped name; default: audiodiff-base-64, the shipped base
     model) on --data (optionally one --genre of it) into the pipeline folder OUT.
