@@ -64,7 +64,9 @@ class Clips:
         regenerated). images: integer pixels `(count, n_mels, frames)` at `bits` (for inpainting and loops, the
         regenerated slice). seeds: the seed of each clip's generator (after any redraw). redrawn: the clips drawn again
     because they failed the artefact check; failing: clip -> reasons for clips that still fail it; checked: whether
-    the pipeline had fences to check against (`AudioDiffusionPipeline.check_clips`).
+    the pipeline had fences to check against (`AudioDiffusionPipeline.check_clips`). bars: for loops made in bar
+    mode, their tempo and bars (`BarLoop`); each audio then loops from its first sample to its last, and its image
+    holds the loop's own columns `(n_mels, samples // hop_length)`, starting on the downbeat.
     """
 
     audios: np.ndarray
@@ -75,9 +77,23 @@ class Clips:
     redrawn: list[Redraw] = dataclasses.field(default_factory=list)
     failing: dict[int, list[str]] = dataclasses.field(default_factory=dict)
     checked: bool = False
+    bars: BarLoop | None = None
 
     def __len__(self) -> int:
         return len(self.audios)
+
+
+@dataclasses.dataclass(frozen=True)
+class BarLoop:
+    """A loop made of whole bars: `bars` bars of `beats_per_bar` beats at `tempo_bpm`, taken from the input starting
+    on its downbeat at `offset_seconds`; each clip is `samples` long (`bars * beats_per_bar * 60 / tempo_bpm` seconds,
+    to the sample) and starts on the downbeat."""
+
+    bars: int
+    tempo_bpm: float
+    beats_per_bar: int
+    offset_seconds: float
+    samples: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,7 +430,7 @@ def inpaint(
 def loop(
     pipeline: AudioDiffusionPipeline,
     audio: np.ndarray,
-    loop_seconds: float,
+    loop_seconds: float | None,
     offset_seconds: float = 0.0,
     count: int = 1,
     seed: int = 0,
@@ -422,12 +438,22 @@ def loop(
     genre: str | int | None = None,
     guidance: float = 1.0,
     progress: Progress | None = None,
+    bars: int | str | None = None,
+    beats_per_bar: int = 4,
 ) -> Clips:
     """`count` seamless loops of the slice starting `offset_seconds` into `(time,)` audio: `loop_seconds` around the
-    point where its end wraps to its start are regenerated. Each is `x_res * hop_length` samples."""
+    point where its end wraps to its start are regenerated. Each is `x_res * hop_length` samples.
+
+    bars: a whole number of bars (an int, or "auto": the most that fit) instead of the slice: see `_bar_loops`. Then
+    `loop_seconds` is the width regenerated around the wrap (None: one beat), the loop starts on the first downbeat
+    at or after `offset_seconds`, and `Clips.bars` tells the tempo and bars.
+    """
     steps = check_steps(pipeline, steps)
-    if not loop_seconds > 0:
-        raise ValueError(f"loop seconds must be positive, got {loop_seconds:g}")
+    if bars is not None:
+        return _bar_loops(pipeline, audio, loop_seconds, offset_seconds, count, seed, steps, genre, guidance, progress,
+                          bars, beats_per_bar)  # fmt: skip
+    if loop_seconds is None or not loop_seconds > 0:
+        raise ValueError(f"loop seconds must be positive, got {loop_seconds}")
     clip = one_slice(audio, pipeline, offset_seconds)
     audios, images = [], []
     with reporting_progress(progress, pipeline):
@@ -440,6 +466,90 @@ def loop(
             images.append(output.images[0])
     audios = set_level(np.stack(audios), rms(clip))  # at the level of the slice it loops
     return Clips(audios, np.stack(images), pipeline.sample_rate, pipeline.bits, _seeds(seed, count))
+
+
+# Bar mode reads the tempo from at most this much audio after the offset: enough beats for a precise period, a bounded
+# cost on a long song (librosa's beat tracker takes about 0.5 s per minute here).
+BAR_ANALYSIS_SECONDS = 60.0
+
+
+def _bar_loops(
+    pipeline: AudioDiffusionPipeline,
+    audio: np.ndarray,
+    seam_seconds: float | None,
+    offset_seconds: float,
+    count: int,
+    seed: int,
+    steps: int | None,
+    genre: str | int | None,
+    guidance: float,
+    progress: Progress | None,
+    bars: int | str,
+    beats_per_bar: int,
+) -> Clips:
+    """Loops of a whole number of bars of `(time,)` audio: `(count, samples)` clips that start on a downbeat and
+    loop sample-exactly at `samples = bars * bar length` (at the tempo `beats.bar_grid` reads from the audio).
+
+    The model's canvas is one slice wide and its own loop wraps at the slice's width, which is no number of bars; so
+    the bars are made to wrap inside the canvas instead. The B-sample bars starting on a downbeat are tiled across the
+    canvas with their downbeat in its middle (`canvas[t] = bars[(t - middle) mod B]`): the one raw join left in reach,
+    end of the last bar into the first downbeat, sits in the middle, and `seam_seconds` around it are regenerated (the
+    pipeline's inpainting), in context, on both sides. The B/hop spectrogram columns centred on that join are then cut
+    out; both cut edges lie in kept columns that repeat with period B, so the cut is one period of a loop, decoded as
+    one (`images_to_audio(loop=True)`: its first columns appended, their audio cross-faded into the start). The audio
+    is rotated to start on the downbeat and resampled (soxr VHQ, circularly) from the whole columns' length to the
+    exact B samples: a stretch of at most half a hop (0.3 % for one bar at 120 bpm). The tiling needs the bars to fit
+    in the slice with a few columns to spare at each edge (the STFT's half-window), so the bars that fit are counted in
+    that width. `seam_seconds` is at most the loop less its fades.
+    """
+    from audiodiff.beats import bar_grid, bar_loop
+    from audiodiff.codec import pixels_to_model
+    from audiodiff.export import resample
+
+    if bars != "auto" and (isinstance(bars, bool) or not isinstance(bars, numbers.Integral) or bars < 1):
+        raise ValueError(f"bars must be a whole number of at least 1 or 'auto', got {bars!r}")
+    if seam_seconds is not None and not seam_seconds > 0:
+        raise ValueError(f"loop seconds must be positive, got {seam_seconds:g}")
+    config, rate = pipeline.mel_config, pipeline.sample_rate
+    hop, width = config.hop_length, config.x_res
+    one_slice(audio, pipeline, offset_seconds)  # checks the offset
+    start = int(round(offset_seconds * rate))
+    grid = bar_grid(np.asarray(audio[start : start + int(BAR_ANALYSIS_SECONDS * rate)]), rate, beats_per_bar)
+    edge = -(-config.n_fft // (2 * hop)) + 1  # columns at each canvas edge that see its padding
+    usable = (width - 2 * edge) * hop / rate
+    offset, seconds = bar_loop(grid, usable, None if bars == "auto" else int(bars))
+    samples = int(round(seconds * rate))
+    first = start + int(round(offset * rate))
+    piece = np.asarray(audio[first : first + samples], dtype=np.float32)
+    piece = np.pad(piece, (0, samples - len(piece)))  # bar_loop allows the last bar to end a frame past the clip
+    middle = width * hop // 2
+    canvas = piece[(np.arange(config.slice_size) - middle) % samples]
+    columns = int(round(samples / hop))
+    first_column = int(round((middle - samples / 2) / hop))
+    fade = max(1, width // 64)  # the pipeline's inpainting fade, in columns
+    seam = seam_seconds if seam_seconds is not None else grid.bar_seconds / grid.beats_per_bar
+    seam = min(seam, (columns - 2 * fade - 4) * hop / rate)
+    around = (middle / rate - seam / 2, middle / rate + seam / 2)
+    rotation = middle - first_column * hop  # the downbeat's sample in the decoded cut
+    audios, images = [], []
+    with reporting_progress(progress, pipeline):
+        for index in range(count):
+            output = _sample(
+                pipeline, audio=canvas, inpaint_seconds=around, num_inference_steps=steps, genre=genre,
+                guidance_scale=guidance, generator=clip_generators(seed, 1, index),
+            )  # fmt: skip
+            cut = output.images[0][:, first_column : first_column + columns]
+            decoder = torch.Generator(pipeline.codec().device).manual_seed(seed + index)
+            image = pixels_to_model(cut, pipeline.bits)[None, None].to(pipeline.codec().device)
+            looped = pipeline.images_to_audio(image, decoder, loop=True)
+            looped = np.roll(looped[0].float().cpu().numpy(), -rotation)
+            # circular resampling: three periods in, the middle one out, so both ends see their true neighbours
+            audios.append(resample(np.tile(looped, 3), len(looped), samples)[samples : 2 * samples])
+            images.append(np.roll(cut, -int(round(rotation / hop)), axis=-1))
+    audios = set_level(np.stack(audios), rms(piece))  # at the level of the bars it loops
+    found = BarLoop(int(round(seconds / grid.bar_seconds)), grid.tempo_bpm, grid.beats_per_bar,
+                    (first / rate), samples)  # fmt: skip
+    return Clips(audios, np.stack(images), rate, pipeline.bits, _seeds(seed, count), bars=found)
 
 
 def edit(

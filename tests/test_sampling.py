@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_pipeline import MEL, clip, tiny_pipeline
+from diffusers import DDPMScheduler
+from test_beats import drums
+from test_pipeline import MEL, clip, tiny_pipeline, tiny_unet
 
 from audiodiff import sampling
 from audiodiff.codec import pixels_to_model
+from audiodiff.config import MelConfig
+from audiodiff.pipeline import AudioDiffusionPipeline
 
 
 def test_generate_seeds_clip_k_with_seed_plus_k_and_reports_progress():
@@ -60,6 +64,77 @@ def test_inpaint_loop_edit_and_interpolate():
     assert edited.images.shape == (1, 32, 32) and source.shape == (32, 32)
     morph = sampling.interpolate(pipe, frames=3, clips=[song, clip(0.3)], steps=2, refinements=0)
     assert morph.audios.shape[0] == 3 and morph.seeds == [0, 1, 2]
+
+
+# A pipeline whose slice holds two 4/4 bars at 120 bpm: 512 columns of 64 samples at 8 kHz (4.1 s).
+BAR_MEL = MelConfig(x_res=512, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+
+
+def bar_pipeline() -> AudioDiffusionPipeline:
+    pipe = AudioDiffusionPipeline(unet=tiny_unet(size=(32, 512)), scheduler=DDPMScheduler(), mel_config=BAR_MEL)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.set_scheduler("ddim")
+
+
+def _envelope(audio: np.ndarray) -> np.ndarray:
+    """RMS over 32 ms, one value per 64 samples (8 ms)."""
+    return np.sqrt(np.convolve(np.asarray(audio, dtype=np.float64) ** 2, np.ones(256) / 256, "same"))[::64]
+
+
+def test_bar_loops_are_whole_bars_from_the_downbeat():
+    pipe = bar_pipeline()
+    rate = BAR_MEL.sample_rate
+    song = drums(120, 12.0, rate, start=0.25)
+    looped = sampling.loop(pipe, song, 0.05, bars="auto", count=2, seed=3, steps=2)
+    found = looped.bars
+    # two 2 s bars fit in the 4.05 s the slice offers (4.1 s less three columns at each edge); three would not
+    assert found.bars == 2 and found.beats_per_bar == 4 and found.tempo_bpm == pytest.approx(120, rel=0.02)
+    assert found.offset_seconds == pytest.approx(0.25, abs=0.03)
+    # exactly two bars at the tempo read (within one hop of two bars at the true tempo)
+    assert found.samples == round(2 * 4 * 60 / found.tempo_bpm * rate)
+    assert abs(found.samples - 2 * 2.0 * rate) <= BAR_MEL.hop_length
+    assert looped.audios.shape == (2, found.samples) and looped.seeds == [3, 4]
+    assert looped.images.shape == (2, 32, round(found.samples / BAR_MEL.hop_length))
+    assert np.all(np.isfinite(looped.audios)) and np.abs(looped.audios).max() <= 1.0
+    for audio in looped.audios:
+        # the loop starts on the downbeat: its envelope lines up with the input's bars (away from the regenerated
+        # wrap) at a lag of at most 3 frames (24 ms)
+        loop_envelope, bars_envelope = _envelope(audio), _envelope(song[2000 : 2000 + found.samples])
+        inner = slice(20, -20)
+        lags = range(-30, 31)
+        scores = [np.corrcoef(np.roll(loop_envelope, lag)[inner], bars_envelope[inner])[0, 1] for lag in lags]
+        assert abs(lags[int(np.argmax(scores))]) <= 3 and max(scores) > 0.5
+        # and the last sample flows into the first: no bigger step there than among the samples around it
+        around = np.abs(np.diff(np.concatenate([audio[-64:], audio[:64]])))
+        assert around[63] <= np.delete(around, 63).max()
+    # one bar from the first downbeat after 5 s
+    one = sampling.loop(pipe, song, None, offset_seconds=5.0, bars=1, steps=2)
+    assert one.bars.bars == 1 and one.bars.offset_seconds == pytest.approx(6.25, abs=0.03)
+    assert one.audios.shape == (1, round(4 * 60 / one.bars.tempo_bpm * rate))
+    # without bars: today's loop, one slice long
+    plain = sampling.loop(pipe, song, 0.05, steps=2)
+    assert plain.bars is None and plain.audios.shape == (1, BAR_MEL.x_res * BAR_MEL.hop_length)
+
+
+@pytest.mark.parametrize(
+    "bars, audio, message",
+    [
+        (
+            3,
+            "drums",
+            r"3 bars \(6.00 s at 120.0 bpm, 4 beats a bar\) do not fit in the 4.05 s a loop can hold: at most 2",
+        ),
+        (0, "drums", "bars must be a whole number of at least 1 or 'auto', got 0"),
+        ("all", "drums", "bars must be a whole number of at least 1 or 'auto', got 'all'"),
+        ("auto", "silence", r"no beat found: the audio \(5.00 s\) is silent"),
+    ],
+)
+def test_bar_loop_errors(bars, audio, message):
+    song = drums(120, 12.0, 8000) if audio == "drums" else np.zeros(5 * 8000)
+    with pytest.raises(ValueError, match=message):
+        sampling.loop(bar_pipeline(), song, 0.05, bars=bars, steps=2)
+    with pytest.raises(ValueError, match="one bar .* is longer than the 0.21 s a loop can hold"):
+        sampling.loop(tiny_pipeline(), drums(120, 12.0, MEL.sample_rate), 0.05, bars="auto", steps=2)
 
 
 def test_join_clips_cross_fades_without_clicks():
