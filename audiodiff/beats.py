@@ -5,8 +5,8 @@ onset-strength envelope (spectral flux of a log-mel spectrogram), refines the be
 through the beat times, and picks the downbeat: of the `beats_per_bar` phases a bar can start on, the one whose beats
 carry the loudest low-frequency hits on average (the kick drum and the bass change on "one"; a snare on two and
 four is loud but high). Where one and three are equally accented it may start a loop half a bar late: the loop is
-still a whole number of bars. `bar_loop` then picks a whole number
-of bars that starts on a downbeat and fits in one model slice. Pure numpy/librosa, no torch.
+still a whole number of bars. `bar_loop` then picks a whole number of bars that starts on a downbeat and fits in a
+given length (one model slice, say). Pure numpy/librosa, no torch.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def bar_grid(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4) -> Gri
 def bar_loop(grid: Grid, slice_seconds: float, bars: int | None = None, after: float = 0.0) -> tuple[float, float]:
     """`(offset_seconds, loop_seconds)`: `bars` whole bars (the most that fit when None) starting on the first
     downbeat at or after `after` seconds whose bars all lie inside the clip, with `loop_seconds = bars * bar_seconds`
-    at most `slice_seconds` (one model slice, or what of it the caller can use).
+    at most `slice_seconds` (one model slice, or whatever limit the caller sets).
 
     A ValueError (one line) when even one bar does not fit in the slice, when `bars` bars do not, or when the clip has
     no downbeat followed by that many bars."""
@@ -126,12 +126,12 @@ def bar_loop(grid: Grid, slice_seconds: float, bars: int | None = None, after: f
     tempo = f"{grid.tempo_bpm:.1f} bpm, {grid.beats_per_bar} beats a bar"
     if most < 1:
         raise ValueError(
-            f"one bar ({grid.bar_seconds:.2f} s at {tempo}) is longer than the {slice_seconds:.2f} s a loop can hold"
+            f"one bar ({grid.bar_seconds:.2f} s at {tempo}) is longer than the {slice_seconds:.2f} s allowed"
         )
     if bars is not None and bars > most:
         raise ValueError(
-            f"{bars} bars ({bars * grid.bar_seconds:.2f} s at {tempo}) do not fit in the {slice_seconds:.2f} s a loop "
-            f"can hold: at most {most}"
+            f"{bars} bars ({bars * grid.bar_seconds:.2f} s at {tempo}) do not fit in the {slice_seconds:.2f} s "
+            f"allowed: at most {most}"
         )
     count = most if bars is None else int(bars)
     loop_seconds = count * grid.bar_seconds

@@ -65,8 +65,7 @@ class Clips:
         regenerated slice). seeds: the seed of each clip's generator (after any redraw). redrawn: the clips drawn again
     because they failed the artefact check; failing: clip -> reasons for clips that still fail it; checked: whether
     the pipeline had fences to check against (`AudioDiffusionPipeline.check_clips`). bars: for loops made in bar
-    mode, their tempo and bars (`BarLoop`); each audio then loops from its first sample to its last, and its image
-    holds the loop's own columns `(n_mels, samples // hop_length)`, starting on the downbeat.
+    mode, their tempo and bars (`BarLoop`); each audio then loops from its first sample to its last.
     """
 
     audios: np.ndarray
@@ -444,9 +443,10 @@ def loop(
     """`count` seamless loops of the slice starting `offset_seconds` into `(time,)` audio: `loop_seconds` around the
     point where its end wraps to its start are regenerated. Each is `x_res * hop_length` samples.
 
-    bars: a whole number of bars (an int, or "auto": the most that fit) instead of the slice: see `_bar_loops`. Then
-    `loop_seconds` is the width regenerated around the wrap (None: one beat), the loop starts on the first downbeat
-    at or after `offset_seconds`, and `Clips.bars` tells the tempo and bars.
+    bars: a whole number of bars (an int, or "auto": the most that fit in a slice, at least one) of the input
+    instead of the slice: see `_bar_loops`. Then `loop_seconds` is the width regenerated around the join of the last
+    bar into the first (None: one beat), the loop starts on the first downbeat at or after `offset_seconds`, is the
+    input sample for sample outside the regenerated span, and `Clips.bars` tells the tempo and bars.
     """
     steps = check_steps(pipeline, steps)
     if bars is not None:
@@ -488,68 +488,62 @@ def _bar_loops(
     beats_per_bar: int,
 ) -> Clips:
     """Loops of a whole number of bars of `(time,)` audio: `(count, samples)` clips that start on a downbeat and
-    loop sample-exactly at `samples = bars * bar length` (at the tempo `beats.bar_grid` reads from the audio).
+    loop at exactly `samples = bars * bar length` (at the tempo `beats.bar_grid` reads from the audio).
 
-    The model's canvas is one slice wide and its own loop wraps at the slice's width, which is no number of bars; so
-    the bars are made to wrap inside the canvas instead. The B-sample bars starting on a downbeat are tiled across the
-    canvas with their downbeat in its middle (`canvas[t] = bars[(t - middle) mod B]`): the one raw join left in reach,
-    end of the last bar into the first downbeat, sits in the middle, and `seam_seconds` around it are regenerated (the
-    pipeline's inpainting), in context, on both sides. The B/hop spectrogram columns centred on that join are then cut
-    out; both cut edges lie in kept columns that repeat with period B, so the cut is one period of a loop, decoded as
-    one (`images_to_audio(loop=True)`: its first columns appended, their audio cross-faded into the start). The audio
-    is rotated to start on the downbeat and resampled (soxr VHQ, circularly) from the whole columns' length to the
-    exact B samples: a stretch of at most half a hop (0.3 % for one bar at 120 bpm). The tiling needs the bars to fit
-    in the slice with a few columns to spare at each edge (the STFT's half-window), so the bars that fit are counted in
-    that width. `seam_seconds` is at most the loop less its fades.
+    The model's own loop wraps at its canvas's width, which is no number of bars, and a canvas is one slice wide,
+    often shorter than a bar (1.5 s for the shipped base). So the bars are laid out circularly instead: the B-sample
+    bars from the downbeat are tiled across one slice with the join of the last bar into the first downbeat in its
+    middle (`canvas[t] = bars[(t - middle) mod B]`, whether B is shorter or longer than the slice), `seam_seconds`
+    around that join are regenerated in that context (the pipeline's inpainting) and spliced back into the bars with
+    `inpainting.InpaintRange`'s cross-fades, at the level of the slice around them. Outside the regenerated span
+    (the seam plus 0.1 s of cross-fade on each side) each loop is the input sample for sample; the wrap from its last
+    sample to its first lies inside the span, in audio decoded in one piece, so it does not click.
+
+    `bars="auto"`: the most bars that fit in one slice, at least one. `seam_seconds` (None: one beat) is at most the
+    loop and the slice less their cross-fades. `Clips.images` hold the regenerated slices, as for `inpaint`.
     """
     from audiodiff.beats import bar_grid, bar_loop
-    from audiodiff.codec import pixels_to_model
-    from audiodiff.export import resample
+    from audiodiff.inpainting import CROSSFADE_SECONDS
 
     if bars != "auto" and (isinstance(bars, bool) or not isinstance(bars, numbers.Integral) or bars < 1):
         raise ValueError(f"bars must be a whole number of at least 1 or 'auto', got {bars!r}")
     if seam_seconds is not None and not seam_seconds > 0:
         raise ValueError(f"loop seconds must be positive, got {seam_seconds:g}")
-    config, rate = pipeline.mel_config, pipeline.sample_rate
-    hop, width = config.hop_length, config.x_res
+    rate, size = pipeline.sample_rate, pipeline.mel_config.slice_size
     one_slice(audio, pipeline, offset_seconds)  # checks the offset
     start = int(round(offset_seconds * rate))
     grid = bar_grid(np.asarray(audio[start : start + int(BAR_ANALYSIS_SECONDS * rate)]), rate, beats_per_bar)
-    edge = -(-config.n_fft // (2 * hop)) + 1  # columns at each canvas edge that see its padding
-    usable = (width - 2 * edge) * hop / rate
-    offset, seconds = bar_loop(grid, usable, None if bars == "auto" else int(bars))
+    if bars == "auto":
+        offset, seconds = bar_loop(grid, max(size / rate, grid.bar_seconds))
+    else:
+        offset, seconds = bar_loop(grid, grid.seconds, int(bars))
     samples = int(round(seconds * rate))
     first = start + int(round(offset * rate))
     piece = np.asarray(audio[first : first + samples], dtype=np.float32)
     piece = np.pad(piece, (0, samples - len(piece)))  # bar_loop allows the last bar to end a frame past the clip
-    middle = width * hop // 2
-    canvas = piece[(np.arange(config.slice_size) - middle) % samples]
-    columns = int(round(samples / hop))
-    first_column = int(round((middle - samples / 2) / hop))
-    fade = max(1, width // 64)  # the pipeline's inpainting fade, in columns
+    middle = size // 2
+    canvas = piece[(np.arange(size) - middle) % samples]
     seam = seam_seconds if seam_seconds is not None else grid.bar_seconds / grid.beats_per_bar
-    seam = min(seam, (columns - 2 * fade - 4) * hop / rate)
-    around = (middle / rate - seam / 2, middle / rate + seam / 2)
-    rotation = middle - first_column * hop  # the downbeat's sample in the decoded cut
+    # the span replaced (the seam and its cross-fades) must fit in the slice and leave some of the bars untouched
+    room = min(samples, size - 2 * pipeline.mel_config.hop_length) / rate - 2 * CROSSFADE_SECONDS
+    seam = min(seam, max(room, 2 / rate))
+    span = InpaintRange.from_seconds(size, middle / rate - seam / 2, middle / rate + seam / 2, rate, size)
+    replaced = np.arange(span.begin, span.end)
     audios, images = [], []
     with reporting_progress(progress, pipeline):
         for index in range(count):
             output = _sample(
-                pipeline, audio=canvas, inpaint_seconds=around, num_inference_steps=steps, genre=genre,
-                guidance_scale=guidance, generator=clip_generators(seed, 1, index),
+                pipeline, audio=canvas, inpaint_seconds=span.seconds_in_slice(), num_inference_steps=steps,
+                genre=genre, guidance_scale=guidance, generator=clip_generators(seed, 1, index),
             )  # fmt: skip
-            cut = output.images[0][:, first_column : first_column + columns]
-            decoder = torch.Generator(pipeline.codec().device).manual_seed(seed + index)
-            image = pixels_to_model(cut, pipeline.bits)[None, None].to(pipeline.codec().device)
-            looped = pipeline.images_to_audio(image, decoder, loop=True)
-            looped = np.roll(looped[0].float().cpu().numpy(), -rotation)
-            # circular resampling: three periods in, the middle one out, so both ends see their true neighbours
-            audios.append(resample(np.tile(looped, 3), len(looped), samples)[samples : 2 * samples])
-            images.append(np.roll(cut, -int(round(rotation / hop)), axis=-1))
-    audios = set_level(np.stack(audios), rms(piece))  # at the level of the bars it loops
+            spliced = span.splice(canvas, set_level(output.audios[:1], rms(canvas))[0])
+            looped = piece.copy()
+            looped[(replaced - middle) % samples] = spliced[replaced]
+            audios.append(looped)
+            images.append(output.images[0])
     found = BarLoop(int(round(seconds / grid.bar_seconds)), grid.tempo_bpm, grid.beats_per_bar,
                     (first / rate), samples)  # fmt: skip
-    return Clips(audios, np.stack(images), rate, pipeline.bits, _seeds(seed, count), bars=found)
+    return Clips(np.stack(audios), np.stack(images), rate, pipeline.bits, _seeds(seed, count), bars=found)
 
 
 def edit(

@@ -69,12 +69,12 @@ def test_bar_loop_picks_whole_bars_from_a_downbeat():
 @pytest.mark.parametrize(
     "slice_seconds, bars, after, message",
     [
-        (1.5, None, 0.0, r"one bar \(2.00 s at 120.0 bpm, 4 beats a bar\) is longer than the 1.50 s a loop can hold"),
+        (1.5, None, 0.0, r"one bar \(2.00 s at 120.0 bpm, 4 beats a bar\) is longer than the 1.50 s allowed"),
         (
             5.94,
             3,
             0.0,
-            r"3 bars \(6.00 s at 120.0 bpm, 4 beats a bar\) do not fit in the 5.94 s a loop can hold: at most 2",
+            r"3 bars \(6.00 s at 120.0 bpm, 4 beats a bar\) do not fit in the 5.94 s allowed: at most 2",
         ),
         (5.94, 2, 13.0, r"no downbeat at or after 13 s is followed by 2 bar\(s\) \(4.00 s at"),
         (5.94, 0, 0.0, "bars must be a whole number of at least 1"),

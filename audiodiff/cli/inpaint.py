@@ -48,9 +48,10 @@ class _Bars(click.ParamType):
     "--bars",
     type=_Bars(),
     default=None,
-    help="Make the loop a whole number of bars (N, or 'auto': the most that fit in one slice) at the tempo read "
-    "from AUDIO, starting on its first downbeat from --offset; --loop SECONDS is then the width regenerated around "
-    "the wrap (default: one beat). The WAV carries the loop points (smpl chunk).",
+    help="Make the loop a whole number of bars of AUDIO (N, or 'auto': the most that fit in one slice, at least one) "
+    "at the tempo read from it, starting on its first downbeat from --offset; only the join of the last bar into the "
+    "first is regenerated (--loop SECONDS around it, default one beat), the rest is AUDIO sample for sample. The WAV "
+    "carries the loop points (smpl chunk).",
 )
 @click.option(
     "--offset",
@@ -69,7 +70,8 @@ def command(
     cross-fades: outside it, the output is AUDIO sample for sample. Writes OUT/<stem>_inpaint_<k>.wav (the whole
     clip) and .png (the regenerated slice), or OUT/<stem>_loop_<k>.wav and .png, and prints the seed. A loop's WAV
     holds its loop points (a RIFF smpl chunk: first sample to last), so samplers and DAWs loop it without clicks;
-    with --bars the loop is a whole number of bars long and starts on a downbeat.
+    with --bars the loop is a whole number of bars long, starts on a downbeat, and the .png is the regenerated slice
+    around the join.
     """
     from audiodiff import sampling
     from audiodiff.inpainting import InpaintRange
