@@ -68,9 +68,9 @@ def command(
 
     The range (at most one slice long) is regenerated inside the slice around it and spliced back with short
     cross-fades: outside it, the output is AUDIO sample for sample. Writes OUT/<stem>_inpaint_<k>.wav (the whole
-    clip) and .png (the regenerated slice), or OUT/<stem>_loop_<k>.wav and .png, and prints the seed. A loop's WAV
-    holds its loop points (a RIFF smpl chunk: first sample to last), so samplers and DAWs loop it without clicks;
-    with --bars the loop is a whole number of bars long, starts on a downbeat, and the .png is the regenerated slice
+    clip) and .png (the regenerated slice), or OUT/<stem>_loop_<k>.wav and .png, and prints the seed. With --bars
+    the loop is a whole number of bars long and starts on a downbeat, its WAV holds its loop points (a RIFF smpl
+    chunk: first sample to last) so samplers and DAWs loop it without clicks, and the .png is the regenerated slice
     around the join.
     """
     from audiodiff import sampling
@@ -106,14 +106,18 @@ def command(
             f"({found.samples} samples)"
         )
     names = [f"{audio.stem}_loop_{index:03d}" for index in range(count)]
-    _sampling.report(out_dir, _write_loops(out_dir, names, clips), seed)
+    _sampling.report(out_dir, _write_loops(out_dir, names, clips, pipe), seed)
 
 
-def _write_loops(out_dir: Path, names: list[str], clips) -> int:
-    """`<name>.wav` with its loop points (the whole clip: a RIFF smpl chunk) and `<name>.png` for each loop."""
+def _write_loops(out_dir: Path, names: list[str], clips, pipe) -> int:
+    """`<name>.wav` and `<name>.png` for each loop; a bar loop's WAV also holds its loop points (the whole clip, a
+    RIFF smpl chunk). A slice loop's WAV stays as the studio writes it (the studio's page shows the command that
+    remakes a result byte for byte)."""
     from audiodiff.codec import save_png
     from audiodiff.export import write_audio
 
+    if clips.bars is None:
+        return _sampling.write_clips(out_dir, names, clips, pipe)
     for name, audio, pixels in zip(names, clips.audios, clips.images, strict=True):
         write_audio(out_dir / f"{name}.wav", audio, clips.sample_rate, loop=(0, len(audio)))
         save_png(out_dir / f"{name}.png", pixels, clips.bits)
