@@ -10,10 +10,13 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 from helpers import MEL, tiny_pipeline
+from test_beats import drums
+from test_sampling import bar_pipeline
 
 from audiodiff.audio import save_audio
 from audiodiff.cli.main import cli
 from audiodiff.codec import load_png
+from audiodiff.export import read_loop_points
 from audiodiff.synth import synthesize
 
 
@@ -110,10 +113,50 @@ def test_inpaint_range_keeps_the_rest_and_loop(folder, song, tmp_path):
     looped = invoke("inpaint", folder, song, "--out", tmp_path, "--loop", 0.05, "--steps", 2, "--device", "cpu")
     assert looped.exit_code == 0, looped.output
     assert read(tmp_path / "song_loop_000.wav").shape == (MEL.x_res * MEL.hop_length,)
+    assert read_loop_points(tmp_path / "song_loop_000.wav") == []  # as the studio writes it (test_ui)
     neither = invoke("inpaint", folder, song, "--out", tmp_path, "--device", "cpu")
     assert neither.exit_code == 2 and "--start and --end" in neither.output
     too_long = invoke("inpaint", folder, song, "--out", tmp_path, "--start", 0.0, "--end", 0.5, "--device", "cpu")
     assert too_long.exit_code == 2 and "longer than one slice" in too_long.output
+
+
+@pytest.fixture(scope="module")
+def bar_folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bar_pipeline")
+    bar_pipeline().save_pretrained(path)
+    return path
+
+
+def test_inpaint_loop_on_the_bar(bar_folder, tmp_path):
+    song = tmp_path / "drums.wav"
+    save_audio(song, drums(120, 12.0, MEL.sample_rate, start=0.25), MEL.sample_rate)
+    result = invoke("inpaint", bar_folder, song, "--out", tmp_path / "a", "--bars", "auto", "--clips", 2, "--steps", 2,
+                    "--seed", 5, "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "bar(s)" in line)
+    assert "2 bar(s) of 4 beats at 1" in line and "from the downbeat at 0.2" in line
+    tempo = float(line.split(" at ")[1].split()[0])
+    assert tempo == pytest.approx(120, rel=0.02)
+    samples = round(2 * 4 * 60 / tempo * MEL.sample_rate)
+    assert f"({samples} samples)" in line
+    for index in range(2):
+        wav = tmp_path / "a" / f"drums_loop_{index:03d}.wav"
+        assert read(wav).shape == (samples,) and soundfile.info(wav).subtype == "PCM_16"
+        assert read_loop_points(wav) == [(0, samples)]
+        pixels, _ = load_png(tmp_path / "a" / f"drums_loop_{index:03d}.png")
+        assert pixels.shape == (32, 512)  # the regenerated slice
+    one = invoke("inpaint", bar_folder, song, "--out", tmp_path / "b", "--loop", 0.1, "--bars", 1, "--offset", 5,
+                 "--steps", 2, "--device", "cpu")  # fmt: skip
+    assert one.exit_code == 0, one.output
+    assert "1 bar(s) of 4 beats" in one.output and "from the downbeat at 6.2" in one.output
+    assert len(read_loop_points(tmp_path / "b" / "drums_loop_000.wav")) == 1
+    too_many = invoke("inpaint", bar_folder, song, "--out", tmp_path / "c", "--bars", 9, "--device", "cpu")
+    assert too_many.exit_code == 2 and "9 bars (18.00 s at 120.0 bpm, 4 beats a bar) do not fit" in too_many.output
+    refusals = [(["--bars", "0"], "neither a whole number of bars"), (["--bars", "some"], "or 'auto'"),
+                (["--bars", "auto", "--start", "0", "--end", "0.1"], "--bars cannot be combined")]  # fmt: skip
+    for bad, message in refusals:
+        refused = invoke("inpaint", bar_folder, song, "--out", tmp_path / "d", *bad, "--device", "cpu")
+        assert refused.exit_code == 2 and message in refused.output, refused.output
 
 
 def test_edit_genre_transfer(folder, song, tmp_path):

@@ -189,9 +189,10 @@ class ClipWriter:
         self.names = clip_set.names if clip_set is not None else list(names or [])
         self.output = clip_set.output if clip_set is not None else None
         self.written = 0
+        self.loop_points = False
 
     def __call__(self, index: int, audio, pixels) -> None:
-        write_clip(self.out_dir, self.names[index], audio, pixels, self.pipeline, self.output)
+        write_clip(self.out_dir, self.names[index], audio, pixels, self.pipeline, self.output, self.loop_points)
         self.written += 1
         if self.clip_set is not None:
             self.clip_set.written(index)
@@ -421,10 +422,10 @@ def clip_commands(
 def model_folder(model: str) -> str | None:
     """The folder a model argument names (a path, a shipped name, a hub id in the local cache: the command has just
     loaded it, and the record asks the network nothing), or None."""
-    from audiodiff.pipeline import _resolve_folder
+    from audiodiff.pipeline_folder import resolve_folder
 
     try:
-        return str(Path(_resolve_folder(model, local_files_only=True)).resolve())
+        return str(Path(resolve_folder(model, local_files_only=True)).resolve())
     except Exception:  # a hub id not in the cache, ...: the record keeps the name as given
         return None
 
@@ -470,13 +471,15 @@ def announce(pipeline, count: int, steps: int | None, seconds: float | None, ove
     )
 
 
-def write_clips(out_dir: Path, names: list[str] | ClipSet, clips, pipeline) -> int:
+def write_clips(out_dir: Path, names: list[str] | ClipSet, clips, pipeline, loop_points: bool = False) -> int:
     """`<name>.wav` and `<name>.png` for each clip of a job's `Clips` (`names`, or a `ClipSet`'s, whose JSON is then
-    brought up to date after each clip); returns how many."""
+    brought up to date after each clip); returns how many. `loop_points`: each WAV loops as a whole (a RIFF smpl
+    chunk from its first sample to its last)."""
     if isinstance(names, ClipSet):
         writer = ClipWriter(out_dir, None, pipeline, names)
     else:
         writer = ClipWriter(out_dir, names, pipeline)
+    writer.loop_points = loop_points
     for index, (audio, pixels) in enumerate(zip(clips.audios, clips.images, strict=True)):
         writer(index, audio, pixels)
     return writer.written
@@ -502,13 +505,20 @@ def one_slice(audio, pipeline, offset_seconds: float):
         raise click.BadParameter(str(error), param_hint="--offset") from None
 
 
-def write_clip(out_dir: Path, name: str, audio, pixels, pipeline, output: OutputSettings | None = None) -> None:
+def write_clip(
+    out_dir: Path, name: str, audio, pixels, pipeline, output: OutputSettings | None = None, loop_points: bool = False
+) -> None:
     """`name.wav` (the audio; `name.flac` with `--format flac`) and `name.png` (the spectrogram at the pipeline's bit
     depth) in `out_dir`. `output`: the rate, format and loudness of the audio file (`audiodiff.export.write_audio`;
-    None: 16-bit WAV at the model's rate, as written)."""
+    None: 16-bit WAV at the model's rate, as written). `loop_points`: the WAV loops as a whole (smpl chunk)."""
     from audiodiff.codec import save_png
 
-    if output is None:
+    if loop_points:
+        from audiodiff.export import OutputSettings, write_audio
+
+        output = output or OutputSettings()
+        write_audio(out_dir / f"{name}{output.suffix}", audio, pipeline.sample_rate, output, loop=(0, len(audio)))
+    elif output is None:
         from audiodiff.audio import save_audio
 
         save_audio(out_dir / f"{name}.wav", audio, pipeline.sample_rate)
