@@ -15,7 +15,7 @@ from test_sampling import bar_pipeline
 
 from audiodiff.audio import save_audio
 from audiodiff.cli.main import cli
-from audiodiff.codec import load_png
+from audiodiff.codec import load_png, load_png_with_mel
 from audiodiff.export import read_loop_points
 from audiodiff.synth import synthesize
 
@@ -59,6 +59,14 @@ def test_generate_writes_clips_and_reproduces_from_the_printed_seed(folder, tmp_
     same, _ = load_png(tmp_path / "b" / "generated_000.png")
     third, _ = load_png(tmp_path / "a" / "generated_002.png")
     assert np.abs(same.astype(int) - third.astype(int)).max() <= 2  # clip 2 of seed 7 = clip 0 of seed 9
+    # Each PNG carries the model's mel settings: `decode` reads a copy of it alone, without --mel-config.
+    assert load_png_with_mel(tmp_path / "b" / "generated_000.png")[2] == MEL
+    alone_png = tmp_path / "png" / "clip.png"
+    alone_png.parent.mkdir()
+    alone_png.write_bytes((tmp_path / "b" / "generated_000.png").read_bytes())
+    decoded = invoke("decode", alone_png, "--out", tmp_path / "decoded", "--device", "cpu")
+    assert decoded.exit_code == 0, decoded.output
+    assert read(tmp_path / "decoded" / "clip.wav").shape == ((MEL.x_res - 1) * MEL.hop_length,)
 
 
 def test_generate_long_clip_and_errors(folder, tmp_path):

@@ -526,7 +526,7 @@ def write_clip(
         from audiodiff.export import write_audio
 
         write_audio(out_dir / f"{name}{output.suffix}", audio, pipeline.sample_rate, output)
-    save_png(out_dir / f"{name}.png", pixels, pipeline.bits)
+    save_png(out_dir / f"{name}.png", pixels, pipeline.bits, mel_config=pipeline.mel_config)
 
 
 def redraw_option(function: Callable) -> Callable:

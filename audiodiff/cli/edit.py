@@ -70,7 +70,7 @@ def command(pipeline, audio, out_dir, device, source_genre, source_pipeline, str
     )  # fmt: skip
     _sampling.write_clips(out_dir, clip_set, edited, target)
     source_image = clip_set.companion("source", ".png")
-    save_png(source_image, source_pixels, target.bits)
+    save_png(source_image, source_pixels, target.bits, mel_config=target.mel_config)
     clip_set.record["source_image"] = source_image.name
     clip_set.finish(edited)
     _sampling.report(out_dir, 1, settings.seed, clip_set=clip_set)
