@@ -4,7 +4,7 @@
 What travels: the folder as it is, minus what only the machine that trained needs (`IGNORED`: checkpoints with
 optimizer state, raw previews, TensorBoard logs, the resume record, prepare's work cache, the lock file). A
 pipeline folder keeps the reference layout, so `from_pretrained(REPO)` works with audiodiff and diffusers; a
-dataset folder stays a `save_to_disk` folder whose card points `load_dataset` at its Arrow files (`cards.py`).
+dataset folder stays a `save_to_disk` folder whose card points `load_dataset` at its Arrow files (`cards/`).
 """
 
 from __future__ import annotations

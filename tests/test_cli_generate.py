@@ -251,9 +251,9 @@ def test_steps_and_seconds_out_of_range_are_one_line_errors(folder, tmp_path):
 
 def test_generate_writes_each_clip_as_soon_as_it_is_done(folder, tmp_path, monkeypatch):
     """A long run stopped half-way keeps the clips it finished (it once wrote everything at the end)."""
-    from audiodiff import sampling
+    from audiodiff import clip_drawing
 
-    sample, calls = sampling._sample, []
+    sample, calls = clip_drawing.sample, []
 
     def sample_then_stop(pipeline, **arguments):
         calls.append(sorted(path.name for path in tmp_path.iterdir()))
@@ -261,7 +261,7 @@ def test_generate_writes_each_clip_as_soon_as_it_is_done(folder, tmp_path, monke
             raise KeyboardInterrupt  # Ctrl-C while the second clip is sampled
         return sample(pipeline, **arguments)
 
-    monkeypatch.setattr(sampling, "_sample", sample_then_stop)
+    monkeypatch.setattr(clip_drawing, "sample", sample_then_stop)
     arguments = ["generate", folder, "--out", tmp_path, "--clips", 3, "--batch-size", 1, "--steps", 2, "--seed", 5,
                  "--redraw", 0, "--device", "cpu"]  # fmt: skip
     result = CliRunner().invoke(cli, [str(argument) for argument in arguments])

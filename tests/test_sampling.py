@@ -9,7 +9,7 @@ from diffusers import DDPMScheduler
 from helpers import MEL, clip, tiny_pipeline, tiny_unet
 from test_beats import drums
 
-from audiodiff import sampling
+from audiodiff import clip_drawing, sampling
 from audiodiff.codec import pixels_to_model
 from audiodiff.config import MelConfig
 from audiodiff.pipeline import AudioDiffusionPipeline
@@ -232,7 +232,7 @@ def test_steps_are_bounded_by_the_training_timesteps_before_any_sampling(monkeyp
     assert sampling.max_steps(pipe) == 1000
     assert sampling.check_steps(pipe, None) is None and sampling.check_steps(pipe, 1000) == 1000
     assert sampling.check_steps(pipe, 20.0) == 20  # a whole number from a number box
-    monkeypatch.setattr(sampling, "_sample", lambda *arguments, **keywords: pytest.fail("sampled"))
+    monkeypatch.setattr(clip_drawing, "sample", lambda *arguments, **keywords: pytest.fail("sampled"))
     audio = clip(0.5)
     jobs = {
         "generate": lambda steps: sampling.generate(pipe, steps=steps),
