@@ -139,6 +139,10 @@ def test_a_lora_finetune_writes_merged_weights_and_its_adapter_and_resumes_exact
     assert adapted and all(not torch.equal(weights[name], before[name]) for name in adapted)  # merged updates
     assert torch.equal(weights["conv_in.weight"], before["conv_in.weight"])  # not a LoRA target: frozen
     assert lora.read_record(straight)["base"] == str(base) and lora.read_record(straight)["rank"] == 4
+    from audiodiff.cards import model_card
+
+    card = model_card(straight)
+    assert "| LoRA | rank 4, alpha 4: the base frozen" in card and "0 warm-up steps" in card
 
     tuned = AudioDiffusionPipeline.from_pretrained(straight).unet.eval()
     unmerged = lora.load_adapter(AudioDiffusionPipeline.from_pretrained(base).unet.eval(), straight, merge=False)

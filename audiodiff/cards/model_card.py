@@ -46,6 +46,13 @@ def _model_name(source: str | None) -> str | None:
     return Path(source).name if Path(source).exists() else source
 
 
+def _warmup(config: dict[str, Any]) -> str:
+    """The run's learning-rate warm-up as it was set: a share of the run (`warmup_fraction`) or a step count."""
+    if config.get("warmup_fraction") is not None:
+        return f"warm-up {100 * config['warmup_fraction']:g}% of the steps"
+    return f"{config.get('lr_warmup_steps')} warm-up steps"
+
+
 def _recipe_rows(training: dict[str, Any], scheduler: dict[str, Any], parameters: int | None) -> list[tuple]:
     config = training.get("config") or {}
     # A fine-tune or student keeps its pretrained model's network: the preset's `model` did not apply.
@@ -59,8 +66,11 @@ def _recipe_rows(training: dict[str, Any], scheduler: dict[str, Any], parameters
         ("optimizer steps", steps),
         ("images per step (per process)", per_step or None),
         ("images seen (per process)", steps * per_step if steps and per_step else None),
-        ("learning rate", f"{config.get('learning_rate')} ({config.get('lr_scheduler')}, "
-                          f"{config.get('lr_warmup_steps')} warm-up steps)" if config.get("learning_rate") else None),
+        ("learning rate", f"{config.get('learning_rate')} ({config.get('lr_scheduler')}, {_warmup(config)})"
+                          if config.get("learning_rate") else None),
+        ("LoRA", f"rank {config['lora_rank']}, alpha {config.get('lora_alpha') or config['lora_rank']}: the base "
+                 "frozen, the merged weights in `unet/`, the adapter alone in `lora/`"
+                 if config.get("lora_rank") else None),
         ("prediction", scheduler.get("prediction_type")),
         ("noise schedule", f"{scheduler.get('_class_name')}, {scheduler.get('num_train_timesteps')} steps, "
                            f"{scheduler.get('beta_schedule')} betas" if scheduler else None),
