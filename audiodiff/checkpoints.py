@@ -209,4 +209,3 @@ def check_finite(
         f"step {step}: {problem} (diverged): lower {setting} and start again in a new --out; nothing of this step "
         f"was saved ({kept})"
     )
-
