@@ -403,7 +403,7 @@ def _usage(name: str, genres: list[str] | None, kind: str) -> list[str]:
         "",
         "```",
         f"audiodiff generate {name}{genre} --seconds 6 --out clips",
-        f"audiodiff finetune --from {name} --data MY_DATASET --genre MY_GENRE --out my_model",
+        f"audiodiff finetune {name} --data MY_DATASET --genre MY_GENRE --out my_model",
         "```",
         "```python",
         "from audiodiff.pipeline import AudioDiffusionPipeline",

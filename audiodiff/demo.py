@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from audiodiff.figures import write_loss_plot
@@ -17,6 +18,26 @@ DECODER_NAMES = {
     "griffinlim-pghi": "Griffin-Lim, PGHI initial phase",
     "vocoder": "trained vocoder",
 }
+
+
+def newest_set(folder: Path) -> list[Path]:
+    """The WAVs of the newest set of clips in `folder`: `audiodiff generate` numbers each run's clips after the
+    earlier ones and writes a JSON per set, so a demo run again shows the clips it just made. Every WAV when the
+    folder holds no set's JSON."""
+    sets = []
+    for path in Path(folder).glob("*.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        number = re.search(r"_(\d+)", path.stem)
+        if isinstance(record, dict) and isinstance(record.get("clips"), list) and number:
+            sets.append((int(number.group(1)), record))
+    if not sets:
+        return sorted(Path(folder).glob("*.wav"))
+    _, record = max(sets, key=lambda item: item[0])
+    wavs = [Path(folder) / str(clip.get("file")) for clip in record["clips"] if isinstance(clip, dict)]
+    return [wav for wav in wavs if wav.is_file()]
 
 
 # --- the results page -----------------------------------------------------------------------------------------------
@@ -49,7 +70,7 @@ def write_index(out: Path, genre: str | None, timings: dict[str, float], data: s
     if plots:
         sections.append("<h2>Training loss</h2>" + "".join(plots))
     clips = []
-    for wav in sorted((out / "generated").glob("*.wav")):
+    for wav in newest_set(out / "generated"):
         png = wav.with_suffix(".png")
         picture = f"<img src='{relative(png)}' height='128'>" if png.is_file() else ""
         clips.append(

@@ -258,7 +258,7 @@ class Distiller(Trainer):
     @classmethod
     def _new_run(cls, config: DistillConfig, data, out_dir: Path, pretrained, genre, progress, preset=None):
         if pretrained is None:
-            raise DistillationError("a distillation needs a teacher: --from PIPELINE")
+            raise DistillationError("a distillation needs a teacher: audiodiff distill MODEL")
         teacher = _load_teacher(pretrained)
         different = teacher.mel_config.mismatches(data.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
         if different:

@@ -188,13 +188,30 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     return float(_LOUDNESS_OFFSET + 10 * math.log10(np.mean(gated)))
 
 
-def _oversampled(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-    """`(time * factor,)` audio oversampled for true-peak metering (BS.1770-4 Annex 2), and the factor: 4x from
-    44.1 kHz up, 8x below (the annex's 4x assumes 48 kHz; lower rates need more to see the same inter-sample peaks)."""
+_PEAK_BLOCK = 1 << 16  # samples oversampled at once: memory stays a few times the audio's, not 8x
+_PEAK_MARGIN = 32  # input samples of context on each side of a block (the interpolator reaches 10)
+
+
+def _true_peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`(time,)`: the largest magnitude of the signal oversampled for true-peak metering (BS.1770-4 Annex 2) between
+    each sample and its neighbours, never below the sample itself. Oversampling is 4x from 44.1 kHz up, 8x below (the
+    annex's 4x assumes 48 kHz; lower rates need more to see the same inter-sample peaks), with scipy's polyphase
+    windowed-sinc interpolator (`resample_poly`), block by block with context so that a long clip needs little
+    memory."""
     from scipy.signal import resample_poly
 
+    audio = np.asarray(audio, dtype=np.float64)
     factor = 4 if sample_rate >= 44100 else 8
-    return resample_poly(np.asarray(audio, dtype=np.float64), factor, 1), factor
+    envelope = np.abs(audio)
+    for start in range(0, len(audio), _PEAK_BLOCK):
+        end = min(start + _PEAK_BLOCK, len(audio))
+        low, high = max(0, start - _PEAK_MARGIN), min(len(audio), end + _PEAK_MARGIN)
+        oversampled = np.abs(resample_poly(audio[low:high], factor, 1))
+        between = oversampled[(start - low) * factor : (end - low) * factor].reshape(end - start, factor).max(axis=1)
+        envelope[start:end] = np.maximum(envelope[start:end], between)
+    # the peak between sample n-1 and n belongs to both neighbours
+    envelope[1:] = np.maximum(envelope[1:], envelope[:-1].copy())
+    return envelope
 
 
 def true_peak(audio: np.ndarray, sample_rate: int) -> float:
@@ -203,17 +220,8 @@ def true_peak(audio: np.ndarray, sample_rate: int) -> float:
     audio = np.asarray(audio, dtype=np.float64)
     if len(audio) == 0:
         return -math.inf
-    peak = max(float(np.max(np.abs(_oversampled(audio, sample_rate)[0]))), float(np.max(np.abs(audio))))
+    peak = float(_true_peak_envelope(audio, sample_rate).max())
     return 20 * math.log10(peak) if peak > 0 else -math.inf
-
-
-def _true_peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """`(time,)`: the largest oversampled magnitude within each sample period (the inter-sample peaks around it)."""
-    oversampled, factor = _oversampled(audio, sample_rate)
-    envelope = np.abs(oversampled[: len(audio) * factor]).reshape(len(audio), factor).max(axis=1)
-    # the peak between sample n-1 and n belongs to both neighbours
-    envelope = np.maximum(envelope, np.concatenate([[0.0], envelope[:-1]]))
-    return np.maximum(envelope, np.abs(audio))
 
 
 def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float) -> np.ndarray:

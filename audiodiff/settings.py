@@ -37,6 +37,16 @@ OPTIONS: dict[str, str] = {
     "phase_init": "--phase-init",
     "vocoder": "--vocoder",
 }
+# The settings each sampling command has an option for; the others are fixed by the command (an edit makes one clip,
+# an inpainting one slice), so its command line leaves them out. A command not named here gets every option.
+_SLICE_JOB = frozenset(OPTIONS) - {"seconds", "overlap", "batch_size", "redraw"}
+COMMAND_FIELDS: dict[str, frozenset[str]] = {
+    "generate": frozenset(OPTIONS),
+    "vary": frozenset(OPTIONS) - {"seconds", "overlap"},
+    "inpaint": _SLICE_JOB,
+    "interpolate": _SLICE_JOB,
+    "edit": _SLICE_JOB - {"count"},
+}
 # Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
 JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
 # Fields that set the pipeline (its sampler and decoder), not the job: every drawing command takes their options.
@@ -103,11 +113,17 @@ class DrawSettings:
             arguments["frames"] = self.count
         return arguments
 
-    def options(self, job: Callable | None = None) -> list[str]:
+    def options(self, job: Callable | str | None = None) -> list[str]:
         """The CLI options that set these values (fields at None are left out: the command's default applies). With
-        `job`, only those of the fields it takes (`job_arguments`) and of the pipeline's (`PIPELINE_FIELDS`): the
-        command of a job without batches (inpaint, edit, interpolate) has no --batch-size to give."""
-        taken = None if job is None else self._fields_of(job)
+        `job`, only those of the fields it takes: a job of `audiodiff.sampling` (the fields of its keywords,
+        `job_arguments`, and the pipeline's, `PIPELINE_FIELDS`), or a command's name (its options,
+        `COMMAND_FIELDS`): the command of a job without batches (inpaint, edit, interpolate) has no --batch-size."""
+        if job is None:
+            taken = None
+        elif isinstance(job, str):
+            taken = COMMAND_FIELDS.get(job)
+        else:
+            taken = self._fields_of(job)
         words: list[str] = []
         for name, option in OPTIONS.items():
             value = getattr(self, name)
@@ -121,8 +137,9 @@ class DrawSettings:
     ) -> str:
         """`audiodiff COMMAND MODEL INPUTS... --out OUT <these settings> <extra>`, quoted for a POSIX shell. `extra`:
         the job's own options (`strength=0.5` -> `--strength 0.5`; None and False left out, True a flag). `job`: list
-        only the settings that job takes (`options`)."""
-        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *self.options(job)]
+        only the settings that job takes (`options`); by default those COMMAND has options for (`COMMAND_FIELDS`)."""
+        taken = self.options(job if job is not None else command)
+        words = ["audiodiff", command, str(model), *map(str, inputs), "--out", str(out), *taken]
         for name, value in extra.items():
             if value is None or value is False:
                 continue
@@ -130,6 +147,15 @@ class DrawSettings:
             if value is not True:
                 words.append(_text(value))
         return shlex.join(words)
+
+    @classmethod
+    def split(cls, values: Mapping[str, Any]) -> tuple[DrawSettings, dict[str, Any]]:
+        """Settings from the entries of `values` named like a field (a command's parsed options), and the rest (the
+        job's own options: strength, offset, ...)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known}), {
+            key: value for key, value in values.items() if key not in known
+        }
 
     def _fields_of(self, job: Callable) -> set[str]:
         """The fields `job` takes (by its keywords, `job_arguments`), with the pipeline's."""

@@ -36,16 +36,17 @@ def quality_fences(rows, bits: int, mel_config: MelConfig, count: int = 1024) ->
     return {"fences": fences.to_dict(), "fitted_on": f"{len(indices)} training images"}
 
 
-def write_previews(output, bits: int, folder: Path, step: int, tracker=None) -> None:
+def write_previews(output, bits: int, folder: Path, step: int, tracker=None, mel_config=None) -> None:
     """Write a pipeline's `output` (`AudioDiffusionOutput` of `output_type="np"`: `images` `(batch, height, width)`
     pixels, `audios` `(batch, time)`) as `folder/sample_K.png` and `.wav`, and, given a TensorBoard `SummaryWriter`
     `tracker`, log them at `step`: the images under `samples` (brightness in [0, 1]) and the first
-    `PREVIEW_AUDIO_SECONDS` of each clip under `samples/audio_K` at the clips' sample rate."""
+    `PREVIEW_AUDIO_SECONDS` of each clip under `samples/audio_K` at the clips' sample rate. `mel_config`: written
+    into each PNG (its `audiodiff:mel` chunk), so that `audiodiff decode` reads it alone."""
     from audiodiff.audio import save_audio
     from audiodiff.codec import save_png
 
     for index, pixels in enumerate(output.images):
-        save_png(folder / f"sample_{index}.png", pixels, bits)
+        save_png(folder / f"sample_{index}.png", pixels, bits, mel_config=mel_config)
         save_audio(folder / f"sample_{index}.wav", output.audios[index], output.sample_rate)
     if tracker is None:
         return

@@ -463,7 +463,7 @@ class Trainer(RunFolderHolder):
                           generator=generator, output_type="np", **kwargs)  # fmt: skip
         folder = self.out_dir / "samples" / f"step_{self.global_step:08d}"
         tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.accelerator.trackers else None
-        write_previews(output, pipeline.bits, folder, self.global_step, tracker)
+        write_previews(output, pipeline.bits, folder, self.global_step, tracker, pipeline.mel_config)
 
     def copy_check(self, count: int = 4000) -> dict[str, Any] | None:
         """The copy check (`evaluation.copies`) of the run's last preview clips against up to `count` of its training

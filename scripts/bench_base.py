@@ -144,7 +144,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     classifier = WORK / "classifier"
     if not (classifier / "config.json").is_file():
-        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--steps", 600, "--device", "cpu",
+        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--max-steps", 600, "--device", "cpu",
                   quiet=True)  # fmt: skip
     slices = round(args.seconds / mel.slice_seconds)
     args.all_held_out = {}
@@ -161,7 +161,8 @@ def main() -> None:
             if pipeline is None:
                 continue
             folder = work / "sets" / name
-            audiodiff("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", args.seconds,
+            shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
+            audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
                       "--seed", args.seed, "--out", folder, "--device", "cpu", quiet=True)  # fmt: skip
             sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)
@@ -206,12 +207,15 @@ def main() -> None:
             for peer in peers(row)
         )
 
-    def ratio(row, key) -> float:
-        return min(row[key] / max(peer[key], 1e-9) for peer in peers(row))
+    def ratio(key) -> str:
+        """The smallest base/real ratio over the genres and references where real music scores above 0 (a ratio
+        to 0 is undefined, not huge: rock's 3 held-out tracks give real-vs-real precision 0); `n/a` if none."""
+        ratios = [row[key] / peer[key] for row in base for peer in peers(row) if peer[key] > 0]
+        return f"{min(ratios):.2f}" if ratios else "n/a"
 
     print(result_line({
-        "precision_ratio": f"{min(ratio(row, 'precision') for row in base):.2f}",
-        "recall_ratio": f"{min(ratio(row, 'recall') for row in base):.2f}",
+        "precision_ratio": ratio("precision"),
+        "recall_ratio": ratio("recall"),
         "flagged": f"{max(row['flagged'] for row in base):.3f}",
         "flagged_real": f"{max(row['flagged'] for row in real):.3f}",
         "genre_share": f"{min(row['genre_share'] or 0 for row in base):.2f}",

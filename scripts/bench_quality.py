@@ -63,7 +63,7 @@ def stage_train(args) -> None:
             audiodiff("train", "--data", data, "--config", "demo-base", "--out", base, "--max-steps", base_steps,
                       "--seed", args.seed)  # fmt: skip
         if not (finetuned / "model_index.json").is_file():
-            audiodiff("finetune", "--from", base, "--data", data, "--config", "demo-finetune", "--genre", args.genre,
+            audiodiff("finetune", base, "--data", data, "--config", "demo-finetune", "--genre", args.genre,
                       "--out", finetuned, "--max-steps", finetune_steps, "--seed", args.seed)  # fmt: skip
 
 
@@ -123,7 +123,7 @@ def stage_evaluate(args) -> None:
     mel = MelConfig.find(args.work / "dataset")
     classifier_dir = args.work / "classifier"
     if not (classifier_dir / "config.json").is_file():
-        audiodiff("train-classifier", "--data", args.work / "dataset", "--out", classifier_dir, "--steps", 400,
+        audiodiff("train-classifier", "--data", args.work / "dataset", "--out", classifier_dir, "--max-steps", 400,
                   "--seed", args.seed, "--device", "cpu")  # fmt: skip
     classifier = GenreClassifier.from_pretrained(classifier_dir)
     reference, probe, real_long = load_reference(args, mel)

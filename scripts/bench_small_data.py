@@ -6,8 +6,8 @@ genre (`--genre`, default `colobot`: a genre the base does not know, added by th
 tracks are the held-out reference. Through the CLI, timed, with the peak memory of each command:
 
 1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`;
-2. `audiodiff finetune --from audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
-   and with `--offsets` the same with `--random-offsets`;
+2. `audiodiff finetune audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
+   with `--offsets` the same with `--random-offsets`, and with `--lora` LoRA adapters (`--config finetune-lora`);
 3. 32 clips of 6 s from the fine-tune (`--genre G`) and, as "before", from the base (`--genre electronic`, the
    closest genre it knows);
 4. `audiodiff evaluate --training DATA` of each against the held-out tracks: precision/recall, Frechet distances,
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--offsets", action="store_true", help="also fine-tune with --random-offsets and compare")
+    parser.add_argument("--lora", action="store_true", help="also fine-tune LoRA adapters (--config finetune-lora)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the preset's plan (a shorter run)")
     args = parser.parse_args()
     from real_music import ensure_collection
@@ -86,17 +87,22 @@ def main() -> None:
                                        "--genre-from", "folder")  # fmt: skip
     print(f"prepare: {prepare_minutes:.1f} min")
     models = []
-    for variant, options in (("fine-tuned", []), ("fine-tuned, random offsets", ["--random-offsets"])):
-        if variant != "fine-tuned" and not args.offsets:
+    variants = (("fine-tuned", []), ("fine-tuned, random offsets", ["--random-offsets"]),
+                ("fine-tuned, LoRA", ["--config", "finetune-lora"]))  # fmt: skip
+    wanted = {"fine-tuned": True, "fine-tuned, random offsets": args.offsets, "fine-tuned, LoRA": args.lora}
+    timings = {}
+    for variant, options in variants:
+        if not wanted[variant]:
             continue
         tuned = WORK / variant.replace(", ", "-").replace(" ", "-")
         if args.max_steps:
             options = [*options, "--max-steps", args.max_steps]
-        output, minutes, peak = timed("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+        output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", data, "--genre", args.genre,
                                       "--out", tuned, *options)  # fmt: skip
         plan = next(line for line in output.splitlines() if line.startswith("plan:"))
         if variant == "fine-tuned":
             steps, finetune_minutes, finetune_peak = int(plan.split("; ")[1].split(" steps")[0]), minutes, peak
+        timings[variant] = minutes
         print(f"{variant}: {plan}\nfinetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")
         models.append((variant, tuned, args.genre))
     minutes, peak = finetune_minutes, finetune_peak
@@ -104,7 +110,8 @@ def main() -> None:
     sets = {}
     for name, pipeline, genre in (*models, ("base (electronic)", DEFAULT_BASE, "electronic")):
         folder = WORK / "sets" / name
-        timed("generate", pipeline, "--genre", genre, "--n", args.clips, "--seconds", 6, "--seed", args.seed,
+        shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
+        timed("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", 6, "--seed", args.seed,
               "--out", folder, "--device", "cpu")  # fmt: skip
         sets[name] = folder
     generator = torch.Generator().manual_seed(args.seed)
@@ -154,6 +161,9 @@ def main() -> None:
         "recall_after": f"{after['recall']:.2f}", "copies_after": after["copies"],
         "copies_exact": rows["training slices (exact)"]["copies"],
         "copies_noised": rows["training slices + noise"]["copies"], "copies_real": rows["real held-out 6 s"]["copies"],
+        **({"lora_minutes": f"{timings['fine-tuned, LoRA']:.1f}", "lora_fd": rows["fine-tuned, LoRA"]["fd_fine"],
+            "lora_recall": f"{rows['fine-tuned, LoRA']['recall']:.2f}",
+            "lora_copies": rows["fine-tuned, LoRA"]["copies"]} if args.lora else {}),
     }))  # fmt: skip
 
 

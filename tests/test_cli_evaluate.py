@@ -42,7 +42,7 @@ def classifier(folders):
     out = root / "classifier"
     result = run(
         "train-classifier", "--data", root / "music", "--out", out, "--mel-config", mel_file,
-        "--steps", 40, "--batch-size", 24, "--input-size", 32, "--seed", 0,
+        "--max-steps", 40, "--batch-size", 24, "--input-size", 32, "--seed", 0,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -62,7 +62,7 @@ def test_evaluate_writes_report_and_figure(folders, classifier, tmp_path):
     root, mel_file = folders
     result = run(
         "evaluate", "--generated", root / "generated", "--reference", root / "music", "--genre", "pads",
-        "--classifier", classifier[0], "--n", 8, "--reconstruction-clips", 2, "--backend", "vggish",
+        "--classifier", classifier[0], "--clips", 8, "--reconstruction-clips", 2, "--backend", "vggish",
         "--mel-config", mel_file, "--out", tmp_path, "--seed", 1,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -128,7 +128,7 @@ def prepared_and_pipeline(folders):
 def test_evaluate_a_pipeline_against_a_prepared_dataset(prepared_and_pipeline, classifier, tmp_path):
     dataset, pipeline = prepared_and_pipeline
     result = run(
-        "evaluate", "--generated", pipeline, "--reference", dataset, "--genre", "pads", "--n", 4, "--steps", 2,
+        "evaluate", "--generated", pipeline, "--reference", dataset, "--genre", "pads", "--clips", 4, "--steps", 2,
         "--classifier", classifier[0], "--reconstruction-clips", 2, "--out", tmp_path, "--seed", 0, "--device", "cpu",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -153,7 +153,7 @@ def test_evaluate_a_pipeline_against_a_prepared_dataset(prepared_and_pipeline, c
 def test_train_classifier_on_a_prepared_dataset(prepared_and_pipeline, tmp_path):
     dataset, _ = prepared_and_pipeline
     result = run(
-        "train-classifier", "--data", dataset, "--out", tmp_path, "--steps", 40, "--batch-size", 24,
+        "train-classifier", "--data", dataset, "--out", tmp_path, "--max-steps", 40, "--batch-size", 24,
         "--input-size", 32, "--seed", 0,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -179,11 +179,13 @@ def test_unwritable_out_is_one_line_for_evaluate_and_a_trainer(folders, tmp_path
     (tmp_path / "file.txt").write_text("a regular file, where --out wants a folder\n")
     out = tmp_path / "file.txt" / "sub"
     evaluated = run(
-        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--n", 2,
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--clips", 2,
         "--reconstruction-clips", 1, "--mel-config", mel_file, "--out", out,
     )  # fmt: skip
     assert evaluated.exit_code == 1 and len(evaluated.output.strip().splitlines()) == 1, evaluated.output
     assert str(out) in evaluated.output and "Traceback" not in evaluated.output
-    trained = run("train-classifier", "--data", root / "music", "--out", out, "--mel-config", mel_file, "--steps", 1)
+    trained = run(
+        "train-classifier", "--data", root / "music", "--out", out, "--mel-config", mel_file, "--max-steps", 1
+    )
     assert trained.exit_code == 1 and isinstance(trained.exception, SystemExit), trained.output
     assert trained.output.strip().splitlines()[-1] == f"Error: audiodiff train-classifier: {out}: Not a directory"

@@ -98,7 +98,7 @@ def test_evaluate_training_option_reports_copies_with_their_figure(sets, tmp_pat
     training, _ = sets
     for index in range(0, 24, 3):  # eight training slices replayed as "generated" clips
         save_png(tmp_path / "generated" / f"clip_{index:03d}.png", model_to_pixels(training.images[index, 0]).numpy())
-    options = ["--mel-config", str(mel_file), "--n", "8", "--out", str(tmp_path / "report"), "--device", "cpu"]
+    options = ["--mel-config", str(mel_file), "--clips", "8", "--out", str(tmp_path / "report"), "--device", "cpu"]
     result = runner.invoke(cli, ["evaluate", "--generated", str(tmp_path / "generated"), "--reference",
                                  str(tmp_path / "held"), "--training", str(tmp_path / "data"), *options])  # fmt: skip
     assert result.exit_code == 0, result.output

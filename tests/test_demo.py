@@ -14,3 +14,20 @@ def test_the_page_tells_washes_and_copies_from_music():
     assert "too alike" in quality_section(_report(0.95, 0.1))  # near copies or washes: precise, nothing covered
     assert "unlike real music" in quality_section(_report(0.1, 0.1))
     assert "precision 0.95 (real music 0.80)" in quality_section(_report(0.95, 0.1))
+
+
+def test_the_page_shows_the_newest_set_of_clips(tmp_path):
+    """`generate` adds a set beside an earlier run's: the demo run again shows the clips it just made."""
+    import json
+
+    from audiodiff.demo import newest_set
+
+    for name in ("generated_000", "generated_001", "generated_002"):
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    assert [path.name for path in newest_set(tmp_path)] == ["generated_000.wav", "generated_001.wav",
+                                                             "generated_002.wav"]  # fmt: skip
+    for first, last in ((0, 1), (2, 2)):
+        clips = [{"file": f"generated_{index:03d}.wav"} for index in range(first, last + 1)]
+        name = f"generated_{first:03d}-{last:03d}" if last > first else f"generated_{first:03d}"
+        (tmp_path / f"{name}.json").write_text(json.dumps({"clips": clips}))
+    assert [path.name for path in newest_set(tmp_path)] == ["generated_002.wav"]

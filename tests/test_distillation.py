@@ -201,23 +201,23 @@ def test_cli_distill_then_every_command_samples_the_student(teacher, dataset_dir
         return CliRunner().invoke(cli, [str(argument) for argument in arguments])
 
     student = tmp_path / "student"
-    result = invoke("distill", "--from", teacher, "--data", dataset_dir, "--out", student, "--config", "tiny",
+    result = invoke("distill", teacher, "--data", dataset_dir, "--out", student, "--config", "tiny",
                     "--steps", "2", "--guidance", "2")  # fmt: skip
     assert result.exit_code == 0, result.output
     song = tmp_path / "song.wav"
     save_audio(song, synthesize("pads", 1.0, 8000, seed=5), 8000)
     clips = tmp_path / "clips"
     for arguments in (
-        ("generate", student, "--n", 2, "--genre", "pads", "--seed", 0, "--seconds", 0.5),
-        ("vary", student, song, "--n", 1, "--strength", 0.5),
+        ("generate", student, "--clips", 2, "--genre", "pads", "--seed", 0, "--seconds", 0.5),
+        ("vary", student, song, "--clips", 1, "--strength", 0.5),
         ("inpaint", student, song, "--start", 0.05, "--end", 0.15),
-        ("interpolate", student, "--frames", 3, "--genre", "beats"),
+        ("interpolate", student, "--clips", 3, "--genre", "beats"),
     ):
         result = invoke(*arguments, "--out", clips, "--device", "cpu")
         assert result.exit_code == 0, (arguments, result.output)
     assert len(list(clips.glob("*.wav"))) == 2 + 1 + 1 + 3 + 1  # the morph too
     report = tmp_path / "report"
-    result = invoke("evaluate", "--generated", student, "--reference", dataset_dir, "--genre", "pads", "--n", 4,
+    result = invoke("evaluate", "--generated", student, "--reference", dataset_dir, "--genre", "pads", "--clips", 4,
                     "--out", report, "--reconstruction-clips", 1)  # fmt: skip
     assert result.exit_code == 0, result.output
     for arguments in (
@@ -246,7 +246,7 @@ def test_cli_distill_then_every_command_samples_the_student(teacher, dataset_dir
 def test_cli_distill_errors_are_one_line(teacher, dataset_dir, tmp_path, arguments, message):
     from audiodiff.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["distill", "--from", str(teacher), "--data", str(dataset_dir), "--out",
+    result = CliRunner().invoke(cli, ["distill", str(teacher), "--data", str(dataset_dir), "--out",
                                       str(tmp_path / "out"), *arguments])  # fmt: skip
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
     assert message in result.output and "Traceback" not in result.output
@@ -294,7 +294,7 @@ def test_cli_distill_refuses_a_folder_another_run_holds(teacher, dataset_dir, tm
 
     out = tmp_path / "out"
     with output_lock(out, "audiodiff distill"):  # as another process would (flock is per open file)
-        result = CliRunner().invoke(cli, ["distill", "--from", str(teacher), "--data", str(dataset_dir), "--config",
+        result = CliRunner().invoke(cli, ["distill", str(teacher), "--data", str(dataset_dir), "--config",
                                           "tiny", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert f"{out} is in use by process {os.getpid()} (audiodiff distill)" in result.output

@@ -204,7 +204,7 @@ def test_evaluate_with_a_hostile_classifier_prints_one_line(classifier_folder, t
     edit_config(classifier_folder, channels=[16, 32, 200000])
     with bounded(30):
         result = _cli("evaluate", "--generated", tmp_path / "generated", "--reference", tmp_path / "reference",
-                      "--classifier", classifier_folder, "--n", 2, "--reconstruction-clips", 1,
+                      "--classifier", classifier_folder, "--clips", 2, "--reconstruction-clips", 1,
                       "--out", tmp_path / "eval", "--device", "cpu")  # fmt: skip
     assert result.exit_code != 0 and "Traceback" not in result.output, result.output
     assert "channels[2]=200000 is out of range" in result.output

@@ -208,7 +208,7 @@ def test_a_fine_tune_card_names_its_base_and_genre(shared, tmp_path):
     from audiodiff.cards import model_card
 
     root = shared[0]
-    result = _cli("finetune", "--from", root / "run", "--data", root / "data", "--genre", "pads", "--config", "tiny",
+    result = _cli("finetune", root / "run", "--data", root / "data", "--genre", "pads", "--config", "tiny",
                   "--max-steps", 2, "--out", tmp_path / "tuned")  # fmt: skip
     assert result.exit_code == 0, result.output
     card = (tmp_path / "tuned" / "README.md").read_text()

@@ -1,5 +1,5 @@
 """The shipped base model `audiodiff-base-64`: in the package, loaded by its name offline wherever a pipeline is
-accepted (the Python API, `generate`, `finetune --from`, `evaluate`), and fine-tuned on a genre it does not know."""
+accepted (the Python API, `generate`, `finetune MODEL`, `evaluate`), and fine-tuned on a genre it does not know."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_a_local_folder_of_the_same_name_wins(tmp_path, monkeypatch):
 
 def test_generate_by_name_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = invoke("generate", DEFAULT_BASE, "--genre", "rock", "--n", 2, "--steps", 3, "--seed", 1, "--out",
+    result = invoke("generate", DEFAULT_BASE, "--genre", "rock", "--clips", 2, "--steps", 3, "--seed", 1, "--out",
                     tmp_path, "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, result.output
     for index in range(2):
@@ -84,7 +84,7 @@ def test_finetune_the_base_on_a_new_genre_then_generate_it(tmp_path):
     result = invoke("prepare", tmp_path / "music", "--out", data, "--mel-config", DEFAULT_BASE,
                     "--genre-from", "folder", "--num-proc", 1)  # fmt: skip
     assert result.exit_code == 0, result.output
-    result = invoke("finetune", "--from", DEFAULT_BASE, "--data", data, "--genre", "arpeggios", "--out",
+    result = invoke("finetune", DEFAULT_BASE, "--data", data, "--genre", "arpeggios", "--out",
                     tmp_path / "tuned", "--max-steps", 2, "--batch-size", 2, "--sample-every", 0)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "genre 'arpeggios' is new to audiodiff-base-64" in result.output

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import MEL, clip, tiny_pipeline
+from diffusers import DDPMScheduler
+from helpers import MEL, clip, tiny_pipeline, tiny_unet
+from test_beats import drums
 
 from audiodiff import sampling
 from audiodiff.codec import pixels_to_model
+from audiodiff.config import MelConfig
+from audiodiff.pipeline import AudioDiffusionPipeline
 
 
 def test_generate_seeds_clip_k_with_seed_plus_k_and_reports_progress():
@@ -60,6 +64,87 @@ def test_inpaint_loop_edit_and_interpolate():
     assert edited.images.shape == (1, 32, 32) and source.shape == (32, 32)
     morph = sampling.interpolate(pipe, frames=3, clips=[song, clip(0.3)], steps=2, refinements=0)
     assert morph.audios.shape[0] == 3 and morph.seeds == [0, 1, 2]
+
+
+# A pipeline whose slice holds two 4/4 bars at 120 bpm: 512 columns of 64 samples at 8 kHz (4.1 s).
+BAR_MEL = MelConfig(x_res=512, y_res=32, sample_rate=8000, n_fft=256, hop_length=64, n_iter=4)
+
+
+def bar_pipeline() -> AudioDiffusionPipeline:
+    pipe = AudioDiffusionPipeline(unet=tiny_unet(size=(32, 512)), scheduler=DDPMScheduler(), mel_config=BAR_MEL)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.set_scheduler("ddim")
+
+
+def _wraps_without_a_click(audio: np.ndarray) -> bool:
+    """The last sample flows into the first: no bigger step there than among the 127 steps around it."""
+    around = np.abs(np.diff(np.concatenate([audio[-64:], audio[:64]])))
+    return around[63] <= np.delete(around, 63).max()
+
+
+def test_bar_loops_are_whole_bars_from_the_downbeat():
+    pipe = bar_pipeline()
+    rate = BAR_MEL.sample_rate
+    song = drums(120, 12.0, rate, start=0.25)
+    looped = sampling.loop(pipe, song, 0.05, bars="auto", count=2, seed=3, steps=2)
+    found = looped.bars
+    # "auto": two 2 s bars fit in the 4.1 s slice, three would not
+    assert found.bars == 2 and found.beats_per_bar == 4 and found.tempo_bpm == pytest.approx(120, rel=0.02)
+    assert found.offset_seconds == pytest.approx(0.25, abs=0.03)
+    # exactly two bars at the tempo read (within one hop of two bars at the true tempo)
+    assert found.samples == round(2 * 4 * 60 / found.tempo_bpm * rate)
+    assert abs(found.samples - 2 * 2.0 * rate) <= BAR_MEL.hop_length
+    assert looped.audios.shape == (2, found.samples) and looped.seeds == [3, 4]
+    assert looped.images.shape == (2, 32, 512) and looped.audios.dtype == np.float32
+    bars = song[2000 : 2000 + found.samples].astype(np.float32)
+    # the seam (0.05 s) and its 0.1 s cross-fades around the wrap are regenerated; the rest is the input's bars,
+    # starting on the downbeat, sample for sample
+    kept = slice(int(0.13 * rate), found.samples - int(0.13 * rate))
+    for audio in looped.audios:
+        np.testing.assert_array_equal(audio[kept], bars[kept])
+        assert not np.array_equal(audio[:100], bars[:100])
+        assert _wraps_without_a_click(audio)
+    assert not np.array_equal(looped.audios[0][:1000], looped.audios[1][:1000])  # seeds 3 and 4
+    # one bar from the first downbeat after 5 s, the seam one beat wide (0.5 s)
+    one = sampling.loop(pipe, song, None, offset_seconds=5.0, bars=1, steps=2)
+    assert one.bars.bars == 1 and one.bars.offset_seconds == pytest.approx(6.25, abs=0.03)
+    assert one.audios.shape == (1, round(4 * 60 / one.bars.tempo_bpm * rate))
+    start = round(one.bars.offset_seconds * rate)
+    kept = slice(int(0.36 * rate), one.bars.samples - int(0.36 * rate))
+    np.testing.assert_array_equal(one.audios[0][kept], song[start : start + one.bars.samples].astype(np.float32)[kept])
+    # without bars: today's loop, one slice long
+    plain = sampling.loop(pipe, song, 0.05, steps=2)
+    assert plain.bars is None and plain.audios.shape == (1, BAR_MEL.x_res * BAR_MEL.hop_length)
+
+
+def test_bars_longer_than_the_slice():
+    """The tiny pipeline's slice is 0.26 s: a 4 s loop of two bars, its seam regenerated in one slice around the join
+    (the seam clamped to what the slice holds besides its cross-fades)."""
+    song = drums(120, 12.0, MEL.sample_rate)
+    looped = sampling.loop(tiny_pipeline(), song, 0.05, bars=2, steps=2)
+    samples = looped.bars.samples
+    assert looped.bars.bars == 2 and abs(samples - 4 * MEL.sample_rate) <= MEL.hop_length
+    assert looped.audios.shape == (1, samples) and looped.images.shape == (1, 32, 32)
+    kept = slice(int(0.13 * MEL.sample_rate), samples - int(0.13 * MEL.sample_rate))
+    np.testing.assert_array_equal(looped.audios[0][kept], song[:samples].astype(np.float32)[kept])
+    assert _wraps_without_a_click(looped.audios[0])
+    auto = sampling.loop(tiny_pipeline(), song, 0.05, bars="auto", steps=2)
+    assert auto.bars.bars == 1  # at least one bar, however short the slice
+
+
+@pytest.mark.parametrize(
+    "bars, audio, message",
+    [
+        (9, "drums", r"9 bars \(18.00 s at 120.0 bpm, 4 beats a bar\) do not fit in the 12.00 s allowed: at most 6"),
+        (0, "drums", "bars must be a whole number of at least 1 or 'auto', got 0"),
+        ("all", "drums", "bars must be a whole number of at least 1 or 'auto', got 'all'"),
+        ("auto", "silence", r"no beat found: the audio \(5.00 s\) is silent"),
+    ],
+)
+def test_bar_loop_errors(bars, audio, message):
+    song = drums(120, 12.0, 8000) if audio == "drums" else np.zeros(5 * 8000)
+    with pytest.raises(ValueError, match=message):
+        sampling.loop(tiny_pipeline(), song, 0.05, bars=bars, steps=2)
 
 
 def test_join_clips_cross_fades_without_clicks():

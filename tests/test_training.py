@@ -258,7 +258,7 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
     )
     assert list((tmp_path / "reference" / "unet").glob("*.bin"))
     runner = CliRunner()
-    common = ["finetune", "--from", str(tmp_path / "reference"), "--data", str(dataset_dir), "--max-steps", "3"]
+    common = ["finetune", str(tmp_path / "reference"), "--data", str(dataset_dir), "--max-steps", "3"]
     result = runner.invoke(cli, [*common, "--genre", "pads", "--batch-size", "2", "--out", str(tmp_path / "tuned")])
     assert result.exit_code == 0, result.output
     assert "trained 3 steps" in result.output
@@ -351,7 +351,7 @@ def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, da
     short = planned("f", max_steps=6, warmup_fraction=None, lr_warmup_steps=20)
     assert short.total_steps == 6 and short.warmup_steps == 20
     assert short.plan()[1].startswith("warning: 6 steps is not more than the 20 warm-up steps")
-    result = _cli("finetune", "--from", tmp_path / "base", "--data", dataset_dir, "--genre", "pads", "--out",
+    result = _cli("finetune", tmp_path / "base", "--data", dataset_dir, "--genre", "pads", "--out",
                   tmp_path / "tuned", "--max-steps", 3)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "plan: genre 'pads'" in result.output and "trained 3 steps" in result.output
@@ -411,7 +411,7 @@ def test_finetune_from_a_damaged_pipeline_is_one_line(dataset_dir, data, tmp_pat
     )
     (weights,) = (tmp_path / "reference" / "unet").glob("*.bin")
     weights.write_bytes(weights.read_bytes()[:1000])
-    result = _cli("finetune", "--from", tmp_path / "reference", "--data", dataset_dir, "--out", tmp_path / "tuned")
+    result = _cli("finetune", tmp_path / "reference", "--data", dataset_dir, "--out", tmp_path / "tuned")
     assert result.exit_code == 1, result.output
     assert f"Error: {tmp_path / 'reference'}: cannot load the pretrained pipeline" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
@@ -518,12 +518,12 @@ def test_finetune_keeps_the_pretrained_schedule_and_refuses_another_prediction_t
     options = dict(prediction_type="v_prediction", beta_schedule="squaredcos_cap_v2", max_steps=1, num_samples=0)
     train(tiny_config(**options), data, base, progress=False)
     # The finetune preset sets no schedule: the pretrained model's is kept.
-    result = _cli("finetune", "--from", base, "--data", dataset_dir, "--max-steps", "1", "--out", tmp_path / "kept")
+    result = _cli("finetune", base, "--data", dataset_dir, "--max-steps", "1", "--out", tmp_path / "kept")
     assert result.exit_code == 0, result.output
     kept = AudioDiffusionPipeline.from_pretrained(tmp_path / "kept").scheduler.config
     assert kept.prediction_type == "v_prediction" and kept.beta_schedule == "squaredcos_cap_v2"
     # Another prediction type is refused, in one line naming the option.
-    result = _cli("finetune", "--from", base, "--data", dataset_dir, "--prediction-type", "epsilon", "--out",
+    result = _cli("finetune", base, "--data", dataset_dir, "--prediction-type", "epsilon", "--out",
                   tmp_path / "refused")  # fmt: skip
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert "predicts v_prediction; a fine-tune keeps what the model predicts, so prediction_type epsilon" in (

@@ -420,10 +420,10 @@ def pipeline_and_song(tmp_path_factory):
     "command",
     [
         ["generate", "{pipe}", "--steps", 1],
-        ["vary", "{pipe}", "{song}", "--n", 1, "--steps", 2],
+        ["vary", "{pipe}", "{song}", "--clips", 1, "--steps", 2],
         ["inpaint", "{pipe}", "{song}", "--start", 0.3, "--end", 0.4, "--steps", 2],
         ["edit", "{pipe}", "{song}", "--genre", "beats", "--strength", 0.5, "--steps", 2, "--refine", 0],
-        ["interpolate", "{pipe}", "--frames", 2, "--steps", 1],
+        ["interpolate", "{pipe}", "--clips", 2, "--steps", 1],
         ["decode", "{png}", "--mel-config", "{pipe}"],
     ],
     ids=lambda command: command[0],
@@ -453,17 +453,17 @@ def test_every_decoding_command_takes_a_trained_vocoder(trained, pipeline_and_so
 
 def test_evaluate_and_train_vocoder_commands(trained, pipeline_and_song, music_folder, tmp_path):
     root = pipeline_and_song
-    result = _cli("evaluate", "--generated", root / "pipe", "--reference", music_folder, "--n", 2,
+    result = _cli("evaluate", "--generated", root / "pipe", "--reference", music_folder, "--clips", 2,
                   "--reconstruction-clips", 1, "--steps", 1, "--vocoder", trained[0], "--out", tmp_path / "eval",
                   "--device", "cpu", "--seed", 0)  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["reconstruction"]["decoder"] == "TrainedVocoder"
-    train = _cli("train-vocoder", "--data", music_folder, "--from", root / "pipe", "--config", "tiny", "--max-steps",
+    train = _cli("train-vocoder", "--data", music_folder, root / "pipe", "--config", "tiny", "--max-steps",
                  2, "--out", tmp_path / "voc")  # fmt: skip
     assert train.exit_code == 0, train.output
     assert "trained 2 steps" in train.output and (tmp_path / "voc" / "model.safetensors").is_file()
-    again = _cli("train-vocoder", "--data", music_folder, "--from", root / "pipe", "--config", "tiny",
+    again = _cli("train-vocoder", "--data", music_folder, root / "pipe", "--config", "tiny",
                  "--out", tmp_path / "voc")  # fmt: skip
     assert again.exit_code == 1 and "add --resume" in again.output
     # The run folder's rules are every trainer's (`audiodiff.runs`): a resume keeps the run's own settings.
@@ -535,6 +535,6 @@ def test_train_vocoder_refuses_a_pipeline_whose_metadata_is_not_an_object(pipeli
     broken = tmp_path / "pipe"
     shutil.copytree(pipeline_and_song / "pipe", broken)
     (broken / "audiodiff.json").write_text("[1, 2]\n")
-    result = _cli("train-vocoder", "--data", pipeline_and_song / "song.wav", "--from", broken, "--out", tmp_path / "v")
+    result = _cli("train-vocoder", "--data", pipeline_and_song / "song.wav", broken, "--out", tmp_path / "v")
     assert result.exit_code == 2 and "expected a JSON object, got list" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "v").exists()

@@ -11,11 +11,15 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.utils import first_line
+
+if TYPE_CHECKING:
+    from audiodiff.export import OutputSettings
 
 # Clip k of a run is seeded `seed + k`; torch generators take seeds below 2**64.
 MAX_SEED = 2**63 - 1
@@ -52,6 +56,62 @@ POSITIVE = FiniteFloat(min=0, min_open=True)
 NON_NEGATIVE = FiniteFloat(min=0)
 COUNT = click.IntRange(min=1)
 SEED = _Seed(0, MAX_SEED)
+
+
+# The words a renamed option's old spelling is rewritten to when it stands for the command's first argument (the
+# model: `finetune --from X` is `finetune X`).
+FIRST_ARGUMENT = "MODEL"
+
+
+def rename_options(arguments: list[str], renamed: dict[str, str], command: str) -> list[str]:
+    """`arguments` with each old spelling of `renamed` (old -> new) replaced by the new one, and one line on stderr per
+    old spelling used: `warning: --n is deprecated, use --clips`. An old spelling renamed to `FIRST_ARGUMENT` is
+    dropped and its value kept where it stands, as the command's positional MODEL. `--old=value` is understood too;
+    nothing after `--` is touched."""
+    result: list[str] = []
+    warned: set[str] = set()
+    words = iter(arguments)
+    for word in words:
+        if word == "--":
+            result += [word, *words]
+            break
+        old, equals, value = word.partition("=")
+        new = renamed.get(old)
+        if new is None or not old.startswith("-"):
+            result.append(word)
+            continue
+        if old not in warned:
+            warned.add(old)
+            if new == FIRST_ARGUMENT:
+                click.echo(f"warning: {old} is deprecated, give the model first: audiodiff {command} MODEL", err=True)
+            else:
+                click.echo(f"warning: {old} is deprecated, use {new}", err=True)
+        if new == FIRST_ARGUMENT:
+            if equals:
+                result.append(value)
+            # else: the next word, the value, stays where it is and is read as the positional MODEL
+        else:
+            result.append(f"{new}={value}" if equals else new)
+    return result
+
+
+class RenamedOptions(click.Command):
+    """A command that still accepts the old spellings of its renamed options for one release (`renamed`: old -> new,
+    or old -> `FIRST_ARGUMENT`), each with a one-line deprecation warning (`rename_options`). The old spellings are
+    listed at the end of `--help`."""
+
+    def __init__(self, *arguments, renamed: dict[str, str] | None = None, **keywords) -> None:
+        super().__init__(*arguments, **keywords)
+        self.renamed = dict(renamed or {})
+        if self.renamed:
+            spellings = ", ".join(
+                f"{old} (give the model first)" if new == FIRST_ARGUMENT else f"{old} (use {new})"
+                for old, new in self.renamed.items()
+            )
+            self.epilog = f"Deprecated spellings, still accepted for one release: {spellings}."
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rename_options(list(args), self.renamed, self.name or ""))
 
 
 def out_option(help_text: str = "Output folder.", required: bool = True, default: Path | None = None) -> Callable:
@@ -161,6 +221,76 @@ def sampling_vocoder_option(function: Callable) -> Callable:
         help="Decoder: griffinlim, librosa (the reference), or a vocoder folder from `audiodiff train-vocoder`. "
         "Default: the pipeline's own (its vocoder/ if it was saved with one, else griffinlim).",
     )(function)
+
+
+# The audio formats of `audiodiff.export.FORMATS`, named here so that `--help` does not import numpy and soundfile (a
+# test checks they agree); the sample rates the help suggests.
+OUTPUT_FORMATS = ("wav16", "wav24", "float", "flac")
+OUTPUT_OPTION_NAMES = ("sample_rate", "output_format", "loudness", "true_peak")
+
+
+def output_options(function: Callable) -> Callable:
+    """--sample-rate, --format, --loudness and --true-peak: how a command writes audio (`audiodiff.export`,
+    `output_settings` reads them back). The defaults write what the commands always wrote: the model's rate, 16-bit
+    WAV, at the level the job gives each clip."""
+    function = click.option(
+        "--true-peak",
+        type=FiniteFloat(min=-30, max=0),
+        default=-1.0,
+        help="With --loudness: the true-peak ceiling in dBTP (BS.1770-4, 4x oversampled) that a look-ahead limiter "
+        "keeps every clip under.",
+    )(function)
+    function = click.option(
+        "--loudness",
+        type=FiniteFloat(min=-70, max=0),
+        default=None,
+        metavar="LUFS",
+        help="Bring each clip to this integrated loudness (ITU-R BS.1770-4; -14 is the streaming services' level). "
+        "Default: the level the job sets (generated clips at -20 dBFS RMS, edits at their input's level).",
+    )(function)
+    function = click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="wav16",
+        help="wav16 (16-bit PCM), wav24 (24-bit PCM), float (32-bit float WAV) or flac (24-bit FLAC).",
+    )(function)
+    return click.option(
+        "--sample-rate",
+        type=click.IntRange(8000, 384_000),
+        default=None,
+        metavar="HZ",
+        help="Write audio at this rate (e.g. 44100 or 48000; soxr very-high-quality resampling). Default: the "
+        "model's own rate.",
+    )(function)
+
+
+def output_settings(options: dict) -> OutputSettings:
+    """The `audiodiff.export.OutputSettings` of the options `output_options` added, taken out of `options` (a
+    command's keyword arguments)."""
+    from audiodiff.export import OutputSettings
+
+    values = {name: options.pop(name) for name in OUTPUT_OPTION_NAMES if name in options}
+    try:
+        return OutputSettings(
+            sample_rate=values.get("sample_rate"),
+            format=values.get("output_format", "wav16"),
+            loudness=values.get("loudness"),
+            true_peak=values.get("true_peak", -1.0),
+        )
+    except ValueError as error:
+        raise click.UsageError(first_line(error)) from None
+
+
+def output_words(output: OutputSettings) -> dict:
+    """The options that write audio as `output` says, for a command line (`DrawSettings.command_line`'s extra):
+    only those that differ from the defaults."""
+    return {
+        "sample_rate": output.sample_rate,
+        "format": None if output.format == "wav16" else output.format,
+        "loudness": output.loudness,
+        "true_peak": output.true_peak if output.loudness is not None and output.true_peak != -1.0 else None,
+    }
 
 
 def scheduler_names() -> list[str]:

@@ -15,6 +15,8 @@ from audiodiff.cli.common import (
     make_out_dir,
     mel_config_option,
     out_option,
+    output_options,
+    output_settings,
     resolve_device_or_fail,
     resolve_seed,
     seed_option,
@@ -30,8 +32,9 @@ from audiodiff.cli.common import (
 @click.option("--batch-size", type=COUNT, default=8, help="Images decoded at once.")
 @seed_option
 @device_option
-def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch_size, seed, device) -> None:
-    """Write <stem>.wav for each spectrogram IMAGE (8- or 16-bit grayscale PNG).
+@output_options
+def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch_size, seed, device, **options) -> None:
+    """Write <stem>.wav (or .flac with --format flac) for each spectrogram IMAGE (8- or 16-bit grayscale PNG).
 
     The mel settings of each image come from --mel-config, else from the image itself (the audiodiff:mel text chunk
     that `encode` and `prepare` write), else from a mel_config.json beside the first image,
@@ -42,9 +45,12 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch
     import torch
     from tqdm import tqdm
 
-    from audiodiff.audio import GENERATED_RMS, save_audio, set_level
+    from audiodiff.audio import GENERATED_RMS, set_level
     from audiodiff.codec import SpectrogramCodec, load_png_with_mel
+    from audiodiff.export import write_audio
     from audiodiff.vocoders import make_vocoder
+
+    output = output_settings(options)
 
     explicit = load_mel_config(mel_config_path) if mel_config_path is not None else None
     fallback = explicit or load_mel_config(None, fallback=images[0].parent)  # for images that carry no settings
@@ -99,9 +105,9 @@ def command(images, out_dir, mel_config_path, vocoder, n_iter, phase_init, batch
                 audio = codec.decode(codec.pixels_to_images(pixels, bits), generator=generator).cpu().numpy()
                 audio = set_level(audio, GENERATED_RMS)  # an image keeps no loudness: play at the generated level
                 for (stem, _), clip in zip(batch, audio):
-                    target = names.path(f"{stem}.wav")
+                    target = names.path(f"{stem}{output.suffix}")
                     try:
-                        save_audio(target, clip, config.sample_rate)
+                        write_audio(target, clip, config.sample_rate, output)
                     except (OSError, RuntimeError) as error:  # soundfile reports some write errors as RuntimeError
                         failures.write_failed(target, error)
                         continue

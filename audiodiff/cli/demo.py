@@ -67,7 +67,7 @@ def run_demo(
     from audiodiff.synth import write_collection
 
     if from_scratch and pretrained is not None:
-        raise click.UsageError("--from and --from-scratch exclude each other: fine-tune one, or train a base first")
+        raise click.UsageError("MODEL and --from-scratch exclude each other: fine-tune one, or train a base first")
     if mel_config is not None and not from_scratch:
         raise click.UsageError("--mel-config needs --from-scratch: a pretrained base model fixes the mel settings")
     if base_steps and not from_scratch:
@@ -113,7 +113,7 @@ def run_demo(
             train += ["--max-steps", str(base_steps)]
         step("train base model", _resume_if_started(train, Path(base)))
     finetuned = out / "finetuned"
-    finetune = ["finetune", "--from", base, "--data", str(dataset), "--config", finetune_config]
+    finetune = ["finetune", base, "--data", str(dataset), "--config", finetune_config]
     finetune += ["--out", str(finetuned), *seed_options]
     if genre:
         finetune += ["--genre", genre]
@@ -122,7 +122,7 @@ def run_demo(
     step("fine-tune on genre", _resume_if_started(finetune, finetuned))
 
     generated = out / "generated"
-    generate = ["generate", str(finetuned), "--out", str(generated), "--n", str(num_clips), "--device", device]
+    generate = ["generate", str(finetuned), "--out", str(generated), "--clips", str(num_clips), "--device", device]
     generate += ["--seconds", str(seconds), *seed_options]
     vocoder_options = [] if vocoder is None else ["--vocoder", str(vocoder)]
     generate += vocoder_options
@@ -134,12 +134,12 @@ def run_demo(
     if genres and len(genres) > 1:
         step(
             "train genre classifier",
-            ["train-classifier", "--data", str(dataset), "--out", str(out / "classifier"), "--steps", "300",
+            ["train-classifier", "--data", str(dataset), "--out", str(out / "classifier"), "--max-steps", "300",
              "--device", device, *seed_options],
         )  # fmt: skip
     evaluate = ["evaluate", "--generated", str(finetuned), "--reference", str(dataset), "--out"]
     # The same clip length as the generated clips, so that the report's seam check hears what the user hears.
-    evaluate += [str(out / "evaluation"), "--n", "12", "--seconds", str(seconds), "--device", device, *seed_options]
+    evaluate += [str(out / "evaluation"), "--clips", "12", "--seconds", str(seconds), "--device", device, *seed_options]
     evaluate += ["--training", str(dataset)]  # the copy check: did the fine-tune learn to replay its songs?
     evaluate += vocoder_options
     if genre:
@@ -157,7 +157,9 @@ def run_demo(
 def _decode_with_each_decoder(step, generated: Path, pipeline: Path, out: Path, vocoder: str | None, seed: int):
     """The first generated clip's image decoded by Griffin-Lim from random and from PGHI phase, and by `vocoder` when
     it is a trained vocoder's folder: `out/<decoder>/<clip>.wav`, for the page's side-by-side players."""
-    images = sorted(generated.glob("*.png"))
+    from audiodiff.demo import newest_set
+
+    images = [wav.with_suffix(".png") for wav in newest_set(generated) if wav.with_suffix(".png").is_file()]
     if not images:
         return
     decoders = {"griffinlim-random": ["--phase-init", "random"], "griffinlim-pghi": ["--phase-init", "pghi"]}
@@ -188,15 +190,10 @@ def _is_conditional(pipeline_dir: Path) -> bool:
     return config.get("num_class_embeds") is not None
 
 
-@click.command("demo")
+@click.command("demo", cls=common.RenamedOptions, renamed={"--from": common.FIRST_ARGUMENT})
+@click.argument("pretrained", metavar="[MODEL]", required=False, default=None)
 @common.out_option("Output folder (index.html, WAVs, PNGs, report).", default=Path("demo_output"))
 @click.option("--data", default=None, help="Your music folder (one sub-folder per genre). Default: synthesized music.")
-@click.option(
-    "--from",
-    "pretrained",
-    default=None,
-    help="Pipeline folder, hub id or shipped name to fine-tune. Default: audiodiff-base-64, the shipped base model.",
-)
 @click.option(
     "--from-scratch",
     is_flag=True,
@@ -216,8 +213,9 @@ def _is_conditional(pipeline_dir: Path) -> bool:
 @common.sampling_vocoder_option
 def command(out_dir, data, pretrained, from_scratch, genre, mel_config, base_steps, finetune_steps, num_clips, seconds,
             device, seed, vocoder) -> None:  # fmt: skip
-    """Synthesize a 3-genre collection, prepare it, fine-tune the shipped base model on one genre (or train a base
-    first with --from-scratch), generate, evaluate, and write OUT/index.html. Re-running resumes."""
+    """Synthesize a 3-genre collection, prepare it, fine-tune MODEL (a pipeline folder, hub id or shipped name;
+    default: audiodiff-base-64, the shipped base model) on one genre (or train a base first with --from-scratch),
+    generate, evaluate, and write OUT/index.html. Re-running resumes."""
     run_demo(out_dir, data=data, pretrained=pretrained, from_scratch=from_scratch, genre=genre, mel_config=mel_config,
              base_steps=base_steps,
              finetune_steps=finetune_steps, num_clips=num_clips, seconds=seconds, device=device, seed=seed,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from audiodiff.cli.common import COUNT, FiniteFloat
+from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, FiniteFloat, RenamedOptions
 from audiodiff.cli.train import run, run_options, training_options
 
 
-@click.command("distill")
-@click.option("--from", "teacher", default=None, help="Teacher pipeline: folder or hub id (audiodiff's or reference).")
+@click.command("distill", cls=RenamedOptions, renamed={"--from": FIRST_ARGUMENT})
+@click.argument("teacher", metavar="MODEL", required=False, default=None)
 @run_options
 @click.option(
     "--method",
@@ -30,7 +30,8 @@ from audiodiff.cli.train import run, run_options, training_options
 @training_options
 def command(teacher, data_path, method, steps, genre, guidance, config_name, out_dir, resume, push_to_hub, private,
             **overrides) -> None:  # fmt: skip
-    """Distil the pipeline --from on --data into a few-step student, the pipeline folder OUT.
+    """Distil the pipeline MODEL (the teacher: a folder or hub id, audiodiff's or the reference's) on --data into a
+    few-step student, the pipeline folder OUT.
 
     The student samples with its own scheduler and steps in `generate`, `vary`, `inpaint`, `interpolate`, `evaluate`
     and the studio, with no extra flags. The mel settings come from the teacher; a dataset prepared with other
@@ -39,7 +40,7 @@ def command(teacher, data_path, method, steps, genre, guidance, config_name, out
     from audiodiff.distillation import Distiller
 
     if teacher is None and not resume:
-        raise click.UsageError("--from is required: the teacher pipeline folder or hub id")
+        raise click.UsageError("MODEL is required: the teacher pipeline folder or hub id (audiodiff distill MODEL ...)")
     overrides.update(method=method, steps=steps, guidance=guidance)
     for name in ("beta_schedule", "rescale_betas_zero_snr", "snr_gamma", "noise_offset"):
         if overrides.pop(name, None) is not None:

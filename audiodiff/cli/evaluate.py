@@ -12,7 +12,7 @@ from audiodiff.sampling import MAX_SECONDS
 from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 
 
-@click.command("evaluate")
+@click.command("evaluate", cls=common.RenamedOptions, renamed={"--n": "--clips"})
 @click.option(
     "--generated",
     "generated_path",
@@ -30,7 +30,6 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
 @click.option("--genre", default=None, help="Target genre: reference clips of this genre only; generate this genre.")
 @click.option(
     "--clips",
-    "--n",
     "count",
     type=click.IntRange(min=2),
     default=32,

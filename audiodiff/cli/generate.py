@@ -8,10 +8,10 @@ from audiodiff.cli import _sampling, common
 from audiodiff.sampling import MAX_SECONDS
 
 
-@click.command("generate")
+@click.command("generate", cls=common.RenamedOptions, renamed={"--n": "--clips"})
 @_sampling.pipeline_argument
 @_sampling.sampling_options()
-@click.option("--clips", "--n", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
+@click.option("--clips", "count", type=click.IntRange(min=1), default=1, help="Clips to generate.")
 @click.option(
     "--seconds",
     type=common.FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
@@ -30,26 +30,23 @@ from audiodiff.sampling import MAX_SECONDS
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
 @_sampling.redraw_option
-def command(
-    pipeline, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, count, seconds,
-    overlap, batch_size, redraw,
-):  # fmt: skip
+def command(pipeline, out_dir, device, **options):
     """Generate clips with the diffusion PIPELINE (a folder or hub id, audiodiff's or the reference's).
 
-    Writes OUT/generated_<k>.wav and .png for each clip and prints the seed.
+    Writes OUT/generated_<k>.wav and .png for each clip, numbered after those already in OUT (nothing is
+    replaced), and OUT/generated_<first>-<last>.json: the command that makes them again, the model, the sampler,
+    the decoder and each clip's seed. Prints the seed.
     """
     from audiodiff import sampling
 
     common.make_out_dir(out_dir)  # before any sampling: an --out that cannot be made costs nothing
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
-    seed = common.resolve_seed(seed)
-    _sampling.announce(pipe, count, steps, seconds, overlap, batch_size)
-    names = [f"generated_{index:03d}" for index in range(count)]
-    writer = _sampling.ClipWriter(out_dir, names, pipe)
-    clips = _sampling.job(
-        sampling.generate, pipe, count=count, seed=seed, steps=steps, genre=_sampling.genre_value(genre),
-        guidance=guidance, seconds=seconds, overlap_seconds=overlap, batch_size=batch_size, redraw=redraw,
-        on_clip=writer,
-    )  # fmt: skip
-    _sampling.report_checks(clips, names)
-    _sampling.report(out_dir, writer.written, seed, redrawn=bool(clips.redrawn))
+    output = common.output_settings(options)
+    settings, _ = _sampling.draw_settings(options)
+    pipe = _sampling.load_pipeline(pipeline, settings, device)
+    _sampling.announce(pipe, settings.count, settings.steps, settings.seconds, settings.overlap, settings.batch_size)
+    clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device, output=output)
+    writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
+    clips = clip_set.run(sampling.generate, pipe, **settings.job_arguments(sampling.generate), on_clip=writer)
+    clip_set.finish(clips, _sampling.clip_commands("generate", pipeline, settings, clips, out_dir, clip_set=clip_set))
+    _sampling.report_checks(clips, clip_set.names)
+    _sampling.report(out_dir, writer.written, settings.seed, redrawn=bool(clips.redrawn), clip_set=clip_set)

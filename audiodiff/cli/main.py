@@ -51,7 +51,13 @@ class AudiodiffGroup(click.Group):
 @click.group(cls=AudiodiffGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(package_name="audiodiff")
 def cli() -> None:
-    """audiodiff: audio spectrogram diffusion toolkit (prepare, fine-tune, generate, edit, evaluate)."""
+    """audiodiff: audio spectrogram diffusion toolkit (prepare, fine-tune, generate, edit, evaluate).
+
+    Names mean one thing in every command: the model (a pipeline folder, hub id or shipped name) is the first
+    argument; --clips is the number of clips; --steps is always the sampler's steps, and training commands say
+    --max-steps; --seed S draws clip k from seed S+k. Old spellings (--n, --frames, --from, train-classifier's
+    --steps) still work for one release, with a warning.
+    """
 
 
 for _module_info in sorted(pkgutil.iter_modules(audiodiff.cli.__path__), key=lambda info: info.name):

@@ -60,19 +60,6 @@ OVERRIDES = (
         "--compile/--no-compile", default=None, help="torch.compile the training step (pays on long runs only)."
     ),
     click.option(
-        "--lora-rank",
-        type=click.IntRange(1, 4096),
-        default=None,
-        help="Fine-tune LoRA adapters of this rank (e.g. 8) instead of every weight: the base stays frozen; the "
-        "folder holds the merged model and the adapter alone in lora/. Needs a pretrained model.",
-    ),
-    click.option(
-        "--lora-alpha",
-        type=POSITIVE,
-        default=None,
-        help="LoRA scale numerator: updates scaled alpha/rank (default: the rank).",
-    ),
-    click.option(
         "--prediction-type",
         type=click.Choice(PREDICTION_TYPES),
         default=None,
@@ -122,6 +109,30 @@ def run_options(function):
     return click.option("--data", "data_path", default=None, help="Prepared spectrogram dataset (folder or hub id).")(
         function
     )
+
+
+LORA_OPTIONS = (
+    click.option(
+        "--lora-rank",
+        type=click.IntRange(1, 4096),
+        default=None,
+        help="Fine-tune LoRA adapters of this rank (e.g. 8) instead of every weight: the base stays frozen; the "
+        "folder holds the merged model and the adapter alone in lora/. Needs a pretrained model.",
+    ),
+    click.option(
+        "--lora-alpha",
+        type=POSITIVE,
+        default=None,
+        help="LoRA scale numerator: updates scaled alpha/rank (default: the rank).",
+    ),
+)
+
+
+def lora_options(function):
+    """`finetune`'s LoRA options (a run from scratch or a distillation trains every weight)."""
+    for option in reversed(LORA_OPTIONS):
+        function = option(function)
+    return function
 
 
 def training_options(function):

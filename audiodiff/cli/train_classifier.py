@@ -10,6 +10,7 @@ import click
 from audiodiff.cli.common import (
     COUNT,
     POSITIVE,
+    RenamedOptions,
     device_option,
     mel_config_option,
     out_option,
@@ -19,7 +20,7 @@ from audiodiff.cli.common import (
 )
 
 
-@click.command("train-classifier")
+@click.command("train-classifier", cls=RenamedOptions, renamed={"--steps": "--max-steps"})
 @click.option(
     "--data",
     "data_path",
@@ -29,7 +30,7 @@ from audiodiff.cli.common import (
 )
 @out_option()
 @mel_config_option
-@click.option("--steps", type=COUNT, default=600, help="Optimisation steps.")
+@click.option("--max-steps", type=COUNT, default=600, help="Optimisation steps.")
 @click.option("--batch-size", type=COUNT, default=32, help="Clips per step.")
 @click.option("--learning-rate", type=POSITIVE, default=2e-3, help="Peak AdamW learning rate (one-cycle schedule).")
 @click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
@@ -41,7 +42,17 @@ from audiodiff.cli.common import (
 @seed_option
 @device_option
 def command(
-    data_path, out_dir, mel_config_path, steps, batch_size, learning_rate, held_out, input_size, max_clips, seed, device
+    data_path,
+    out_dir,
+    mel_config_path,
+    max_steps,
+    batch_size,
+    learning_rate,
+    held_out,
+    input_size,
+    max_clips,
+    seed,
+    device,
 ) -> None:
     """Train a genre classifier on DATA and write OUT/config.json, OUT/model.safetensors, OUT/training_report.json.
 
@@ -83,7 +94,7 @@ def command(
         held.enter_context(output_lock(out_dir, "audiodiff train-classifier"))
     except FolderInUseError as error:
         raise click.ClickException(str(error)) from None
-    with held, tqdm(total=steps, desc="train-classifier", unit="step") as bar:
+    with held, tqdm(total=max_steps, desc="train-classifier", unit="step") as bar:
 
         def progress(step: int, loss: float) -> None:
             bar.update(1)
@@ -97,7 +108,7 @@ def command(
                 clips.groups,
                 genres,
                 clips.mel_config,
-                steps=steps,
+                steps=max_steps,
                 batch_size=batch_size,
                 learning_rate=learning_rate,
                 held_out_fraction=held_out,

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, SEED, out_option, share, share_options
+from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, out_option, share, share_options
 
 
-@click.command("train-vocoder")
+@click.command("train-vocoder", cls=RenamedOptions, renamed={"--from": FIRST_ARGUMENT})
+@click.argument("pipeline", metavar="[MODEL]", required=False, default=None)
 @click.option(
     "--data",
     "sources",
@@ -26,12 +27,6 @@ from audiodiff.cli.common import COUNT, SEED, out_option, share, share_options
     help="Mel settings (mel_config.json, YAML, or a folder holding one). Default: a prepared dataset's, else "
     "the reference settings.",
 )
-@click.option(
-    "--from",
-    "pipeline",
-    default=None,
-    help="Pipeline folder or hub id the vocoder will serve: its mel settings and bit depth.",
-)
 @click.option("--config", "config_name", default="cpu", help="Vocoder preset (configs/vocoder/NAME.yaml) or YAML.")
 @click.option("--max-steps", type=COUNT, default=None, help="Training steps (overrides the preset).")
 @click.option("--batch-size", type=COUNT, default=None, help="Segments per step (overrides the preset).")
@@ -46,11 +41,12 @@ from audiodiff.cli.common import COUNT, SEED, out_option, share, share_options
 @share_options
 def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps, batch_size, mixed_precision, seed,
             resume, push_to_hub, private) -> None:  # fmt: skip
-    """Train a vocoder on the music in --data that decodes spectrogram images to audio better than Griffin-Lim.
+    """Train a vocoder on the music in --data that decodes spectrogram images to audio better than Griffin-Lim, for
+    the pipeline MODEL (a folder or hub id: its mel settings and bit depth).
 
     A Vocos network (ConvNeXt at the frame rate, an inverse-STFT head) learns from slices of the music encoded
     exactly as the diffusion model's images (quantised dB relative to each slice's peak). The mel settings come from
-    --from (the pipeline it will serve), --mel-config, or a prepared dataset in --data, so that a vocoder always
+    MODEL (the pipeline it will serve), --mel-config, or a prepared dataset in --data, so that a vocoder always
     matches its model. Use the result with --vocoder OUT in decode, generate, vary, inpaint, edit, interpolate,
     evaluate and demo. Presets: tiny (tests), cpu (about 13 minutes on a 2-core CPU), gpu (the full recipe, hours
     on a GPU). Multi-GPU: `accelerate launch -m audiodiff.cli.main train-vocoder ...`.
@@ -67,7 +63,7 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
             if not sources:
                 raise click.UsageError("--data is required: a music folder, audio files, a file list or a dataset")
             if mel_config_path is not None and pipeline is not None:
-                raise click.UsageError("give --mel-config or --from, not both")
+                raise click.UsageError("give MODEL or --mel-config, not both")
             mel_config, bits = None, None
             if mel_config_path is not None:
                 mel_config = MelConfig.load(mel_config_path)
@@ -97,12 +93,12 @@ def _pipeline_settings(pipeline: str):
     try:
         folder = resolve_folder(pipeline)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--from") from None
+        raise click.BadParameter(str(error), param_hint="MODEL") from None
     mel_config = MelConfig.find(folder)
     if mel_config is None:
-        raise click.BadParameter(f"{pipeline}: no mel settings (mel/mel_config.json)", param_hint="--from")
+        raise click.BadParameter(f"{pipeline}: no mel settings (mel/mel_config.json)", param_hint="MODEL")
     try:
         bits = read_metadata(folder).get("bits", 8)
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--from") from None
+        raise click.BadParameter(str(error), param_hint="MODEL") from None
     return mel_config, int(bits)

@@ -9,11 +9,11 @@ import click
 from audiodiff.cli import _sampling, common
 
 
-@click.command("vary")
+@click.command("vary", cls=common.RenamedOptions, renamed={"--n": "--clips"})
 @_sampling.pipeline_argument
 @click.argument("audio", type=click.Path(path_type=Path))
 @_sampling.sampling_options()
-@click.option("--clips", "--n", "count", type=click.IntRange(min=1), default=4, help="Variations to make.")
+@click.option("--clips", "count", type=click.IntRange(min=1), default=4, help="Variations to make.")
 @click.option(
     "--strength",
     type=click.FloatRange(0, 1),
@@ -25,25 +25,37 @@ from audiodiff.cli import _sampling, common
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Variations sampled at once.")
 @_sampling.redraw_option
-def command(
-    pipeline, audio, out_dir, steps, scheduler, genre, guidance, seed, device, n_iter, phase_init, vocoder, count,
-    strength, offset, batch_size, redraw,
-):  # fmt: skip
+def command(pipeline, audio, out_dir, device, strength, offset, **options):
     """Make variations of one slice of AUDIO with the diffusion PIPELINE.
 
-    Writes OUT/<stem>_variation_<k>.wav and .png for each variation and prints the seed.
+    Writes OUT/<stem>_variation_<k>.wav and .png for each variation, numbered after those already in OUT, and the
+    set's JSON (how to make it again; see `generate`). Prints the seed.
     """
     from audiodiff import sampling
 
-    pipe = _sampling.load_pipeline(pipeline, scheduler, device, n_iter, phase_init, vocoder)
+    output = common.output_settings(options)
+    settings, _ = _sampling.draw_settings(options)
+    pipe = _sampling.load_pipeline(pipeline, settings, device)
     original = _sampling.load_clip(audio, pipe.sample_rate)
     _sampling.one_slice(original, pipe, offset)  # an offset outside the clip is an error about --offset
-    seed = common.resolve_seed(seed)
-    names = [f"{audio.stem}_variation_{index:03d}" for index in range(count)]
-    writer = _sampling.ClipWriter(out_dir, names, pipe)
-    clips = _sampling.job(
-        sampling.vary, pipe, original, count=count, seed=seed, strength=strength, offset_seconds=offset, steps=steps,
-        genre=_sampling.genre_value(genre), guidance=guidance, batch_size=batch_size, redraw=redraw, on_clip=writer,
+    job_options = {"strength": strength, "offset": offset}
+    clip_set = _sampling.clip_set(
+        out_dir,
+        f"{audio.stem}_variation",
+        "vary",
+        pipe,
+        pipeline,
+        settings,
+        device,
+        [audio],
+        job_options,
+        output=output,
+    )
+    writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
+    clips = clip_set.run(
+        sampling.vary, pipe, original, strength=strength, offset_seconds=offset,
+        **settings.job_arguments(sampling.vary), on_clip=writer,
     )  # fmt: skip
-    _sampling.report_checks(clips, names)
-    _sampling.report(out_dir, writer.written, seed, redrawn=bool(clips.redrawn))
+    clip_set.finish(clips, _sampling.clip_commands("vary", pipeline, settings, clips, out_dir, [audio], clip_set))
+    _sampling.report_checks(clips, clip_set.names)
+    _sampling.report(out_dir, writer.written, settings.seed, redrawn=bool(clips.redrawn), clip_set=clip_set)

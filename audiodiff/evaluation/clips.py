@@ -441,7 +441,7 @@ def save_clips(clips: ClipSet, folder: str | Path) -> None:
     folder = Path(folder)
     pixels = model_to_pixels(clips.images[:, 0], clips.bits)
     for index, name in enumerate(clips.names):
-        save_png(folder / f"{name}.png", pixels[index].numpy(), clips.bits)
+        save_png(folder / f"{name}.png", pixels[index].numpy(), clips.bits, mel_config=clips.mel_config)
         if clips.audio is not None and index < len(clips.audio):
             save_audio(folder / f"{name}.wav", clips.audio[index], clips.mel_config.sample_rate)
 

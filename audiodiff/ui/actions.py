@@ -427,7 +427,7 @@ class Studio(Workspace):
         for audio, pixels, title, seed in zip(clips.audios, clips.images, titles, clips.seeds, strict=True):
             number, wav = self._new_number_and_path(session, f"{kind}_seed{seed}", ".wav")
             save_audio(wav, audio, clips.sample_rate)
-            save_png(wav.with_suffix(".png"), pixels, clips.bits)
+            save_png(wav.with_suffix(".png"), pixels, clips.bits, mel_config=pipeline.mel_config)
             make_private(wav, PRIVATE_FILE)
             make_private(wav.with_suffix(".png"), PRIVATE_FILE)
             picture_path = wav.with_name(wav.stem + "_picture.png")

@@ -263,7 +263,7 @@ class VocoderTrainer(RunFolderHolder):
         if mel_config is not None and dataset_mel is not None and mel_config.mismatches(dataset_mel):
             different = ", ".join(mel_config.mismatches(dataset_mel))
             raise VocoderTrainingError(
-                f"the dataset's mel settings differ from --mel-config/--from ({different}); give one of them"
+                f"the dataset's mel settings differ from --mel-config/MODEL ({different}); give one of them"
             )
         mel_config = mel_config or dataset_mel or MelConfig()
         bits = bits or dataset_bits or 8

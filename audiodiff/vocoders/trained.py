@@ -120,7 +120,7 @@ class TrainedVocoder(nn.Module):
             raise VocoderError(
                 f"{name} was trained for {key}={getattr(self.mel_config, key)} but {user} "
                 f"{key}={getattr(mel_config, key)}; train a vocoder with its mel settings (audiodiff train-vocoder "
-                "--from PIPELINE)"
+                "PIPELINE)"
             )
 
     # --- save and load ------------------------------------------------------------------------------------------

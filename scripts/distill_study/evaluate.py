@@ -27,8 +27,8 @@ def stage_evaluate(args, cost: dict) -> None:
     results.mkdir(parents=True, exist_ok=True)
     mel = MelConfig.find(args.data)
     if not (args.classifier / "config.json").is_file():
-        audiodiff("train-classifier", "--data", args.data, "--out", args.classifier, "--steps", args.classifier_steps,
-                  "--seed", args.seed, "--device", "cpu")  # fmt: skip
+        audiodiff("train-classifier", "--data", args.data, "--out", args.classifier, "--max-steps",
+                  args.classifier_steps, "--seed", args.seed, "--device", "cpu")  # fmt: skip
     classifier = GenreClassifier.from_pretrained(args.classifier)
     # bench_quality's reference: held-out tracks of the genre (WORK/music-held-out), scored against in two halves.
     reference, _, real_long = load_reference(args, mel)

@@ -88,7 +88,7 @@ def stage_data(args, settings: Settings) -> dict:
         data_dir / "dataset",
         "--out",
         data_dir / "classifier",
-        "--steps",
+        "--max-steps",
         settings.classifier_steps,
         "--input-size",
         min(64, mel.x_res, mel.y_res),
