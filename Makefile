@@ -40,9 +40,12 @@ browser:
 		echo "no $(CHROMIUM): the studio's browser test will be skipped (as root: apt-get install chromium chromium-driver)"; \
 	fi
 
+# lint-imports checks the layers of ARCHITECTURE.md (contracts in pyproject.toml): an upward or circular import,
+# function-level ones included, or a module given no layer fails here.
 lint: $(STAMP)
 	$(BIN)/ruff check audiodiff tests scripts
 	$(BIN)/ruff format --check audiodiff tests scripts
+	$(BIN)/lint-imports --no-cache --config pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_codec.py

@@ -209,12 +209,3 @@ def check_finite(
         f"step {step}: {problem} (diverged): lower {setting} and start again in a new --out; nothing of this step "
         f"was saved ({kept})"
     )
-
-
-def __getattr__(name: str) -> Any:
-    """`RUN_FILE` and `RunFolderHolder`, which moved to `runs.py`, still import from here."""
-    if name in ("RUN_FILE", "RunFolderHolder"):
-        from audiodiff import runs
-
-        return getattr(runs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,9 +26,17 @@ from PIL import Image
 from torch import nn
 
 from audiodiff.config import MelConfig
-from audiodiff.vocoders import GriffinLimVocoder, Vocoder, mel_filterbank
+from audiodiff.spectral import (  # noqa: F401 - the mappings' public home is here too
+    BIT_DEPTHS,
+    levels_for,
+    mel_filterbank,
+    model_to_db,
+    model_to_pixels,
+    pixels_to_model,
+    round_to_pixels,
+)
+from audiodiff.vocoders import GriffinLimVocoder, Vocoder
 
-BIT_DEPTHS = (8, 16)
 # The widest spectrogram image `load_png` reads: about 6 minutes at the reference settings. Decoding costs memory in
 # proportion to the width (a 2.5 KB PNG can declare 400,000 columns), so wider files are refused from the header.
 MAX_PNG_WIDTH = 16384
@@ -37,52 +45,6 @@ MAX_PNG_WIDTH = 16384
 # audio-diffusion's datasets) read images with PIL and use the pixels only, so they ignore it: pixels, and so their
 # decoding, are the same with and without it.
 PNG_MEL_KEY = "audiodiff:mel"
-
-
-def levels_for(bits: int) -> int:
-    """The largest pixel value of a `bits`-bit image: 255 or 65535 (ValueError for other depths)."""
-    if bits not in BIT_DEPTHS:
-        raise ValueError(f"bit depth must be 8 or 16, got {bits}")
-    return (1 << bits) - 1
-
-
-# --- pixels <-> model space: the one mapping and the one quantiser ----------------------------------------------------
-def pixels_to_model(pixels: torch.Tensor | np.ndarray, bits: int = 8) -> torch.Tensor:
-    """Integer pixels `(...)` -> the diffusion model's space, float32 `(...)` in [-1, 1]: `pixel / levels * 2 - 1`.
-
-    levels = 2**bits - 1; for 8 bits this is the reference pipeline's `(pixel / 255) * 2 - 1`. Stays on the device
-    of a tensor.
-    """
-    if isinstance(pixels, np.ndarray):
-        pixels = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
-    return pixels.to(torch.float32) / levels_for(bits) * 2 - 1
-
-
-def model_to_pixels(images: torch.Tensor, bits: int = 8) -> torch.Tensor:
-    """Model-space values `(...)` in [-1, 1] -> integer pixels, int64 `(...)` in [0, 2**bits - 1].
-
-    Values outside [-1, 1] are clipped, and values between two levels round half up as the reference `Mel` rounds
-    (`_round_to_pixels`); on the outputs of `pixels_to_model` it is the exact inverse.
-    """
-    levels = levels_for(bits)
-    return _round_to_pixels((torch.as_tensor(images).float() + 1) / 2 * levels, levels)
-
-
-def model_to_db(images: torch.Tensor, top_db: float) -> torch.Tensor:
-    """Model-space values `(...)` in [-1, 1] -> dB relative to the image's peak, `(...)` in [-top_db, 0].
-
-    Continuous (no quantisation): the inverse of the encoder's dB -> image mapping.
-    """
-    return torch.clamp((images + 1) / 2, 0, 1) * top_db - top_db
-
-
-def _round_to_pixels(values: torch.Tensor, levels: int) -> torch.Tensor:
-    """Values in pixel units -> int64 pixels in [0, levels], rounding half up: `floor(clip(value) + 0.5)`.
-
-    The reference `Mel.audio_slice_to_image` quantises with `(clip(...) + 0.5).astype(np.uint8)`, which is this;
-    `torch.round` would round half to even and, on exact halves, disagree with images the reference made.
-    """
-    return torch.floor(torch.clamp(values, 0, levels) + 0.5).to(torch.int64)
 
 
 class SpectrogramCodec(nn.Module):
@@ -146,7 +108,7 @@ class SpectrogramCodec(nn.Module):
         """Quantise dB `(batch, n_mels, frames)` to integer pixels (int64) in [0, 2**bits - 1], rounding half up."""
         levels = levels_for(bits)
         top_db = float(self.config.top_db)
-        return _round_to_pixels((mel_db + top_db) * levels / top_db, levels)
+        return round_to_pixels((mel_db + top_db) * levels / top_db, levels)
 
     def audio_to_pixels(self, audio: torch.Tensor, bits: int = 8) -> torch.Tensor:
         """`(batch, time)` audio -> integer pixels `(batch, n_mels, frames)`."""

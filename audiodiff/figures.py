@@ -46,20 +46,25 @@ def colourise(image: torch.Tensor) -> np.ndarray:
 
 # --- the evaluation report figure -------------------------------------------------------------------------------------
 def render_figure(
-    generated: ClipSet, reference: ClipSet, report: dict[str, Any], path: str | Path, columns: int = 4, tile: int = 160
+    generated: ClipSet,
+    reference: ClipSet,
+    report: dict[str, Any],
+    path: str | Path,
+    columns: int = 4,
+    tile: int = 160,
+    lines: Sequence[str] = (),
 ) -> Path:
     """PNG: generated spectrograms (flagged clips first, framed in red with the reason; long clips drawn wide with
-    their worst seam marked) above reference spectrograms, then the metric values. Returns the file."""
-    # Imported here: the report module itself draws its figure with this function.
-    from audiodiff.evaluation.report import summary_lines
-
+    their worst seam marked) above reference spectrograms, then `lines` of text (the report's metric values:
+    `evaluation.summary_lines(report)`; this module draws what it is given and imports nothing of evaluation).
+    `generated.images`, `reference.images`: `(clips, 1, n_mels, frames)` in [-1, 1]. Returns the file."""
     try:
         font = ImageFont.load_default(size=13)
         title_font = ImageFont.load_default(size=16)
     except TypeError:  # Pillow without FreeType: the bitmap font
         font = title_font = ImageFont.load_default()
     margin, label_width, line_height, caption = 12, 90, 18, 22
-    lines = summary_lines(report)
+    lines = list(lines)
     x_res = reference.images.shape[-1]
     stretch = max(1.0, min(generated.images.shape[-1] / x_res, 4.0))  # long clips are drawn wider
     generated_width = int(tile * stretch)
@@ -115,13 +120,18 @@ def render_figure(
 
 
 def render_copy_pairs(
-    generated: ClipSet, training: ClipSet, pairs: Sequence[tuple[int, int]], section: dict[str, Any], path, tile=160
+    generated: ClipSet,
+    training: ClipSet,
+    pairs: Sequence[tuple[int, int]],
+    section: dict[str, Any],
+    path,
+    tile=160,
+    summary: str = "",
 ) -> Path:
-    """PNG of the copy check (`evaluation.copies`): each closest pair side by side, the generated window on the left
-    and its nearest training window on the right, captioned with the distance, red when it is a near-copy. `pairs`:
-    (generated window, training window) indices into the windowed sets. Returns the file."""
-    from audiodiff.evaluation.copies import copy_summary
-
+    """PNG of the copy check (`evaluation.copies`): `summary` (its one-paragraph verdict, `copies.copy_summary`) above
+    each closest pair side by side, the generated window on the left and its nearest training window on the right,
+    captioned with the distance, red when it is a near-copy. `pairs`: (generated window, training window) indices into
+    the windowed sets, whose images are `(windows, 1, n_mels, width)` in [-1, 1]. Returns the file."""
     try:
         font = ImageFont.load_default(size=13)
     except TypeError:  # Pillow without FreeType: the bitmap font
@@ -129,7 +139,7 @@ def render_copy_pairs(
     import textwrap
 
     margin, caption, line_height = 12, 22, 18
-    header = textwrap.wrap(copy_summary(section), 110)
+    header = textwrap.wrap(summary, 110)
     top = margin + line_height * len(header) + 6
     width = max(2 * tile + 3 * margin + 260, 780)
     height = top + max(1, len(pairs)) * (tile + caption + margin) + margin

@@ -127,7 +127,7 @@ class PipelineIOMixin:
         pipeline stores no fences (reference checkpoints; audiodiff's training writes them)."""
         if not self.quality or "fences" not in self.quality:
             return None
-        from audiodiff.evaluation.artifacts import Fences, clip_reasons
+        from audiodiff.artifacts import Fences, clip_reasons
 
         fences = Fences.from_dict(self.quality["fences"])
         return clip_reasons(images.float().cpu(), fences, self.mel_config.x_res, float(self.mel_config.top_db))

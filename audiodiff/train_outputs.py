@@ -29,7 +29,7 @@ def training_images(rows, bits: int, count: int) -> tuple[torch.Tensor, torch.Te
 def quality_fences(rows, bits: int, mel_config: MelConfig, count: int = 1024) -> dict[str, Any]:
     """Artefact-check fences fitted on up to `count` training images, evenly spaced over the (genre's) rows, so that
     generated clips can be checked against the music the model learned (`pipeline.check_clips`)."""
-    from audiodiff.evaluation.artifacts import Fences
+    from audiodiff.artifacts import Fences
 
     indices, images = training_images(rows, bits, count)
     fences = Fences.from_images(images, mel_config.x_res, float(mel_config.top_db))

@@ -45,8 +45,8 @@ from audiodiff.audio import load_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig, configs_dir
 from audiodiff.evaluation.metrics import spectral_convergence
+from audiodiff.vocoder_training.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance
 from audiodiff.vocoders import GriffinLimVocoder, LibrosaVocoder, load_vocoder
-from audiodiff.vocoders.losses import MelSpectrogram, log_mel_distance_db, multi_resolution_stft_distance
 from benchlib.collection import split_tracks
 from benchlib.machine import load_average, machine_line
 

@@ -29,8 +29,8 @@ from audiodiff.audio import load_audio, save_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
 from audiodiff.figures import spectrogram_picture
+from audiodiff.vocoder_training.losses import match_gain, multi_resolution_stft_distance
 from audiodiff.vocoders import GriffinLimVocoder, load_vocoder
-from audiodiff.vocoders.losses import match_gain, multi_resolution_stft_distance
 from benchlib.collection import manifest
 
 N_FFT, HOP, TOP_DB = 1024, 64, 80.0

@@ -417,7 +417,7 @@ def _walk_and_prepare(root: Path, out: Path) -> None:
     import json
 
     from audiodiff.data.sources import list_sources
-    from audiodiff.vocoders.data import source_files
+    from audiodiff.vocoder_training.data import source_files
 
     torch.set_num_threads(1)
     listed = [item.path for item in list_sources([root], genre_from="folder").items]

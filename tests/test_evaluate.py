@@ -178,7 +178,7 @@ def test_evaluate_separates_right_from_wrong_genre(genres, tmp_path):
     json.dumps(good)  # JSON-ready
     lines = summary_lines(good)
     assert any(line.startswith("Frechet distance [log-mel]") for line in lines)
-    figure = render_figure(right, reference, good, tmp_path / "report.png")
+    figure = render_figure(right, reference, good, tmp_path / "report.png", lines=lines)
     with Image.open(figure) as image:
         assert image.mode == "RGB" and image.width >= 700 and image.height > 300
 

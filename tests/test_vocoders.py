@@ -60,7 +60,7 @@ def test_griffin_lim_from_a_given_phase_keeps_it():
 
 
 def test_spectrum_losses_ask_for_the_magnitude_and_phase_advance_not_the_absolute_phase():
-    from audiodiff.vocoders.losses import spectrum_losses
+    from audiodiff.vocoder_training.losses import spectrum_losses
 
     audio = _chirp()
     frames = audio.shape[-1] // HOP
@@ -167,7 +167,7 @@ def music_folder(tmp_path_factory):
 def _tiny_run(music_folder, out, interrupt_after: int | None = None, **overrides):
     """A tiny-preset run at the tiny pipeline's mel settings; with `interrupt_after`, stopped (as by a kill) right
     after the checkpoint of that step is written."""
-    from audiodiff.vocoders.training import VocoderTrainConfig, VocoderTrainer
+    from audiodiff.vocoder_training.trainer import VocoderTrainConfig, VocoderTrainer
 
     trainer = VocoderTrainer.start(VocoderTrainConfig.load("tiny", **overrides), [str(music_folder)], out, MEL,
                                    progress=False)  # fmt: skip
@@ -188,7 +188,7 @@ def _tiny_run(music_folder, out, interrupt_after: int | None = None, **overrides
 def trained(music_folder, tmp_path_factory):
     """The tiny preset trained 16 steps (adversarial from step 4) at the tiny pipeline's mel settings, with the mel
     loss of one whole slice before and after."""
-    from audiodiff.vocoders.losses import MelSpectrogram, mel_loss
+    from audiodiff.vocoder_training.losses import MelSpectrogram, mel_loss
 
     out = tmp_path_factory.mktemp("vocoder") / "run"
     trainer = _tiny_run(music_folder, out)
@@ -218,7 +218,7 @@ def test_tiny_vocoder_trains_and_its_loss_falls(trained):
 def test_vocoder_resume_after_a_kill_equals_an_uninterrupted_run(music_folder, trained, tmp_path):
     from safetensors.torch import load_file
 
-    from audiodiff.vocoders.training import VocoderTrainer
+    from audiodiff.vocoder_training.trainer import VocoderTrainer
 
     with pytest.raises(KeyboardInterrupt):
         _tiny_run(music_folder, tmp_path / "run", interrupt_after=4).run()
@@ -239,7 +239,7 @@ def test_flipped_bytes_in_a_vocoder_checkpoint_are_found_by_checksum_and_passed_
     import shutil
 
     from audiodiff.checkpoints import checkpoint_dirs
-    from audiodiff.vocoders.training import VocoderTrainer
+    from audiodiff.vocoder_training.trainer import VocoderTrainer
 
     run = tmp_path / "run"
     shutil.copytree(trained[0], run)
@@ -248,7 +248,7 @@ def test_flipped_bytes_in_a_vocoder_checkpoint_are_found_by_checksum_and_passed_
     for index in range(len(data) // 2, len(data) // 2 + 64):  # 64 bytes flipped by a bad disk or copy: still loads
         data[index] ^= 0xFF
     (newest / damaged).write_bytes(bytes(data))
-    with caplog.at_level("WARNING", logger="audiodiff.vocoders.training"):
+    with caplog.at_level("WARNING", logger="audiodiff.vocoder_training.trainer"):
         resumed = VocoderTrainer.resume(run, progress=False)
     assert resumed.global_step == int(older.name[5:]) == 12
     resumed.close()
@@ -271,7 +271,7 @@ def test_a_diverged_vocoder_run_stops_with_one_line_and_saves_nothing(music_fold
     from safetensors.torch import load_file
 
     from audiodiff.checkpoints import checkpoint_dirs
-    from audiodiff.vocoders.training import VocoderTrainingError
+    from audiodiff.vocoder_training.trainer import VocoderTrainingError
 
     run = tmp_path / "run"
     trainer = _tiny_run(music_folder, run, learning_rate=1e30, checkpoint_every=1)
@@ -287,7 +287,7 @@ def test_a_vocoder_run_into_a_folder_another_run_holds_is_refused(music_folder, 
     import os
 
     from audiodiff.utils import LOCK_NAME, output_lock
-    from audiodiff.vocoders.training import VocoderTrainingError
+    from audiodiff.vocoder_training.trainer import VocoderTrainingError
 
     run = tmp_path / "run"
     with output_lock(run, "audiodiff train-vocoder"):  # as another process would (flock is per open file)
@@ -521,7 +521,7 @@ def test_demo_page_plays_the_clip_of_each_decoder(tmp_path):
 @pytest.mark.parametrize("preset", ["tiny", "cpu", "gpu"])
 def test_vocoder_presets_load(preset):
     from audiodiff.config import ConfigError
-    from audiodiff.vocoders.training import VocoderTrainConfig
+    from audiodiff.vocoder_training.trainer import VocoderTrainConfig
 
     config = VocoderTrainConfig.load(preset)
     assert config.max_steps >= 8 and (preset != "gpu" or config.adversarial_at(config.max_steps - 1))

@@ -52,7 +52,7 @@ def command(sources, out_dir, mel_config_path, pipeline, config_name, max_steps,
     on a GPU). Multi-GPU: `accelerate launch -m audiodiff.cli.main train-vocoder ...`.
     """
     from audiodiff.config import ConfigError, MelConfig
-    from audiodiff.vocoders.training import RUN_FILE, VocoderTrainConfig, VocoderTrainer, VocoderTrainingError
+    from audiodiff.vocoder_training.trainer import RUN_FILE, VocoderTrainConfig, VocoderTrainer, VocoderTrainingError
 
     overrides = {"max_steps": max_steps, "batch_size": batch_size, "mixed_precision": mixed_precision, "seed": seed}
     try:

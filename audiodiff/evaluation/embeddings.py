@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiodiff.codec import model_to_db
+from audiodiff.spectral import model_to_db
 
 LOG_MEL_BANDS = 32
 FINE_LEVEL_BANDS = 64

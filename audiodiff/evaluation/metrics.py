@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from audiodiff.evaluation.embeddings import images_to_db
+from audiodiff.spectral import least_squares_gain, magnitude_stft  # noqa: F401 - their old home
 
 
 class EvaluationError(ValueError):
@@ -152,17 +153,6 @@ def genre_share(probabilities: torch.Tensor, target_index: int) -> float:
 
 
 # --- codec quality: a waveform against its reconstruction -------------------------------------------------------------
-def magnitude_stft(audio: torch.Tensor, n_fft: int = 2048, hop_length: int = 512) -> torch.Tensor:
-    """`(..., time)` audio -> `(..., n_fft // 2 + 1, frames)` magnitude of the centred Hann STFT."""
-    audio = torch.as_tensor(audio, dtype=torch.float32)
-    shape = audio.shape[:-1]
-    window = torch.hann_window(n_fft, device=audio.device)
-    spectrum = torch.stft(
-        audio.reshape(-1, audio.shape[-1]), n_fft, hop_length, window=window, center=True, return_complex=True
-    )
-    return spectrum.abs().reshape(*shape, *spectrum.shape[-2:])
-
-
 def _aligned_magnitudes(reference, estimate, n_fft, hop_length):
     reference = torch.as_tensor(reference, dtype=torch.float32)
     estimate = torch.as_tensor(estimate, dtype=torch.float32).to(reference.device)
@@ -170,12 +160,6 @@ def _aligned_magnitudes(reference, estimate, n_fft, hop_length):
     target = magnitude_stft(reference[..., :length], n_fft, hop_length)
     approx = magnitude_stft(estimate[..., :length], n_fft, hop_length)
     return target, approx * least_squares_gain(target, approx)[..., None, None]
-
-
-def least_squares_gain(target: torch.Tensor, approx: torch.Tensor) -> torch.Tensor:
-    """The gain g minimising ||target - g approx||_F per item, for magnitude spectrograms `(..., freqs, frames)`:
-    `(...)`. Images keep no absolute level, so decoders are compared at their best gain."""
-    return (target * approx).sum(dim=(-2, -1)) / approx.square().sum(dim=(-2, -1)).clamp(min=1e-20)
 
 
 def spectral_convergence(

@@ -464,13 +464,3 @@ def write_report(report: dict[str, Any], folder: str | Path) -> Path:
     with atomic_file(path) as temporary:
         temporary.write_text(text)
     return path
-
-
-def __getattr__(name: str):
-    """`run_evaluation` and its names moved to `evaluation/run.py` (which imports this module); their old import path
-    keeps working."""
-    if name in ("EvaluationRun", "run_evaluation", "MAX_TRAINING_CLIPS", "COPIES_FIGURE_NAME"):
-        from audiodiff.evaluation import run
-
-        return getattr(run, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,7 @@ from audiodiff.evaluation.embeddings import (
     load_pretrained_embedder,
 )
 from audiodiff.evaluation.metrics import EvaluationError
-from audiodiff.evaluation.report import FIGURE_NAME, evaluate, write_report
+from audiodiff.evaluation.report import FIGURE_NAME, evaluate, summary_lines, write_report
 from audiodiff.evaluation.sets import as_windows
 from audiodiff.figures import render_figure
 from audiodiff.schedulers import AUTO_SCHEDULER
@@ -47,7 +47,7 @@ COPIES_FIGURE_NAME = "copies.png"
 def _copy_check(generated, reference_clips, training, reference, mel_config, seed, device, out_dir) -> dict:
     """The copy check section (`evaluation.copies`) of generated clips against the `training` clips, with the
     held-out reference as the yardstick unless the reference is the training data itself; draws `copies.png`."""
-    from audiodiff.evaluation.copies import copy_check
+    from audiodiff.evaluation.copies import copy_check, copy_summary
     from audiodiff.figures import render_copy_pairs
 
     source = open_source(training, mel_config, fallback=reference_clips.mel_config)
@@ -66,7 +66,8 @@ def _copy_check(generated, reference_clips, training, reference, mel_config, see
     top_db = float(reference_clips.mel_config.top_db)
     section, pairs = copy_check(windows, training_windows, top_db, yardstick)
     if section.get("available") is not False:
-        render_copy_pairs(windows, training_windows, pairs, section, Path(out_dir) / COPIES_FIGURE_NAME)
+        figure = Path(out_dir) / COPIES_FIGURE_NAME
+        render_copy_pairs(windows, training_windows, pairs, section, figure, summary=copy_summary(section))
     return section
 
 
@@ -150,7 +151,7 @@ def run_evaluation(
 
     figure_path = out_dir / FIGURE_NAME
     with atomic_file(figure_path) as temporary:  # drawn under a temporary name: never half a figure
-        render_figure(generated_clips, reference_clips, report, temporary)
+        render_figure(generated_clips, reference_clips, report, temporary, lines=summary_lines(report))
     return EvaluationRun(report, report_path, figure_path)
 
 

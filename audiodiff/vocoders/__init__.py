@@ -7,7 +7,7 @@ A vocoder is any callable `vocoder(mel_power, generator=None) -> audio` taking `
 - `reference.py`: `LibrosaVocoder`, the reference decoder (librosa's `mel_to_audio`), the baseline.
 - `pghi.py`: phase-gradient heap integration (Prusa et al. 2017), Griffin-Lim's default-capable initial phase.
 - `trained.py`: `TrainedVocoder`, the vocoder a user trains (`audiodiff train-vocoder`), and its folder;
-  `vocos.py` its network, `training.py` its training (`data.py`, `losses.py`, `discriminators.py`).
+  `vocos.py` its network (trained by `audiodiff.vocoder_training`, a package above the codec).
 - `registry.py`: `make_vocoder`, a decoder by name or folder.
 """
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from audiodiff.config import MelConfig
-from audiodiff.vocoders.base import mel_filterbank
+from audiodiff.spectral import mel_filterbank
 
 
 def mel_to_linear(

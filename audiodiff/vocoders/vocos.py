@@ -111,7 +111,7 @@ class VocosModel(nn.Module):
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         if config.magnitude_prior:
             from audiodiff.config import MelConfig
-            from audiodiff.vocoders.base import mel_filterbank
+            from audiodiff.spectral import mel_filterbank
 
             mel = MelConfig(y_res=config.n_mels, sample_rate=config.sample_rate, n_fft=config.n_fft,
                             hop_length=config.hop_length)  # fmt: skip
@@ -127,7 +127,7 @@ class VocosModel(nn.Module):
         """The image's own log linear magnitude `(batch, n_fft // 2 + 1, frames)`: model-space features -> mel power
         (as the codec decodes) -> pseudo-inverse (+ `prior_iterations` NNLS steps), floored `top_db` below the
         slice's peak."""
-        from audiodiff.codec import model_to_db
+        from audiodiff.spectral import model_to_db
         from audiodiff.vocoders.griffin_lim import mel_to_linear
 
         top_db = self.config.top_db

@@ -43,12 +43,13 @@ def score(generated, reference, genre: str | None, classifier) -> dict:
 def score_and_save(images, mel, source: str, genre: str, reference, classifier, folder: Path, figure=True, joins=None):
     """`clip_set` of `images` scored (`score`) and written to `folder`: `<source>.json` (the report) and, with
     `figure`, `<source>.png` (`audiodiff.figures.render_figure`). Returns the clip set and the report."""
+    from audiodiff.evaluation.report import summary_lines
     from audiodiff.figures import render_figure
 
     clips = clip_set(images, mel, source, genre, joins=joins)
     report = score(clips, reference, genre, classifier)
     if figure:
-        render_figure(clips, reference, report, folder / f"{clips.source}.png")
+        render_figure(clips, reference, report, folder / f"{clips.source}.png", lines=summary_lines(report))
     (folder / f"{clips.source}.json").write_text(json.dumps(report, indent=1) + "\n")
     return clips, report
 

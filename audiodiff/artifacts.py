@@ -1,0 +1,372 @@
+"""Per-clip artefact and seam checks: what a listener hears and a Frechet distance averages away.
+
+A Frechet distance compares two sets as Gaussians; a set with a few clips of pure speckle noise among good ones moves
+the fitted Gaussian little, so it can still score close to real music. These checks look at every clip:
+
+- **Artefacts.** Every `width`-frame window of a clip (the model's slice width) gets texture statistics: image total
+  variation (speckle), spectral flatness (noise), the dark fraction (silence), the saturated fraction and the spread
+  of levels (a flat grey image). A window is flagged when a statistic lies beyond a fence fitted on the same
+  statistic of real windows: `q95 + 2 (q95 - median)` (or `q05 - 2 (median - q05)` where low is bad), a fence
+  that follows the tail of the genre's own distribution (distorted rock is flatter than a synthesizer pad, quiet
+  passages make the dark fraction heavy-tailed), and never closer to normal than a fixed floor (a window is only
+  called silent when 85% of it is at the floor, flat when its levels spread less than 10 dB: a very uniform
+  reference, such as synthesized music, would otherwise call every slightly softer clip an artefact). A clip is
+  flagged when any of its windows is.
+- **Seams.** For clips longer than one slice, the change of the spectral envelope across each join: the mean
+  absolute difference in dB of the band levels (16 bands) of the `context` frames before and after the join. When
+  the joins are not known (a clip denoised in one piece, or audio from elsewhere), every point `context` frames
+  apart is checked. The same change measured at points inside real slices (continuous music) is the baseline; the
+  seam score is the mean change at the checked points over the baseline's mean (1: as smooth as real music).
+
+All functions take spectrogram images `(batch, 1, n_mels, frames)` in [-1, 1] (the model's space) and `top_db`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+# Statistic name -> (direction, floor, description). "high": large values are the artefact, and the fence is never
+# below `floor`; "low": small values are, and the fence is never above `floor`.
+STATISTICS: dict[str, tuple[str, float, str]] = {
+    "total_variation": ("high", 0.0, "speckle: mean absolute pixel difference to the right and upper neighbours"),
+    "spectral_flatness": ("high", 0.0, "noise: mean over frames of the mel power's geometric / arithmetic mean"),
+    "dark_fraction": ("high", 0.85, "silence: share of pixels within 2% of the floor (-top_db)"),
+    "saturated_fraction": ("high", 0.05, "saturation: share of pixels within 2% of the peak (0 dB)"),
+    "level_spread": ("low", 10.0, "flat image: standard deviation of the dB values (a uniform grey has none)"),
+    "onset_strength": (
+        "low",
+        float("inf"),
+        "blurred, no onsets: 90th percentile minus median over frames of the spectral flux (mean rise in dB)",
+    ),
+    "spectral_detail": (
+        "low",
+        float("inf"),
+        "blurred, no tonal lines: mean distance in dB of each pixel from its frame's spectrum smoothed over mel rows",
+    ),
+}
+# Statistics whose fences are fitted on their logarithm: positive, with a long low tail in real music (a quiet bar
+# of a beat has a tenth of its onsets), where a wash sits an order of magnitude lower rather than a few dB.
+LOG_SCALE = ("onset_strength", "spectral_detail")
+FENCE_QUANTILE = 0.95
+# Two spreads: a 6 s clip has four windows to trip a fence, and at 1.5 spreads real 6 s excerpts of held-out
+# cinematic music were flagged 9-12% of the time for windows just past the noise fence (BENCHMARKS.md).
+FENCE_SPREADS = 2.0
+LOG_FENCE_SPREADS = 2.0
+# Below these a window is a wash whatever the reference: the fitted fence never lies lower. Real windows of every
+# genre of the real-music collection stayed above 0.9 dB of spectral detail; real clips blurred by a Gaussian of
+# 2 pixels fell to 0.2-0.3 dB (electronic music varies so much that its fitted fence lay at 0.04 dB). A reference
+# whose own windows are that smooth (a kick drum at 32 mel bands) lowers the level to half its 5% quantile.
+WASH_LEVELS = {"spectral_detail": 0.5}
+SEAM_BANDS = 16
+
+
+def windows(images: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut `(batch, 1, n_mels, frames)` images into `width`-frame windows covering every frame.
+
+    Windows start every `width` frames; when `frames` is not a multiple of `width`, the last window is aligned to the
+    end (it overlaps the one before). Clips narrower than `width` give one window of their own width.
+    Returns `(windows, clip_index, start)`: `(count, 1, n_mels, width)`, `(count,)` and `(count,)`.
+    """
+    frames = images.shape[-1]
+    if frames <= width:
+        count = len(images)
+        return images, torch.arange(count), torch.zeros(count, dtype=torch.long)
+    starts = list(range(0, frames - width + 1, width))
+    if starts[-1] + width < frames:
+        starts.append(frames - width)
+    pieces = torch.stack([images[..., start : start + width] for start in starts], dim=1)  # (batch, k, 1, h, w)
+    clip_index = torch.arange(len(images)).repeat_interleave(len(starts))
+    start = torch.tensor(starts).repeat(len(images))
+    return pieces.flatten(0, 1), clip_index, start
+
+
+def comparable_windows(images: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`windows`, each re-referenced to its own peak (`rereferenced`): how every check and metric cuts clips, so
+    that clips of any length compare with slices like with like."""
+    pieces, clip_index, start = windows(images, width)
+    return rereferenced(pieces), clip_index, start
+
+
+def rereferenced(images: torch.Tensor) -> torch.Tensor:
+    """Each image `(batch, 1, n_mels, frames)` shifted in dB so that its loudest pixel is 0 dB, as every slice of a
+    dataset is (the codec refers each slice to its own peak). What lay at the clip's floor rises with the rest: a
+    quiet window keeps a plateau where its own slice would show detail (keeping those pixels at the floor instead
+    drew edges that the speckle check flagged in real music).
+
+    A window of a long clip is referred to the whole clip's peak: a quiet bar of a 6 s clip would otherwise read as
+    darker and flatter than any reference slice, and real music cut into long clips was flagged where its own slices
+    were not. Re-referenced, windows of any clip compare with slices like with like (issue 23)."""
+    images = images.float()
+    peak = images.amax(dim=(-3, -2, -1), keepdim=True)
+    silent = peak <= -1 + 1e-6  # nothing above the floor: silence stays silence
+    return (images + torch.where(silent, torch.zeros_like(peak), 1 - peak)).clamp(-1, 1)
+
+
+def image_statistics(images: torch.Tensor, top_db: float) -> dict[str, torch.Tensor]:
+    """The texture statistics of `STATISTICS` for each image `(batch, 1, n_mels, frames)`; each value `(batch,)`."""
+    pixels = (images.float().clamp(-1, 1) + 1) / 2  # (batch, 1, n_mels, frames) in [0, 1]
+    horizontal = (pixels[..., :, 1:] - pixels[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+    vertical = (pixels[..., 1:, :] - pixels[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+    decibels = pixels[:, 0] * top_db - top_db  # (batch, n_mels, frames), 0 dB = the clip's peak
+    power = torch.pow(10.0, decibels / 10)
+    geometric = torch.exp(torch.log(power).mean(dim=1))
+    flatness = (geometric / power.mean(dim=1)).mean(dim=-1)
+    return {
+        "total_variation": horizontal + vertical,
+        "spectral_flatness": flatness,
+        "dark_fraction": (pixels <= 0.02).float().mean(dim=(1, 2, 3)),
+        "saturated_fraction": (pixels >= 0.98).float().mean(dim=(1, 2, 3)),
+        "level_spread": decibels.flatten(1).std(dim=1),
+        **structure_statistics(decibels),
+    }
+
+
+def structure_statistics(decibels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What music has and a wash does not, per image `(batch, n_mels, frames)` of dB levels; each value `(batch,)`.
+
+    onset_strength: the spectral flux of frame t is the mean over mel rows of the rise `max(0, D[m, t] - D[m, t-1])`
+    (the onset detection function of Bello et al. 2005, on the mel image); its 90th percentile over frames minus its
+    median is how far onsets stand above the steady change (a beat, a plucked note: several dB; a smooth wash or a
+    stationary noise: near 0). spectral_detail: the mean absolute difference between each pixel and its frame's
+    spectrum smoothed over about a sixteenth of the mel rows: harmonics and tonal lines stand out of their
+    neighbourhood, a blurred spectrum does not. Both in dB; low values are the failure."""
+    if decibels.shape[-1] < 3 or decibels.shape[-2] < 3:
+        zero = torch.zeros(len(decibels), dtype=decibels.dtype, device=decibels.device)
+        return {"onset_strength": zero, "spectral_detail": zero}
+    flux = (decibels[..., 1:] - decibels[..., :-1]).clamp(min=0).mean(dim=1)  # (batch, frames - 1)
+    onset = torch.quantile(flux, 0.9, dim=-1) - flux.median(dim=-1).values
+    kernel = max(3, decibels.shape[-2] // 16) | 1
+    smooth = F.avg_pool1d(decibels.transpose(1, 2).reshape(-1, 1, decibels.shape[-2]), kernel, stride=1,
+                          padding=kernel // 2, count_include_pad=False)  # fmt: skip
+    smooth = smooth.reshape(decibels.shape[0], decibels.shape[2], decibels.shape[1]).transpose(1, 2)
+    return {"onset_strength": onset, "spectral_detail": (decibels - smooth).abs().mean(dim=(1, 2))}
+
+
+@dataclasses.dataclass
+class Fences:
+    """Per-statistic thresholds fitted on reference windows; beyond a fence a window is flagged."""
+
+    limits: dict[str, float]
+    reference_quantiles: dict[str, tuple[float, float, float]]
+
+    @classmethod
+    def fit(cls, statistics: dict[str, torch.Tensor]) -> Fences:
+        """Fences `q95 + 2 (q95 - median)` (`q05 - 2 (median - q05)` for "low" statistics), within the floors;
+        on the logarithm for the `LOG_SCALE` statistics; never below the `WASH_LEVELS`."""
+        limits, quantiles = {}, {}
+        for name, (direction, floor, _) in STATISTICS.items():
+            values = statistics[name].double()
+            logarithmic = name in LOG_SCALE
+            if logarithmic:
+                values = values.clamp(min=1e-3).log()
+            low, median, high = (float(torch.quantile(values, q)) for q in (1 - FENCE_QUANTILE, 0.5, FENCE_QUANTILE))
+            spreads = LOG_FENCE_SPREADS if logarithmic else FENCE_SPREADS
+            fitted = high + spreads * (high - median) if direction == "high" else low - spreads * (median - low)
+            if logarithmic:
+                fitted, low, median, high = (math.exp(value) for value in (fitted, low, median, high))
+            limits[name] = max(fitted, floor) if direction == "high" else min(fitted, floor)
+            if name in WASH_LEVELS:  # never below half the reference's own 5% quantile: smooth music stays music
+                limits[name] = max(limits[name], min(WASH_LEVELS[name], low / 2))
+            quantiles[name] = (low, median, high)
+        return cls(limits, quantiles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the limits and the reference's 5/50/95% quantiles (stored with pipelines by training)."""
+        return {
+            "limits": {name: round(value, 6) for name, value in self.limits.items()},
+            "quantiles_5_50_95": {
+                name: [round(v, 6) for v in values] for name, values in self.reference_quantiles.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fences:
+        """The inverse of `to_dict`; a missing statistic keeps no fence (never flags)."""
+        limits = {name: float(value) for name, value in data["limits"].items() if name in STATISTICS}
+        for name, (direction, _, _) in STATISTICS.items():
+            limits.setdefault(name, float("inf") if direction == "high" else float("-inf"))
+        quantiles = {name: tuple(values) for name, values in data.get("quantiles_5_50_95", {}).items()}
+        return cls(limits, quantiles)
+
+    @classmethod
+    def from_images(cls, images: torch.Tensor, width: int, top_db: float) -> Fences:
+        """Fences fitted on the `width`-frame windows of real images `(count, 1, n_mels, frames)`."""
+        return cls.fit(image_statistics(comparable_windows(images, width)[0], top_db))
+
+    def flags(self, statistics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Boolean `(count,)` per statistic: True where the value lies beyond its fence."""
+        result = {}
+        for name, (direction, _, _) in STATISTICS.items():
+            values = statistics[name]
+            result[name] = values > self.limits[name] if direction == "high" else values < self.limits[name]
+        return result
+
+
+def clip_reasons(images: torch.Tensor, fences: Fences, width: int, top_db: float) -> list[list[str]]:
+    """Per clip `(N, 1, n_mels, frames)`, the statistics whose fence any of its `width`-frame windows crosses
+    (empty: the clip passes)."""
+    pieces, clip_index, _ = comparable_windows(images, width)
+    flags = fences.flags(image_statistics(pieces, top_db))
+    return [
+        sorted(name for name, flagged in flags.items() if bool(flagged[clip_index == index].any()))
+        for index in range(len(images))
+    ]
+
+
+def check_artifacts(
+    generated: torch.Tensor,
+    reference: torch.Tensor,
+    width: int,
+    top_db: float,
+    names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Flag the generated clips whose windows leave the reference's texture range (see the module docstring).
+
+    generated: `(N, 1, n_mels, frames)`; reference: `(M, 1, n_mels, frames')` real clips (cut into windows too);
+    width: the window (the model's slice width). Returns a JSON-ready dict: shares of flagged clips and windows, the
+    fences, the reference's own false-alarm rate (each reference window against fences fitted on the others would
+    cost M fits; instead the share of reference windows beyond the fences, 0 by construction for most statistics),
+    and per clip its flag, reasons and worst statistics, flagged clips first.
+    """
+    names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
+    reference_windows, _, _ = comparable_windows(reference, width)
+    reference_statistics = image_statistics(reference_windows, top_db)
+    fences = Fences.fit(reference_statistics)
+    generated_windows, clip_index, starts = comparable_windows(generated, width)
+    statistics = image_statistics(generated_windows, top_db)
+    flags = fences.flags(statistics)
+    window_flagged = torch.stack(list(flags.values())).any(dim=0)
+    clips = []
+    for index in range(len(generated)):
+        mine = clip_index == index
+        reasons = sorted({name for name, flagged in flags.items() if bool(flagged[mine].any())})
+        bad_windows = [int(start) for start, bad in zip(starts[mine], window_flagged[mine]) if bool(bad)]
+        clips.append(
+            {
+                "name": names[index],
+                "flagged": bool(reasons),
+                "reasons": reasons,
+                "flagged_window_starts": bad_windows,
+                "windows": int(mine.sum()),
+                **{  # each statistic's worst window: the largest, or the smallest where low is bad
+                    name: round(float(values[mine].max() if STATISTICS[name][0] == "high" else values[mine].min()), 4)
+                    for name, values in statistics.items()
+                },
+            }
+        )
+    reference_flags = fences.flags(reference_statistics)
+    reference_flagged = torch.stack(list(reference_flags.values())).any(dim=0)
+    clips.sort(key=lambda clip: (not clip["flagged"], -clip["total_variation"]))
+    flagged = sum(clip["flagged"] for clip in clips)
+    return {
+        "clips": len(generated),
+        "flagged_clips": flagged,
+        "flagged_share": round(flagged / max(1, len(generated)), 4),
+        "windows": len(generated_windows),
+        "flagged_windows": int(window_flagged.sum()),
+        "flagged_window_share": round(float(window_flagged.float().mean()), 4),
+        "by_reason": {name: int(values.sum()) for name, values in flags.items()},
+        "reason_meanings": {name: description for name, (_, _, description) in STATISTICS.items()},
+        "reference_windows": len(reference_windows),
+        "reference_flagged_window_share": round(float(reference_flagged.float().mean()), 4),
+        "fences": {name: round(value, 4) for name, value in fences.limits.items()},
+        "reference_quantiles_5_50_95": {
+            name: [round(value, 4) for value in values] for name, values in fences.reference_quantiles.items()
+        },
+        "per_clip": clips,
+    }
+
+
+def band_levels(images: torch.Tensor, top_db: float, bands: int = SEAM_BANDS) -> torch.Tensor:
+    """Mel dB levels averaged into `bands` bands: `(batch, 1, n_mels, frames)` -> `(batch, bands, frames)`."""
+    decibels = (images.float().clamp(-1, 1)[:, 0] + 1) / 2 * top_db - top_db
+    return F.adaptive_avg_pool1d(decibels.transpose(1, 2), min(bands, decibels.shape[1])).transpose(1, 2)
+
+
+def envelope_change(levels: torch.Tensor, position: int, context: int) -> torch.Tensor:
+    """Mean absolute dB difference of the band levels averaged over `context` frames before and after `position`.
+
+    levels: `(batch, bands, frames)` from `band_levels`. Returns `(batch,)`.
+    """
+    before = levels[..., position - context : position].mean(dim=-1)
+    after = levels[..., position : position + context].mean(dim=-1)
+    return (after - before).abs().mean(dim=-1)
+
+
+def scan_positions(frames: int, context: int) -> list[int]:
+    """Every point with `context` frames on both sides, `context` apart: `[context, 2 context, ...]`."""
+    return list(range(context, frames - context + 1, context))
+
+
+def reference_changes(reference: torch.Tensor, top_db: float, context: int) -> torch.Tensor:
+    """The envelope change at every scan point of real slices (continuous music: the baseline).
+
+    reference: `(M, 1, n_mels, frames)`. Returns a flat tensor of changes in dB.
+    """
+    levels = band_levels(reference, top_db)
+    frames = levels.shape[-1]
+    if frames < 2 * context:
+        raise ValueError(f"reference clips of {frames} frames are too short for a seam context of {context} frames")
+    return torch.cat([envelope_change(levels, position, context) for position in scan_positions(frames, context)])
+
+
+def check_seams(
+    generated: torch.Tensor,
+    joins: Sequence[Sequence[int]] | None,
+    reference: torch.Tensor,
+    top_db: float,
+    context: int,
+    names: Sequence[str] | None = None,
+    sample_rate: int = 22050,
+    hop_length: int = 512,
+    worst: int = 5,
+) -> dict[str, Any]:
+    """Envelope change across each join of the generated clips against the same change inside real music.
+
+    generated: `(N, 1, n_mels, frames)`; joins: per clip, the columns where separately generated pieces meet, or
+    None to check every scan point (`scan_positions`); reference: real clips `(M, 1, n_mels, frames')`; context:
+    frames on each side (a quarter slice is a good choice).
+    Returns a JSON-ready dict: mean and 90th percentile join change in dB, the reference's, their ratio (the seam
+    score: 1 = joins are as smooth as continuous real music), and the `worst` joins with clip name and time.
+    """
+    names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
+    baseline = reference_changes(reference, top_db, context)
+    levels = band_levels(generated, top_db)
+    frames = levels.shape[-1]
+    found = []
+    for index in range(len(generated)):
+        positions = scan_positions(frames, context) if joins is None else joins[index]
+        for position in positions:
+            if context <= position <= frames - context:
+                change = float(envelope_change(levels[index : index + 1], position, context)[0])
+                found.append((change, names[index], position))
+    result: dict[str, Any] = {
+        "context_frames": context,
+        "reference_points": len(baseline),
+        "reference_mean_change_db": round(float(baseline.mean()), 3),
+        "reference_p90_change_db": round(float(torch.quantile(baseline.double(), 0.9)), 3),
+        "checked": "joins" if joins is not None else "every point",
+        "points": len(found),
+    }
+    if not found:
+        result.update(mean_change_db=None, p90_change_db=None, seam_score=None, worst=[])
+        return result
+    changes = torch.tensor([change for change, _, _ in found], dtype=torch.float64)
+    found.sort(key=lambda item: -item[0])
+    result.update(
+        mean_change_db=round(float(changes.mean()), 3),
+        p90_change_db=round(float(torch.quantile(changes, 0.9)), 3),
+        seam_score=round(float(changes.mean()) / max(float(baseline.mean()), 1e-9), 3),
+        share_above_reference_p90=round(float((changes > torch.quantile(baseline.double(), 0.9)).double().mean()), 3),
+        worst=[
+            {"clip": name, "seconds": round(position * hop_length / sample_rate, 2), "change_db": round(change, 3)}
+            for change, name, position in found[:worst]
+        ],
+    )
+    return result
