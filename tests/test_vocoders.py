@@ -490,6 +490,7 @@ def test_demo_passes_its_vocoder_on_and_plays_one_clip_through_each_decoder(monk
         if arguments[0] == "generate":
             (out / "generated").mkdir(parents=True)
             (out / "generated" / "clip_0000.png").write_bytes(b"")
+            (out / "generated" / "clip_0000.wav").write_bytes(b"")  # the demo decodes the newest set's clips
 
     monkeypatch.setattr(demo, "run_command", fake_run)
     monkeypatch.setattr(audiodiff.demo, "write_index", lambda out, **kwargs: out / "index.html")
@@ -499,7 +500,7 @@ def test_demo_passes_its_vocoder_on_and_plays_one_clip_through_each_decoder(monk
     for name in ("generate", "evaluate"):
         assert commands[name][-2:] == ["--vocoder", str(tmp_path)]
     assert "train" not in commands  # the demo fine-tunes the shipped base model
-    assert "--vocoder" not in commands["finetune"] and commands["finetune"][2] == "audiodiff-base-64"
+    assert "--vocoder" not in commands["finetune"] and commands["finetune"][1] == "audiodiff-base-64"
     decodes = [arguments for arguments in ran if arguments[0] == "decode"]
     assert [arguments[arguments.index("--out") + 1] for arguments in decodes] == [
         str(out / "decoders" / name) for name in ("griffinlim-random", "griffinlim-pghi", "vocoder")
