@@ -25,6 +25,8 @@ def render() -> str:
     parts.append(f"## audiodiff\n\n```\n{cli.get_help(context)}\n```\n")
     for name in sorted(cli.commands):
         command = cli.commands[name]
+        if hasattr(command, "_help_option"):  # click caches it from the first context that asked (maybe parentless)
+            command._help_option = None
         sub = command.make_context(name, [], parent=context, resilient_parsing=True, **width)
         parts.append(f"## audiodiff {name}\n\n```\n{command.get_help(sub)}\n```\n")
     return "\n".join(parts)

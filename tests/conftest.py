@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# `make test` runs two test processes (pytest-xdist) on the two cores: one thread each, and their children too (a
+# process per core beats two threads per process on these tiny models, whose steps are mostly Python overhead).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
 import numpy as np
 import pytest
 import torch

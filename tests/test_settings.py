@@ -80,7 +80,11 @@ def test_the_command_line_reads_back_as_the_same_settings(command):
         words = {**extra, **common.output_words(written)}
         words = shlex.split(settings.command_line(command, "runs/my model", *inputs, out="clips", **words))
         assert words[:3] == ["audiodiff", command, "runs/my model"]
-        with click_command.make_context(command, words[2:]) as context:
+        # Under the group's context, as `audiodiff COMMAND ...` parses it (click caches each command's help option
+        # from the first context that asks: a parentless one would give CLI.md's render a bare --help).
+        with click_command.make_context(
+            command, words[2:], parent=cli.make_context("audiodiff", [], resilient_parsing=True)
+        ) as context:
             options = dict(context.params)
         assert common.output_settings(options) == written  # taken out of the options, as the commands do
         parsed, rest = _sampling.draw_settings(options)

@@ -160,9 +160,9 @@ def _trainer_args(config, data, out_dir):
 
 def test_sigkill_then_resume_equals_uninterrupted(dataset_dir, data, tmp_path):
     """A run killed with SIGKILL after a checkpoint and resumed ends with the same weights as one never stopped."""
-    steps = 60
+    steps = 30
     command = [sys.executable, "-m", "audiodiff.cli.main", "train", "--data", str(dataset_dir), "--config", "tiny"]
-    options = ["--max-steps", str(steps), "--checkpoint-every", "5", "--sample-every", "0", "--learning-rate", "0.002"]
+    options = ["--max-steps", str(steps), "--checkpoint-every", "3", "--sample-every", "0", "--learning-rate", "0.002"]
     killed_dir, straight_dir = killed_resumed_and_straight(command, options, steps, tmp_path)
 
     from safetensors.torch import load_file
