@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from audiodiff import editing
+from audiodiff.audio import rms, set_level
 
 if TYPE_CHECKING:
     from audiodiff.loops import BarLoop
@@ -230,6 +231,26 @@ def one_slice(audio: np.ndarray, pipeline: AudioDiffusionPipeline, offset_second
 def sample(pipeline: AudioDiffusionPipeline, **arguments: Any):
     """`pipeline(**arguments)` with integer-pixel images."""
     return pipeline(output_type="np", **arguments)
+
+
+def regenerated(
+    pipeline: AudioDiffusionPipeline,
+    clip: np.ndarray,
+    seconds: tuple[float, float],
+    count: int,
+    seed: int,
+    progress: Progress | None = None,
+    **arguments: Any,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`count` redraws of the `seconds` span of one slice `clip` `(time,)` (inpainting: the rest kept), clip k drawn
+    with seed `seed + k`: yields the regenerated slice's audio `(time,)`, at `clip`'s level (the decoder's level is
+    arbitrary), and its integer pixels `(n_mels, frames)`. `arguments`: the pipeline call's (steps, genre, ...). The
+    caller splices the audio back (`InpaintRange.splice`)."""
+    with reporting_progress(progress, pipeline):
+        for index in range(count):
+            output = sample(pipeline, audio=clip, inpaint_seconds=seconds, generator=clip_generators(seed, 1, index),
+                            **arguments)  # fmt: skip
+            yield set_level(output.audios[:1], rms(clip))[0], output.images[0]
 
 
 def sample_batches(

@@ -142,18 +142,15 @@ def _bar_loops(
     seam = min(seam, max(room, 2 / rate))
     span = InpaintRange.from_seconds(size, middle / rate - seam / 2, middle / rate + seam / 2, rate, size)
     replaced = np.arange(span.begin, span.end)
+    draws = clip_drawing.regenerated(pipeline, canvas, span.seconds_in_slice(), count, seed, progress,
+                                     num_inference_steps=steps, genre=genre, guidance_scale=guidance)  # fmt: skip
     audios, images = [], []
-    with reporting_progress(progress, pipeline):
-        for index in range(count):
-            output = clip_drawing.sample(
-                pipeline, audio=canvas, inpaint_seconds=span.seconds_in_slice(), num_inference_steps=steps,
-                genre=genre, guidance_scale=guidance, generator=clip_generators(seed, 1, index),
-            )  # fmt: skip
-            spliced = span.splice(canvas, set_level(output.audios[:1], rms(canvas))[0])
-            looped = piece.copy()
-            looped[(replaced - middle) % samples] = spliced[replaced]
-            audios.append(looped)
-            images.append(output.images[0])
+    for regenerated, pixels in draws:
+        spliced = span.splice(canvas, regenerated)
+        looped = piece.copy()
+        looped[(replaced - middle) % samples] = spliced[replaced]
+        audios.append(looped)
+        images.append(pixels)
     found = BarLoop(int(round(seconds / grid.bar_seconds)), grid.tempo_bpm, grid.beats_per_bar,
                     (first / rate), samples)  # fmt: skip
     return Clips(np.stack(audios), np.stack(images), rate, pipeline.bits, clip_seeds(seed, count), bars=found)

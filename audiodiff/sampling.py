@@ -132,17 +132,12 @@ def inpaint(
     around them and spliced back with short cross-fades: outside that span each is the input sample for sample."""
     steps = check_steps(pipeline, steps)
     span = InpaintRange.from_seconds(len(audio), start, end, pipeline.sample_rate, pipeline.mel_config.slice_size)
-    clip = span.slice_of(audio)
+    draws = clip_drawing.regenerated(pipeline, span.slice_of(audio), span.seconds_in_slice(), count, seed, progress,
+                                     num_inference_steps=steps, genre=genre, guidance_scale=guidance)  # fmt: skip
     audios, images = [], []
-    with reporting_progress(progress, pipeline):
-        for index in range(count):
-            output = clip_drawing.sample(
-                pipeline, audio=clip, inpaint_seconds=span.seconds_in_slice(), num_inference_steps=steps,
-                genre=genre, guidance_scale=guidance, generator=clip_generators(seed, 1, index),
-            )  # fmt: skip
-            # The decoder's level is arbitrary: the regenerated slice is brought to the input slice's level first.
-            audios.append(span.splice(audio, set_level(output.audios[:1], rms(clip))[0]))
-            images.append(output.images[0])
+    for regenerated, pixels in draws:
+        audios.append(span.splice(audio, regenerated))
+        images.append(pixels)
     return Clips(np.stack(audios), np.stack(images), pipeline.sample_rate, pipeline.bits, clip_seeds(seed, count))
 
 

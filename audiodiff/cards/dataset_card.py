@@ -14,10 +14,10 @@ from audiodiff.cards.sections import (
     CARD_NAME,
     TAGS,
     data_section,
+    keeps_user_card,
     licence_section,
     mel_section,
     with_checksum,
-    written_by_audiodiff,
 )
 
 
@@ -90,9 +90,7 @@ def write_dataset_card(
 
     folder = Path(folder)
     path = folder / CARD_NAME
-    if path.exists() and not overwrite and not written_by_audiodiff(path):
-        if log is not None:
-            log(f"kept your {path} (not written by audiodiff); it must name the data files for load_dataset")
+    if keeps_user_card(path, overwrite, log, "it must name the data files for load_dataset"):
         return path
     text = dataset_card(folder, repo_id=repo_id)
     with atomic_file(path) as temporary:

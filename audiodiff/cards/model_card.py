@@ -25,11 +25,11 @@ from audiodiff.cards.sections import (
     TAGS,
     data_section,
     front_matter,
+    keeps_user_card,
     licence_section,
     mel_section,
     table,
     with_checksum,
-    written_by_audiodiff,
 )
 from audiodiff.utils import first_line, is_hub_id
 
@@ -339,9 +339,7 @@ def write_model_card(
 
     folder = Path(folder)
     path = folder / CARD_NAME
-    if path.exists() and not overwrite and not written_by_audiodiff(path):
-        if log is not None:
-            log(f"kept your {path} (not written by audiodiff); --overwrite-card replaces it with a generated card")
+    if keeps_user_card(path, overwrite, log, "--overwrite-card replaces it with a generated card"):
         return path
     kind = folder_kind(folder)
     _copy_examples(folder)

@@ -63,6 +63,16 @@ def written_by_audiodiff(path: str | os.PathLike) -> bool:
     return hashlib.sha256(rest.encode()).hexdigest() == match.group(1)
 
 
+def keeps_user_card(path: Path, overwrite: bool, log, instead: str) -> bool:
+    """Whether the card at `path` is the user's and stays (a `README.md` audiodiff did not write, or one edited
+    since, unless `overwrite`); `log` gets one line saying so, ending with `instead` (what to do about it)."""
+    if path.exists() and not overwrite and not written_by_audiodiff(path):
+        if log is not None:
+            log(f"kept your {path} (not written by audiodiff); {instead}")
+        return True
+    return False
+
+
 def table(rows: list[tuple[str, Any]]) -> list[str]:
     return ["| setting | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
