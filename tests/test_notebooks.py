@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 SHORT_RUNS = {
-    "01_ddim_inversion_audio": "TRAIN_STEPS = 40",
+    "01_ddim_inversion_audio": "TRAIN_STEPS, DDIM_STEPS = 40, 10",
     "02_diffusion_for_audio": "BASE_STEPS, FINETUNE_STEPS, DISTILL_STEPS = 40, 10, 10",
 }
 
