@@ -25,12 +25,12 @@ venv: install
 demo: $(STAMP)
 	$(BIN)/audiodiff demo --out demo_output
 
-# Two test processes (pytest-xdist, a file's tests stay in one process) on the two cores, one thread each
+# Two test processes (pytest-xdist, an idle one takes tests from the other) on the two cores, one thread each
 # (tests/conftest.py): about half the wall time of one process with two threads.
 # With the browser present (installed here when missing and running as root), the browser test must run: it fails
 # instead of skipping. Without it, the test is skipped with the reason.
 test: $(STAMP) lint browser
-	AUDIODIFF_REQUIRE_BROWSER=$$(test -x $(CHROMIUM) && test -x $(CHROMEDRIVER) && echo 1) $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	AUDIODIFF_REQUIRE_BROWSER=$$(test -x $(CHROMIUM) && test -x $(CHROMEDRIVER) && echo 1) $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 browser:
 	@if test -x $(CHROMIUM) && test -x $(CHROMEDRIVER); then :; \
