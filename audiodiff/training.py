@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from audiodiff import lora
 from audiodiff.checkpoints import (
     CheckpointError,
     checkpoint_folder,
@@ -115,8 +116,6 @@ class Trainer(RunFolderHolder):
         self.total_steps, self.warmup_steps = plan.total_steps, plan.warmup_steps
         parameters = list(unet.parameters())
         if config.lora_rank is not None:  # the base frozen; the adapter (and the class embedding) trained
-            from audiodiff import lora
-
             parameters = lora.add_adapter(unet, config.lora_rank, config.lora_alpha, seed=config.seed)
         optimizer = adamw(parameters, self.accelerator.device, lr=config.learning_rate,
                           betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.weight_decay,
@@ -357,8 +356,6 @@ class Trainer(RunFolderHolder):
         }
         unet = self.accelerator.unwrap_model(self.unet)
         if self.config.lora_rank is not None:  # the frozen base as a plain model; the adapter in the state
-            from audiodiff import lora
-
             state["lora"] = lora.adapter_state(unet)
             unet = lora.base_model(unet)
         final = write_checkpoint(checkpoint_folder(self.out_dir, self.global_step), unet, self.noise_scheduler,
@@ -377,8 +374,6 @@ class Trainer(RunFolderHolder):
         self.global_step = int(state["global_step"])
         self.losses = state["losses"].tolist()
         if self.config.lora_rank is not None:
-            from audiodiff import lora
-
             lora.set_adapter_state(self.accelerator.unwrap_model(self.unet), state["lora"])
         if self.ema is not None:
             if state.get("ema") is None:
@@ -397,8 +392,6 @@ class Trainer(RunFolderHolder):
         if self.ema is not None:
             self.ema.copy_to(unet.parameters())
         if merged and self.config.lora_rank is not None:
-            from audiodiff import lora
-
             lora.merge_into(unet)
         return unet
 
@@ -434,8 +427,6 @@ class Trainer(RunFolderHolder):
             self._check_weights()
             self.build_pipeline().save_pretrained(self.out_dir)
             if self.config.lora_rank is not None:  # the adapter alone too, to share or apply to the base
-                from audiodiff import lora
-
                 base = self.run_info.get("pretrained")
                 lora.save_adapter(self._inference_unet(merged=False), self.out_dir, base=base, genres=self.genres)
             (self.out_dir / "losses.json").write_text(json.dumps(self.losses) + "\n")

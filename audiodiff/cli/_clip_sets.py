@@ -41,12 +41,19 @@ class ClipWriter:
     it is final, so that a long job stopped half-way (Ctrl-C, a kill, a full disk) keeps the clips it finished.
     With `clip_set`, the names are the set's and its JSON is brought up to date after each clip."""
 
-    def __init__(self, out_dir: Path, names: list[str] | None, pipeline, clip_set: ClipSet | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        names: list[str] | None,
+        pipeline,
+        clip_set: ClipSet | None = None,
+        loop_points: bool = False,
+    ) -> None:
         self.out_dir, self.pipeline, self.clip_set = out_dir, pipeline, clip_set
         self.names = clip_set.names if clip_set is not None else list(names or [])
         self.output = clip_set.output if clip_set is not None else None
         self.written = 0
-        self.loop_points = False
+        self.loop_points = loop_points  # each WAV loops as a whole (a bar loop's smpl chunk)
 
     def __call__(self, index: int, audio, pixels) -> None:
         write_clip(self.out_dir, self.names[index], audio, pixels, self.pipeline, self.output, self.loop_points)
@@ -306,10 +313,9 @@ def write_clips(out_dir: Path, names: list[str] | ClipSet, clips, pipeline, loop
     brought up to date after each clip); returns how many. `loop_points`: each WAV loops as a whole (a RIFF smpl
     chunk from its first sample to its last)."""
     if isinstance(names, ClipSet):
-        writer = ClipWriter(out_dir, None, pipeline, names)
+        writer = ClipWriter(out_dir, None, pipeline, names, loop_points)
     else:
-        writer = ClipWriter(out_dir, names, pipeline)
-    writer.loop_points = loop_points
+        writer = ClipWriter(out_dir, names, pipeline, loop_points=loop_points)
     for index, (audio, pixels) in enumerate(zip(clips.audios, clips.images, strict=True)):
         writer(index, audio, pixels)
     return writer.written
