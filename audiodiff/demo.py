@@ -137,7 +137,9 @@ def quality_section(report: dict) -> str:
             + (f"; real held-out clips flagged by the same check: {100 * real:.0f}%" if real is not None else "")
             + f"</td><td><b>{verdict}</b></td></tr>"
         )
-    fidelity = (report.get("precision_recall") or {}).get("log-mel-fine") or {}
+    from audiodiff.evaluation.report import headline_fidelity
+
+    embedding, fidelity = headline_fidelity(report)
     real = fidelity.get("real")
     if real:
         ratios = {key: fidelity[key] / real[key] if real[key] else 1.0 for key in ("precision", "recall")}
@@ -148,7 +150,7 @@ def quality_section(report: dict) -> str:
         else:
             verdict = "unlike real music: listen to them"
         rows.append(
-            "<tr><td>fidelity and diversity</td><td>"
+            f"<tr><td>fidelity and diversity ({embedding} embedding)</td><td>"
             + ", ".join(
                 f"{key} {fidelity[key]:.2f} (real music {real[key]:.2f})" for key in ("precision", "recall", "coverage")
             )

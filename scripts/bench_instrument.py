@@ -12,13 +12,15 @@ dataset), side B gives the clips evaluated as "generated":
   mean image plus a little noise, the frames shuffled in time, copies of one clip, and an untrained model's clips.
 
 Each must rank below the real excerpts on the headline numbers: flagged share, precision or recall (the fine log-mel
-embedding), and the fine Frechet distance ratio. Real excerpts should be flagged rarely (target <= 5%) and score a
-Frechet ratio near 1 against both kinds of reference.
+embedding), and the fine Frechet distance ratio; the same again in the shipped COLA embedding. Real excerpts should
+be flagged rarely (target <= 5%) and score a Frechet ratio near 1 against both kinds of reference. The COLA
+embedding was trained on the base model's training tracks, some of which serve here as either side.
 
     python scripts/bench_instrument.py [--genres electronic,rock,cinematic] [--clips 32] [--seed 0]
 
 Last line: `RESULT real_flagged=<max over genres and reference kinds> real_fd=<max> real_recall_ratio=<min>
-bad_ranked_below=<share of known-bad rows worse than real on all three> blurred_flagged=<min>`.
+bad_ranked_below=<share of known-bad rows worse than real on all three> blurred_flagged=<min> real_fd_cola=<max>
+real_recall_ratio_cola=<min> bad_ranked_below_cola=<the same with the COLA embedding's precision, recall and FD>`.
 """
 
 from __future__ import annotations
@@ -83,22 +85,27 @@ def main() -> None:
                               seed=args.seed)  # fmt: skip
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     print()
-    print("| genre | reference | set | flagged | precision | recall | coverage | FD fine ratio | FD log-mel ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| genre | reference | set | flagged | precision | recall | coverage | FD fine ratio | FD log-mel ratio | "
+          "COLA precision | COLA recall | FD COLA ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['genre']} | {row['reference']} | {row['set']} | {100 * row['flagged']:.0f}% "
               f"{','.join(row['reasons'])} | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
               f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['coverage']:.2f} | {row['fd_fine']} | "
-              f"{row['fd_log_mel']} |")  # fmt: skip
+              f"{row['fd_log_mel']} | {row['precision_cola']:.2f} ({row['real_precision_cola']:.2f}) | "
+              f"{row['recall_cola']:.2f} ({row['real_recall_cola']:.2f}) | {row['fd_cola']} |")  # fmt: skip
     real = [row for row in rows if row["set"].startswith("real")]
     known_bad = [row for row in rows if not row["set"].startswith("real")]
 
-    def worse(row) -> bool:
+    def worse(row, suffix: str = "", fd: str = "fd_fine") -> bool:
+        """Worse than every real set of its genre and reference kind: flagged more, or precision or recall under
+        0.6x real's, or twice the Frechet ratio (fine log-mel, or with suffix "_cola" the COLA embedding's)."""
         peers = [r for r in real if r["genre"] == row["genre"] and r["reference"] == row["reference"]]
         return all(
             row["flagged"] > peer["flagged"]
-            or min(row["precision"], row["recall"]) < 0.6 * min(peer["precision"], peer["recall"])
-            or (row["fd_fine"] or 0) > 2 * (peer["fd_fine"] or 0)
+            or min(row["precision" + suffix], row["recall" + suffix])
+            < 0.6 * min(peer["precision" + suffix], peer["recall" + suffix])
+            or (row[fd] or 0) > 2 * (peer[fd] or 0)
             for peer in peers
         )
 
@@ -109,6 +116,9 @@ def main() -> None:
         "real_recall_ratio": f"{min(row['recall'] / max(row['real_recall'], 1e-9) for row in real):.2f}",
         "bad_ranked_below": f"{sum(map(worse, known_bad)) / len(known_bad):.2f}",
         "blurred_flagged": f"{min(blurred):.2f}",
+        "real_fd_cola": f"{max(row['fd_cola'] or 0 for row in real):.2f}",
+        "real_recall_ratio_cola": f"{min(row['recall_cola'] / max(row['real_recall_cola'], 1e-9) for row in real):.2f}",
+        "bad_ranked_below_cola": f"{sum(worse(row, '_cola', 'fd_cola') for row in known_bad) / len(known_bad):.2f}",
     }))  # fmt: skip
 
 

@@ -1,23 +1,29 @@
 """Fine-tuning the shipped base model on "your own ten songs", as a new user would, measured on real music.
 
-The songs: 10 tracks of one package of the real-music collection (`scripts/real_music.py`) that the base model
-(`audiodiff-base-64`) never heard (default `colobot-common-sounds`, synthesizer soundtrack music), named as a new
-genre (`--genre`, default `colobot`: a genre the base does not know, added by the fine-tune). The package's other
-tracks are the held-out reference. Through the CLI, timed, with the peak memory of each command:
+The songs: the first 3 and 10 tracks (`--songs`) of one package of the real-music collection
+(`scripts/real_music.py`) that the base model (`audiodiff-base-64`) never heard (default `colobot-common-sounds`,
+synthesizer soundtrack music), named as a new genre (`--genre`, default `colobot`: a genre the base does not know,
+added by the fine-tune). The package's tracks after the largest song count are the held-out reference, the same for
+every count. Through the CLI, timed, with the peak memory of each command:
 
-1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`;
-2. `audiodiff finetune audiodiff-base-64 --data DATA --genre G` with the default preset (its plan printed),
-   with `--offsets` the same with `--random-offsets`, and with `--lora` LoRA adapters (`--config finetune-lora`);
-3. 32 clips of 6 s from the fine-tune (`--genre G`) and, as "before", from the base (`--genre electronic`, the
-   closest genre it knows);
-4. `audiodiff evaluate --training DATA` of each against the held-out tracks: precision/recall, Frechet distances,
-   flagged share and the copy check; next to real held-out excerpts (real-vs-real) and the training slices
-   themselves replayed exactly and with light noise (which the copy check must flag).
+1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`, for each song count;
+2. `audiodiff finetune audiodiff-base-64 --data DATA --genre G` with the default plan (printed) for each count;
+   for the largest count also, with `--lora`, LoRA adapters (`--config finetune-lora`), with `--offsets`
+   `--random-offsets`, and with `--old` the issue's old preset (6 optimizer steps, `--max-steps 6`);
+3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
+   closest genre it knows) and unconditional;
+4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
+   and fine log-mel embeddings), Frechet distances, flagged share, genre share and the copy check; next to real
+   held-out excerpts (real-vs-real) and the training slices replayed exactly and with light noise (which the copy
+   check must flag). The classifier C (`audiodiff train-classifier`, 600 steps) is trained on the base's training
+   data (rock, electronic, cinematic) merged with the largest count's songs (`G`): genre share is the share of
+   clips it calls `G` rather than a genre the base knew.
 
-    python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 10] [--clips 32]
+    python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 3,10] [--clips 32] [--lora]
 
-Last line: `RESULT steps=... finetune_minutes=... finetune_peak_mb=... fd_before=... fd_after=... recall_before=...
-recall_after=... copies_after=... copies_exact=... copies_noised=... copies_real=...`.
+Last line: `RESULT steps_default_10=... genre_share_10=... copy_share_10=... recall_ratio_10=... minutes_10=...
+lora_genre_share_10=... genre_share_base=...` (10: the largest song count; recall ratio in the COLA embedding, to
+real-vs-real).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from audiodiff.codec import load_png, model_to_pixels, pixels_to_model, save_png
+from audiodiff.codec import model_to_pixels, pixels_to_model, save_png
 from audiodiff.config import MelConfig
 from audiodiff.evaluation import run_evaluation
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
@@ -42,6 +48,9 @@ from benchlib.sides import write_wavs
 from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" / "audiodiff" / "bench-small-data"))
+
+
+BASE_DATA = Path(os.environ.get("AUDIODIFF_BASE_WORK", Path.home() / ".cache" / "audiodiff" / "base-64")) / "dataset"
 
 
 def copy_headline(report: dict) -> dict:
@@ -58,112 +67,132 @@ def copy_headline(report: dict) -> dict:
     }
 
 
+def training_slice_sets(data: Path, clips: int, seed: int) -> dict[str, Path]:
+    """`clips` training slices spread over the dataset `data`, exactly and with N(0, 0.03) noise (about 1.2 dB):
+    sets the copy check must flag."""
+    from datasets import load_from_disk
+
+    from audiodiff.codec import pil_to_pixels
+
+    rows = load_from_disk(str(data))
+    exact, noised = WORK / "sets" / "training slices (exact)", WORK / "sets" / "training slices + noise"
+    exact.mkdir(parents=True)
+    noised.mkdir(parents=True)
+    noise = torch.Generator().manual_seed(seed + 1)
+    for index in torch.linspace(0, len(rows) - 1, clips).round().long().tolist():
+        pixels, bits = pil_to_pixels(rows[index]["image"])
+        save_png(exact / f"slice_{index:05d}.png", pixels, bits)
+        image = pixels_to_model(torch.from_numpy(pixels.astype("int64")), bits)
+        image = (image + 0.03 * torch.randn(image.shape, generator=noise)).clamp(-1, 1)
+        save_png(noised / f"slice_{index:05d}.png", model_to_pixels(image, bits).numpy(), bits)
+    return {"training slices (exact)": exact, "training slices + noise": noised}
+
+
+def number(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", default="colobot-common-sounds")
     parser.add_argument("--genre", default="colobot")
-    parser.add_argument("--songs", type=int, default=10)
+    parser.add_argument("--songs", default="3,10", help="song counts to fine-tune on, comma-separated")
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--offsets", action="store_true", help="also fine-tune with --random-offsets and compare")
     parser.add_argument("--lora", action="store_true", help="also fine-tune LoRA adapters (--config finetune-lora)")
-    parser.add_argument("--max-steps", type=int, default=None, help="override the preset's plan (a shorter run)")
+    parser.add_argument("--old", action="store_true", help="also the issue's old preset: 6 optimizer steps")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the default plan (a shorter run)")
     args = parser.parse_args()
     from real_music import ensure_collection
 
     collection = ensure_collection()
     print(machine_line())
+    counts = sorted(int(count) for count in args.songs.split(","))
+    most = counts[-1]
     files = sorted(row["file"] for row in manifest(collection) if row["package"] == args.package)
-    songs, held_out = files[: args.songs], files[args.songs :]
-    print(f"{args.package}: {len(songs)} songs to fine-tune on, {len(held_out)} held out")
+    held_out = files[most:]
+    print(f"{args.package}: fine-tuning on the first {args.songs} tracks, {len(held_out)} held out")
     shutil.rmtree(WORK, ignore_errors=True)
-    music, reference = WORK / "music" / args.genre, WORK / "held-out" / args.genre
-    for folder, chosen in ((music, songs), (reference, held_out)):
-        folder.mkdir(parents=True)
-        for file in chosen:
-            (folder / Path(file).name).symlink_to(collection / file)
-    data = WORK / "data"
-    output, prepare_minutes, _ = timed("prepare", WORK / "music", "--out", data, "--mel-config", DEFAULT_BASE,
-                                       "--genre-from", "folder")  # fmt: skip
-    print(f"prepare: {prepare_minutes:.1f} min")
-    models = []
-    variants = (("fine-tuned", []), ("fine-tuned, random offsets", ["--random-offsets"]),
-                ("fine-tuned, LoRA", ["--config", "finetune-lora"]))  # fmt: skip
-    wanted = {"fine-tuned": True, "fine-tuned, random offsets": args.offsets, "fine-tuned, LoRA": args.lora}
-    timings = {}
-    for variant, options in variants:
-        if not wanted[variant]:
-            continue
-        tuned = WORK / variant.replace(", ", "-").replace(" ", "-")
-        if args.max_steps:
+    reference = WORK / "held-out" / args.genre
+    reference.mkdir(parents=True)
+    for file in held_out:
+        (reference / Path(file).name).symlink_to(collection / file)
+    datasets = {}
+    for count in counts:
+        music = WORK / f"music-{count}" / args.genre
+        music.mkdir(parents=True)
+        for file in files[:count]:
+            (music / Path(file).name).symlink_to(collection / file)
+        datasets[count] = WORK / f"data-{count}"
+        _, minutes, _ = timed("prepare", music.parent, "--out", datasets[count], "--mel-config", DEFAULT_BASE,
+                              "--genre-from", "folder")  # fmt: skip
+        print(f"prepare {count} songs: {minutes:.1f} min")
+    classifier = WORK / "classifier"
+    timed("prepare", "--merge", BASE_DATA, datasets[most], "--out", WORK / "classifier-data")
+    _, minutes, _ = timed("train-classifier", "--data", WORK / "classifier-data", "--out", classifier,
+                          "--max-steps", 600, "--device", "cpu")  # fmt: skip
+    print(f"classifier (rock, electronic, cinematic, {args.genre}): {minutes:.1f} min")
+    runs = [(f"{count} songs, default", count, []) for count in counts]
+    runs += [(f"{most} songs, LoRA", most, ["--config", "finetune-lora"])] if args.lora else []
+    runs += [(f"{most} songs, random offsets", most, ["--random-offsets"])] if args.offsets else []
+    runs += [(f"{most} songs, old preset (6 steps)", most, ["--max-steps", 6])] if args.old else []
+    models, plans = [], {}
+    for label, count, options in runs:
+        tuned = WORK / "models" / label.replace(", ", "-").replace(" ", "-").replace("(", "").replace(")", "")
+        if args.max_steps and "--max-steps" not in options:
             options = [*options, "--max-steps", args.max_steps]
-        output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+        output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", datasets[count], "--genre", args.genre,
                                       "--out", tuned, *options)  # fmt: skip
         plan = next(line for line in output.splitlines() if line.startswith("plan:"))
-        if variant == "fine-tuned":
-            steps, finetune_minutes, finetune_peak = int(plan.split("; ")[1].split(" steps")[0]), minutes, peak
-        timings[variant] = minutes
-        print(f"{variant}: {plan}\nfinetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")
-        models.append((variant, tuned, args.genre))
-    minutes, peak = finetune_minutes, finetune_peak
+        steps = int(plan.split("; ")[1].split(" steps")[0])
+        plans[label] = {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan}
+        print(f"{label}: {plan}\nfinetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")
+        models.append((label, tuned, ["--genre", args.genre], count))
+    models += [("base, electronic", DEFAULT_BASE, ["--genre", "electronic"], most),
+               ("base, unconditional", DEFAULT_BASE, [], most)]  # fmt: skip
     mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
-    sets = {}
-    for name, pipeline, genre in (*models, ("base (electronic)", DEFAULT_BASE, "electronic")):
+    sets, training_of = {}, {}
+    for name, pipeline, genre_options, count in models:
         folder = WORK / "sets" / name
-        shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
-        timed("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", 6, "--seed", args.seed,
+        timed("generate", pipeline, *genre_options, "--clips", args.clips, "--seconds", 6, "--seed", args.seed,
               "--out", folder, "--device", "cpu")  # fmt: skip
-        sets[name] = folder
+        sets[name], training_of[name] = folder, datasets[count]
     generator = torch.Generator().manual_seed(args.seed)
     real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
     sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
-    from datasets import load_from_disk
-
-    from audiodiff.codec import pil_to_pixels
-
-    training_rows = load_from_disk(str(data))
-    slices = WORK / "training-slices"
-    slices.mkdir(parents=True)
-    for index in torch.linspace(0, len(training_rows) - 1, args.clips).round().long().tolist():
-        pixels, bits = pil_to_pixels(training_rows[index]["image"])
-        save_png(slices / f"slice_{index:05d}.png", pixels, bits)
-    pngs = sorted(slices.glob("*.png"))
-    exact, noised = WORK / "sets" / "training slices (exact)", WORK / "sets" / "training slices + noise"
-    exact.mkdir(parents=True)
-    noised.mkdir(parents=True)
-    noise = torch.Generator().manual_seed(args.seed + 1)
-    for png in pngs[: args.clips]:
-        pixels, bits = load_png(png)
-        shutil.copyfile(png, exact / png.name)
-        image = pixels_to_model(torch.from_numpy(pixels.astype("int64")), bits)
-        image = (image + 0.03 * torch.randn(image.shape, generator=noise)).clamp(-1, 1)
-        save_png(noised / png.name, model_to_pixels(image, bits).numpy(), bits)
-    sets["training slices (exact)"], sets["training slices + noise"] = exact, noised
+    sets.update(training_slice_sets(datasets[most], args.clips, args.seed))
     rows = {}
     for name, folder in sets.items():
-        run = run_evaluation(folder, WORK / "held-out", WORK / "reports" / name, training=data, genre=args.genre,
-                             count=args.clips, mel_config=mel, seed=args.seed)  # fmt: skip
-        rows[name] = copy_headline(run.report)
+        run = run_evaluation(folder, WORK / "held-out", WORK / "reports" / name, training=training_of.get(name,
+                             datasets[most]), genre=args.genre, count=args.clips, mel_config=mel, seed=args.seed,
+                             classifier=classifier)  # fmt: skip
+        rows[name] = {**copy_headline(run.report), **plans.get(name, {})}
         print(json.dumps({"set": name, **rows[name]}), flush=True)
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| set | flagged | precision (real) | recall (real) | FD fine | FD log-mel | near-copies | "
-          "nearest training dB (held-out) | diversity dB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| set | steps | minutes | genre share | flagged | precision / recall COLA (real) | precision / recall "
+        "fine (real) | FD COLA / fine ratio | near-copies | nearest training dB (held-out) | diversity dB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, row in rows.items():
-        print(f"| {name} | {100 * row['flagged']:.0f}% | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
-              f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['fd_fine']} | {row['fd_log_mel']} | "
-              f"{100 * (row['copies'] or 0):.0f}% | {row['nearest_training_db']} ({row['held_out_to_training_db']}) | "
-              f"{row['diversity_db']:.1f} |")  # fmt: skip
-    after, before = rows["fine-tuned"], rows["base (electronic)"]
+        print(
+            f"| {name} | {row.get('steps', '-')} | {number(row.get('minutes'), 1)} | {number(row['genre_share'])} | "
+            f"{100 * row['flagged']:.0f}% | {number(row['precision_cola'])} / {number(row['recall_cola'])} "
+            f"({number(row['real_precision_cola'])} / {number(row['real_recall_cola'])}) | "
+            f"{row['precision']:.2f} / {row['recall']:.2f} ({row['real_precision']:.2f} / {row['real_recall']:.2f}) | "
+            f"{row['fd_cola']} / {row['fd_fine']} | {100 * (row['copies'] or 0):.0f}% | "
+            f"{row['nearest_training_db']} ({row['held_out_to_training_db']}) | {row['diversity_db']:.1f} |"
+        )
+    default = rows[f"{most} songs, default"]
+    recall_ratio = (default["recall_cola"] or 0) / max(default["real_recall_cola"] or 0, 1e-9)
     print(result_line({
-        "steps": steps, "finetune_minutes": f"{minutes:.1f}", "finetune_peak_mb": f"{peak:.0f}",
-        "fd_before": before["fd_fine"], "fd_after": after["fd_fine"], "recall_before": f"{before['recall']:.2f}",
-        "recall_after": f"{after['recall']:.2f}", "copies_after": after["copies"],
-        "copies_exact": rows["training slices (exact)"]["copies"],
-        "copies_noised": rows["training slices + noise"]["copies"], "copies_real": rows["real held-out 6 s"]["copies"],
-        **({"lora_minutes": f"{timings['fine-tuned, LoRA']:.1f}", "lora_fd": rows["fine-tuned, LoRA"]["fd_fine"],
-            "lora_recall": f"{rows['fine-tuned, LoRA']['recall']:.2f}",
-            "lora_copies": rows["fine-tuned, LoRA"]["copies"]} if args.lora else {}),
+        f"steps_default_{most}": default["steps"], f"genre_share_{most}": number(default["genre_share"]),
+        f"copy_share_{most}": number(default["copies"]), f"recall_ratio_{most}": f"{recall_ratio:.2f}",
+        f"minutes_{most}": f"{default['minutes']:.1f}",
+        f"lora_genre_share_{most}": number(rows.get(f"{most} songs, LoRA", {}).get("genre_share")),
+        "genre_share_base": number(rows["base, unconditional"]["genre_share"]),
+        "genre_share_real": number(rows["real held-out 6 s"]["genre_share"]),
     }))  # fmt: skip
 
 

@@ -3,10 +3,10 @@
 from audiodiff.demo import quality_section
 
 
-def _report(precision: float, recall: float) -> dict:
+def _report(precision: float, recall: float, embedding: str = "log-mel-fine") -> dict:
     real = {"precision": 0.8, "recall": 0.8, "density": 1.0, "coverage": 0.9}
     fidelity = {"precision": precision, "recall": recall, "density": 1.0, "coverage": 0.5, "real": real}
-    return {"precision_recall": {"log-mel-fine": fidelity}}
+    return {"precision_recall": {embedding: fidelity}}
 
 
 def test_the_page_tells_washes_and_copies_from_music():
@@ -14,6 +14,15 @@ def test_the_page_tells_washes_and_copies_from_music():
     assert "too alike" in quality_section(_report(0.95, 0.1))  # near copies or washes: precise, nothing covered
     assert "unlike real music" in quality_section(_report(0.1, 0.1))
     assert "precision 0.95 (real music 0.80)" in quality_section(_report(0.95, 0.1))
+
+
+def test_the_page_judges_by_the_cola_embedding_when_it_ran():
+    """The learned embedding is the headline; the fine log-mel frames only when it did not run."""
+    both = _report(0.7, 0.75, "cola")
+    both["precision_recall"]["log-mel-fine"] = _report(0.95, 0.1)["precision_recall"]["log-mel-fine"]
+    page = quality_section(both)
+    assert "(cola embedding)" in page and "like real music, and as varied" in page
+    assert "(log-mel-fine embedding)" in quality_section(_report(0.95, 0.1))
 
 
 def test_the_page_shows_the_newest_set_of_clips(tmp_path):

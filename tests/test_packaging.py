@@ -98,6 +98,11 @@ def test_wheel_ships_the_presets_and_trains_outside_the_checkout(tmp_path):
     loaded = _run([python, "-c", "from audiodiff.pipeline import AudioDiffusionPipeline as P; p = P.from_pretrained("
                    "'audiodiff-base-64'); print(p.genres, p.unet.dtype)"], cwd=elsewhere, env=env)  # fmt: skip
     assert loaded.stdout.split("\n")[-2] == "['cinematic', 'electronic', 'rock'] torch.float32"
+    # So is the COLA embedding, the default of `audiodiff evaluate`.
+    assert {"audiodiff/pretrained/cola-64/model.safetensors", "audiodiff/pretrained/cola-64/config.json"} <= set(names)
+    cola = _run([python, "-c", "from audiodiff.evaluation.cola import load_cola; print(load_cola().config.dim)"],
+                cwd=elsewhere, env=env)  # fmt: skip
+    assert cola.stdout.split() == ["128"]
 
     data = tmp_path / "data"
     _tiny_dataset(data, MEL)

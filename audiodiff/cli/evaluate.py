@@ -55,7 +55,7 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
     multiple=True,
     metavar="NAME[=WEIGHTS]",
     help="Extra Frechet-distance embedding: vggish, pann, clap (pretrained; used only if installed, never "
-    "downloaded). Repeatable.",
+    "downloaded), or cola=FOLDER (your own COLA encoder in place of the shipped one). Repeatable.",
 )
 @common.out_option("Folder for report.json, report.png (and generated clips).", default=Path("evaluation"))
 @mel_config_option
@@ -111,12 +111,12 @@ def command(
     Metrics: the share of generated clips flagged for artefacts (speckle noise, noise-like spectra, silence,
     saturation; thresholds from the reference's own range, false-alarm rate measured on held-out reference clips);
     for clips longer than one slice, the seam score (envelope change at joins against the same inside real music);
-    Frechet distance on fine log-mel frames (full resolution plus local contrast), on 32-band log-mel frame
-    statistics (and on the classifier's embedding, and any --backend), each next to the same distance between two
-    sets of reference clips; the share of generated clips the
-    classifier assigns to --genre; spectral convergence and log-spectral distance of the codec round trip on
-    reference audio; mean pairwise distance between generated clips (diversity) and to the nearest reference clip;
-    with --training, the share of clips that replay a training slice (copy check).
+    Frechet distance and precision / recall in the shipped COLA embedding (learned from real music), on fine log-mel
+    frames (full resolution plus local contrast), on 32-band log-mel frame statistics (and on the classifier's
+    embedding, and any --backend), each next to the same distance between two sets of reference clips; the share of
+    generated clips the classifier assigns to --genre; spectral convergence and log-spectral distance of the codec
+    round trip on reference audio; mean pairwise distance between generated clips (diversity) and to the nearest
+    reference clip; with --training, the share of clips that replay a training slice (copy check).
 
     Mel settings of a folder: --mel-config, else its own mel_config.json, else the other side's (a pipeline's, a
     dataset's). Both sides must share them.
@@ -133,9 +133,13 @@ def command(
         pretrained = [parse_backend(spec) for spec in backends]
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    for name, _ in pretrained:
-        if name not in PRETRAINED_BACKENDS:
-            raise click.UsageError(f"--backend {name}: always computed when available; list only vggish, pann, clap")
+    for name, checkpoint in pretrained:
+        if name == "cola" and checkpoint is None:
+            raise click.UsageError("--backend cola: always computed with the shipped weights; cola=FOLDER uses yours")
+        if name not in PRETRAINED_BACKENDS and name != "cola":
+            raise click.UsageError(
+                f"--backend {name}: always computed when available; list only vggish, pann, clap or cola=FOLDER"
+            )
     try:
         explicit_mel = MelConfig.load(mel_config_path) if mel_config_path is not None else None
     except ConfigError as error:

@@ -5,6 +5,8 @@ distance then fits one Gaussian to all vectors of a set (as FAD pools VGGish fra
 
 Backends:
 
+- "cola" (default, offline, shipped weights): a COLA contrastive embedding learned from real music,
+  `audiodiff.evaluation.cola` (it lives there: it needs this module's `EmbeddingUnavailable`).
 - "log-mel" (default, offline, no weights): log-mel frame statistics, `log_mel_frame_embeddings` below.
 - "log-mel-fine" (default, offline, no weights): full-resolution frames plus local contrast,
   `fine_frame_embeddings` below, each dimension scaled by the reference's spread (`standardize`) so that texture
@@ -36,7 +38,7 @@ from audiodiff.spectral import model_to_db
 LOG_MEL_BANDS = 32
 FINE_LEVEL_BANDS = 64
 FINE_CONTRAST_BANDS = 16
-BACKENDS = ("log-mel", "log-mel-fine", "classifier", "vggish", "pann", "clap")
+BACKENDS = ("cola", "log-mel", "log-mel-fine", "classifier", "vggish", "pann", "clap")
 PRETRAINED_BACKENDS = ("vggish", "pann", "clap")
 
 

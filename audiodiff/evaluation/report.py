@@ -71,6 +71,20 @@ ONE_TRACK_WARNING = (
 )
 
 
+# The embeddings whose precision and recall a reader sees first, best first: the learned COLA embedding when it ran,
+# else the fine log-mel frames (always there).
+HEADLINE_EMBEDDINGS = ("cola", "log-mel-fine")
+
+
+def headline_fidelity(report: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """(name, precision/recall entry) of the first of `HEADLINE_EMBEDDINGS` in the report; (None, {}) if none."""
+    fidelity = report.get("precision_recall") or {}
+    for name in HEADLINE_EMBEDDINGS:
+        if fidelity.get(name):
+            return name, fidelity[name]
+    return None, {}
+
+
 def _rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), digits)
 

@@ -14,6 +14,7 @@ import torch
 
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
+from audiodiff.evaluation.cola import ColaEmbedder, load_cola
 from audiodiff.evaluation.embeddings import (
     ClassifierEmbedder,
     Embedder,
@@ -187,7 +188,8 @@ def _generated_clips(generated: Path, mel_config, reference_mel, generation, cou
 
 
 def _embedders(reference_mel: MelConfig, classifier, backends, device, log):
-    """The embeddings the Frechet distances use: log-mel and fine log-mel always, the classifier's when one is given,
+    """The embeddings the Frechet distances use: the COLA embedding (shipped, `evaluation.cola`), log-mel and fine
+    log-mel always, the classifier's when one is given,
     and the pretrained `backends` that can run here (the others with the reason they cannot). Returns (embedders,
     unavailable, classifier model or None, its training report or None)."""
     from audiodiff.classifier import REPORT_NAME as CLASSIFIER_REPORT
@@ -195,14 +197,25 @@ def _embedders(reference_mel: MelConfig, classifier, backends, device, log):
 
     classifier_model = classifier_report = None
     top_db = float(reference_mel.top_db)
-    embedders: list[Embedder] = [LogMelEmbedder(top_db), FineEmbedder(top_db)]
+    embedders: list[Embedder] = []
+    unavailable = {}
+    own_cola = next((checkpoint for name, checkpoint in backends if name == "cola"), None)
+    try:  # the shipped COLA embedding (or the user's own, --backend cola=FOLDER): the headline
+        embedders.append(ColaEmbedder(reference_mel, load_cola(own_cola, device)))
+    except EmbeddingUnavailable as error:
+        if own_cola is not None:  # the user named a folder: that it cannot load is an error, not a gap
+            raise EvaluationError(f"--backend cola={own_cola}: {str(error).split(': ', 1)[-1]}") from None
+        unavailable["cola"] = str(error).split(": ", 1)[-1]
+        log(f"embedding backend unavailable: {error}")
+    embedders += [LogMelEmbedder(top_db), FineEmbedder(top_db)]
     if classifier is not None:
         classifier_model = GenreClassifier.from_pretrained(classifier, device)
         report_file = Path(classifier) / CLASSIFIER_REPORT
         classifier_report = json.loads(report_file.read_text()) if report_file.is_file() else None
         embedders.append(ClassifierEmbedder(classifier_model))
-    unavailable = {}
     for name, checkpoint in backends:
+        if name == "cola":
+            continue
         try:
             embedders.append(load_pretrained_embedder(name, checkpoint, device))
         except EmbeddingUnavailable as error:

@@ -74,8 +74,12 @@ def summary(report: dict) -> dict:
 
 def headline(report: dict) -> dict:
     """Flagged share (with the reasons that flagged any clip), precision / recall / density / coverage of the fine
-    log-mel embedding (and real music's own precision and recall) and the fine and log-mel Frechet distance ratios."""
+    log-mel embedding (and real music's own precision and recall) and the fine and log-mel Frechet distance ratios;
+    then the same in the COLA embedding (`*_cola`, None when it did not run) and the genre share when a classifier
+    gave one."""
     fidelity = report["precision_recall"]["log-mel-fine"]
+    cola = report["precision_recall"].get("cola") or {}
+    cola_real = cola.get("real") or {}
     return {
         "flagged": report["artifacts"]["flagged_share"],
         "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
@@ -87,4 +91,12 @@ def headline(report: dict) -> dict:
         "real_recall": fidelity["real"]["recall"],
         "fd_fine": report["frechet_distance"]["log-mel-fine"]["ratio_to_baseline"],
         "fd_log_mel": report["frechet_distance"]["log-mel"]["ratio_to_baseline"],
+        "precision_cola": cola.get("precision"),
+        "recall_cola": cola.get("recall"),
+        "coverage_cola": cola.get("coverage"),
+        "real_precision_cola": cola_real.get("precision"),
+        "real_recall_cola": cola_real.get("recall"),
+        "fd_cola": (report["frechet_distance"].get("cola") or {}).get("ratio_to_baseline"),
+        "genre_share": report.get("genre", {}).get("target_share"),
+        "genre_share_real": report.get("genre", {}).get("reference_target_share"),
     }
