@@ -15,13 +15,15 @@ reference with `audiodiff evaluate`'s instrument (`run_evaluation`):
   shuffled in time, copies of one clip, the untrained model.
 
 Genre share comes from a three-genre classifier (`audiodiff train-classifier`) trained on the base's training data
-(other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel embedding),
-Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
+(other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel and COLA
+embeddings), Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
 
     python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--scratch RUN]
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
-genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share>`.
+genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
+fd_cola=<max over genres and references> fd_cola_real=<max>` (the `_cola` ones in the COLA embedding, the others in
+the fine log-mel one).
 """
 
 from __future__ import annotations
@@ -181,9 +183,11 @@ def main() -> None:
     if args.docs is not None:
         print(f"figure: {write_figure(pictures, args.docs / 'base-vs-real.png')}")
     print()
-    print("| genre | reference | set | flagged | precision (real) | recall (real) | coverage | FD fine | FD log-mel | "
-          "genre share | seam | diversity dB (ref) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| genre | reference | set | flagged | precision (real) | recall (real) | coverage | FD fine | FD log-mel | "
+        "COLA precision (real) | COLA recall (real) | FD COLA | genre share | seam | diversity dB (ref) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         share = "" if row["genre_share"] is None else f"{row['genre_share']:.2f}"
         diversity = f"{row['diversity_db']:.1f} ({row['reference_diversity_db']:.1f})"
@@ -191,7 +195,9 @@ def main() -> None:
         print(f"| {row['genre']} | {row['reference']} | {row['set']} | {100 * row['flagged']:.0f}% "
               f"{','.join(row['reasons'])} | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
               f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['coverage']:.2f} | {row['fd_fine']} | "
-              f"{row['fd_log_mel']} | {share} | {seam} | {diversity} |")  # fmt: skip
+              f"{row['fd_log_mel']} | {row['precision_cola']:.2f} ({row['real_precision_cola']:.2f}) | "
+              f"{row['recall_cola']:.2f} ({row['real_recall_cola']:.2f}) | {row['fd_cola']} | {share} | {seam} | "
+              f"{diversity} |")  # fmt: skip
     base = [row for row in rows if row["set"] == "base model"]
     real = [row for row in rows if row["set"].startswith("real")]
     known_bad = [row for row in rows if row["set"] not in ("base model", "from scratch (demo presets)")]
@@ -221,6 +227,10 @@ def main() -> None:
         "genre_share": f"{min(row['genre_share'] or 0 for row in base):.2f}",
         "blurred_flagged": f"{min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f}",
         "bad_ranked_below": f"{sum(map(worse, known_bad)) / len(known_bad):.2f}",
+        "precision_ratio_cola": ratio("precision_cola"),
+        "recall_ratio_cola": ratio("recall_cola"),
+        "fd_cola": f"{max(row['fd_cola'] or 0 for row in base):.2f}",
+        "fd_cola_real": f"{max(row['fd_cola'] or 0 for row in real):.2f}",
     }))  # fmt: skip
 
 

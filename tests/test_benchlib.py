@@ -234,9 +234,18 @@ def test_summary_and_headline_take_the_reports_numbers():
     }  # fmt: skip
     headline = scoring.headline(fake_report())
     assert list(headline) == ["flagged", "reasons", "precision", "recall", "density", "coverage", "real_precision",
-                              "real_recall", "fd_fine", "fd_log_mel"]  # fmt: skip
+                              "real_recall", "fd_fine", "fd_log_mel", "precision_cola", "recall_cola", "coverage_cola",
+                              "real_precision_cola", "real_recall_cola", "fd_cola", "genre_share",
+                              "genre_share_real"]  # fmt: skip
     assert headline["reasons"] == {"noise": 2}
-    assert (headline["real_recall"], headline["fd_log_mel"]) == (0.8, 2.5)
+    assert (headline["real_recall"], headline["fd_log_mel"], headline["genre_share"]) == (0.8, 2.5, 0.75)
+    assert headline["recall_cola"] is None and headline["fd_cola"] is None  # a report without the COLA embedding
+    report = fake_report()
+    report["precision_recall"]["cola"] = {"precision": 0.4, "recall": 0.3, "coverage": 0.2, "real": {"precision": 0.7,
+                                          "recall": 0.6}}  # fmt: skip
+    report["frechet_distance"]["cola"] = {"ratio_to_baseline": 1.1}
+    cola = scoring.headline(report)
+    assert (cola["recall_cola"], cola["real_recall_cola"], cola["fd_cola"]) == (0.3, 0.6, 1.1)
 
 
 def test_clip_sets_name_their_clips_as_the_benchmarks_did():

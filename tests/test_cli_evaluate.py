@@ -73,7 +73,8 @@ def test_evaluate_writes_report_and_figure(folders, classifier, tmp_path):
     assert report["genre"]["target_share"] >= 0.9 and report["genre"]["reference_target_share"] >= 0.9
     assert report["genre"]["classifier_held_out_accuracy"] >= 0.9
     distances = report["frechet_distance"]
-    assert set(distances) == {"log-mel", "log-mel-fine", "classifier", "vggish"}
+    assert set(distances) == {"cola", "log-mel", "log-mel-fine", "classifier", "vggish"}
+    assert list(report["precision_recall"])[0] == "cola"  # the shipped learned embedding comes first
     assert distances["vggish"]["available"] is False and "nothing is downloaded" in distances["vggish"]["reason"]
     assert distances["log-mel"]["ratio_to_baseline"] < 3
     assert report["reconstruction"]["clips"] == 2 and report["reconstruction"]["spectral_convergence"] < 0.6
@@ -95,6 +96,16 @@ def test_evaluate_errors_are_one_line(folders, tmp_path):
         "evaluate", "--generated", root / "generated", "--reference", root / "music", "--backend", "inception"
     )
     assert bad_backend.exit_code == 2 and "unknown embedding backend" in bad_backend.output
+    bare_cola = run("evaluate", "--generated", root / "generated", "--reference", root / "music", "--backend", "cola")
+    assert bare_cola.exit_code == 2 and "always computed with the shipped weights" in bare_cola.output
+    own_cola = run(
+        "evaluate", "--generated", root / "generated", "--reference", root / "music", "--mel-config", mel_file,
+        "--backend", f"cola={tmp_path / 'no-encoder'}", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert (
+        own_cola.exit_code == 1 and "--backend cola=" in own_cola.output and "no model.safetensors" in own_cola.output
+    )
+    assert len(own_cola.output.strip().splitlines()) == 1, own_cola.output
 
 
 def test_train_classifier_needs_genre_folders(folders, tmp_path):
