@@ -134,11 +134,6 @@ def main() -> None:
     parser.add_argument("--base", default=DEFAULT_BASE, help="the pipeline to score (default: the shipped base)")
     parser.add_argument("--scratch", type=Path, default=None, help="a from-scratch demo-preset pipeline to compare")
     parser.add_argument("--docs", type=Path, default=None, help="write the README's figure and example WAVs here")
-    parser.add_argument(
-        "--reuse-clips",
-        action="store_true",
-        help="score the clips an earlier run generated (same model and seed) instead of generating",
-    )
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -168,10 +163,6 @@ def main() -> None:
             if pipeline is None:
                 continue
             folder = work / "sets" / name
-            if args.reuse_clips and len(list(folder.glob("*.wav"))) == args.clips:
-                print(f"{genre}, {name}: reusing the {args.clips} clips of an earlier run ({folder})")
-                sets[name] = folder
-                continue
             shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
             audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
                       "--seed", args.seed, "--out", folder, "--device", "cpu", quiet=True)  # fmt: skip
