@@ -53,12 +53,9 @@ BASE_DATA = Path.home() / ".cache" / "audiodiff" / "base-64" / "dataset"
 
 
 def base_headline(report: dict) -> dict:
-    """`benchlib.scoring.headline`, then genre shares, seam score and diversity (generated and reference)."""
-    genre = report.get("genre", {})
+    """`benchlib.scoring.headline` (genre shares included), then seam score and diversity (generated and reference)."""
     return {
         **headline(report),
-        "genre_share": genre.get("target_share"),
-        "reference_genre_share": genre.get("reference_target_share"),
         "seam": (report.get("seams") or {}).get("seam_score"),
         "diversity_db": report["diversity"]["generated_mean_pairwise_db"],
         "reference_diversity_db": report["diversity"]["reference_mean_pairwise_db"],

@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 
 from audiodiff.config import MelConfig
-from audiodiff.evaluation import run_evaluation
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.cli import audiodiff
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
+from benchlib.sides import evaluate_sets
 from benchlib.tables import result_line
 
 BENCH_BASE = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
@@ -56,28 +56,27 @@ def main() -> None:
         reference = BENCH_BASE / genre / "reference"
         if not reference.is_dir():
             sys.exit(f"{reference}: no held-out reference for {genre!r}; run scripts/bench_base.py first")
+        sets = {}
         for name, options in VARIANTS.items():
-            folder = WORK / genre / name.replace(", ", "_").replace(" ", "_")
-            shutil.rmtree(folder, ignore_errors=True)
+            sets[name] = WORK / genre / name.replace(", ", "_").replace(" ", "_")
+            shutil.rmtree(sets[name], ignore_errors=True)
             audiodiff("generate", DEFAULT_BASE, "--genre", genre, "--clips", args.clips, "--seconds", 6, "--seed",
-                      args.seed, "--out", folder, "--device", "cpu", *options, quiet=True)  # fmt: skip
-            run = run_evaluation(folder, reference, WORK / "reports" / genre / folder.name, genre=genre,
-                                 count=args.clips, mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
-            rows.append({"genre": genre, "sampler": name, **headline(run.report)})
-            print(json.dumps(rows[-1]), flush=True)
+                      args.seed, "--out", sets[name], "--device", "cpu", *options, quiet=True)  # fmt: skip
+        rows += evaluate_sets(sets, {"WAV folder": reference}, WORK / "reports" / genre, headline, genre,
+                              count=args.clips, mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("\n| genre | sampler | flagged | COLA precision / recall (real) | FD COLA ratio | "
           "fine precision / recall (real) | FD fine ratio | genre share |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['genre']} | {row['sampler']} | {100 * row['flagged']:.0f}% {','.join(row['reasons'])} | "
+        print(f"| {row['genre']} | {row['set']} | {100 * row['flagged']:.0f}% {','.join(row['reasons'])} | "
               f"{row['precision_cola']:.2f} / {row['recall_cola']:.2f} ({row['real_precision_cola']:.2f} / "
               f"{row['real_recall_cola']:.2f}) | {row['fd_cola']} | {row['precision']:.2f} / {row['recall']:.2f} "
               f"({row['real_precision']:.2f} / {row['real_recall']:.2f}) | {row['fd_fine']} | "
               f"{row['genre_share']:.2f} |")  # fmt: skip
 
     def of(sampler: str) -> list[dict]:
-        return [row for row in rows if row["sampler"].startswith(sampler)]
+        return [row for row in rows if row["set"].startswith(sampler)]
 
     default, sde = of("dpm 20, guidance 1"), of("dpm-sde")
     print(result_line({

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -57,8 +58,6 @@ safetensors. Trained with COLA (Saeed, Grangier and Zeghidour 2021, arXiv 2010.1
 
 def cpu_name() -> str:
     """The CPU's model name and core count (from /proc/cpuinfo), for the card."""
-    import os
-
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
@@ -73,7 +72,8 @@ def track_sections(collection: Path, files: list[str], section_frames: int) -> l
     from audiodiff.audio import load_audio
     from audiodiff.codec import SpectrogramCodec
     from audiodiff.config import MelConfig, configs_dir
-    from audiodiff.evaluation.cola import GRID, quantized
+    from audiodiff.evaluation.cola import GRID
+    from audiodiff.spectral import model_to_db
 
     mel = MelConfig.load(configs_dir() / "mel" / "demo-64.yaml")
     assert (mel.sample_rate, mel.hop_length, mel.n_mels, float(mel.top_db)) == (
@@ -82,12 +82,10 @@ def track_sections(collection: Path, files: list[str], section_frames: int) -> l
     codec = SpectrogramCodec(mel)
     sections = []
     for file in files:
-        audio = torch.from_numpy(load_audio(collection / file, mel.sample_rate))
-        db = codec.power_to_db(codec.mel_power(audio))[0]
-        image = quantized(db, mel.top_db)
+        image = codec.encode(torch.from_numpy(load_audio(collection / file, mel.sample_rate)))[0, 0]  # 8-bit
         for start in range(0, image.shape[-1] - section_frames + 1, section_frames):
             part = image[:, start : start + section_frames]
-            if (part + 1).mean() * mel.top_db / 2 - mel.top_db > -50:
+            if model_to_db(part, mel.top_db).mean() > -50:
                 sections.append(part.clone())
     return sections
 

@@ -177,12 +177,6 @@ class ColaHead(nn.Module):
 
 
 # --- training --------------------------------------------------------------------------------------------------------
-def quantized(db: torch.Tensor, top_db: float, levels: int = 255) -> torch.Tensor:
-    """dB `(..., n_mels, frames)` in [-top_db, 0] -> images in [-1, 1] at `levels` (what an 8-bit PNG holds)."""
-    pixels = torch.floor(((db + top_db) / top_db).clamp(0, 1) * levels + 0.5)
-    return pixels / levels * 2 - 1
-
-
 def draw_pairs(
     sections: Sequence[torch.Tensor], batch: int, frames: int, generator: torch.Generator, grid: Grid = GRID
 ) -> tuple[torch.Tensor, torch.Tensor]:

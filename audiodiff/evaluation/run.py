@@ -188,9 +188,9 @@ def _generated_clips(generated: Path, mel_config, reference_mel, generation, cou
 
 
 def _embedders(reference_mel: MelConfig, classifier, backends, device, log):
-    """The embeddings the Frechet distances use: the COLA embedding (shipped, `evaluation.cola`), log-mel and fine
-    log-mel always, the classifier's when one is given,
-    and the pretrained `backends` that can run here (the others with the reason they cannot). Returns (embedders,
+    """The embeddings the Frechet distances use: the COLA embedding (shipped, `evaluation.cola`; the user's with
+    `("cola", FOLDER)` in `backends`), log-mel and fine log-mel always, the classifier's when one is given, and the
+    pretrained `backends` that can run here (the others with the reason they cannot). Returns (embedders,
     unavailable, classifier model or None, its training report or None)."""
     from audiodiff.classifier import REPORT_NAME as CLASSIFIER_REPORT
     from audiodiff.classifier import GenreClassifier
