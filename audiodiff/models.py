@@ -348,12 +348,13 @@ def null_label(num_genres: int) -> int:
     return num_genres
 
 
-def add_genre(model, genres: list[str], genre: str) -> list[str]:
+def add_genre(model, genres: list[str], genre: str, start_from: int | None = None) -> list[str]:
     """Teach a genre-conditioned backbone (UNet or DiT, `class_embedding` with `len(genres) + 1` rows, the last the
-    null label) a genre it does not know: a new class row, initialised from the null label's embedding, so that
-    before any fine-tuning the new genre is generated as the model's unconditional output (the average of what it
-    knows), not from a random vector. The null label moves to the new last row; the known genres keep their rows.
-    Changes `model` in place (its config's `num_class_embeds` too) and returns the new genre list."""
+    null label) a genre it does not know: a new class row, initialised from the row `start_from` (a known genre's
+    index) or, when None, from the null label's embedding, so that before any fine-tuning the new genre is generated
+    as that genre, or as the model's unconditional output (the average of what it knows), not from a random vector.
+    The null label moves to the new last row; the known genres keep their rows. Changes `model` in place (its
+    config's `num_class_embeds` too) and returns the new genre list."""
     import torch
 
     old = getattr(model, "class_embedding", None)
@@ -362,11 +363,13 @@ def add_genre(model, genres: list[str], genre: str) -> list[str]:
     if genre in genres:
         raise ValueError(f"the model already knows genre {genre!r}")
     known = len(genres)
+    if start_from is not None and not 0 <= start_from < known:
+        raise ValueError(f"start_from {start_from} is not one of the model's {known} genres")
     new = torch.nn.Embedding(known + 2, old.embedding_dim, device=old.weight.device, dtype=old.weight.dtype)
     with torch.no_grad():
         new.weight[:known] = old.weight[:known]
-        new.weight[known] = old.weight[known]  # the new genre starts as the unconditional label ...
-        new.weight[known + 1] = old.weight[known]  # ... which stays last
+        new.weight[known] = old.weight[known if start_from is None else start_from]  # the new genre's start ...
+        new.weight[known + 1] = old.weight[known]  # ... and the unconditional label, which stays last
     new.weight.requires_grad_(old.weight.requires_grad)
     model.class_embedding = new
     model.register_to_config(num_class_embeds=known + 2)

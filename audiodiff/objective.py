@@ -85,6 +85,39 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float, pred
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
 
 
+@torch.no_grad()
+def label_losses(unet, noise_scheduler, images: torch.Tensor, labels: list[int], seed: int = 0,
+                 batch_size: int = 16) -> list[float]:  # fmt: skip
+    """How well a genre-conditioned `unet` explains `images` `(count, 1, height, width)` under each class label of
+    `labels`: the mean squared error of its noise prediction (whatever it predicts, turned into the noise it implies)
+    over uniform timesteps, the diffusion classifier's score (Li et al. 2023, "Your diffusion model is secretly a
+    zero-shot classifier"; a bound on -log p(images | label) up to weights). Every label is scored on the same noise
+    and timesteps (drawn from `seed`), so that the losses differ only by what the label tells the model; the lowest
+    is the genre the model hears in the images. Returns one loss per label, in order; leaves the model in eval mode."""
+    unet.eval()
+    device = next(unet.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    noise, timesteps = draw_noise(tuple(images.shape), noise_scheduler.config.num_train_timesteps, 0.0, generator)
+    alphas = noise_scheduler.alphas_cumprod.to(device)
+    prediction_type = noise_scheduler.config.prediction_type
+    totals = [0.0] * len(labels)
+    for start in range(0, images.shape[0], batch_size):
+        part = slice(start, start + batch_size)
+        clean, eps, steps = (t[part].to(device) for t in (images, noise, timesteps))
+        noisy = noise_scheduler.add_noise(clean, eps, steps)
+        signal = alphas[steps].sqrt().view(-1, 1, 1, 1)
+        sigma = (1 - alphas[steps]).sqrt().view(-1, 1, 1, 1)
+        for index, label in enumerate(labels):
+            class_labels = torch.full((clean.shape[0],), label, dtype=torch.long, device=device)
+            prediction = unet(noisy, steps, class_labels=class_labels).sample.float()
+            if prediction_type == "v_prediction":
+                prediction = signal * prediction + sigma * noisy
+            elif prediction_type == "sample":
+                prediction = (noisy - signal * prediction) / sigma.clamp(min=1e-4)
+            totals[index] += float(F.mse_loss(prediction, eps.float(), reduction="sum")) / eps[0].numel()
+    return [total / images.shape[0] for total in totals]
+
+
 def make_noise_scheduler(config: TrainConfig):
     """The training noise scheduler of a new run: `config.noise_scheduler` (a diffusers class name) on the config's
     schedule, unset schedule settings taking `SCHEDULE_DEFAULTS`.

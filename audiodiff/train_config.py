@@ -39,7 +39,10 @@ class TrainConfig:
     from its track's audio at a random shift of up to half a slice, every step (`data.offsets`), so that a few songs
     give many different images; needs the tracks' audio where `prepare` read it. `lora_rank`: fine-tune LoRA adapters
     of that rank (`audiodiff.lora`) instead of every weight, scaled `lora_alpha / lora_rank` (alpha defaults to the
-    rank); the saved folder holds the merged weights and the adapter alone in `lora/`.
+    rank); the saved folder holds the merged weights and the adapter alone in `lora/`. `genre_init`: where the class
+    row of a genre new to a pretrained genre-conditioned model starts: `closest` (the known genre, or the
+    unconditional label, under which the model denoises the new genre's images best: `objective.label_losses`),
+    `unconditional`, or a known genre's name.
 
     The recipe options of the training-improvements study (README, "Training recipe options"):
     - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
@@ -92,6 +95,7 @@ class TrainConfig:
     random_offsets: bool = False
     lora_rank: int | None = None
     lora_alpha: float | None = None
+    genre_init: str = "closest"
     use_ema: bool = True
     ema_max_decay: float = 0.9999
     ema_inv_gamma: float = 1.0
@@ -156,6 +160,8 @@ class TrainConfig:
             raise ConfigError(f"lora_rank must be a whole number from 1 to 4096 (or null), got {self.lora_rank}")
         if self.lora_alpha is not None and not 0 < self.lora_alpha < math.inf:
             raise ConfigError(f"lora_alpha must be a positive number (or null: the rank), got {self.lora_alpha}")
+        if not isinstance(self.genre_init, str) or not self.genre_init.strip():
+            raise ConfigError(f"genre_init must be closest, unconditional or a genre name, got {self.genre_init!r}")
         if self.lora_alpha is not None and self.lora_rank is None:
             raise ConfigError("lora_alpha needs lora_rank (LoRA is off without a rank)")
         if self.warmup_fraction is not None and not 0 <= self.warmup_fraction < 1:

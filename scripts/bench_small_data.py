@@ -9,7 +9,9 @@ every count. Through the CLI, timed, with the peak memory of each command:
 1. `audiodiff prepare SONGS --mel-config audiodiff-base-64 --genre-from folder`, for each song count;
 2. `audiodiff finetune audiodiff-base-64 --data DATA --genre G` with the default plan (printed) for each count;
    for the largest count also, with `--lora`, LoRA adapters (`--config finetune-lora`), with `--offsets`
-   `--random-offsets`, and with `--old` the issue's old preset (6 optimizer steps, `--max-steps 6`);
+   `--random-offsets`, with `--old` the issue's old preset (6 optimizer steps, `--max-steps 6`), and with
+   `--genre-init` the new genre's class row started from the unconditional label (`--genre-init unconditional`)
+   instead of the default, the closest label (printed);
 3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
    closest genre it knows) and unconditional;
 4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
@@ -22,8 +24,8 @@ every count. Through the CLI, timed, with the peak memory of each command:
     python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 3,10] [--clips 32] [--lora]
 
 Last line: `RESULT steps_default_10=... genre_share_10=... copy_share_10=... recall_ratio_10=... minutes_10=...
-lora_genre_share_10=... genre_share_base=...` (10: the largest song count; recall ratio in the COLA embedding, to
-real-vs-real).
+lora_genre_share_10=... unconditional_start_genre_share_10=... genre_share_base=...` (10: the largest song count;
+recall ratio in the COLA embedding, to real-vs-real).
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ def main() -> None:
     parser.add_argument("--offsets", action="store_true", help="also fine-tune with --random-offsets and compare")
     parser.add_argument("--lora", action="store_true", help="also fine-tune LoRA adapters (--config finetune-lora)")
     parser.add_argument("--old", action="store_true", help="also the issue's old preset: 6 optimizer steps")
+    parser.add_argument("--genre-init", action="store_true",
+                        help="also start the new genre's class row from the unconditional label (the default: the "
+                        "closest known label) and compare")  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=None, help="override the default plan (a shorter run)")
     args = parser.parse_args()
     from real_music import ensure_collection
@@ -137,6 +142,8 @@ def main() -> None:
     runs += [(f"{most} songs, LoRA", most, ["--config", "finetune-lora"])] if args.lora else []
     runs += [(f"{most} songs, random offsets", most, ["--random-offsets"])] if args.offsets else []
     runs += [(f"{most} songs, old preset (6 steps)", most, ["--max-steps", 6])] if args.old else []
+    runs += [(f"{most} songs, new genre from unconditional", most, ["--genre-init", "unconditional"])
+             ] if args.genre_init else []  # fmt: skip
     models, plans = [], {}
     for label, count, options in runs:
         tuned = WORK / "models" / label.replace(", ", "-").replace(" ", "-").replace("(", "").replace(")", "")
@@ -146,8 +153,11 @@ def main() -> None:
                                       "--out", tuned, *options)  # fmt: skip
         plan = next(line for line in output.splitlines() if line.startswith("plan:"))
         steps = int(plan.split("; ")[1].split(" steps")[0])
-        plans[label] = {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan}
-        print(f"{label}: {plan}\nfinetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")
+        starts = [line.split("starting from ", 1)[1] for line in output.splitlines() if "starting from " in line]
+        start = starts[0] if starts else ""
+        plans[label] = {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan, "genre_start": start}
+        print(f"{label}: {plan}\nnew genre's class row: {start}\nfinetune: {minutes:.1f} min, peak memory of the "
+              f"commands so far {peak:.0f} MB")  # fmt: skip
         models.append((label, tuned, ["--genre", args.genre], count))
     models += [("base, electronic", DEFAULT_BASE, ["--genre", "electronic"], most),
                ("base, unconditional", DEFAULT_BASE, [], most)]  # fmt: skip
@@ -191,6 +201,8 @@ def main() -> None:
         f"copy_share_{most}": number(default["copies"]), f"recall_ratio_{most}": f"{recall_ratio:.2f}",
         f"minutes_{most}": f"{default['minutes']:.1f}",
         f"lora_genre_share_{most}": number(rows.get(f"{most} songs, LoRA", {}).get("genre_share")),
+        f"unconditional_start_genre_share_{most}": number(
+            rows.get(f"{most} songs, new genre from unconditional", {}).get("genre_share")),
         "genre_share_base": number(rows["base, unconditional"]["genre_share"]),
         "genre_share_real": number(rows["real held-out 6 s"]["genre_share"]),
     }))  # fmt: skip

@@ -88,6 +88,21 @@ def stage_train(args) -> None:
     print(f"train ran {(time.monotonic() - started) / 60:.1f} min, exit status {status}")
 
 
+def training_hours(run: Path) -> float:
+    """Hours the run trained: over every process that trained it (one TensorBoard event file each, in `logs/`), the
+    time from its first logged event to its last, summed, so that the pauses between resumed runs do not count (steps
+    trained again after a stop do). Without event files, the time from the run's first record to its losses."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    spans = []
+    for events in sorted(run.glob("logs/**/events.out.tfevents.*")):
+        times = [event.wall_time for event in EventFileLoader(str(events)).Load()]
+        spans.append(max(times) - min(times) if times else 0.0)
+    if any(spans):
+        return sum(spans) / 3600
+    return ((run / "losses.json").stat().st_mtime - (run / "run.json").stat().st_mtime) / 3600
+
+
 def export_pipeline(run: Path, target: Path, split: dict) -> dict:
     """The finished run's pipeline (EMA weights) as fp16 safetensors in `target`, its record cleaned of local paths
     and completed with what it was trained on; `target/training.json` holds the loss curve (means of 50 steps) and
@@ -100,8 +115,7 @@ def export_pipeline(run: Path, target: Path, split: dict) -> dict:
     losses = json.loads((run / "losses.json").read_text())
     config = json.loads((run / "run.json").read_text())["config"]
     steps = int(pipeline.training["steps"])
-    # Wall time from the run's first record to its pipeline: all resumed runs together, pauses between them included.
-    hours = ((run / "losses.json").stat().st_mtime - (run / "run.json").stat().st_mtime) / 3600
+    hours = training_hours(run)
     summary = {
         "steps": steps,
         "samples_seen": steps * config["batch_size"] * config["gradient_accumulation_steps"],

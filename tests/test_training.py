@@ -210,8 +210,8 @@ def test_finetune_adds_a_genre_the_base_does_not_know(data, tmp_path):
     # The user's folder names its genre "strings" (the dataset's third genre under a new name).
     theirs = dataclasses.replace(data, genres=["beats", "pads", "strings"])
     tuned = Trainer.start(
-        tiny_config(max_steps=2, num_samples=0), theirs, tmp_path / "tuned", pretrained=str(tmp_path / "base"),
-        genre="strings", progress=False,
+        tiny_config(max_steps=2, num_samples=0, genre_init="unconditional"), theirs, tmp_path / "tuned",
+        pretrained=str(tmp_path / "base"), genre="strings", progress=False,
     )  # fmt: skip
     assert tuned.genres == ["beats", "pads", "arpeggios", "strings"] and set(tuned.rows.labels) == {3}
     start = tuned.unet.class_embedding.weight.detach()
@@ -221,6 +221,51 @@ def test_finetune_adds_a_genre_the_base_does_not_know(data, tmp_path):
     assert pipeline.genres == ["beats", "pads", "arpeggios", "strings"] and pipeline.unet.config.num_class_embeds == 5
     images = pipeline(batch_size=1, num_inference_steps=2, genre="strings", generator=torch.Generator().manual_seed(0))
     assert images.images[0].size == (MEL.x_res, MEL.y_res)
+
+
+def test_new_genre_row_starts_where_genre_init_says(data, tmp_path):
+    import diffusers
+
+    from audiodiff.objective import label_losses
+    from audiodiff.pipeline import AudioDiffusionPipeline
+
+    train(tiny_config(conditional=True, max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    base = AudioDiffusionPipeline.from_pretrained(tmp_path / "base")
+    rows = base.unet.class_embedding.weight.detach().clone()  # beats, pads, arpeggios, then the null label
+    theirs = dataclasses.replace(data, genres=["beats", "pads", "strings"])
+
+    def start_row(out, **changes):
+        trainer = Trainer.start(tiny_config(max_steps=1, num_samples=0, **changes), theirs, tmp_path / out,
+                                pretrained=str(tmp_path / "base"), genre="strings", progress=False)  # fmt: skip
+        weight = trainer.unet.class_embedding.weight.detach()
+        assert torch.equal(weight[:3], rows[:3]) and torch.equal(weight[4], rows[3])  # known rows and null kept
+        return weight[3]
+
+    assert torch.equal(start_row("named", genre_init="pads"), rows[1])
+    # closest: the label under which the base denoises the new genre's images best, scored on shared noise, so
+    # that two labels with the same row score exactly the same.
+    strings = theirs.select_genres(["strings"])
+    images = theirs.to_tensor(strings.dataset["image"])
+    assert len(images) <= 48  # all of them are scored
+    schedule = diffusers.DDPMScheduler.from_config(base.scheduler.config)  # the training noise schedule
+    losses = label_losses(base.unet, schedule, images, [0, 1, 2, 3], seed=0)
+    assert len(set(losses)) == 4 and all(0 < loss < 10 for loss in losses)
+    twin = base.unet.class_embedding.weight.detach().clone()
+    with torch.no_grad():
+        base.unet.class_embedding.weight[2] = base.unet.class_embedding.weight[0]
+    assert label_losses(base.unet, schedule, images, [0, 2], seed=0) == [losses[0]] * 2
+    with torch.no_grad():
+        base.unet.class_embedding.weight.copy_(twin)
+    best = min(range(4), key=losses.__getitem__)
+    assert torch.equal(start_row("closest"), rows[best])
+    with pytest.raises(TrainingError, match="genre_init 'jazz' is not a genre of the pretrained model .*beats, pads"):
+        start_row("jazz", genre_init="jazz")
+    with pytest.raises(ConfigError, match="genre_init must be closest, unconditional or a genre name"):
+        tiny_config(genre_init=" ")
+    from audiodiff.models import add_genre
+
+    with pytest.raises(ValueError, match="start_from 3 is not one of the model's 3 genres"):
+        add_genre(base.unet, ["beats", "pads", "arpeggios"], "strings", start_from=3)
 
 
 def test_clear_errors(data, tmp_path):

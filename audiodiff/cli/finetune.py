@@ -12,6 +12,13 @@ from audiodiff.cli.train import lora_options, run, run_options, training_options
 @click.argument("pretrained", metavar="[MODEL]", required=False, default=None)
 @run_options
 @click.option("--genre", default=None, help="Train only on this genre of the dataset.")
+@click.option(
+    "--genre-init",
+    default=None,
+    metavar="closest|unconditional|GENRE",
+    help="Where a --genre new to the model starts: the known genre (or the unconditional label) the model denoises "
+    "its songs best with (closest, the default), the unconditional label, or a genre the model knows.",
+)
 @click.option("--config", "config_name", default="finetune", help="Train preset (configs/train/NAME.yaml) or YAML.")
 @training_options
 @lora_options
