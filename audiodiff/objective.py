@@ -86,18 +86,23 @@ def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float, pred
 
 
 @torch.no_grad()
-def label_losses(unet, noise_scheduler, images: torch.Tensor, labels: list[int], seed: int = 0,
+def label_losses(unet, noise_scheduler, images: torch.Tensor, labels: list[int], seed: int = 0, draws: int = 4,
                  batch_size: int = 16) -> list[float]:  # fmt: skip
     """How well a genre-conditioned `unet` explains `images` `(count, 1, height, width)` under each class label of
     `labels`: the mean squared error of its noise prediction (whatever it predicts, turned into the noise it implies)
     over uniform timesteps, the diffusion classifier's score (Li et al. 2023, "Your diffusion model is secretly a
-    zero-shot classifier"; a bound on -log p(images | label) up to weights). Every label is scored on the same noise
-    and timesteps (drawn from `seed`), so that the losses differ only by what the label tells the model; the lowest
-    is the genre the model hears in the images. Returns one loss per label, in order; leaves the model in eval mode."""
+    zero-shot classifier"; a bound on -log p(images | label) up to weights), over `draws` noisings of each image at
+    stratified timesteps. Every label is scored on the same noise and timesteps (drawn from `seed`), so that the
+    losses differ only by what the label tells the model; the lowest is the genre the model hears in the images.
+    Returns one loss per label, in order; leaves the model in eval mode."""
     unet.eval()
     device = next(unet.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    noise, timesteps = draw_noise(tuple(images.shape), noise_scheduler.config.num_train_timesteps, 0.0, generator)
+    images = images.repeat(draws, 1, 1, 1)
+    count, total_steps = images.shape[0], noise_scheduler.config.num_train_timesteps
+    noise = torch.randn(images.shape, generator=generator)
+    strata = (torch.arange(count) + torch.rand(count, generator=generator)) * total_steps / count
+    timesteps = strata.long().clamp(max=total_steps - 1)[torch.randperm(count, generator=generator)]
     alphas = noise_scheduler.alphas_cumprod.to(device)
     prediction_type = noise_scheduler.config.prediction_type
     totals = [0.0] * len(labels)

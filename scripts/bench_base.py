@@ -18,12 +18,13 @@ Genre share comes from a three-genre classifier (`audiodiff train-classifier`) t
 (other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel and COLA
 embeddings), Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
 
-    python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--scratch RUN]
+    python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--base PIPELINE] [--scratch RUN]
+        [--also-scheduler dpm-sde]
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
 fd_cola=<max over genres and references> fd_cola_real=<max>` (the `_cola` ones in the COLA embedding, the others in
-the fine log-mel one).
+the fine log-mel one), then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...).
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base", default=DEFAULT_BASE, help="the pipeline to score (default: the shipped base)")
     parser.add_argument("--scratch", type=Path, default=None, help="a from-scratch demo-preset pipeline to compare")
+    parser.add_argument("--also-scheduler", default=None, metavar="NAME",
+                        help="also score the base's clips made with this sampler (e.g. dpm-sde)")  # fmt: skip
     parser.add_argument("--docs", type=Path, default=None, help="write the README's figure and example WAVs here")
     args = parser.parse_args()
     from real_music import ensure_collection
@@ -156,13 +159,16 @@ def main() -> None:
         work = WORK / genre
         reference, dataset = reference_folders(work, genre, side_a, base_folder / "mel")
         sets: dict[str, Path] = {}
-        for name, pipeline in (("base model", args.base), ("from scratch (demo presets)", args.scratch)):
+        models = [("base model", args.base, []), ("from scratch (demo presets)", args.scratch, [])]
+        if args.also_scheduler:
+            models.append((f"base model ({args.also_scheduler})", args.base, ["--scheduler", args.also_scheduler]))
+        for name, pipeline, options in models:
             if pipeline is None:
                 continue
             folder = work / "sets" / name
             shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
             audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
-                      "--seed", args.seed, "--out", folder, "--device", "cpu", quiet=True)  # fmt: skip
+                      "--seed", args.seed, "--out", folder, "--device", "cpu", *options, quiet=True)  # fmt: skip
             sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)
         real = excerpts(side_b, mel, slices, args.clips, generator)
@@ -197,7 +203,8 @@ def main() -> None:
               f"{diversity} |")  # fmt: skip
     base = [row for row in rows if row["set"] == "base model"]
     real = [row for row in rows if row["set"].startswith("real")]
-    known_bad = [row for row in rows if row["set"] not in ("base model", "from scratch (demo presets)")]
+    generated = ("base model", "from scratch (demo presets)", f"base model ({args.also_scheduler})")
+    known_bad = [row for row in rows if row["set"] not in generated]
     known_bad = [row for row in known_bad if not row["set"].startswith("real")]
 
     def peers(row) -> list[dict]:
@@ -210,24 +217,32 @@ def main() -> None:
             for peer in peers(row)
         )
 
-    def ratio(key) -> str:
-        """The smallest base/real ratio over the genres and references where real music scores above 0 (a ratio
-        to 0 is undefined, not huge: rock's 3 held-out tracks give real-vs-real precision 0); `n/a` if none."""
-        ratios = [row[key] / peer[key] for row in base for peer in peers(row) if peer[key] > 0]
+    def ratio(key, rows) -> str:
+        """The smallest generated/real ratio over the genres and references where real music scores above 0 (a
+        ratio to 0 is undefined, not huge: rock's 3 held-out tracks give real-vs-real precision 0); `n/a` if none."""
+        ratios = [row[key] / peer[key] for row in rows for peer in peers(row) if peer[key] > 0]
         return f"{min(ratios):.2f}" if ratios else "n/a"
 
+    def scores(rows, suffix: str = "") -> dict:
+        return {f"{key}{suffix}": value for key, value in {
+            "precision_ratio": ratio("precision", rows),
+            "recall_ratio": ratio("recall", rows),
+            "flagged": f"{max(row['flagged'] for row in rows):.3f}",
+            "genre_share": f"{min(row['genre_share'] or 0 for row in rows):.2f}",
+            "precision_ratio_cola": ratio("precision_cola", rows),
+            "recall_ratio_cola": ratio("recall_cola", rows),
+            "fd_cola": f"{max(row['fd_cola'] or 0 for row in rows):.2f}",
+        }.items()}  # fmt: skip
+
+    other = [row for row in rows if row["set"] == f"base model ({args.also_scheduler})"]
+    suffix = f"_{(args.also_scheduler or '').replace('-', '_')}"
     print(result_line({
-        "precision_ratio": ratio("precision"),
-        "recall_ratio": ratio("recall"),
-        "flagged": f"{max(row['flagged'] for row in base):.3f}",
+        **scores(base),
         "flagged_real": f"{max(row['flagged'] for row in real):.3f}",
-        "genre_share": f"{min(row['genre_share'] or 0 for row in base):.2f}",
         "blurred_flagged": f"{min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f}",
         "bad_ranked_below": f"{sum(map(worse, known_bad)) / len(known_bad):.2f}",
-        "precision_ratio_cola": ratio("precision_cola"),
-        "recall_ratio_cola": ratio("recall_cola"),
-        "fd_cola": f"{max(row['fd_cola'] or 0 for row in base):.2f}",
         "fd_cola_real": f"{max(row['fd_cola'] or 0 for row in real):.2f}",
+        **(scores(other, suffix) if other else {}),
     }))  # fmt: skip
 
 
