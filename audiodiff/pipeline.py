@@ -67,7 +67,9 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
     data (`check_clips`), saved there too. vocoder: the decoder of its images (`set_vocoder`): a `TrainedVocoder`
     (saved in `vocoder/`), any decoder callable, or None for fast Griffin-Lim. distillation: the record of a few-step
     student made by `audiodiff.distillation` (method, default steps, baked-in guidance, teacher); a student samples
-    only with its own scheduler and at its own guidance, with one UNet call per step.
+    only with its own scheduler and at its own guidance, with one UNet call per step. sampler: the short name
+    (`SCHEDULERS`) measured best for these weights, which "auto" samples with (None: `DEFAULT_SCHEDULER`); saved in
+    `audiodiff.json`, and not passed on to a fine-tune (its weights are not the ones it was measured on).
 
     `unet_evaluations` counts UNet evaluations, one per image (a guided step counts 2), summed over the batch and
     accumulated over calls (reset it to 0 to count one call).
@@ -89,6 +91,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         quality: dict[str, Any] | None = None,
         vocoder=None,
         distillation: dict[str, Any] | None = None,
+        sampler: str | None = None,
     ):
         super().__init__()
         if mel is None:
@@ -104,6 +107,9 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         self.training = dict(training or {})
         self.quality = dict(quality) if quality else None
         self.distillation = dict(distillation) if distillation else None
+        if sampler is not None and sampler.lower() not in SCHEDULERS:
+            raise ValueError(f"recommended sampler {sampler!r} is not one of {', '.join(SCHEDULERS)}")
+        self.sampler = sampler.lower() if sampler else None
         if self.distillation is not None:
             setattr(scheduler, STEPS_ATTRIBUTE, int(self.distillation["steps"]))
         self.unet_evaluations = 0
@@ -150,11 +156,18 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         """The reference defaults: 1000 steps for DDPM, 50 for DDIM; 20 for the fast solvers (DPM-Solver++, ...)."""
         return default_steps_for(self.scheduler)
 
+    @property
+    def auto_sampler(self) -> str:
+        """The short name "auto" samples a diffusion model with: the folder's recommended `sampler`, else the
+        default (`DEFAULT_SCHEDULER`)."""
+        return self.sampler or DEFAULT_SCHEDULER
+
     def set_scheduler(self, scheduler: str | SchedulerMixin) -> AudioDiffusionPipeline:
         """Swap the sampler: a short name (`SCHEDULERS`), a diffusers class name, or an instance. Returns self.
 
-        "saved" keeps the current scheduler; "auto" is the default sampler (`DEFAULT_SCHEDULER`) for a diffusion
-        model and the student's own for a distilled one. A student takes no other name (ValueError): it was trained
+        "saved" keeps the current scheduler; "auto" is the sampler the folder recommends (`sampler`, measured for
+        its weights) or else the default (`DEFAULT_SCHEDULER`) for a diffusion model, and the student's own for a
+        distilled one. A student takes no other name (ValueError): it was trained
         for its own few-step sampler, and any other would sample it as the diffusion model it no longer is.
         """
         if isinstance(scheduler, str):
@@ -168,9 +181,8 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
                     f"{type(self.scheduler).__name__} ({AUTO_SCHEDULER}), not {scheduler!r}; sample its teacher "
                     f"{record.get('teacher')} for other samplers"
                 )
-            scheduler = make_scheduler(
-                DEFAULT_SCHEDULER if name == AUTO_SCHEDULER else scheduler, self.scheduler.config
-            )
+            chosen = self.auto_sampler if name == AUTO_SCHEDULER else scheduler
+            scheduler = make_scheduler(chosen, self.scheduler.config)
         self.scheduler = scheduler
         return self
 

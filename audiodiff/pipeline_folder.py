@@ -106,6 +106,7 @@ class PipelineFolderMixin:
             quality=self.quality,
             distillation=self.distillation,
             vocoder=self.vocoder,
+            sampler=self.sampler,
         )
         if push_to_hub:
             push_folder(save_directory, repo_id, **hub)
@@ -182,6 +183,7 @@ def write_additions(
     quality: dict[str, Any] | None = None,
     distillation: dict[str, Any] | None = None,
     vocoder=None,
+    sampler: str | None = None,
 ) -> None:
     """Complete a folder diffusers' `save_pretrained` has written: `mel` named as the reference's `Mel` in
     model_index.json (an absent vqvae dropped from it), `mel/mel_config.json`, the vocoder's `vocoder/` when it can
@@ -199,6 +201,8 @@ def write_additions(
         metadata["quality"] = quality
     if distillation:
         metadata["distillation"] = distillation
+    if sampler:
+        metadata["sampler"] = sampler
     if hasattr(vocoder, "save_pretrained"):
         vocoder.save_pretrained(folder / VOCODER_FOLDER)
         metadata["vocoder"] = VOCODER_FOLDER
@@ -209,7 +213,7 @@ def load_components(
     folder: str | os.PathLike, torch_dtype: torch.dtype | None = None
 ) -> tuple[dict[str, Any], Path | None]:
     """A pipeline folder's components, as `AudioDiffusionPipeline`'s keyword arguments (unet, scheduler, vqvae,
-    mel_config, genres, bits, training, quality, distillation), and its own vocoder folder (None without one).
+    mel_config, genres, bits, training, quality, distillation, sampler), and its own vocoder folder (None without one).
 
     A hostile `unet/config.json` is refused before its network is built (`models.check_backbone_folder`). Reference
     folders (`.bin` weights) are read by diffusers with `torch.load(weights_only=True)`. ValueError, one line naming
@@ -247,6 +251,7 @@ def load_components(
         training=metadata.get("training"),
         quality=metadata.get("quality"),
         distillation=metadata.get("distillation"),
+        sampler=metadata.get("sampler"),
     )
     return components, folder / str(metadata["vocoder"]) if metadata.get("vocoder") else None
 

@@ -75,6 +75,27 @@ def test_generate_by_name_offline(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "jazz" in result.output and "rock" in result.output
 
 
+def test_the_base_recommends_its_sampler_and_auto_uses_it(tmp_path):
+    """The base's folder names the sampler measured best for its weights (dpm-sde); "auto" samples with it, any other
+    name still works, a save keeps it, and a folder without one samples "auto" with the default (dpm)."""
+    pipeline = AudioDiffusionPipeline.from_pretrained(DEFAULT_BASE)
+    assert pipeline.sampler == "dpm-sde" and pipeline.auto_sampler == "dpm-sde"
+    assert pipeline.set_scheduler("auto").scheduler.config.algorithm_type == "sde-dpmsolver++"
+    assert pipeline.set_scheduler("dpm").scheduler.config.algorithm_type == "dpmsolver++"
+    pipeline.save_pretrained(tmp_path / "copy")
+    assert json.loads((tmp_path / "copy" / "audiodiff.json").read_text())["sampler"] == "dpm-sde"
+    assert AudioDiffusionPipeline.from_pretrained(tmp_path / "copy").sampler == "dpm-sde"
+    pipeline.sampler = None
+    pipeline.save_pretrained(tmp_path / "plain")
+    plain = AudioDiffusionPipeline.from_pretrained(tmp_path / "plain")
+    assert plain.sampler is None and "sampler" not in json.loads((tmp_path / "plain" / "audiodiff.json").read_text())
+    assert plain.set_scheduler("auto").scheduler.config.algorithm_type == "dpmsolver++"
+    record = json.loads((tmp_path / "copy" / "audiodiff.json").read_text())
+    (tmp_path / "copy" / "audiodiff.json").write_text(json.dumps({**record, "sampler": "fastest"}))
+    result = invoke("generate", tmp_path / "copy", "--steps", 2, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "recommended sampler 'fastest' is not one of" in result.output
+
+
 def test_finetune_the_base_on_a_new_genre_then_generate_it(tmp_path):
     """The user's own folder name is a genre the base does not know: the fine-tune adds it, and it generates."""
     music = tmp_path / "music" / "arpeggios"
@@ -91,6 +112,7 @@ def test_finetune_the_base_on_a_new_genre_then_generate_it(tmp_path):
     assert "copy check of the preview clips:" in result.output  # every fine-tune ends with a first copy check
     tuned = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
     assert tuned.genres == [*GENRES, "arpeggios"] and tuned.unet.config.num_class_embeds == 5
+    assert tuned.sampler is None  # measured for the base's weights, not passed on to a fine-tune
     result = invoke("generate", tmp_path / "tuned", "--genre", "arpeggios", "--steps", 2, "--out", tmp_path / "clips",
                     "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -71,9 +71,9 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
     "--scheduler",
     default=AUTO_SCHEDULER,
     show_default=True,
-    help=f"Sampler when generating from a pipeline: {AUTO_SCHEDULER} (the default of `audiodiff generate`: "
-    f"{DEFAULT_SCHEDULER}, or a distilled student's own), ddim, ddpm (the reference's 1000 steps), unipc, ..., or "
-    "saved (the folder's own).",
+    help=f"Sampler when generating from a pipeline: {AUTO_SCHEDULER} (the default of `audiodiff generate`: the "
+    f"folder's recommended sampler, else {DEFAULT_SCHEDULER}, or a distilled student's own), ddim, ddpm (the "
+    "reference's 1000 steps), unipc, ..., or saved (the folder's own).",
 )
 @click.option(
     "--seconds",
