@@ -7,7 +7,8 @@ A pipeline folder is loadable by `diffusers.DiffusionPipeline` as well as by `Au
                        (+ "vqvae": ["diffusers", "AutoencoderKL"] for latent models)
     unet/ scheduler/ mel/mel_config.json [vqvae/]
     audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record, the quality
-                       fences, and for a distilled student its "distillation" record (method, steps, guidance, teacher)
+                       fences, the recommended "sampler" (what `auto` samples with), and for a distilled student
+                       its "distillation" record (method, steps, guidance, teacher)
     vocoder/           optional: the trained vocoder that decodes its images (`audiodiff train-vocoder`), named in
                        audiodiff.json so that diffusers, which does not know it, loads the folder as before
 
