@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from audiodiff.config import ConfigError
+from audiodiff.editing import epsilon_from_output
 from audiodiff.schedulers import scheduler_class
 from audiodiff.train_config import ZERO_SNR_EPSILON, TrainConfig, TrainingError
 
@@ -110,16 +111,12 @@ def label_losses(unet, noise_scheduler, images: torch.Tensor, labels: list[int],
         part = slice(start, start + batch_size)
         clean, eps, steps = (t[part].to(device) for t in (images, noise, timesteps))
         noisy = noise_scheduler.add_noise(clean, eps, steps)
-        signal = alphas[steps].sqrt().view(-1, 1, 1, 1)
-        sigma = (1 - alphas[steps]).sqrt().view(-1, 1, 1, 1)
+        alpha_prod = alphas[steps].view(-1, 1, 1, 1)
         for index, label in enumerate(labels):
             class_labels = torch.full((clean.shape[0],), label, dtype=torch.long, device=device)
-            prediction = unet(noisy, steps, class_labels=class_labels).sample.float()
-            if prediction_type == "v_prediction":
-                prediction = signal * prediction + sigma * noisy
-            elif prediction_type == "sample":
-                prediction = (noisy - signal * prediction) / sigma.clamp(min=1e-4)
-            totals[index] += float(F.mse_loss(prediction, eps.float(), reduction="sum")) / eps[0].numel()
+            output = unet(noisy, steps, class_labels=class_labels).sample.float()
+            predicted = epsilon_from_output(output, noisy.float(), alpha_prod, prediction_type)
+            totals[index] += float(F.mse_loss(predicted, eps.float(), reduction="sum")) / eps[0].numel()
     return [total / images.shape[0] for total in totals]
 
 
