@@ -33,6 +33,7 @@ from helpers import MEL, tiny_pipeline
 from audiodiff.audio import AudioError, save_audio
 from audiodiff.cli.main import cli
 from audiodiff.sampling import INVERTIBLE_SCHEDULER
+from audiodiff.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from audiodiff.settings import OPTIONS, DrawSettings
 from audiodiff.synth import synthesize
 from audiodiff.ui.actions import MAX_UPLOAD_BYTES, NO_GENRE, JobCancelled, Studio, page_settings
@@ -187,6 +188,19 @@ def test_bad_input_is_a_one_line_error(studio, workspace):
         studio.inpaint("models/tiny", str(workspace / "song.wav"), 0.5, 0.9, DrawSettings(steps=2))
     with pytest.raises(ValueError, match="unknown model"):
         studio.model_info("../../etc")
+
+
+def test_auto_steps_are_those_of_the_sampler_the_folder_recommends(tmp_path):
+    """Sampler "auto" uses the folder's recommended sampler, so the page's default steps are that sampler's."""
+    slow = tiny_pipeline(genres=["beats"], scheduler="ddpm")
+    slow.sampler = "ddim"  # 50 steps by default, against the default sampler's 20
+    slow.save_pretrained(tmp_path / "models" / "slow")
+    tiny_pipeline(genres=["beats"], scheduler="ddpm").save_pretrained(tmp_path / "models" / "plain")
+    studio = Studio(Catalogue([tmp_path / "models"], base=tmp_path), tmp_path / "clips")
+    assert SCHEDULERS["ddim"].steps != SCHEDULERS[DEFAULT_SCHEDULER].steps
+    assert studio.steps_for("models/slow", "auto") == SCHEDULERS["ddim"].steps
+    assert studio.steps_for("models/plain", "auto") == SCHEDULERS[DEFAULT_SCHEDULER].steps
+    assert studio.steps_for("models/slow", "dpm") == SCHEDULERS["dpm"].steps
 
 
 def test_model_info_preview_and_commands(studio, workspace):

@@ -191,9 +191,12 @@ class Studio(Workspace):
         )  # fmt: skip
 
     def steps_for(self, model: str, scheduler: str) -> int:
-        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's)."""
+        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's; for "auto",
+        those of the sampler the folder recommends, see `Catalogue.auto_sampler`)."""
         if scheduler in ("saved", AUTO_SCHEDULER) and self.catalogue.is_student(model):
             return self.catalogue.saved_default_steps(model)
+        if scheduler == AUTO_SCHEDULER:
+            scheduler = self.catalogue.auto_sampler(model)
         return default_steps(scheduler) or self.catalogue.saved_default_steps(model)
 
     # --- inputs ---------------------------------------------------------------------------------------------------

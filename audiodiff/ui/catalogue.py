@@ -115,6 +115,11 @@ class Catalogue:
         """Whether the pipeline `name` is a distilled few-step student (it samples with its own scheduler)."""
         return self._load(name)[0].distillation is not None
 
+    def auto_sampler(self, name: str) -> str:
+        """The short name "auto" samples the diffusion model `name` with: its folder's recommended sampler, else the
+        default (`AudioDiffusionPipeline.auto_sampler`)."""
+        return self._load(name)[0].auto_sampler
+
     def saved_default_steps(self, name: str) -> int:
         """The default steps of the folder's own scheduler (a distilled student's few steps, 1000 for DDPM, ...)."""
         from audiodiff.schedulers import default_steps_for
