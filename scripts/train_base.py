@@ -15,7 +15,10 @@ The recipe, end to end, through the same CLI commands a user runs:
    (`MODEL_CARD.md` there) left as written by hand, and `training.json` recording the run (steps, samples seen,
    time, machine, loss curve) and the held-out tracks.
 
-    python scripts/train_base.py [--stage all|data|train|export] [--max-steps N]
+    python scripts/train_base.py [--stage all|data|train|export] [--max-steps N] [--config base|base-gpu]
+        [TRAIN OPTIONS...]
+
+On a lent GPU, `scripts/gpu_base.sh` runs the train and export stages with the `base-gpu` preset for a time budget.
 
 Last line: `RESULT steps=... samples_seen=... hours=... final_loss=...`.
 """
@@ -84,9 +87,10 @@ def stage_data(args) -> None:
 def stage_train(args) -> None:
     run = args.work / "run"
     resume = ["--resume"] if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()) else []
-    command = ["train", "--data", args.work / "dataset", "--config", "base", "--out", run, *resume]
+    command = ["train", "--data", args.work / "dataset", "--config", args.config, "--out", run, *resume]
     if args.max_steps:
         command += ["--max-steps", args.max_steps]
+    command += args.train_options
     started = time.monotonic()
     status = audiodiff(*command, check=False)  # a stopped training is resumed by the next run
     print(f"train ran {(time.monotonic() - started) / 60:.1f} min, exit status {status}")
@@ -153,7 +157,7 @@ def export_pipeline(run: Path, target: Path, split: dict) -> dict:
 
 def stage_export(args) -> None:
     run = args.work / "run"
-    summary = export_pipeline(run, EXPORT, split=json.loads((args.work / "split.json").read_text()))
+    summary = export_pipeline(run, args.export, split=json.loads((args.work / "split.json").read_text()))
     print(result_line({
         "steps": summary["steps"], "samples_seen": summary["samples_seen"], "hours": f"{summary['hours']:.2f}",
         "final_loss": f"{summary['final_loss']:.4f}",
@@ -166,7 +170,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--rows-per-genre", type=int, default=1000)
     parser.add_argument("--max-steps", type=int, default=None, help="override the preset's max_steps")
-    args = parser.parse_args()
+    parser.add_argument("--export", type=Path, default=EXPORT, help="folder the export stage writes (the package's)")
+    parser.add_argument("--config", default="base", help="training preset (base-gpu: scripts/gpu_base.sh's)")
+    args, args.train_options = parser.parse_known_args()  # the rest goes to `audiodiff train` (e.g. --batch-size)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.stage in ("all", "data") and not (args.work / "dataset").is_dir():
         stage_data(args)

@@ -111,3 +111,20 @@ def test_compatible_settings_may_differ_in_width_and_decoder_only():
     assert config.mismatches(other, keys=("x_res", "hop_length")) == ["x_res", "hop_length"]
     with pytest.raises(ConfigError, match="^ours have hop_length=128 but theirs have hop_length=64; retry$"):
         config.check_compatible(other, "ours have", "theirs have", "retry")
+
+
+def test_every_shipped_training_preset_loads_and_names_a_known_schedule():
+    """A typo in a preset (base-gpu's, say: it runs on a lent GPU, where a failure costs device time) fails here."""
+    from diffusers.optimization import SchedulerType
+
+    from audiodiff.config import configs_dir
+    from audiodiff.train_config import TrainConfig
+
+    presets = sorted((configs_dir() / "train").glob("*.yaml"))
+    assert "base-gpu" in [preset.stem for preset in presets]
+    for preset in presets:
+        config = TrainConfig.load(preset.stem)
+        assert config.lr_scheduler in {kind.value for kind in SchedulerType}, preset.name
+    gpu = TrainConfig.load("base-gpu")
+    assert (gpu.model, gpu.prediction_type, gpu.snr_gamma) == ("small-64", "v_prediction", 5.0)  # base's recipe
+    assert gpu.lr_scheduler == "constant_with_warmup" and gpu.checkpoint_every > 0
