@@ -107,9 +107,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         self.training = dict(training or {})
         self.quality = dict(quality) if quality else None
         self.distillation = dict(distillation) if distillation else None
-        if sampler is not None and sampler.lower() not in SCHEDULERS:
-            raise ValueError(f"recommended sampler {sampler!r} is not one of {', '.join(SCHEDULERS)}")
-        self.sampler = sampler.lower() if sampler else None
+        self.sampler = sampler
         if self.distillation is not None:
             setattr(scheduler, STEPS_ATTRIBUTE, int(self.distillation["steps"]))
         self.unet_evaluations = 0
@@ -155,6 +153,18 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
     def default_steps(self) -> int:
         """The reference defaults: 1000 steps for DDPM, 50 for DDIM; 20 for the fast solvers (DPM-Solver++, ...)."""
         return default_steps_for(self.scheduler)
+
+    @property
+    def sampler(self) -> str | None:
+        """The short name (`SCHEDULERS`) measured best for these weights, or None; checked whenever it is set, so an
+        unknown name is refused (ValueError) before a folder records it."""
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, name: str | None) -> None:
+        if name is not None and name.lower() not in SCHEDULERS:
+            raise ValueError(f"recommended sampler {name!r} is not one of {', '.join(SCHEDULERS)}")
+        self._sampler = name.lower() if name else None
 
     @property
     def auto_sampler(self) -> str:

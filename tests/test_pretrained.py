@@ -85,6 +85,9 @@ def test_the_base_recommends_its_sampler_and_auto_uses_it(tmp_path):
     pipeline.save_pretrained(tmp_path / "copy")
     assert json.loads((tmp_path / "copy" / "audiodiff.json").read_text())["sampler"] == "dpm-sde"
     assert AudioDiffusionPipeline.from_pretrained(tmp_path / "copy").sampler == "dpm-sde"
+    with pytest.raises(ValueError, match="recommended sampler 'fastest' is not one of"):
+        pipeline.sampler = "fastest"  # refused when set, not only when a folder is read back
+    assert pipeline.sampler == "dpm-sde"
     pipeline.sampler = None
     pipeline.save_pretrained(tmp_path / "plain")
     plain = AudioDiffusionPipeline.from_pretrained(tmp_path / "plain")

@@ -30,7 +30,7 @@ from audiodiff import sampling
 from audiodiff.audio import load_audio, save_audio
 from audiodiff.codec import pixels_to_model, save_png
 from audiodiff.figures import spectrogram_picture
-from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER, SCHEDULERS
+from audiodiff.schedulers import AUTO_SCHEDULER, SCHEDULERS
 from audiodiff.settings import DrawSettings
 from audiodiff.ui.catalogue import Catalogue
 from audiodiff.ui.workspace import (  # noqa: F401 - the folder's constants stay importable from here
@@ -112,13 +112,6 @@ def fit_range(start: float, end: float, seconds: float) -> tuple[float, float]:
     return math.floor(seconds * 40) / 100, math.floor(seconds * 60) / 100
 
 
-def default_steps(scheduler: str | None) -> int | None:
-    """The registry's default steps of a short name ("auto": the default sampler's; None for "saved": the folder's
-    own, see `Catalogue`)."""
-    sampler = SCHEDULERS.get(DEFAULT_SCHEDULER if scheduler in (None, AUTO_SCHEDULER) else scheduler)
-    return sampler.steps if sampler else None
-
-
 def page_settings(
     genre: str | None,
     guidance: float,
@@ -190,14 +183,15 @@ class Studio(Workspace):
             sampling.max_steps(pipeline),
         )  # fmt: skip
 
-    def steps_for(self, model: str, scheduler: str) -> int:
-        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's; for "auto",
-        those of the sampler the folder recommends, see `Catalogue.auto_sampler`)."""
+    def steps_for(self, model: str, scheduler: str | None) -> int:
+        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's; for "auto"
+        or None, those of the sampler the folder recommends, see `Catalogue.auto_sampler`)."""
         if scheduler in ("saved", AUTO_SCHEDULER) and self.catalogue.is_student(model):
             return self.catalogue.saved_default_steps(model)
-        if scheduler == AUTO_SCHEDULER:
+        if scheduler in (None, AUTO_SCHEDULER):
             scheduler = self.catalogue.auto_sampler(model)
-        return default_steps(scheduler) or self.catalogue.saved_default_steps(model)
+        sampler = SCHEDULERS.get(scheduler)
+        return sampler.steps if sampler else self.catalogue.saved_default_steps(model)
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def read_clip(self, path: str | os.PathLike, sample_rate: int, name: str | None = None) -> np.ndarray:
