@@ -64,6 +64,11 @@ LOG_FENCE_SPREADS = 2.0
 # whose own windows are that smooth (a kick drum at 32 mel bands) lowers the level to half its 5% quantile.
 WASH_LEVELS = {"spectral_detail": 0.5}
 SEAM_BANDS = 16
+# At most this many real windows are drawn to fit the fences on, by training (the training data's) and by evaluation
+# (the reference's, whatever the number of clips evaluated). A fence sits near the 5% quantile: fitted on the 64
+# windows of a 32-clip evaluation it moved by a quarter of a dB between draws, and the share of a model's clips it
+# flagged swung from 6% to 100% (BENCHMARKS.md, "the structure check's fences").
+FENCE_SAMPLE = 1024
 
 
 def windows(images: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -221,22 +226,28 @@ def clip_reasons(images: torch.Tensor, fences: Fences, width: int, top_db: float
 
 def check_artifacts(
     generated: torch.Tensor,
-    reference: torch.Tensor,
+    reference: torch.Tensor | None,
     width: int,
     top_db: float,
     names: Sequence[str] | None = None,
+    *,
+    reference_statistics: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Flag the generated clips whose windows leave the reference's texture range (see the module docstring).
 
     generated: `(N, 1, n_mels, frames)`; reference: `(M, 1, n_mels, frames')` real clips (cut into windows too);
-    width: the window (the model's slice width). Returns a JSON-ready dict: shares of flagged clips and windows, the
-    fences, the reference's own false-alarm rate (each reference window against fences fitted on the others would
-    cost M fits; instead the share of reference windows beyond the fences, 0 by construction for most statistics),
-    and per clip its flag, reasons and worst statistics, flagged clips first.
+    or, instead, `reference_statistics`: the `image_statistics` of real windows gathered beforehand (a larger sample
+    than fits in memory as images: `evaluation.sets.window_statistics`). width: the window (the model's slice
+    width). Returns a JSON-ready dict: shares of flagged clips and windows, the fences, the reference's own
+    false-alarm rate (each reference window against fences fitted on the others would cost M fits; instead the
+    share of reference windows beyond the fences, 0 by construction for most statistics), and per clip its flag,
+    reasons and worst statistics, flagged clips first.
     """
     names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
-    reference_windows, _, _ = comparable_windows(reference, width)
-    reference_statistics = image_statistics(reference_windows, top_db)
+    if reference_statistics is None:
+        if reference is None:
+            raise ValueError("check_artifacts needs reference images or reference_statistics")
+        reference_statistics = image_statistics(comparable_windows(reference, width)[0], top_db)
     fences = Fences.fit(reference_statistics)
     generated_windows, clip_index, starts = comparable_windows(generated, width)
     statistics = image_statistics(generated_windows, top_db)
@@ -273,7 +284,7 @@ def check_artifacts(
         "flagged_window_share": round(float(window_flagged.float().mean()), 4),
         "by_reason": {name: int(values.sum()) for name, values in flags.items()},
         "reason_meanings": {name: description for name, (_, _, description) in STATISTICS.items()},
-        "reference_windows": len(reference_windows),
+        "reference_windows": len(reference_flagged),
         "reference_flagged_window_share": round(float(reference_flagged.float().mean()), 4),
         "fences": {name: round(value, 4) for name, value in fences.limits.items()},
         "reference_quantiles_5_50_95": {

@@ -26,12 +26,12 @@ def training_images(rows, bits: int, count: int) -> tuple[torch.Tensor, torch.Te
     return indices, torch.stack([rows[int(row)][0] for row in indices])
 
 
-def quality_fences(rows, bits: int, mel_config: MelConfig, count: int = 1024) -> dict[str, Any]:
+def quality_fences(rows, bits: int, mel_config: MelConfig, count: int | None = None) -> dict[str, Any]:
     """Artefact-check fences fitted on up to `count` training images, evenly spaced over the (genre's) rows, so that
     generated clips can be checked against the music the model learned (`pipeline.check_clips`)."""
-    from audiodiff.artifacts import Fences
+    from audiodiff.artifacts import FENCE_SAMPLE, Fences
 
-    indices, images = training_images(rows, bits, count)
+    indices, images = training_images(rows, bits, FENCE_SAMPLE if count is None else count)
     fences = Fences.from_images(images, mel_config.x_res, float(mel_config.top_db))
     return {"fences": fences.to_dict(), "fitted_on": f"{len(indices)} training images"}
 

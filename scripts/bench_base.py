@@ -19,12 +19,13 @@ Genre share comes from a three-genre classifier (`audiodiff train-classifier`) t
 embeddings), Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
 
     python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--base PIPELINE] [--scratch RUN]
-        [--also-scheduler dpm-sde]
+        [--also-scheduler dpm-sde [--also-steps 40]]
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
 fd_cola=<max over genres and references> fd_cola_real=<max>` (the `_cola` ones in the COLA embedding, the others in
-the fine log-mel one), then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...).
+the fine log-mel one), then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...; with
+`--also-steps 40`, `flagged_dpm_sde_40=` ...).
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ def write_figure(rows: list[tuple[str, list[Path], list[Path]]], path: Path, til
     return path
 
 
+def also_name(args) -> str:
+    """The set name of `--also-scheduler` (and `--also-steps`): "base model (dpm-sde)", "base model (dpm-sde, 40
+    steps)"."""
+    steps = f", {args.also_steps} steps" if args.also_steps else ""
+    return f"base model ({args.also_scheduler}{steps})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genres", default="rock,electronic,cinematic")
@@ -133,6 +141,8 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=None, help="a from-scratch demo-preset pipeline to compare")
     parser.add_argument("--also-scheduler", default=None, metavar="NAME",
                         help="also score the base's clips made with this sampler (e.g. dpm-sde)")  # fmt: skip
+    parser.add_argument("--also-steps", type=int, default=None, metavar="N",
+                        help="with --also-scheduler: this many sampling steps (default: its own)")  # fmt: skip
     parser.add_argument("--docs", type=Path, default=None, help="write the README's figure and example WAVs here")
     args = parser.parse_args()
     from real_music import ensure_collection
@@ -161,7 +171,8 @@ def main() -> None:
         sets: dict[str, Path] = {}
         models = [("base model", args.base, []), ("from scratch (demo presets)", args.scratch, [])]
         if args.also_scheduler:
-            models.append((f"base model ({args.also_scheduler})", args.base, ["--scheduler", args.also_scheduler]))
+            steps = ["--steps", args.also_steps] if args.also_steps else []
+            models.append((also_name(args), args.base, ["--scheduler", args.also_scheduler, *steps]))
         for name, pipeline, options in models:
             if pipeline is None:
                 continue
@@ -203,7 +214,7 @@ def main() -> None:
               f"{diversity} |")  # fmt: skip
     base = [row for row in rows if row["set"] == "base model"]
     real = [row for row in rows if row["set"].startswith("real")]
-    generated = ("base model", "from scratch (demo presets)", f"base model ({args.also_scheduler})")
+    generated = ("base model", "from scratch (demo presets)", also_name(args))
     known_bad = [row for row in rows if row["set"] not in generated]
     known_bad = [row for row in known_bad if not row["set"].startswith("real")]
 
@@ -234,8 +245,8 @@ def main() -> None:
             "fd_cola": f"{max(row['fd_cola'] or 0 for row in rows):.2f}",
         }.items()}  # fmt: skip
 
-    other = [row for row in rows if row["set"] == f"base model ({args.also_scheduler})"]
-    suffix = f"_{(args.also_scheduler or '').replace('-', '_')}"
+    other = [row for row in rows if row["set"] == also_name(args)]
+    suffix = f"_{(args.also_scheduler or '').replace('-', '_')}" + (f"_{args.also_steps}" if args.also_steps else "")
     print(result_line({
         **scores(base),
         "flagged_real": f"{max(row['flagged'] for row in real):.3f}",

@@ -28,6 +28,7 @@ from audiodiff.evaluation import (
     split_reference,
     summary_lines,
 )
+from audiodiff.evaluation.artifacts import FENCE_SAMPLE, comparable_windows, image_statistics
 from audiodiff.evaluation.embeddings import (
     EmbeddingUnavailable,
     LogMelEmbedder,
@@ -35,6 +36,8 @@ from audiodiff.evaluation.embeddings import (
     log_mel_frame_embeddings,
     parse_backend,
 )
+from audiodiff.evaluation.run import run_evaluation
+from audiodiff.evaluation.sets import window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
 
@@ -286,3 +289,48 @@ def test_known_bad_sets_score_worse_than_real_music_on_the_headline_numbers():
         precision, recall, ratio = learned[name]
         assert max(precision, recall) < 0.3 and ratio > 5, (name, learned[name])
     assert learned["copies of one clip"][1] < 0.3, learned
+
+
+# --- the artefact fences' reference sample ---------------------------------------------------------------------------
+def test_window_statistics_gather_every_window_with_its_track_in_bounded_batches(tmp_path):
+    """The statistics the fences are fitted on: the same values whatever the batch the clips are loaded in, one per
+    window, each tagged with its track; a track can be left out (the fences of the real false-alarm rate)."""
+    for seed in range(3):
+        save_audio(tmp_path / f"pads_{seed}.wav", synthesize("pads", 2.0, MEL.sample_rate, seed=seed), MEL.sample_rate)
+    source = FolderClips(tmp_path, MEL)
+    whole = image_statistics(comparable_windows(source.load(source.refs).images, MEL.x_res)[0], MEL.top_db)
+    small = window_statistics(source, source.refs[::-1], MEL.x_res, MEL.top_db, batch=2)
+    assert len(small) == len(source.refs) == 9 and sorted(set(small.groups)) == [f"pads_{s}.wav" for s in range(3)]
+    assert small.groups == sorted(small.groups)  # loaded in track order: a file is read once per batch
+    for name, values in whole.items():  # the same windows (within a track, in the order asked for)
+        assert torch.allclose(small.values[name].sort().values, values.sort().values, rtol=1e-5, atol=1e-6), name
+    rest = small.without(["pads_1.wav"])
+    assert len(rest) == 6 and "pads_1.wav" not in rest.groups and len(rest.values["spectral_detail"]) == 6
+
+
+def test_evaluation_fits_its_fences_on_the_same_reference_sample_whatever_the_clip_count(tmp_path):
+    """The fences sit near the reference's 5% quantile; fitted on the 2N clips an evaluation of N clips compares,
+    they moved with N and the flagged share with them (BENCHMARKS.md). Now an evaluation of 2 clips and one of 4
+    fit them on the same sample: every reference window (fewer than `FENCE_SAMPLE` here)."""
+    for genre in ("pads", "beats"):
+        for seed in range(3):
+            audio = synthesize(genre, 2.0, MEL.sample_rate, seed=seed)
+            save_audio(tmp_path / "reference" / genre / f"{genre}_{seed}.wav", audio, MEL.sample_rate)
+    for seed in range(4):
+        audio = synthesize("pads", 0.6, MEL.sample_rate, seed=10 + seed)
+        save_audio(tmp_path / "generated" / f"clip_{seed}.wav", audio, MEL.sample_rate)
+    sections = [
+        run_evaluation(
+            tmp_path / "generated",
+            tmp_path / "reference",
+            tmp_path / f"out{count}",
+            genre="pads",
+            count=count,
+            mel_config=MEL,
+            reconstruction_clips=1,
+        ).report["artifacts"]  # fmt: skip
+        for count in (2, 4)
+    ]
+    assert sections[0]["reference_windows"] == sections[1]["reference_windows"] == 9  # the pads tracks' windows
+    assert sections[0]["fences"] == sections[1]["fences"]
+    assert FENCE_SAMPLE >= 1024  # what training fits the pipeline's own fences on, too

@@ -6,6 +6,7 @@ fits those fences), so neither reaches up into `evaluation`. Every name keeps th
 
 from audiodiff.artifacts import (  # noqa: F401 - evaluation's names for them
     FENCE_QUANTILE,
+    FENCE_SAMPLE,
     FENCE_SPREADS,
     LOG_FENCE_SPREADS,
     LOG_SCALE,

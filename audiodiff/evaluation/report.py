@@ -53,6 +53,7 @@ from audiodiff.evaluation.metrics import (
     spectral_convergence,
 )
 from audiodiff.evaluation.sets import (  # noqa: F401 - first defined here: the old path works
+    WindowStatistics,
     as_windows,
     clip_vectors,
     split_reference,
@@ -147,6 +148,7 @@ def evaluate(
     reconstruction_clips: int = 8,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    fence_sample: WindowStatistics | None = None,
 ) -> dict[str, Any]:
     """All metrics of generated against reference clips, as a JSON-ready dict, one section after the other.
 
@@ -156,12 +158,15 @@ def evaluate(
     the reason. `classifier` (a `GenreClassifier`) gives the genre share. `vocoder` (default: the codec's
     Griffin-Lim) decodes for reconstruction quality and, for backends that listen to audio, both sets' images.
     `generator` seeds Griffin-Lim's phases (the distances' decoding first, then the reconstruction's).
+    `fence_sample`: the artefact statistics of a larger sample of reference windows (`window_statistics`), which
+    the artefact fences are then fitted on (default: the reference clips' own windows, a noisy fit when they are
+    few: `artifacts.FENCE_SAMPLE`).
     """
     _check_inputs(generated, reference)
     sets = _comparison_sets(generated, reference)
     codec = SpectrogramCodec(sets.config, vocoder=vocoder).to(device)
     report = _described_sets(generated, reference, sets, target_genre)
-    report["artifacts"] = _artifacts_section(generated, reference, sets)
+    report["artifacts"] = _artifacts_section(generated, reference, sets, fence_sample)
     report["seams"] = _seams_section(generated, sets)
     listened = _decoder(codec, generator, device)
     report["frechet_distance"], report["precision_recall"] = _distance_sections(sets, embedders, unavailable, listened)
@@ -227,14 +232,25 @@ def _described_sets(generated: ClipSet, reference: ClipSet, sets: _Sets, target_
     return report
 
 
-def _artifacts_section(generated: ClipSet, reference: ClipSet, sets: _Sets) -> dict[str, Any]:
-    """Artefacts, clip by clip (`check_artifacts`): fences from all the reference clips (the more tracks, the truer
-    the range of the genre); the false-alarm rate on real music is that of the baseline clips (other tracks) against
-    fences fitted on the compared clips alone, which errs on the strict side."""
-    section = check_artifacts(generated.images, reference.images, sets.config.x_res, sets.top_db, generated.names)
+def _artifacts_section(
+    generated: ClipSet, reference: ClipSet, sets: _Sets, fence_sample: WindowStatistics | None
+) -> dict[str, Any]:
+    """Artefacts, clip by clip (`check_artifacts`): fences from `fence_sample` when given, else from all the
+    reference clips (the more windows and tracks, the truer the range of the genre). The false-alarm rate on real
+    music is that of the baseline clips against fences fitted on the sample's windows of other tracks (when the
+    baseline is split by track and they are at least as many as the compared windows), else on the compared clips
+    alone, which errs on the strict side."""
+    width, top_db = sets.config.x_res, sets.top_db
+    statistics = None if fence_sample is None else fence_sample.values
+    section = check_artifacts(generated.images, reference.images, width, top_db, generated.names,
+                              reference_statistics=statistics)  # fmt: skip
     if sets.baseline is not None:
-        real = check_artifacts(sets.baseline.images, sets.compared.images, sets.config.x_res, sets.top_db,
-                               sets.baseline.names)  # fmt: skip
+        others = None
+        if fence_sample is not None and sets.baseline_split == "track":
+            others = fence_sample.without(sets.baseline.groups)
+            others = others if len(others) >= len(sets.compared) else None
+        real = check_artifacts(sets.baseline.images, sets.compared.images, width, top_db, sets.baseline.names,
+                               reference_statistics=None if others is None else others.values)  # fmt: skip
         section["real_flagged_share"] = real["flagged_share"]
     return section
 

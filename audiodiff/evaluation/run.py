@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from audiodiff.config import ConfigError, MelConfig
+from audiodiff.evaluation.artifacts import FENCE_SAMPLE
 from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
 from audiodiff.evaluation.cola import ColaEmbedder, load_cola
 from audiodiff.evaluation.embeddings import (
@@ -25,7 +26,7 @@ from audiodiff.evaluation.embeddings import (
 )
 from audiodiff.evaluation.metrics import EvaluationError
 from audiodiff.evaluation.report import FIGURE_NAME, evaluate, summary_lines, write_report
-from audiodiff.evaluation.sets import as_windows
+from audiodiff.evaluation.sets import WindowStatistics, as_windows, window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.schedulers import AUTO_SCHEDULER
 from audiodiff.utils import atomic_file
@@ -124,7 +125,7 @@ def run_evaluation(
     )  # fmt: skip
     if generated.is_dir() and Path(vocoder).is_dir():
         generation["vocoder"] = vocoder  # a trained vocoder decodes the generated clips too
-    reference_clips, target_genre, reference_mel = _reference_clips(
+    reference_clips, target_genre, reference_mel, fence_sample = _reference_clips(
         reference, generated, genre, count, mel_config, reconstruction_clips, seed, device, log
     )
     generated_clips = _generated_clips(generated, mel_config, reference_mel, generation, count, device, out_dir, log)
@@ -143,6 +144,7 @@ def run_evaluation(
         reconstruction_clips=reconstruction_clips,
         generator=torch.Generator(device).manual_seed(seed),
         device=device,
+        fence_sample=fence_sample,
     )
     report["seed"] = seed
     if training is not None:
@@ -158,21 +160,27 @@ def run_evaluation(
 
 def _reference_clips(
     reference: Path, generated: Path, genre, count, mel_config, audio_clips, seed, device, log
-) -> tuple[ClipSet, str | None, MelConfig]:
+) -> tuple[ClipSet, str | None, MelConfig, WindowStatistics]:
     """Up to `2 * count` reference clips of `genre` (drawn with `seed`), `audio_clips` of them with their audio; the
     target genre (`genre`, else the reference's one genre when all its clips share one); the reference's mel
-    settings. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG folder's)."""
+    settings; the artefact statistics of up to `max(2 * count, FENCE_SAMPLE)` of its clips of `genre`, drawn with
+    the same seed (a sample that holds the clips compared), which the artefact fences are fitted on whatever `count`
+    is. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG
+    folder's)."""
     generated_mel = MelConfig.find(generated) if generated.is_dir() else None
     source = open_source(reference, mel_config, fallback=generated_mel)
     for reason in source.skipped:
         log(f"skipped {reason}")
+    pool = select_refs(source.refs, max(2 * count, FENCE_SAMPLE), genre, torch.Generator().manual_seed(seed))
     refs = select_refs(source.refs, 2 * count, genre, torch.Generator().manual_seed(seed))
     clips = source.load(refs, device, audio_clips=audio_clips)
+    config = source.mel_config
+    fence_sample = window_statistics(source, pool, config.x_res, float(config.top_db), device)
     target_genre = genre
     if target_genre is None:
         labels = set(clips.genres)
         target_genre = labels.pop() if len(labels) == 1 and None not in labels else None
-    return clips, target_genre, source.mel_config
+    return clips, target_genre, config, fence_sample
 
 
 def _generated_clips(generated: Path, mel_config, reference_mel, generation, count, device, out_dir, log) -> ClipSet:

@@ -1,10 +1,11 @@
 """The sets an evaluation compares, made comparable: the reference split by track into the clips compared with the
 generated ones and a disjoint baseline (`split_reference`), every clip cut into slice-wide windows re-referenced to
-their own peaks (`as_windows`), a set thinned evenly over its clips (`spread_windows`), embeddings standardised by
-the reference's spread (`standardized`) and reduced to one vector per clip (`clip_vectors`).
+their own peaks (`as_windows`), the artefact statistics of a large sample of reference windows (`WindowStatistics`,
+which the artefact fences are fitted on), a set thinned evenly over its clips (`spread_windows`), embeddings
+standardised by the reference's spread (`standardized`) and reduced to one vector per clip (`clip_vectors`).
 
-Pure functions of `ClipSet`s and tensors; `evaluation.report` assembles the metrics on them (and re-exports these
-names, which is where they were first defined).
+Functions of `ClipSet`s and tensors (`window_statistics` also loads clips from a source); `evaluation.report`
+assembles the metrics on them (and re-exports these names, which is where they were first defined).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from audiodiff.evaluation.artifacts import comparable_windows
-from audiodiff.evaluation.clips import ClipSet
+from audiodiff.evaluation.artifacts import comparable_windows, image_statistics
+from audiodiff.evaluation.clips import ClipSet, ClipSource
 
 
 def split_reference(groups: Sequence[str], count: int) -> tuple[list[int], list[int], str]:
@@ -88,3 +89,41 @@ def clip_vectors(vectors: torch.Tensor) -> torch.Tensor:
     if vectors.shape[1] == 1:
         return vectors[:, 0]
     return torch.cat([vectors.mean(dim=1), vectors.std(dim=1)], dim=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowStatistics:
+    """The artefact statistics (`image_statistics`, each `(windows,)`) of real windows, with each window's track:
+    what the artefact fences are fitted on, gathered without keeping the images."""
+
+    values: dict[str, torch.Tensor]
+    groups: list[str]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def without(self, groups: Sequence[str]) -> WindowStatistics:
+        """The windows of every track but `groups` (fences for a false-alarm rate on those tracks)."""
+        keep = torch.tensor([group not in set(groups) for group in self.groups], dtype=torch.bool)
+        return WindowStatistics(
+            {name: values[keep] for name, values in self.values.items()},
+            [group for group, kept in zip(self.groups, keep.tolist()) if kept],
+        )
+
+
+def window_statistics(
+    source: ClipSource, refs: Sequence, width: int, top_db: float, device: torch.device | str = "cpu", batch: int = 128
+) -> WindowStatistics:
+    """`WindowStatistics` of every `width`-frame window (`comparable_windows`) of the clips `refs` of `source`,
+    loaded `batch` clips at a time in track order (a file is read once per batch), so that memory stays bounded
+    however many clips are drawn."""
+    ordered = sorted(refs, key=lambda ref: str(ref.group))
+    parts: list[dict[str, torch.Tensor]] = []
+    groups: list[str] = []
+    for start in range(0, len(ordered), batch):
+        clips = source.load(ordered[start : start + batch], device)
+        images, clip_index, _ = comparable_windows(clips.images.cpu(), width)
+        parts.append(image_statistics(images, top_db))
+        groups += [str(clips.groups[index]) for index in clip_index.tolist()]
+    values = {name: torch.cat([part[name] for part in parts]) for name in parts[0]} if parts else {}
+    return WindowStatistics(values, groups)
