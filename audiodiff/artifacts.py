@@ -53,6 +53,9 @@ STATISTICS: dict[str, tuple[str, float, str]] = {
 # Statistics whose fences are fitted on their logarithm: positive, with a long low tail in real music (a quiet bar
 # of a beat has a tenth of its onsets), where a wash sits an order of magnitude lower rather than a few dB.
 LOG_SCALE = ("onset_strength", "spectral_detail")
+# The structure statistics: `check_artifacts` also reports the median window's value against the reference's (a set
+# can pass every fence and still hold half the detail of real music: the fences only catch the far tail).
+STRUCTURE = ("onset_strength", "spectral_detail")
 FENCE_QUANTILE = 0.95
 # Two spreads: a 6 s clip has four windows to trip a fence, and at 1.5 spreads real 6 s excerpts of held-out
 # cinematic music were flagged 9-12% of the time for windows just past the noise fence (BENCHMARKS.md).
@@ -240,8 +243,9 @@ def check_artifacts(
     than fits in memory as images: `evaluation.sets.window_statistics`). width: the window (the model's slice
     width). Returns a JSON-ready dict: shares of flagged clips and windows, the fences, the reference's own
     false-alarm rate (each reference window against fences fitted on the others would cost M fits; instead the
-    share of reference windows beyond the fences, 0 by construction for most statistics), and per clip its flag,
-    reasons and worst statistics, flagged clips first.
+    share of reference windows beyond the fences, 0 by construction for most statistics), the median window's
+    onset strength and spectral detail against the reference's median window (`structure`, with their ratio: 1 for
+    as much structure as real music), and per clip its flag, reasons and worst statistics, flagged clips first.
     """
     names = list(names) if names is not None else [f"clip {index}" for index in range(len(generated))]
     if reference_statistics is None:
@@ -273,6 +277,11 @@ def check_artifacts(
         )
     reference_flags = fences.flags(reference_statistics)
     reference_flagged = torch.stack(list(reference_flags.values())).any(dim=0)
+    structure = {}
+    for name in STRUCTURE:  # how much structure a typical window has, against a typical real window
+        median, real = float(statistics[name].median()), float(reference_statistics[name].median())
+        structure[name] = {"median": round(median, 4), "reference_median": round(real, 4),
+                           "ratio": round(median / real, 3) if real > 0 else None}  # fmt: skip
     clips.sort(key=lambda clip: (not clip["flagged"], -clip["total_variation"]))
     flagged = sum(clip["flagged"] for clip in clips)
     return {
@@ -286,6 +295,7 @@ def check_artifacts(
         "reason_meanings": {name: description for name, (_, _, description) in STATISTICS.items()},
         "reference_windows": len(reference_flagged),
         "reference_flagged_window_share": round(float(reference_flagged.float().mean()), 4),
+        "structure": structure,
         "fences": {name: round(value, 4) for name, value in fences.limits.items()},
         "reference_quantiles_5_50_95": {
             name: [round(value, 4) for value in values] for name, values in fences.reference_quantiles.items()

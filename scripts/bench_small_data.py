@@ -22,6 +22,7 @@ every count. Through the CLI, timed, with the peak memory of each command:
    clips it calls `G` rather than a genre the base knew.
 
     python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 3,10] [--clips 32] [--lora]
+    python scripts/bench_small_data.py --rescore   # the last run's clips, scored again (after the instrument changed)
 
 Last line: `RESULT steps_default_10=... genre_share_10=... copy_share_10=... recall_ratio_10=... minutes_10=...
 lora_genre_share_10=... unconditional_start_genre_share_10=... genre_share_base=...` (10: the largest song count;
@@ -90,6 +91,10 @@ def training_slice_sets(data: Path, clips: int, seed: int) -> dict[str, Path]:
     return {"training slices (exact)": exact, "training slices + noise": noised}
 
 
+# What a run's rows.json keeps of each fine-tune's plan (`--rescore` carries it over).
+PLAN_KEYS = ("steps", "minutes", "peak_mb", "plan", "genre_start")
+
+
 def number(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -108,6 +113,9 @@ def main() -> None:
                         help="also start the new genre's class row from the unconditional label (the default: the "
                         "closest known label) and compare")  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=None, help="override the default plan (a shorter run)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the last run's clip sets again with today's instrument: no prepare, fine-tune or "
+                        "generate (the plans and times come from its rows.json)")  # fmt: skip
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -118,6 +126,8 @@ def main() -> None:
     files = sorted(row["file"] for row in manifest(collection) if row["package"] == args.package)
     held_out = files[most:]
     print(f"{args.package}: fine-tuning on the first {args.songs} tracks, {len(held_out)} held out")
+    if args.rescore:
+        return report(args, *rescored_sets(args, counts))
     shutil.rmtree(WORK, ignore_errors=True)
     reference = WORK / "held-out" / args.genre
     reference.mkdir(parents=True)
@@ -172,6 +182,30 @@ def main() -> None:
     real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
     sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
     sets.update(training_slice_sets(datasets[most], args.clips, args.seed))
+    report(args, sets, training_of, datasets, plans)
+
+
+def rescored_sets(args, counts: list[int]):
+    """The last run's sets (`WORK/sets/*`), each with its training data (`data-N` for "N songs, ..." sets, else the
+    largest count's), the datasets and the plans of its rows.json: what `report` needs to score them again."""
+    most = counts[-1]
+    datasets = {count: WORK / f"data-{count}" for count in counts}
+    last = json.loads((WORK / "rows.json").read_text())
+    plans = {name: {key: row[key] for key in PLAN_KEYS if key in row} for name, row in last.items()}
+    sets, training_of = {}, {}
+    for folder in sorted(path for path in (WORK / "sets").iterdir() if path.is_dir()):
+        sets[folder.name] = folder
+        songs = folder.name.split(" songs")[0]
+        training_of[folder.name] = datasets.get(int(songs), datasets[most]) if songs.isdigit() else datasets[most]
+    return sets, training_of, datasets, plans
+
+
+def report(args, sets, training_of, datasets, plans) -> None:
+    """Score every set against the held-out tracks (`run_evaluation` with the copy check), write rows.json, print
+    the table and the RESULT line."""
+    most = max(datasets)
+    mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
+    classifier = WORK / "classifier"
     rows = {}
     for name, folder in sets.items():
         run = run_evaluation(folder, WORK / "held-out", WORK / "reports" / name, training=training_of.get(name,

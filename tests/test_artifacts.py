@@ -79,6 +79,19 @@ def test_real_clips_pass_and_damaged_ones_are_flagged(slices, genre):
     assert blurred["by_reason"]["onset_strength"] + blurred["by_reason"]["spectral_detail"] >= 0.85 * len(held_out)
 
 
+@pytest.mark.parametrize("genre", GENRES)
+def test_structure_ratios_are_about_one_for_real_music_and_low_for_a_wash(slices, genre):
+    """The median window's onset strength and spectral detail over the reference's: what the fences, which catch
+    only the far tail, do not say about a set that is smoother than music throughout."""
+    reference, held_out = slices[f"{genre}/reference"], slices[f"{genre}/held_out"]
+    real = check_artifacts(held_out, reference, MEL.x_res, 80)["structure"]
+    for name in ("onset_strength", "spectral_detail"):
+        assert 0.8 <= real[name]["ratio"] <= 1.3, (name, real[name])  # measured 1.01-1.15
+    wash = check_artifacts(gaussian_blur(held_out, 3.0), reference, MEL.x_res, 80)["structure"]
+    assert wash["spectral_detail"]["ratio"] < 0.3, wash  # measured 0.08-0.14
+    assert wash["spectral_detail"]["reference_median"] == real["spectral_detail"]["reference_median"]
+
+
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """`(batch, 1, height, width)` images blurred by a Gaussian of `sigma` pixels along both axes."""
     radius = int(3 * sigma)

@@ -12,6 +12,7 @@ from audiodiff.artifacts import (  # noqa: F401 - evaluation's names for them
     LOG_SCALE,
     SEAM_BANDS,
     STATISTICS,
+    STRUCTURE,
     WASH_LEVELS,
     Fences,
     band_levels,

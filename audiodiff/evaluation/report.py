@@ -422,6 +422,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"({100 * artifacts['flagged_share']:.0f}%{': ' + reasons if reasons else ''})"
             + (f"   real held-out clips flagged: {100 * real:.0f}%" if real is not None else "")
         )
+        structure = artifacts.get("structure") or {}
+        if all((structure.get(name) or {}).get("ratio") is not None for name in ("spectral_detail", "onset_strength")):
+            lines.append(
+                f"structure (median window against the reference's, 1 = as much as real music): spectral detail "
+                f"{structure['spectral_detail']['ratio']:.2f}x, onsets {structure['onset_strength']['ratio']:.2f}x"
+            )
     if report.get("copies") is not None:
         from audiodiff.evaluation.copies import copy_summary
 

@@ -73,7 +73,8 @@ def summary(report: dict) -> dict:
 
 
 def headline(report: dict) -> dict:
-    """Flagged share (with the reasons that flagged any clip), precision / recall / density / coverage of the fine
+    """Flagged share (with the reasons that flagged any clip), the median window's spectral detail and onset
+    strength over the reference's (`detail_ratio`, `onset_ratio`), precision / recall / density / coverage of the fine
     log-mel embedding (and real music's own precision and recall) and the fine and log-mel Frechet distance ratios;
     then the same in the COLA embedding (`*_cola`, None when it did not run) and the genre share when a classifier
     gave one."""
@@ -83,6 +84,8 @@ def headline(report: dict) -> dict:
     return {
         "flagged": report["artifacts"]["flagged_share"],
         "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
+        "detail_ratio": ((report["artifacts"].get("structure") or {}).get("spectral_detail") or {}).get("ratio"),
+        "onset_ratio": ((report["artifacts"].get("structure") or {}).get("onset_strength") or {}).get("ratio"),
         "precision": fidelity["precision"],
         "recall": fidelity["recall"],
         "density": fidelity["density"],
