@@ -92,6 +92,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         vocoder=None,
         distillation: dict[str, Any] | None = None,
         sampler: str | None = None,
+        sampler_steps: int | None = None,
     ):
         super().__init__()
         if mel is None:
@@ -108,6 +109,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         self.quality = dict(quality) if quality else None
         self.distillation = dict(distillation) if distillation else None
         self.sampler = sampler
+        self.sampler_steps = sampler_steps
         if self.distillation is not None:
             setattr(scheduler, STEPS_ATTRIBUTE, int(self.distillation["steps"]))
         self.unet_evaluations = 0
@@ -157,14 +159,42 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
     @property
     def sampler(self) -> str | None:
         """The short name (`SCHEDULERS`) measured best for these weights, or None; checked whenever it is set, so an
-        unknown name is refused (ValueError) before a folder records it."""
+        unknown name is refused (ValueError) before a folder records it. Another name drops `sampler_steps`."""
         return self._sampler
 
     @sampler.setter
     def sampler(self, name: str | None) -> None:
         if name is not None and name.lower() not in SCHEDULERS:
             raise ValueError(f"recommended sampler {name!r} is not one of {', '.join(SCHEDULERS)}")
-        self._sampler = name.lower() if name else None
+        name = name.lower() if name else None
+        if name != getattr(self, "_sampler", None):
+            self._sampler_steps = None  # steps measured for another sampler (or none) say nothing of this one
+        self._sampler = name
+
+    @property
+    def sampler_steps(self) -> int | None:
+        """The steps measured best for these weights with the recommended `sampler` (None: the sampler's own default,
+        `SCHEDULERS`); checked whenever set: a whole number from 1 to the training timesteps, and only beside a
+        recommended sampler."""
+        return self._sampler_steps
+
+    @sampler_steps.setter
+    def sampler_steps(self, steps: int | None) -> None:
+        if steps is not None:
+            limit = int(self.scheduler.config.num_train_timesteps)
+            if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= limit:
+                raise ValueError(f"recommended sampler steps must be a whole number from 1 to {limit}, not {steps!r}")
+            if self.sampler is None:
+                raise ValueError("recommended sampler steps need a recommended sampler (set `sampler` first)")
+        self._sampler_steps = steps
+
+    def steps_for(self, name: str) -> int:
+        """The default steps of the short-named sampler `name` on these weights: `sampler_steps` for the recommended
+        sampler when the folder records them, else the sampler's own (`SCHEDULERS`; "auto": the recommended one)."""
+        name = self.auto_sampler if name == AUTO_SCHEDULER else name.lower()
+        if self.sampler_steps and name == self.sampler:
+            return self.sampler_steps
+        return SCHEDULERS[name].steps
 
     @property
     def auto_sampler(self) -> str:
@@ -193,6 +223,8 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
                 )
             chosen = self.auto_sampler if name == AUTO_SCHEDULER else scheduler
             scheduler = make_scheduler(chosen, self.scheduler.config)
+            if chosen.lower() in SCHEDULERS:  # the folder's measured steps for its recommended sampler, if any
+                setattr(scheduler, STEPS_ATTRIBUTE, self.steps_for(chosen))
         self.scheduler = scheduler
         return self
 

@@ -191,16 +191,22 @@ def test_bad_input_is_a_one_line_error(studio, workspace):
 
 
 def test_auto_steps_are_those_of_the_sampler_the_folder_recommends(tmp_path):
-    """Sampler "auto" uses the folder's recommended sampler, so the page's default steps are that sampler's."""
+    """Sampler "auto" uses the folder's recommended sampler, so the page's default steps are that sampler's, or the
+    steps the folder measured for it."""
     slow = tiny_pipeline(genres=["beats"], scheduler="ddpm")
     slow.sampler = "ddim"  # 50 steps by default, against the default sampler's 20
     slow.save_pretrained(tmp_path / "models" / "slow")
     tiny_pipeline(genres=["beats"], scheduler="ddpm").save_pretrained(tmp_path / "models" / "plain")
+    measured = tiny_pipeline(genres=["beats"], scheduler="ddpm")
+    measured.sampler, measured.sampler_steps = "dpm", 35  # steps measured best for the folder's own sampler
+    measured.save_pretrained(tmp_path / "models" / "measured")
     studio = Studio(Catalogue([tmp_path / "models"], base=tmp_path), tmp_path / "clips")
     assert SCHEDULERS["ddim"].steps != SCHEDULERS[DEFAULT_SCHEDULER].steps
     assert studio.steps_for("models/slow", "auto") == SCHEDULERS["ddim"].steps
     assert studio.steps_for("models/plain", "auto") == SCHEDULERS[DEFAULT_SCHEDULER].steps
     assert studio.steps_for("models/slow", "dpm") == SCHEDULERS["dpm"].steps
+    assert studio.steps_for("models/measured", "auto") == studio.steps_for("models/measured", "dpm") == 35
+    assert studio.steps_for("models/measured", "ddim") == SCHEDULERS["ddim"].steps
 
 
 def test_model_info_preview_and_commands(studio, workspace):

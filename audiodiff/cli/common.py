@@ -306,7 +306,8 @@ def scheduler_option(default: str | None = None, choices: list[str] | None = Non
         "--scheduler",
         type=click.Choice(choices or scheduler_names()),
         default=default or AUTO_SCHEDULER,
-        help=f"Sampler: {AUTO_SCHEDULER} = the sampler the model's folder recommends (audiodiff-base-64: dpm-sde), "
+        help=f"Sampler: {AUTO_SCHEDULER} = the sampler the model's folder recommends (audiodiff-base-64: dpm-sde, "
+        "40 steps), "
         f"else {DEFAULT_SCHEDULER}, or a distilled student's own few-step sampler (the default); "
         f"{describe_schedulers()}; saved = the folder's own.",
     )

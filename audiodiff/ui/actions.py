@@ -184,14 +184,14 @@ class Studio(Workspace):
         )  # fmt: skip
 
     def steps_for(self, model: str, scheduler: str | None) -> int:
-        """The default steps of `scheduler` on `model` (the registry's, or the folder's own scheduler's; for "auto"
-        or None, those of the sampler the folder recommends, see `Catalogue.auto_sampler`)."""
+        """The default steps of `scheduler` on `model`: for a short name, or "auto" and None (the sampler the folder
+        recommends), the registry's or the folder's measured ones (`AudioDiffusionPipeline.steps_for`); for "saved",
+        the folder's own scheduler's."""
         if scheduler in ("saved", AUTO_SCHEDULER) and self.catalogue.is_student(model):
             return self.catalogue.saved_default_steps(model)
-        if scheduler in (None, AUTO_SCHEDULER):
-            scheduler = self.catalogue.auto_sampler(model)
-        sampler = SCHEDULERS.get(scheduler)
-        return sampler.steps if sampler else self.catalogue.saved_default_steps(model)
+        if scheduler in (None, AUTO_SCHEDULER) or scheduler in SCHEDULERS:
+            return self.catalogue.steps_for(model, scheduler or AUTO_SCHEDULER)
+        return self.catalogue.saved_default_steps(model)
 
     # --- inputs ---------------------------------------------------------------------------------------------------
     def read_clip(self, path: str | os.PathLike, sample_rate: int, name: str | None = None) -> np.ndarray:

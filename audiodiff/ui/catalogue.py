@@ -120,6 +120,12 @@ class Catalogue:
         default (`AudioDiffusionPipeline.auto_sampler`)."""
         return self._load(name)[0].auto_sampler
 
+    def steps_for(self, name: str, sampler: str) -> int:
+        """The default steps of the short-named `sampler` ("auto": the recommended one) on the diffusion model `name`:
+        its folder's measured steps for its recommended sampler, else the sampler's own
+        (`AudioDiffusionPipeline.steps_for`)."""
+        return self._load(name)[0].steps_for(sampler)
+
     def saved_default_steps(self, name: str) -> int:
         """The default steps of the folder's own scheduler (a distilled student's few steps, 1000 for DDPM, ...)."""
         from audiodiff.schedulers import default_steps_for
