@@ -19,7 +19,7 @@ Genre share comes from a three-genre classifier (`audiodiff train-classifier`) t
 embeddings), Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
 
     python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--base PIPELINE] [--scratch RUN]
-        [--also-scheduler dpm-sde [--also-steps 40]]
+        [--also-scheduler dpm-sde [--also-steps 20]] [--rescore]
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--also-steps", type=int, default=None, metavar="N",
                         help="with --also-scheduler: this many sampling steps (default: its own)")  # fmt: skip
     parser.add_argument("--docs", type=Path, default=None, help="write the README's figure and example WAVs here")
+    parser.add_argument("--rescore", action="store_true",
+                        help="keep the models' clip sets of the last run where they exist (no generate): score them "
+                        "again after the instrument changed")  # fmt: skip
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -167,20 +170,31 @@ def main() -> None:
         args.all_held_out[genre] = tracks
         side_a, side_b = tracks[0::2], tracks[1::2]
         work = WORK / genre
-        reference, dataset = reference_folders(work, genre, side_a, base_folder / "mel")
-        sets: dict[str, Path] = {}
         models = [("base model", args.base, []), ("from scratch (demo presets)", args.scratch, [])]
         if args.also_scheduler:
             steps = ["--steps", args.also_steps] if args.also_steps else []
             models.append((also_name(args), args.base, ["--scheduler", args.also_scheduler, *steps]))
+        aside = WORK / ".kept" / genre  # --rescore: the models' sets survive `reference_folders` making work anew
+        for name, _, _ in models if args.rescore else ():
+            if (work / "sets" / name).is_dir():
+                aside.mkdir(parents=True, exist_ok=True)
+                (work / "sets" / name).rename(aside / name)
+        reference, dataset = reference_folders(work, genre, side_a, base_folder / "mel")
+        if aside.is_dir():
+            (work / "sets").mkdir(parents=True, exist_ok=True)
+            for folder in list(aside.iterdir()):
+                folder.rename(work / "sets" / folder.name)
+        sets: dict[str, Path] = {}
         for name, pipeline, options in models:
             if pipeline is None:
                 continue
             folder = work / "sets" / name
+            sets[name] = folder
+            if args.rescore and len(list(folder.glob("generated_*.wav"))) == args.clips:
+                continue
             shutil.rmtree(folder, ignore_errors=True)  # generate adds a set beside an earlier run's: start afresh
             audiodiff("generate", pipeline, "--genre", genre, "--clips", args.clips, "--seconds", args.seconds,
                       "--seed", args.seed, "--out", folder, "--device", "cpu", *options, quiet=True)  # fmt: skip
-            sets[name] = folder
         generator = torch.Generator().manual_seed(args.seed)
         real = excerpts(side_b, mel, slices, args.clips, generator)
         sets["real held-out 6 s"] = write_wavs(real, work / "sets" / "real held-out 6 s", mel.sample_rate)

@@ -16,6 +16,24 @@ def test_the_page_tells_washes_and_copies_from_music():
     assert "precision 0.95 (real music 0.80)" in quality_section(_report(0.95, 0.1))
 
 
+def test_the_page_says_when_clips_are_smoother_than_real_music():
+    """Clips can pass every fence of the artefact check and still hold far less detail than real music: the page
+    says so from the structure ratios, and calls real-like ratios real-like."""
+
+    def page(detail: float, onsets: float, real: float = 1.0) -> str:
+        structure = {"spectral_detail": {"ratio": detail, "real_ratio": real},
+                     "onset_strength": {"ratio": onsets, "real_ratio": real}}  # fmt: skip
+        artifacts = {"flagged_share": 0.0, "real_flagged_share": 0.0, "by_reason": {}, "flagged_clips": 0, "clips": 8}
+        return quality_section({**_report(0.7, 0.75), "artifacts": {**artifacts, "structure": structure}})
+
+    assert "spectral detail 0.55x, onsets 0.90x" in page(0.55, 0.9)
+    assert "smoother than real music" in page(0.55, 0.9) and "smoother than real music" in page(1.0, 0.6)
+    assert "as much as real music" in page(0.95, 1.1)
+    assert "as much as real music" in page(0.55, 0.6, real=0.6)  # other real tracks are that smooth too
+    assert "real held-out clips: 0.60x, 0.60x" in page(0.55, 0.6, real=0.6)
+    assert "structure" not in quality_section(_report(0.7, 0.75))  # a report without the section: no row
+
+
 def test_the_page_judges_by_the_cola_embedding_when_it_ran():
     """The learned embedding is the headline; the fine log-mel frames only when it did not run."""
     both = _report(0.7, 0.75, "cola")

@@ -252,6 +252,8 @@ def _artifacts_section(
         real = check_artifacts(sets.baseline.images, sets.compared.images, width, top_db, sets.baseline.names,
                                reference_statistics=None if others is None else others.values)  # fmt: skip
         section["real_flagged_share"] = real["flagged_share"]
+        for name, entry in section["structure"].items():  # the same ratio for real music of other tracks
+            entry["real_ratio"] = real["structure"][name]["ratio"]
     return section
 
 
@@ -424,9 +426,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
         structure = artifacts.get("structure") or {}
         if all((structure.get(name) or {}).get("ratio") is not None for name in ("spectral_detail", "onset_strength")):
+            real = {name: structure[name].get("real_ratio") for name in ("spectral_detail", "onset_strength")}
             lines.append(
                 f"structure (median window against the reference's, 1 = as much as real music): spectral detail "
                 f"{structure['spectral_detail']['ratio']:.2f}x, onsets {structure['onset_strength']['ratio']:.2f}x"
+                + (
+                    f"   real held-out clips: {real['spectral_detail']:.2f}x, {real['onset_strength']:.2f}x"
+                    if None not in real.values()
+                    else ""
+                )  # fmt: skip
             )
     if report.get("copies") is not None:
         from audiodiff.evaluation.copies import copy_summary
