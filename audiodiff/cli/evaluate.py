@@ -109,14 +109,16 @@ def command(
     """Compare generated clips with reference clips; print the report and write OUT/report.json + OUT/report.png.
 
     Metrics: the share of generated clips flagged for artefacts (speckle noise, noise-like spectra, silence,
-    saturation; thresholds from the reference's own range, false-alarm rate measured on held-out reference clips);
-    for clips longer than one slice, the seam score (envelope change at joins against the same inside real music);
-    Frechet distance and precision / recall in the shipped COLA embedding (learned from real music), on fine log-mel
-    frames (full resolution plus local contrast), on 32-band log-mel frame statistics (and on the classifier's
-    embedding, and any --backend), each next to the same distance between two sets of reference clips; the share of
-    generated clips the classifier assigns to --genre; spectral convergence and log-spectral distance of the codec
-    round trip on reference audio; mean pairwise distance between generated clips (diversity) and to the nearest
-    reference clip; with --training, the share of clips that replay a training slice (copy check).
+    saturation; thresholds from the reference's own range, fitted on up to 1024 of its windows, false-alarm rate
+    measured on held-out reference clips) and how much spectral detail and onset strength a typical window has
+    against the reference's (the structure ratios, next to real music's); for clips longer than one slice, the seam
+    score (envelope change at joins against the same inside real music); Frechet distance and precision / recall in
+    the shipped COLA embedding (learned from real music), on fine log-mel frames (full resolution plus local
+    contrast), on 32-band log-mel frame statistics (and on the classifier's embedding, and any --backend), each next
+    to the same distance between two sets of reference clips; the share of generated clips the classifier assigns to
+    --genre; spectral convergence and log-spectral distance of the codec round trip on reference audio; mean
+    pairwise distance between generated clips (diversity) and to the nearest reference clip; with --training, the
+    share of clips that replay a training slice (copy check).
 
     Mel settings of a folder: --mel-config, else its own mel_config.json, else the other side's (a pipeline's, a
     dataset's). Both sides must share them.
