@@ -165,8 +165,7 @@ def _reference_clips(
     target genre (`genre`, else the reference's one genre when all its clips share one); the reference's mel
     settings; the artefact statistics of up to `max(2 * count, FENCE_SAMPLE)` of its clips of `genre`, drawn with
     the same seed (a sample that holds the clips compared), which the artefact fences are fitted on whatever `count`
-    is. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG
-    folder's)."""
+    is. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG folder's)."""
     generated_mel = MelConfig.find(generated) if generated.is_dir() else None
     source = open_source(reference, mel_config, fallback=generated_mel)
     for reason in source.skipped:

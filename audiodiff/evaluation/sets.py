@@ -104,7 +104,8 @@ class WindowStatistics:
 
     def without(self, groups: Sequence[str]) -> WindowStatistics:
         """The windows of every track but `groups` (fences for a false-alarm rate on those tracks)."""
-        keep = torch.tensor([group not in set(groups) for group in self.groups], dtype=torch.bool)
+        left_out = set(groups)
+        keep = torch.tensor([group not in left_out for group in self.groups], dtype=torch.bool)
         return WindowStatistics(
             {name: values[keep] for name, values in self.values.items()},
             [group for group, kept in zip(self.groups, keep.tolist()) if kept],
