@@ -143,20 +143,17 @@ def quality_section(report: dict) -> str:
             + (f"; real held-out clips flagged by the same check: {100 * real:.0f}%" if real is not None else "")
             + f"</td><td><b>{verdict}</b></td></tr>"
         )
-        structure = artifacts.get("structure") or {}
-        names = ("spectral_detail", "onset_strength")
-        ratios = {name: (structure.get(name) or {}).get("ratio") for name in names}
-        real = {name: (structure.get(name) or {}).get("real_ratio") for name in names}
-        if None not in ratios.values():
-            smooth = any(ratios[name] < STRUCTURE_SMOOTH * (real[name] or 1.0) for name in names)
+        from audiodiff.evaluation.report import structure_ratios, structure_text
+
+        found = structure_ratios(artifacts)
+        if found is not None:
+            ratios, real = found
+            smooth = any(ratios[name] < STRUCTURE_SMOOTH * (real[name] or 1.0) for name in ratios)
             verdict = "smoother than real music: fewer tonal lines or onsets" if smooth else "as much as real music"
             rows.append(
-                f"<tr><td>structure (median window against the reference's)</td><td>spectral detail "
-                f"{ratios['spectral_detail']:.2f}x, onsets {ratios['onset_strength']:.2f}x"
-                + (f"; real held-out clips: {real['spectral_detail']:.2f}x, {real['onset_strength']:.2f}x"
-                   if None not in real.values() else "")
-                + f"</td><td><b>{verdict}</b></td></tr>"
-            )  # fmt: skip
+                f"<tr><td>structure (median window against the reference's)</td><td>"
+                f"{structure_text(artifacts, '; ')}</td><td><b>{verdict}</b></td></tr>"
+            )
     from audiodiff.evaluation.report import headline_fidelity
 
     embedding, fidelity = headline_fidelity(report)

@@ -402,6 +402,30 @@ def _diversity_section(sets: _Sets) -> dict[str, Any]:
     }
 
 
+def structure_ratios(artifacts: dict[str, Any]) -> tuple[dict[str, float], dict[str, float | None]] | None:
+    """(ratio, real held-out clips' ratio) of each structure statistic, spectral detail first, from a report's
+    artefact section; None when it has no structure ratios (a report from before them, or a zero reference)."""
+    structure = artifacts.get("structure") or {}
+    names = ("spectral_detail", "onset_strength")
+    ratios = {name: (structure.get(name) or {}).get("ratio") for name in names}
+    if None in ratios.values():
+        return None
+    return ratios, {name: structure[name].get("real_ratio") for name in names}
+
+
+def structure_text(artifacts: dict[str, Any], separator: str) -> str | None:
+    """The structure ratios as text ("spectral detail 0.86x, onsets 0.84x"), then `separator` and the real held-out
+    clips' ratios when known; None without structure ratios (`structure_ratios`)."""
+    found = structure_ratios(artifacts)
+    if found is None:
+        return None
+    ratios, real = found
+    text = f"spectral detail {ratios['spectral_detail']:.2f}x, onsets {ratios['onset_strength']:.2f}x"
+    if None not in real.values():
+        text += f"{separator}real held-out clips: {real['spectral_detail']:.2f}x, {real['onset_strength']:.2f}x"
+    return text
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The report as short human-readable lines (printed by the CLI and drawn in the figure)."""
 
@@ -424,18 +448,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"({100 * artifacts['flagged_share']:.0f}%{': ' + reasons if reasons else ''})"
             + (f"   real held-out clips flagged: {100 * real:.0f}%" if real is not None else "")
         )
-        structure = artifacts.get("structure") or {}
-        if all((structure.get(name) or {}).get("ratio") is not None for name in ("spectral_detail", "onset_strength")):
-            real = {name: structure[name].get("real_ratio") for name in ("spectral_detail", "onset_strength")}
-            lines.append(
-                f"structure (median window against the reference's, 1 = as much as real music): spectral detail "
-                f"{structure['spectral_detail']['ratio']:.2f}x, onsets {structure['onset_strength']['ratio']:.2f}x"
-                + (
-                    f"   real held-out clips: {real['spectral_detail']:.2f}x, {real['onset_strength']:.2f}x"
-                    if None not in real.values()
-                    else ""
-                )  # fmt: skip
-            )
+        text = structure_text(artifacts, "   ")
+        if text is not None:
+            lines.append(f"structure (median window against the reference's, 1 = as much as real music): {text}")
     if report.get("copies") is not None:
         from audiodiff.evaluation.copies import copy_summary
 
