@@ -66,13 +66,16 @@ def base_headline(report: dict) -> dict:
 
 def docs_examples(args, genre: str, generated: Path, held_out: list[Path], mel, codec, slices: int):
     """Two generated clips and two real excerpts of the held-out tracks whose licence allows sharing them
-    (CC-BY-SA-3.0, Expat), as PNGs and WAVs in `args.docs/base-examples/`; the excerpt files name their track."""
+    (CC-BY-SA-3.0, Expat), as PNGs and WAVs in the genre's work folder (`docs-examples/`, what the README's figure
+    is drawn from); the first of each, the WAVs the README links, copied to `args.docs/base-examples/`. The excerpt
+    files name their track. Returns the PNGs (generated, real)."""
     from audiodiff.codec import model_to_pixels, save_png
     from real_music import ensure_collection
 
     manifest = manifest_by_file(ensure_collection())
-    folder = args.docs / "base-examples"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = WORK / genre / "docs-examples"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     made = []
     for index in range(2):
         for suffix in (".png", ".wav"):
@@ -90,6 +93,10 @@ def docs_examples(args, genre: str, generated: Path, held_out: list[Path], mel, 
         image = codec.encode(torch.from_numpy(clip[None]))[0, 0, :, : slices * mel.x_res]
         save_png(folder / f"{stem}.png", model_to_pixels(image).numpy())
         real.append(folder / f"{stem}.png")
+    linked = args.docs / "base-examples"
+    linked.mkdir(parents=True, exist_ok=True)
+    for png in (made[0], real[0]):
+        shutil.copyfile(png.with_suffix(".wav"), linked / png.with_suffix(".wav").name)
     return made, real
 
 
