@@ -125,7 +125,7 @@ def write_index(out: Path, genre: str | None, timings: dict[str, float], data: s
 
 # Below this share of real held-out music's structure ratio (the median window's spectral detail or onset strength
 # over the reference's, measured on other tracks: 0.36-1.60 on the real-music collection, so no fixed ratio would
-# do), the page calls the clips smoother than real music.
+# do), the page calls the clips smoother than real music; below it for the pulse ratio, less regular.
 STRUCTURE_SMOOTH = 0.8
 
 
@@ -143,7 +143,7 @@ def quality_section(report: dict) -> str:
             + (f"; real held-out clips flagged by the same check: {100 * real:.0f}%" if real is not None else "")
             + f"</td><td><b>{verdict}</b></td></tr>"
         )
-        from audiodiff.evaluation.report import structure_ratios, structure_text
+        from audiodiff.evaluation.report import pulse_ratio, pulse_text, structure_ratios, structure_text
 
         found = structure_ratios(artifacts)
         if found is not None:
@@ -153,6 +153,15 @@ def quality_section(report: dict) -> str:
             rows.append(
                 f"<tr><td>structure (median window against the reference's)</td><td>"
                 f"{structure_text(artifacts, '; ')}</td><td><b>{verdict}</b></td></tr>"
+            )
+        found = pulse_ratio(artifacts)
+        if found is not None:
+            ratio, real = found
+            steady = ratio >= STRUCTURE_SMOOTH * (real or 1.0)
+            verdict = "as regular as real music" if steady else "less regular than real music: no steady beat"
+            rows.append(
+                "<tr><td>pulse (how regular whole clips' onsets are, against real music of their length)</td><td>"
+                f"{pulse_text(artifacts, '; ')}</td><td><b>{verdict}</b></td></tr>"
             )
     from audiodiff.evaluation.report import headline_fidelity
 

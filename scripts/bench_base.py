@@ -23,7 +23,8 @@ embeddings), Frechet distance ratios, flagged share by reason, seam score, genre
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
-fd_cola=<max over genres and references> fd_cola_real=<max>` (the `_cola` ones in the COLA embedding, the others in
+fd_cola=<max over genres and references> fd_cola_real=<max> pulse_ratio=<min> pulse_ratio_real=<min>` (pulse: the
+median clip's pulse clarity over real music's of its length; the `_cola` ones in the COLA embedding, the others in
 the fine log-mel one), then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...; with
 `--also-steps 40`, `flagged_dpm_sde_40=` ...).
 """
@@ -48,7 +49,7 @@ from benchlib.known_sets import known_bad_sets
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
 from benchlib.sides import evaluate_sets, reference_folders, write_wavs
-from benchlib.tables import result_line
+from benchlib.tables import number, result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
 BASE_DATA = Path.home() / ".cache" / "audiodiff" / "base-64" / "dataset"
@@ -219,16 +220,22 @@ def main() -> None:
         print(f"figure: {write_figure(pictures, args.docs / 'base-vs-real.png')}")
     print()
     print(
-        "| genre | reference | set | flagged | precision (real) | recall (real) | coverage | FD fine | FD log-mel | "
+        "| genre | reference | set | flagged | detail / onsets / pulse (x real) | precision (real) | recall (real) | "
+        "coverage | FD fine | FD log-mel | "
         "COLA precision (real) | COLA recall (real) | FD COLA | genre share | seam | diversity dB (ref) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def structure(row) -> str:
+        return " / ".join("-" if row.get(key) is None else f"{row[key]:.2f}"
+                          for key in ("detail_ratio", "onset_ratio", "pulse_ratio"))  # fmt: skip
+
     for row in rows:
         share = "" if row["genre_share"] is None else f"{row['genre_share']:.2f}"
         diversity = f"{row['diversity_db']:.1f} ({row['reference_diversity_db']:.1f})"
         seam = "" if row["seam"] is None else row["seam"]
         print(f"| {row['genre']} | {row['reference']} | {row['set']} | {100 * row['flagged']:.0f}% "
-              f"{','.join(row['reasons'])} | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
+              f"{','.join(row['reasons'])} | {structure(row)} | {row['precision']:.2f} ({row['real_precision']:.2f}) | "
               f"{row['recall']:.2f} ({row['real_recall']:.2f}) | {row['coverage']:.2f} | {row['fd_fine']} | "
               f"{row['fd_log_mel']} | {row['precision_cola']:.2f} ({row['real_precision_cola']:.2f}) | "
               f"{row['recall_cola']:.2f} ({row['real_recall_cola']:.2f}) | {row['fd_cola']} | {share} | {seam} | "
@@ -264,6 +271,8 @@ def main() -> None:
             "precision_ratio_cola": ratio("precision_cola", rows),
             "recall_ratio_cola": ratio("recall_cola", rows),
             "fd_cola": f"{max(row['fd_cola'] or 0 for row in rows):.2f}",
+            "pulse_ratio": number(min((row["pulse_ratio"] for row in rows if row.get("pulse_ratio") is not None),
+                                      default=None)),
         }.items()}  # fmt: skip
 
     other = [row for row in rows if row["set"] == also_name(args)]
@@ -274,6 +283,8 @@ def main() -> None:
         "blurred_flagged": f"{min(row['flagged'] for row in known_bad if row['set'].startswith('blurred')):.2f}",
         "bad_ranked_below": f"{sum(map(worse, known_bad)) / len(known_bad):.2f}",
         "fd_cola_real": f"{max(row['fd_cola'] or 0 for row in real):.2f}",
+        "pulse_ratio_real": number(min((row["pulse_ratio"] for row in real if row.get("pulse_ratio") is not None),
+                                       default=None)),
         **(scores(other, suffix) if other else {}),
     }))  # fmt: skip
 

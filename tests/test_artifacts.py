@@ -20,12 +20,14 @@ from audiodiff.evaluation.artifacts import (
     check_artifacts,
     check_seams,
     image_statistics,
+    pulse_clarity,
     scan_positions,
     windows,
 )
 from audiodiff.evaluation.embeddings import fine_frame_embeddings, log_mel_frame_embeddings
 from audiodiff.evaluation.metrics import frechet_distance_between
 from audiodiff.evaluation.report import standardized
+from audiodiff.evaluation.sets import joined_columns
 from audiodiff.synth import GENRES, synthesize
 
 MEL = MelConfig(x_res=64, y_res=64, sample_rate=16000, n_fft=512, hop_length=128, top_db=80, n_iter=4)
@@ -90,6 +92,40 @@ def test_structure_ratios_are_about_one_for_real_music_and_low_for_a_wash(slices
     wash = check_artifacts(gaussian_blur(held_out, 3.0), reference, MEL.x_res, 80)["structure"]
     assert wash["spectral_detail"]["ratio"] < 0.3, wash  # measured 0.08-0.14
     assert wash["spectral_detail"]["reference_median"] == real["spectral_detail"]["reference_median"]
+
+
+def test_pulse_clarity_is_high_for_a_steady_beat_and_low_once_its_frames_are_shuffled():
+    """Whole 2 s clips (256 frames, 125 a second): synthesized beats and arpeggios repeat (measured 0.63-0.98), the
+    same frames in a random order do not (0.16-0.33); a slow pad has no beat (0.06-0.24)."""
+    frame_rate = MEL.sample_rate / MEL.hop_length
+    generator = torch.Generator().manual_seed(0)
+    for genre in GENRES:
+        clips = torch.cat([encode(synthesize(genre, 8.0, MEL.sample_rate, seed=seed), 256) for seed in range(2)])
+        pulse = pulse_clarity(clips, 80, frame_rate)
+        assert pulse.shape == (len(clips),) and bool(((pulse >= 0) & (pulse <= 1)).all()), pulse
+        if genre == "pads":
+            assert float(pulse.median()) < 0.35, pulse
+            continue
+        assert float(pulse.median()) > 0.55, (genre, pulse)
+        shuffled = pulse_clarity(clips[..., torch.randperm(256, generator=generator)], 80, frame_rate)
+        assert float(shuffled.median()) < 0.35, (genre, shuffled)
+    assert torch.equal(pulse_clarity(clips[..., :6], 80, frame_rate), torch.zeros(len(clips)))  # no lag to search
+
+
+def test_pulse_of_joined_slices_ignores_the_joins():
+    """A run of real slices, each encoded on its own and laid end to end, has a step and edge frames at every join, 64
+    columns apart: a pulse of its own (a pad read 0.77-0.98). Ignoring the rise around the joins gives the pad back
+    its own (0.09-0.49 against 0.06-0.24 encoded whole) and keeps the beat of beats."""
+    frame_rate = MEL.sample_rate / MEL.hop_length
+    ignore = joined_columns(256, MEL.x_res, 2)
+    assert ignore[:5] == [62, 63, 64, 65, 66] and len(ignore) == 15
+    for genre, low, high in (("pads", 0.0, 0.5), ("beats", 0.55, 1.0)):
+        slices = torch.cat([encode(synthesize(genre, 8.0, MEL.sample_rate, seed=seed), 64) for seed in range(2)])
+        runs = torch.stack([torch.cat(list(slices[start : start + 4]), dim=-1) for start in range(0, 12, 4)])
+        pulse = pulse_clarity(runs, 80, frame_rate, ignore)
+        assert low <= float(pulse.median()) <= high, (genre, pulse)
+        if genre == "pads":
+            assert float(pulse_clarity(runs, 80, frame_rate).median()) > 0.7  # what the joins alone would say
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:

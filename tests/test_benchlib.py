@@ -233,7 +233,8 @@ def test_summary_and_headline_take_the_reports_numbers():
         "fd_fine": 1.5, "fd_log_mel": 2.5, "fd_classifier": 3.5, "genre_share": 0.75, "genre_share_real": None,
     }  # fmt: skip
     headline = scoring.headline(fake_report())
-    assert list(headline) == ["flagged", "reasons", "detail_ratio", "onset_ratio", "precision", "recall", "density",
+    assert list(headline) == ["flagged", "reasons", "detail_ratio", "onset_ratio", "pulse_ratio", "pulse_real_ratio",
+                              "precision", "recall", "density",
                               "coverage", "real_precision", "real_recall", "fd_fine", "fd_log_mel", "precision_cola",
                               "recall_cola", "coverage_cola", "real_precision_cola", "real_recall_cola", "fd_cola",
                               "genre_share", "genre_share_real"]  # fmt: skip
@@ -242,6 +243,10 @@ def test_summary_and_headline_take_the_reports_numbers():
     structured = fake_report()
     structured["artifacts"]["structure"] = {"spectral_detail": {"ratio": 0.76}, "onset_strength": {"ratio": 0.75}}
     assert (scoring.headline(structured)["detail_ratio"], scoring.headline(structured)["onset_ratio"]) == (0.76, 0.75)
+    assert scoring.headline(structured)["pulse_ratio"] is None  # no pulse sample
+    structured["artifacts"]["structure"]["pulse_clarity"] = {"ratio": 0.35, "real_ratio": 0.9}
+    pulse = scoring.headline(structured)
+    assert (pulse["pulse_ratio"], pulse["pulse_real_ratio"]) == (0.35, 0.9)
     assert (headline["real_recall"], headline["fd_log_mel"], headline["genre_share"]) == (0.8, 2.5, 0.75)
     assert headline["recall_cola"] is None and headline["fd_cola"] is None  # a report without the COLA embedding
     report = fake_report()

@@ -34,6 +34,22 @@ def test_the_page_says_when_clips_are_smoother_than_real_music():
     assert "structure" not in quality_section(_report(0.7, 0.75))  # a report without the section: no row
 
 
+def test_the_page_says_when_clips_have_no_steady_beat():
+    """The pulse of whole clips against real runs of their length: below 0.8 of real held-out tracks' own ratio the
+    page says the clips are less regular; no pulse ratio, no row."""
+
+    def page(pulse: float | None, real: float | None = 1.0) -> str:
+        entry = {"ratio": pulse, "real_ratio": real} if pulse is not None else {"available": False}
+        structure = {"pulse_clarity": entry}
+        artifacts = {"flagged_share": 0.0, "real_flagged_share": 0.0, "by_reason": {}, "flagged_clips": 0, "clips": 8}
+        return quality_section({**_report(0.7, 0.75), "artifacts": {**artifacts, "structure": structure}})
+
+    assert "less regular than real music" in page(0.35) and "0.35x; real held-out tracks: 1.00x" in page(0.35)
+    assert "as regular as real music" in page(0.95) and "as regular as real music" in page(0.6, real=0.7)
+    assert "less regular" in page(0.5, real=None) and "real held-out tracks" not in page(0.5, real=None)
+    assert "pulse" not in page(None)
+
+
 def test_the_page_judges_by_the_cola_embedding_when_it_ran():
     """The learned embedding is the headline; the fine log-mel frames only when it did not run."""
     both = _report(0.7, 0.75, "cola")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from audiodiff.audio import save_audio, slice_audio
-from audiodiff.codec import SpectrogramCodec, save_png
+from audiodiff.codec import SpectrogramCodec, model_to_pixels, save_png
 from audiodiff.config import MelConfig
 from audiodiff.evaluation import (
     ClipSet,
@@ -37,7 +37,7 @@ from audiodiff.evaluation.embeddings import (
     parse_backend,
 )
 from audiodiff.evaluation.run import run_evaluation
-from audiodiff.evaluation.sets import window_statistics
+from audiodiff.evaluation.sets import pulse_sample, window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
 
@@ -334,3 +334,64 @@ def test_evaluation_fits_its_fences_on_the_same_reference_sample_whatever_the_cl
     assert sections[0]["reference_windows"] == sections[1]["reference_windows"] == 9  # the pads tracks' windows
     assert sections[0]["fences"] == sections[1]["fences"]
     assert FENCE_SAMPLE >= 1024  # what training fits the pipeline's own fences on, too
+
+
+# --- the pulse: real runs of the generated clips' length -------------------------------------------------------------
+def test_pulse_sample_draws_runs_of_consecutive_slices_of_one_track(tmp_path):
+    """Runs of k consecutive slices of one track, joined: 3 tracks of 3 slices hold 6 runs of 2 and none of 4; a
+    silent slice ends a run; loose images hold runs of one slice only; the same seed draws the same runs."""
+    for seed in range(3):
+        audio = synthesize("beats", 1.6, MEL.sample_rate, seed=seed)
+        if seed == 2:
+            audio[8192 : 2 * 8192] = 0.0  # its second slice silent: no run of two in this track
+        save_audio(tmp_path / "wav" / f"beats_{seed}.wav", audio, MEL.sample_rate)
+    source = FolderClips(tmp_path / "wav", MEL)
+    assert len(source.refs) == 9
+    rate = MEL.sample_rate / MEL.hop_length
+
+    def draw(frames, runs=64, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        return pulse_sample(source, source.refs, frames, MEL.x_res, MEL.top_db, rate, generator, runs=runs)
+
+    two = draw(128)
+    assert len(two) == 4 and two.frames == 128  # beats_0 and beats_1: slices 0-1 and 1-2; beats_2's runs hold silence
+    assert sorted(set(two.groups)) == ["beats_0.wav", "beats_1.wav"] and bool((two.values > 0).all())
+    assert len(two.of(["beats_0.wav"])) == 2 and len(two.of(["beats_0.wav"], inside=False)) == 2
+    assert torch.equal(draw(128, runs=3).values, draw(128, runs=3).values) and len(draw(128, runs=3)) == 3
+    assert len(draw(100)) == 4  # cut to 100 columns: still two slices a run
+    assert len(draw(4 * MEL.x_res)) == 0
+    assert len(draw(MEL.x_res)) == 8  # every loud slice is a run of one
+    codec = SpectrogramCodec(MEL)
+    for index, piece in enumerate(slice_audio(synthesize("beats", 1.6, MEL.sample_rate, seed=0), MEL.slice_size)):
+        pixels = model_to_pixels(codec.encode(torch.from_numpy(piece)[None])[0, 0], 8)
+        save_png(tmp_path / "png" / f"beats_{index}.png", pixels.numpy())
+    images = FolderClips(tmp_path / "png", MEL)
+    loose = pulse_sample(images, images.refs, 128, MEL.x_res, MEL.top_db, rate, torch.Generator())
+    assert len(loose) == 0
+
+
+def test_evaluation_compares_the_pulse_of_whole_clips_with_real_runs_of_their_length(tmp_path):
+    """Four-slice clips against a WAV reference: the report's structure holds the median clip's pulse over real runs
+    of four slices; real beats score about 1, the same clips with their frames shuffled far less; the summary says
+    it."""
+    for seed in range(4):
+        audio = synthesize("beats", 3.2, MEL.sample_rate, seed=seed)
+        save_audio(tmp_path / "reference" / f"beats_{seed}.wav", audio, MEL.sample_rate)
+    codec = SpectrogramCodec(MEL)
+    generator = torch.Generator().manual_seed(0)
+    audio = [synthesize("beats", 2.5, MEL.sample_rate, seed=10 + seed)[: 4 * MEL.slice_size - 1] for seed in range(4)]
+    clips = codec.encode(torch.from_numpy(np.stack(audio)))
+    shuffled = clips[..., torch.randperm(clips.shape[-1], generator=generator)]
+    for name, images in (("real", clips), ("shuffled", shuffled)):
+        for index, image in enumerate(images):
+            save_png(tmp_path / name / f"clip_{index}.png", model_to_pixels(image[0], 8).numpy())
+    pulse = {}
+    for name in ("real", "shuffled"):
+        run = run_evaluation(tmp_path / name, tmp_path / "reference", tmp_path / f"out-{name}", count=4, mel_config=MEL,
+                             reconstruction_clips=1)  # fmt: skip
+        pulse[name] = run.report["artifacts"]["structure"]["pulse_clarity"]
+        assert pulse[name]["reference_runs"] == 12  # 4 tracks of 6 slices: runs of four at 0-3, 1-4 and 2-5
+        assert any(line.startswith("pulse (") for line in summary_lines(run.report))
+    assert 0.75 <= pulse["real"]["ratio"] <= 1.3, pulse  # measured 1.05
+    assert pulse["shuffled"]["ratio"] < 0.5, pulse  # measured 0.27
+    assert pulse["real"]["reference_median"] == pulse["shuffled"]["reference_median"]

@@ -53,6 +53,7 @@ from audiodiff.evaluation.metrics import (
     spectral_convergence,
 )
 from audiodiff.evaluation.sets import (  # noqa: F401 - first defined here: the old path works
+    PulseSample,
     WindowStatistics,
     as_windows,
     clip_vectors,
@@ -149,6 +150,7 @@ def evaluate(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     fence_sample: WindowStatistics | None = None,
+    pulse_sample: PulseSample | None = None,
 ) -> dict[str, Any]:
     """All metrics of generated against reference clips, as a JSON-ready dict, one section after the other.
 
@@ -160,13 +162,14 @@ def evaluate(
     `generator` seeds Griffin-Lim's phases (the distances' decoding first, then the reconstruction's).
     `fence_sample`: the artefact statistics of a larger sample of reference windows (`window_statistics`), which
     the artefact fences are then fitted on (default: the reference clips' own windows, a noisy fit when they are
-    few: `artifacts.FENCE_SAMPLE`).
+    few: `artifacts.FENCE_SAMPLE`). `pulse_sample`: the pulse clarity of real runs of the generated clips' length
+    (`pulse_sample`), which the generated clips' pulse is then compared with (`artifacts.structure`).
     """
     _check_inputs(generated, reference)
     sets = _comparison_sets(generated, reference)
     codec = SpectrogramCodec(sets.config, vocoder=vocoder).to(device)
     report = _described_sets(generated, reference, sets, target_genre)
-    report["artifacts"] = _artifacts_section(generated, reference, sets, fence_sample)
+    report["artifacts"] = _artifacts_section(generated, reference, sets, fence_sample, pulse_sample)
     report["seams"] = _seams_section(generated, sets)
     listened = _decoder(codec, generator, device)
     report["frechet_distance"], report["precision_recall"] = _distance_sections(sets, embedders, unavailable, listened)
@@ -233,17 +236,29 @@ def _described_sets(generated: ClipSet, reference: ClipSet, sets: _Sets, target_
 
 
 def _artifacts_section(
-    generated: ClipSet, reference: ClipSet, sets: _Sets, fence_sample: WindowStatistics | None
+    generated: ClipSet,
+    reference: ClipSet,
+    sets: _Sets,
+    fence_sample: WindowStatistics | None,
+    pulse_sample: PulseSample | None = None,
 ) -> dict[str, Any]:
     """Artefacts, clip by clip (`check_artifacts`): fences from `fence_sample` when given, else from all the
     reference clips (the more windows and tracks, the truer the range of the genre). The false-alarm rate on real
     music is that of the baseline clips against fences fitted on the sample's windows of other tracks (when the
     baseline is split by track and they are at least as many as the compared windows), else on the compared clips
-    alone, which errs on the strict side."""
+    alone, which errs on the strict side. The pulse of the generated clips against `pulse_sample`'s, and (split by
+    track) that of the baseline tracks' runs against the other tracks' runs as real music's own ratio."""
     width, top_db = sets.config.x_res, sets.top_db
     statistics = None if fence_sample is None else fence_sample.values
+    frame_rate = sets.config.sample_rate / sets.config.hop_length
+    pulses = None if pulse_sample is None or not len(pulse_sample) else pulse_sample.values
     section = check_artifacts(generated.images, reference.images, width, top_db, generated.names,
-                              reference_statistics=statistics)  # fmt: skip
+                              reference_statistics=statistics, pulse_reference=pulses,
+                              frame_rate=frame_rate)  # fmt: skip
+    if pulse_sample is not None and "pulse_clarity" not in section["structure"]:
+        section["structure"]["pulse_clarity"] = {"available": False, "reason": (
+            f"no run of {-(-pulse_sample.frames // width)} consecutive slices of one track in the reference "
+            "(loose images, or a dataset without slice numbers)")}  # fmt: skip
     if sets.baseline is not None:
         others = None
         if fence_sample is not None and sets.baseline_split == "track":
@@ -253,7 +268,13 @@ def _artifacts_section(
                                reference_statistics=None if others is None else others.values)  # fmt: skip
         section["real_flagged_share"] = real["flagged_share"]
         for name, entry in section["structure"].items():  # the same ratio for real music of other tracks
-            entry["real_ratio"] = real["structure"][name]["ratio"]
+            if name in real["structure"]:
+                entry["real_ratio"] = real["structure"][name]["ratio"]
+        pulse = section["structure"].get("pulse_clarity", {})
+        if pulse.get("ratio") is not None and sets.baseline_split == "track":
+            mine, others = pulse_sample.of(sets.baseline.groups), pulse_sample.of(sets.baseline.groups, inside=False)
+            if len(mine) >= 4 and len(others) >= 4 and float(others.median()) > 0:
+                pulse["real_ratio"] = round(float(mine.median()) / float(others.median()), 3)
     return section
 
 
@@ -426,6 +447,23 @@ def structure_text(artifacts: dict[str, Any], separator: str) -> str | None:
     return text
 
 
+def pulse_ratio(artifacts: dict[str, Any]) -> tuple[float, float | None] | None:
+    """(the median generated clip's pulse clarity over real music's of the same length, real held-out tracks' own
+    ratio or None) from a report's artefact section; None when the report has no pulse ratio."""
+    entry = (artifacts.get("structure") or {}).get("pulse_clarity") or {}
+    return None if entry.get("ratio") is None else (entry["ratio"], entry.get("real_ratio"))
+
+
+def pulse_text(artifacts: dict[str, Any], separator: str) -> str | None:
+    """The pulse ratio as text ("0.35x"), then `separator` and real held-out tracks' ratio when known; None without
+    one (`pulse_ratio`)."""
+    found = pulse_ratio(artifacts)
+    if found is None:
+        return None
+    ratio, real = found
+    return f"{ratio:.2f}x" + (f"{separator}real held-out tracks: {real:.2f}x" if real is not None else "")
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The report as short human-readable lines (printed by the CLI and drawn in the figure)."""
 
@@ -451,6 +489,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         text = structure_text(artifacts, "   ")
         if text is not None:
             lines.append(f"structure (median window against the reference's, 1 = as much as real music): {text}")
+        text = pulse_text(artifacts, "   ")
+        if text is not None:
+            lines.append(f"pulse (how regular whole clips' onsets are, against real music of their length): {text}")
     if report.get("copies") is not None:
         from audiodiff.evaluation.copies import copy_summary
 

@@ -14,7 +14,7 @@ import torch
 
 from audiodiff.config import ConfigError, MelConfig
 from audiodiff.evaluation.artifacts import FENCE_SAMPLE
-from audiodiff.evaluation.clips import ClipSet, open_source, save_clips, select_refs
+from audiodiff.evaluation.clips import ClipSet, ClipSource, open_source, save_clips, select_refs
 from audiodiff.evaluation.cola import ColaEmbedder, load_cola
 from audiodiff.evaluation.embeddings import (
     ClassifierEmbedder,
@@ -26,7 +26,7 @@ from audiodiff.evaluation.embeddings import (
 )
 from audiodiff.evaluation.metrics import EvaluationError
 from audiodiff.evaluation.report import FIGURE_NAME, evaluate, summary_lines, write_report
-from audiodiff.evaluation.sets import WindowStatistics, as_windows, window_statistics
+from audiodiff.evaluation.sets import WindowStatistics, as_windows, pulse_sample, window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.schedulers import AUTO_SCHEDULER
 from audiodiff.utils import atomic_file
@@ -125,10 +125,16 @@ def run_evaluation(
     )  # fmt: skip
     if generated.is_dir() and Path(vocoder).is_dir():
         generation["vocoder"] = vocoder  # a trained vocoder decodes the generated clips too
-    reference_clips, target_genre, reference_mel, fence_sample = _reference_clips(
+    reference_clips, target_genre, reference_mel, fence_sample, source = _reference_clips(
         reference, generated, genre, count, mel_config, reconstruction_clips, seed, device, log
     )
     generated_clips = _generated_clips(generated, mel_config, reference_mel, generation, count, device, out_dir, log)
+    pulses = pulse_sample(
+        source, select_refs(source.refs, None, genre, None), generated_clips.images.shape[-1], reference_mel.x_res,
+        float(reference_mel.top_db), reference_mel.sample_rate / reference_mel.hop_length,
+        torch.Generator().manual_seed(seed), guard=-(-reference_mel.n_fft // (2 * reference_mel.hop_length)),
+        device=device,
+    )  # fmt: skip
     embedders, unavailable, classifier_model, classifier_report = _embedders(
         reference_mel, classifier, backends, device, log
     )
@@ -145,6 +151,7 @@ def run_evaluation(
         generator=torch.Generator(device).manual_seed(seed),
         device=device,
         fence_sample=fence_sample,
+        pulse_sample=pulses,
     )
     report["seed"] = seed
     if training is not None:
@@ -160,12 +167,13 @@ def run_evaluation(
 
 def _reference_clips(
     reference: Path, generated: Path, genre, count, mel_config, audio_clips, seed, device, log
-) -> tuple[ClipSet, str | None, MelConfig, WindowStatistics]:
+) -> tuple[ClipSet, str | None, MelConfig, WindowStatistics, ClipSource]:
     """Up to `2 * count` reference clips of `genre` (drawn with `seed`), `audio_clips` of them with their audio; the
     target genre (`genre`, else the reference's one genre when all its clips share one); the reference's mel
     settings; the artefact statistics of up to `max(2 * count, FENCE_SAMPLE)` of its clips of `genre`, drawn with
     the same seed (a sample that holds the clips compared), which the artefact fences are fitted on whatever `count`
-    is. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG folder's)."""
+    is; the opened source. A folder without its own borrows the other side's (a pipeline's, a dataset's, a PNG
+    folder's)."""
     generated_mel = MelConfig.find(generated) if generated.is_dir() else None
     source = open_source(reference, mel_config, fallback=generated_mel)
     for reason in source.skipped:
@@ -179,7 +187,7 @@ def _reference_clips(
     if target_genre is None:
         labels = set(clips.genres)
         target_genre = labels.pop() if len(labels) == 1 and None not in labels else None
-    return clips, target_genre, config, fence_sample
+    return clips, target_genre, config, fence_sample, source
 
 
 def _generated_clips(generated: Path, mel_config, reference_mel, generation, count, device, out_dir, log) -> ClipSet:

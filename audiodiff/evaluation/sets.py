@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import torch
 
-from audiodiff.evaluation.artifacts import comparable_windows, image_statistics
+from audiodiff.evaluation.artifacts import PULSE_RUNS, comparable_windows, image_statistics, pulse_clarity
 from audiodiff.evaluation.clips import ClipSet, ClipSource
+from audiodiff.evaluation.metrics import EvaluationError
 
 
 def split_reference(groups: Sequence[str], count: int) -> tuple[list[int], list[int], str]:
@@ -128,3 +129,88 @@ def window_statistics(
         groups += [str(clips.groups[index]) for index in clip_index.tolist()]
     values = {name: torch.cat([part[name] for part in parts]) for name in parts[0]} if parts else {}
     return WindowStatistics(values, groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class PulseSample:
+    """The pulse clarity (`artifacts.pulse_clarity`, `(runs,)`) of runs of consecutive real slices cut to the generated
+    clips' length, with each run's track: the reference a generated set's pulse is compared with."""
+
+    values: torch.Tensor
+    groups: list[str]
+    frames: int
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def of(self, groups: Sequence[str], inside: bool = True) -> torch.Tensor:
+        """The values of the runs of `groups` (or, with `inside=False`, of every other track)."""
+        chosen = set(groups)
+        return self.values[[(group in chosen) == inside for group in self.groups]]
+
+
+def joined_columns(frames: int, width: int, guard: int) -> list[int]:
+    """The columns within `guard` of each join of `width`-column slices laid end to end over `frames` columns."""
+    return sorted({join + step for join in range(width, frames, width) for step in range(-guard, guard + 1)})
+
+
+def _position(ref) -> int:
+    """Where a clip reference lies in its track, in slices: a file's slice `index` or a dataset row's `slice`."""
+    return int(getattr(ref, "index", getattr(ref, "slice", 0)))
+
+
+def pulse_sample(
+    source: ClipSource,
+    refs: Sequence,
+    frames: int,
+    width: int,
+    top_db: float,
+    frame_rate: float,
+    generator: torch.Generator,
+    guard: int = 2,
+    runs: int = PULSE_RUNS,
+    device: torch.device | str = "cpu",
+) -> PulseSample:
+    """`PulseSample` of up to `runs` runs of `ceil(frames / width)` consecutive slices of one track each (drawn with
+    `generator` among every such run in `refs`), joined and cut to `frames` columns: real music of the generated
+    clips' length. The rise within `guard` columns of a join is not counted (`joined_columns`: the codec's frames
+    whose analysis window reaches past a slice's edge, `n_fft / (2 hop_length)`: 2 at the reference and demo
+    settings). Slices the source leaves out (silent ones) end a run, and runs are drawn until `runs` are complete or
+    none is left. A source whose clips have no position in a track (loose images, a dataset without slice numbers)
+    has runs of one slice only: an empty sample for longer clips."""
+    length = max(1, -(-frames // width))
+    by_track: dict[str, dict[int, object]] = collections.defaultdict(dict)
+    for ref in refs:
+        by_track[str(ref.group)][_position(ref)] = ref
+    starts = [
+        [positions[start + step] for step in range(length)]
+        for positions in by_track.values()
+        for start in sorted(positions)
+        if all(start + step in positions for step in range(1, length))
+    ]
+    order = torch.randperm(len(starts), generator=generator).tolist()
+    images, groups = [], []
+    while order and len(images) < runs:  # draw until `runs` complete runs: the source may leave silent slices out
+        chosen = [starts[index] for index in order[: runs - len(images)]]
+        order = order[len(chosen) :]
+        flat = [ref for run in chosen for ref in run]
+        try:
+            clips = source.load(flat, device)
+        except EvaluationError:  # every slice drawn silent
+            continue
+        for number, run in enumerate(chosen):
+            if len(clips) == len(flat):
+                pieces = clips.images[number * length : (number + 1) * length]
+            else:  # some slices were left out: load run by run, keep the complete ones
+                try:
+                    pieces = source.load(run, device).images
+                except EvaluationError:  # every slice of the run silent
+                    continue
+                if len(pieces) < length:
+                    continue
+            images.append(torch.cat(list(pieces.cpu()), dim=-1)[..., :frames])
+            groups.append(str(run[0].group))
+    if not images:
+        return PulseSample(torch.zeros(0), [], frames)
+    values = pulse_clarity(torch.stack(images), top_db, frame_rate, joined_columns(frames, width, guard))
+    return PulseSample(values, groups, frames)

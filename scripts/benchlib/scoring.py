@@ -74,8 +74,10 @@ def summary(report: dict) -> dict:
 
 def headline(report: dict) -> dict:
     """Flagged share (with the reasons that flagged any clip), the median window's spectral detail and onset
-    strength over the reference's (`detail_ratio`, `onset_ratio`), precision / recall / density / coverage of the fine
-    log-mel embedding (and real music's own precision and recall) and the fine and log-mel Frechet distance ratios;
+    strength over the reference's (`detail_ratio`, `onset_ratio`), the median clip's pulse clarity over real music's of
+    its length (`pulse_ratio`, real held-out tracks' own: `pulse_real_ratio`; None when the evaluation had no pulse
+    sample), precision / recall / density / coverage of the fine log-mel embedding (and real music's own precision
+    and recall) and the fine and log-mel Frechet distance ratios;
     then the same in the COLA embedding (`*_cola`, None when it did not run) and the genre share when a classifier
     gave one."""
     fidelity = report["precision_recall"]["log-mel-fine"]
@@ -86,6 +88,8 @@ def headline(report: dict) -> dict:
         "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
         "detail_ratio": ((report["artifacts"].get("structure") or {}).get("spectral_detail") or {}).get("ratio"),
         "onset_ratio": ((report["artifacts"].get("structure") or {}).get("onset_strength") or {}).get("ratio"),
+        "pulse_ratio": ((report["artifacts"].get("structure") or {}).get("pulse_clarity") or {}).get("ratio"),
+        "pulse_real_ratio": ((report["artifacts"].get("structure") or {}).get("pulse_clarity") or {}).get("real_ratio"),
         "precision": fidelity["precision"],
         "recall": fidelity["recall"],
         "density": fidelity["density"],
