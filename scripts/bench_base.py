@@ -10,13 +10,16 @@ reference with `audiodiff evaluate`'s instrument (`run_evaluation`):
   through the CLI as a user would;
 - optionally a from-scratch model of today's demo presets (`--scratch RUN`: a pipeline folder, e.g. trained by
   `bench_quality.py`'s stages), the same way;
-- real 6 s excerpts of side B;
+- real 6 s excerpts of side B, twice: as WAVs (read one slice per clip, "real held-out 6 s") and as whole 6 s images
+  ("real held-out 6 s, whole"), scored exactly like a generated clip (the pulse of whole clips, the artefact check
+  of whole clips);
 - known-bad sets made from side B: Gaussian-blurred (sigma 2 px), the reference's mean image plus noise, frames
   shuffled in time, copies of one clip, the untrained model.
 
 Genre share comes from a three-genre classifier (`audiodiff train-classifier`) trained on the base's training data
 (other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel and COLA
-embeddings), Frechet distance ratios, flagged share by reason, seam score, genre share, diversity.
+embeddings), Frechet distance ratios, flagged share by reason, the structure ratios (spectral detail, onsets, and the
+pulse of whole clips against real runs of their length), seam score, genre share, diversity.
 
     python scripts/bench_base.py [--genres rock,electronic,cinematic] [--clips 32] [--base PIPELINE] [--scratch RUN]
         [--also-scheduler dpm-sde [--also-steps 20]] [--rescore]
@@ -25,8 +28,10 @@ Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
 fd_cola=<max over genres and references> fd_cola_real=<max> pulse_ratio=<min> pulse_ratio_real=<min>` (pulse: the
 median clip's pulse clarity over real music's of its length; the `_cola` ones in the COLA embedding, the others in
-the fine log-mel one), then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...; with
-`--also-steps 40`, `flagged_dpm_sde_40=` ...).
+the fine log-mel one; the ratios and the `_real` keys are to / of the real held-out excerpts scored whole, like the
+generated 6 s clips; a known-bad set, one slice a clip, is held against the excerpts read one slice per clip),
+then with `--also-scheduler dpm-sde` the same for its set (`flagged_dpm_sde=` ...; with `--also-steps 40`,
+`flagged_dpm_sde_40=` ...).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, 
 from benchlib.known_sets import known_bad_sets
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
-from benchlib.sides import evaluate_sets, reference_folders, write_wavs
+from benchlib.sides import evaluate_sets, reference_folders, whole_images, write_wavs
 from benchlib.tables import number, result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
@@ -206,6 +211,10 @@ def main() -> None:
         generator = torch.Generator().manual_seed(args.seed)
         real = excerpts(side_b, mel, slices, args.clips, generator)
         sets["real held-out 6 s"] = write_wavs(real, work / "sets" / "real held-out 6 s", mel.sample_rate)
+        # The same excerpts as whole 6 s images, scored exactly like generated clips (a folder of WAVs is read one
+        # slice per clip): what the pulse of whole clips, and the artefact check of whole clips, are held against.
+        whole = work / "sets" / "real held-out 6 s, whole"
+        sets[whole.name] = whole_images(sets["real held-out 6 s"], mel, whole)
         if args.docs is not None:
             pictures.append((genre, *docs_examples(args, genre, sets["base model"], side_b, mel, codec, slices)))
         one = codec.encode(torch.from_numpy(excerpts(side_b, mel, 1, args.clips, generator)))
@@ -241,13 +250,16 @@ def main() -> None:
               f"{row['recall_cola']:.2f} ({row['real_recall_cola']:.2f}) | {row['fd_cola']} | {share} | {seam} | "
               f"{diversity} |")  # fmt: skip
     base = [row for row in rows if row["set"] == "base model"]
-    real = [row for row in rows if row["set"].startswith("real")]
     generated = ("base model", "from scratch (demo presets)", also_name(args))
-    known_bad = [row for row in rows if row["set"] not in generated]
-    known_bad = [row for row in known_bad if not row["set"].startswith("real")]
+    # Real music scored like with like: whole 6 s excerpts for the generated 6 s clips, single slices for the
+    # one-slice known-bad sets.
+    real = [row for row in rows if row["set"] == "real held-out 6 s, whole"]
+    real_slices = [row for row in rows if row["set"] == "real held-out 6 s"]
+    known_bad = [row for row in rows if row["set"] not in generated and not row["set"].startswith("real")]
 
     def peers(row) -> list[dict]:
-        return [r for r in real if r["genre"] == row["genre"] and r["reference"] == row["reference"]]
+        pool = real if row["set"] in generated else real_slices
+        return [r for r in pool if r["genre"] == row["genre"] and r["reference"] == row["reference"]]
 
     def worse(row) -> bool:
         return all(

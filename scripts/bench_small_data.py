@@ -47,12 +47,14 @@ from benchlib.cli import timed_audiodiff as timed
 from benchlib.collection import excerpts, manifest
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
-from benchlib.sides import write_wavs
+from benchlib.sides import whole_images, write_wavs
 from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" / "audiodiff" / "bench-small-data"))
 
 
+# The real held-out excerpts as whole 6 s images, scored exactly like generated clips (`benchlib.sides.whole_images`).
+WHOLE = "real held-out 6 s, whole"
 BASE_DATA = Path(os.environ.get("AUDIODIFF_BASE_WORK", Path.home() / ".cache" / "audiodiff" / "base-64")) / "dataset"
 
 
@@ -181,6 +183,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(args.seed)
     real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
     sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
+    sets[WHOLE] = whole_images(sets["real held-out 6 s"], mel, WORK / "sets" / WHOLE)
     sets.update(training_slice_sets(datasets[most], args.clips, args.seed))
     report(args, sets, training_of, datasets, plans)
 
@@ -193,6 +196,9 @@ def rescored_sets(args, counts: list[int]):
     last = json.loads((WORK / "rows.json").read_text())
     plans = {name: {key: row[key] for key in PLAN_KEYS if key in row} for name, row in last.items()}
     sets, training_of = {}, {}
+    if not (WORK / "sets" / WHOLE).is_dir():  # a run from before the whole excerpts: made from its WAVs
+        mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
+        whole_images(WORK / "sets" / "real held-out 6 s", mel, WORK / "sets" / WHOLE)
     for folder in sorted(path for path in (WORK / "sets").iterdir() if path.is_dir()):
         sets[folder.name] = folder
         songs = folder.name.split(" songs")[0]

@@ -37,6 +37,24 @@ def write_wavs(clips: np.ndarray, folder: Path, sample_rate: int, stem: str = "e
     return folder
 
 
+def whole_images(wavs: Path, mel, folder: Path) -> Path:
+    """The WAVs of `wavs`, each encoded whole (`mel`: a `MelConfig`) as an 8-bit PNG `folder/<name>.png` (made
+    afresh); the folder. Evaluated, each is one clip of its full length, as a generated clip is: a folder of WAVs is
+    read one slice per clip."""
+    import torch
+
+    from audiodiff.audio import load_audio
+    from audiodiff.codec import SpectrogramCodec, model_to_pixels, save_png
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    codec = SpectrogramCodec(mel)
+    for path in sorted(wavs.glob("*.wav")):
+        image = codec.encode(torch.from_numpy(load_audio(path, mel.sample_rate))[None])[0, 0]
+        save_png(folder / f"{path.stem}.png", model_to_pixels(image))
+    return folder
+
+
 def evaluate_sets(sets: dict[str, Path], references: dict[str, Path], reports: Path, headline, genre: str,
                   **options) -> list[dict]:  # fmt: skip
     """Every set (a folder of clips) against every reference through `run_evaluation` (reports in
