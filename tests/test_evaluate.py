@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from audiodiff.evaluation import (
     gaussian_statistics,
     genre_share,
     nearest_neighbour_distances,
+    open_source,
     select_refs,
     split_reference,
     summary_lines,
@@ -37,6 +39,7 @@ from audiodiff.evaluation.embeddings import (
     parse_backend,
 )
 from audiodiff.evaluation.run import run_evaluation
+from audiodiff.data.prepare import prepare_dataset
 from audiodiff.evaluation.sets import pulse_sample, window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
@@ -368,6 +371,12 @@ def test_pulse_sample_draws_runs_of_consecutive_slices_of_one_track(tmp_path):
     images = FolderClips(tmp_path / "png", MEL)
     loose = pulse_sample(images, images.refs, 128, MEL.x_res, MEL.top_db, rate, torch.Generator())
     assert len(loose) == 0
+    # A prepared dataset of the same tracks: its rows' slice numbers make the same runs of the same music.
+    prepare_dataset([tmp_path / "wav"], tmp_path / "dataset", MEL, genre="beats", num_proc=1, progress=False)
+    dataset = open_source(tmp_path / "dataset")
+    rows = pulse_sample(dataset, dataset.refs, 128, MEL.x_res, MEL.top_db, rate, torch.Generator().manual_seed(0))
+    assert len(rows) == 4 and sorted({Path(group).name for group in rows.groups}) == ["beats_0.wav", "beats_1.wav"]
+    torch.testing.assert_close(rows.values.sort().values, two.values.sort().values, atol=0.02, rtol=0)
 
 
 def test_evaluation_compares_the_pulse_of_whole_clips_with_real_runs_of_their_length(tmp_path):
