@@ -14,6 +14,7 @@ from PIL import Image
 from audiodiff.audio import save_audio, slice_audio
 from audiodiff.codec import SpectrogramCodec, model_to_pixels, save_png
 from audiodiff.config import MelConfig
+from audiodiff.data.prepare import prepare_dataset
 from audiodiff.evaluation import (
     ClipSet,
     EvaluationError,
@@ -39,7 +40,6 @@ from audiodiff.evaluation.embeddings import (
     parse_backend,
 )
 from audiodiff.evaluation.run import run_evaluation
-from audiodiff.data.prepare import prepare_dataset
 from audiodiff.evaluation.sets import pulse_sample, window_statistics
 from audiodiff.figures import render_figure
 from audiodiff.synth import synthesize
