@@ -14,7 +14,9 @@ reference with `audiodiff evaluate`'s instrument (`run_evaluation`):
   ("real held-out 6 s, whole"), scored exactly like a generated clip (the pulse of whole clips, the artefact check
   of whole clips);
 - known-bad sets made from side B: Gaussian-blurred (sigma 2 px), the reference's mean image plus noise, frames
-  shuffled in time, copies of one clip, the untrained model.
+  shuffled in time, copies of one clip, the untrained model (one slice each); and two rhythm probes made from the
+  whole 6 s excerpts, judged on their pulse alone: the frames shuffled in time, and clips spliced from slices of 4
+  different excerpts (each slice real, no one beat over the clip).
 
 Genre share comes from a three-genre classifier (`audiodiff train-classifier`) trained on the base's training data
 (other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel and COLA
@@ -26,7 +28,8 @@ pulse of whole clips against real runs of their length), seam score, genre share
 
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
-fd_cola=<max over genres and references> fd_cola_real=<max> pulse_ratio=<min> pulse_ratio_real=<min>` (pulse: the
+fd_cola=<max over genres and references> fd_cola_real=<max> pulse_ratio=<min> pulse_ratio_real=<min>
+pulse_ratio_shuffled=<max> pulse_ratio_spliced=<max>` (pulse: the
 median clip's pulse clarity over real music's of its length; the `_cola` ones in the COLA embedding, the others in
 the fine log-mel one; the ratios and the `_real` keys are to / of the real held-out excerpts scored whole, like the
 generated 6 s clips; a known-bad set, one slice a clip, is held against the excerpts read one slice per clip),
@@ -47,10 +50,11 @@ import torch
 from audiodiff.audio import save_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
+from audiodiff.evaluation.clips import open_source
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.cli import audiodiff
 from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, split_tracks
-from benchlib.known_sets import known_bad_sets
+from benchlib.known_sets import SHUFFLED_WHOLE, SPLICED_WHOLE, known_bad_sets, rhythm_probes
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
 from benchlib.sides import evaluate_sets, reference_folders, whole_images, write_wavs
@@ -58,6 +62,7 @@ from benchlib.tables import number, result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
 BASE_DATA = Path.home() / ".cache" / "audiodiff" / "base-64" / "dataset"
+RHYTHM_PROBES = (SHUFFLED_WHOLE, SPLICED_WHOLE)
 
 
 def base_headline(report: dict) -> dict:
@@ -221,6 +226,10 @@ def main() -> None:
         reference_images = codec.encode(torch.from_numpy(excerpts(side_a, mel, 1, args.clips, generator)))
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
+        # Whole 6 s real clips that lose the beat (their own generator: the sets above stay as they were).
+        source = open_source(sets[whole.name], mel)
+        whole_clips = source.load(source.refs).images
+        sets.update(rhythm_probes(whole_clips, mel.x_res, torch.Generator().manual_seed(args.seed + 1), work / "sets"))
         references = {"WAV folder": reference, "dataset": dataset}
         rows += evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
                               mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
@@ -255,7 +264,10 @@ def main() -> None:
     # one-slice known-bad sets.
     real = [row for row in rows if row["set"] == "real held-out 6 s, whole"]
     real_slices = [row for row in rows if row["set"] == "real held-out 6 s"]
+    # The rhythm probes are real music cut up: judged on their pulse only (`probes`), not ranked with the known-bad.
+    probes = [row for row in rows if row["set"] in RHYTHM_PROBES]
     known_bad = [row for row in rows if row["set"] not in generated and not row["set"].startswith("real")]
+    known_bad = [row for row in known_bad if row["set"] not in RHYTHM_PROBES]
 
     def peers(row) -> list[dict]:
         pool = real if row["set"] in generated else real_slices
@@ -297,6 +309,10 @@ def main() -> None:
         "fd_cola_real": f"{max(row['fd_cola'] or 0 for row in real):.2f}",
         "pulse_ratio_real": number(min((row["pulse_ratio"] for row in real if row.get("pulse_ratio") is not None),
                                        default=None)),
+        "pulse_ratio_shuffled": number(max((row["pulse_ratio"] for row in probes if row["set"] == SHUFFLED_WHOLE
+                                            and row.get("pulse_ratio") is not None), default=None)),
+        "pulse_ratio_spliced": number(max((row["pulse_ratio"] for row in probes if row["set"] == SPLICED_WHOLE
+                                           and row.get("pulse_ratio") is not None), default=None)),
         **(scores(other, suffix) if other else {}),
     }))  # fmt: skip
 

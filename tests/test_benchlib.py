@@ -209,6 +209,20 @@ def test_known_bad_images_follow_the_generators_draws(tmp_path):
     assert bits == 8 and np.array_equal(pixels, model_to_pixels(bad["frames shuffled"][1, 0]).numpy())
 
 
+def test_rhythm_probes_keep_the_music_and_lose_the_beat():
+    """Frames shuffled within each clip (the same frames, another order); clips spliced from slices of the next
+    clips (slice k of clip i is slice k of clip i + k): every window real music, no one beat over the clip."""
+    known = module("benchlib.known_sets")
+    whole = torch.arange(3 * 2 * 12, dtype=torch.float32).reshape(3, 1, 2, 12)
+    probes = known.rhythm_probe_images(whole, 4, torch.Generator().manual_seed(0))
+    shuffled, spliced = probes[known.SHUFFLED_WHOLE], probes[known.SPLICED_WHOLE]
+    for clip in range(3):
+        assert torch.equal(shuffled[clip, 0, 0].sort().values, whole[clip, 0, 0])
+        assert not torch.equal(shuffled[clip], whole[clip])
+        for k in range(3):
+            assert torch.equal(spliced[clip, ..., 4 * k : 4 * k + 4], whole[(clip + k) % 3, ..., 4 * k : 4 * k + 4])
+
+
 # --- scoring and tables -------------------------------------------------------------------------------------------
 def fake_report() -> dict:
     fidelity = {"precision": 0.5, "recall": 0.25, "density": 0.75, "coverage": 0.125,

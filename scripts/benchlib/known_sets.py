@@ -68,3 +68,31 @@ def known_bad_sets(one, reference_images, noise, generator, folder: Path, mel, c
     sets = {name: write_pngs(images, folder / name, "clip") for name, images in bad.items()}
     sets["untrained model"] = untrained_clips(mel, count, folder / "untrained model", seed)
     return sets
+
+
+# The rhythm probes' names: whole real clips whose onsets no longer keep one beat (`rhythm_probes`).
+SHUFFLED_WHOLE = "6 s, frames shuffled"
+SPLICED_WHOLE = "6 s, slices of 4 excerpts spliced"
+
+
+def rhythm_probe_images(whole: torch.Tensor, width: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """From whole real clips `(count, 1, n_mels, frames)` (count >= slices a clip): each clip's frames shuffled in
+    time (no beat at all), and clips spliced from `width`-column slices of different clips (clip i takes its k-th
+    slice from clip i + k: every slice real, with its own beat, but no one tempo or phase over the clip)."""
+    count, frames = len(whole), whole.shape[-1]
+    shuffled = torch.stack([clip[..., torch.randperm(frames, generator=generator)] for clip in whole])
+    spliced = whole.clone()
+    for start in range(0, frames, width):
+        step = start // width
+        spliced[..., start : start + width] = whole[[(index + step) % count for index in range(count)], ...,
+                                                    start : start + width]  # fmt: skip
+    return {SHUFFLED_WHOLE: shuffled, SPLICED_WHOLE: spliced}
+
+
+def rhythm_probes(whole: torch.Tensor, width: int, generator: torch.Generator, folder: Path) -> dict[str, Path]:
+    """`rhythm_probe_images` written as PNG folders `folder/<name>`; the pulse of whole clips must fall for both,
+    while each window of the spliced clips is real music."""
+    return {
+        name: write_pngs(images, folder / name, "clip")
+        for name, images in rhythm_probe_images(whole, width, generator).items()
+    }
