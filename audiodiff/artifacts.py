@@ -145,11 +145,16 @@ def image_statistics(images: torch.Tensor, top_db: float) -> dict[str, torch.Ten
     }
 
 
+def spectral_flux(decibels: torch.Tensor) -> torch.Tensor:
+    """The onset envelope `(batch, frames - 1)` of dB images `(batch, n_mels, frames)`: frame to frame, the mean over
+    mel rows of the rise `max(0, D[m, t] - D[m, t-1])` (Bello et al. 2005, on the mel image)."""
+    return (decibels[..., 1:] - decibels[..., :-1]).clamp(min=0).mean(dim=1)
+
+
 def structure_statistics(decibels: torch.Tensor) -> dict[str, torch.Tensor]:
     """What music has and a wash does not, per image `(batch, n_mels, frames)` of dB levels; each value `(batch,)`.
 
-    onset_strength: the spectral flux of frame t is the mean over mel rows of the rise `max(0, D[m, t] - D[m, t-1])`
-    (the onset detection function of Bello et al. 2005, on the mel image); its 90th percentile over frames minus its
+    onset_strength: the 90th percentile over frames of the `spectral_flux` (the onset detection function) minus its
     median is how far onsets stand above the steady change (a beat, a plucked note: several dB; a smooth wash or a
     stationary noise: near 0). spectral_detail: the mean absolute difference between each pixel and its frame's
     spectrum smoothed over about a sixteenth of the mel rows: harmonics and tonal lines stand out of their
@@ -157,7 +162,7 @@ def structure_statistics(decibels: torch.Tensor) -> dict[str, torch.Tensor]:
     if decibels.shape[-1] < 3 or decibels.shape[-2] < 3:
         zero = torch.zeros(len(decibels), dtype=decibels.dtype, device=decibels.device)
         return {"onset_strength": zero, "spectral_detail": zero}
-    flux = (decibels[..., 1:] - decibels[..., :-1]).clamp(min=0).mean(dim=1)  # (batch, frames - 1)
+    flux = spectral_flux(decibels)
     onset = torch.quantile(flux, 0.9, dim=-1) - flux.median(dim=-1).values
     kernel = max(3, decibels.shape[-2] // 16) | 1
     smooth = F.avg_pool1d(decibels.transpose(1, 2).reshape(-1, 1, decibels.shape[-2]), kernel, stride=1,
@@ -172,14 +177,13 @@ def pulse_clarity(
     """How regular the onsets of each whole image `(batch, 1, n_mels, frames)` are; `(batch,)` from 0 (no repeating
     beat) to 1 (onsets exactly periodic).
 
-    The onset envelope is the spectral flux of `structure_statistics` (mean rise in dB over mel rows, frame to frame)
-    of the image re-referenced to its peak; the value is the largest correlation of the envelope with itself shifted
-    by a beat period (Pearson's, over the frames both cover) among the periods within `bpm` at `frame_rate` frames per
-    second, up to half the envelope. `ignore`: columns whose rise is not the music's (where separately encoded slices
-    of a real run were joined: each slice is referred to its own peak and its edge frames see padding), replaced by
-    the envelope's median. Under 4 frames of lag to search, 0."""
+    The onset envelope is the `spectral_flux` of the image re-referenced to its peak; the value is the largest
+    correlation of the envelope with itself shifted by a beat period (Pearson's, over the frames both cover) among the
+    periods within `bpm` at `frame_rate` frames per second, up to half the envelope. `ignore`: columns whose rise is
+    not the music's (where separately encoded slices of a real run were joined: each slice is referred to its own
+    peak and its edge frames see padding), replaced by the envelope's median. Under 4 frames of lag to search, 0."""
     decibels = (rereferenced(images)[:, 0].float().clamp(-1, 1) + 1) / 2 * top_db
-    flux = (decibels[..., 1:] - decibels[..., :-1]).clamp(min=0).mean(dim=1)  # (batch, frames - 1)
+    flux = spectral_flux(decibels)
     columns = sorted({column - 1 for column in ignore if 0 < column < decibels.shape[-1]})
     if columns:
         flux[:, columns] = flux.median(dim=-1, keepdim=True).values

@@ -50,14 +50,13 @@ import torch
 from audiodiff.audio import save_audio
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
-from audiodiff.evaluation.clips import open_source
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.cli import audiodiff
 from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, split_tracks
 from benchlib.known_sets import SHUFFLED_WHOLE, SPLICED_WHOLE, known_bad_sets, rhythm_probes
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
-from benchlib.sides import evaluate_sets, reference_folders, whole_images, write_wavs
+from benchlib.sides import evaluate_sets, reference_folders, whole_clips, whole_images, write_wavs
 from benchlib.tables import number, result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
@@ -227,9 +226,8 @@ def main() -> None:
         noise = 0.05 * torch.randn(one.shape, generator=generator)
         sets.update(known_bad_sets(one, reference_images, noise, generator, work / "sets", mel, args.clips, args.seed))
         # Whole 6 s real clips that lose the beat (their own generator: the sets above stay as they were).
-        source = open_source(sets[whole.name], mel)
-        whole_clips = source.load(source.refs).images
-        sets.update(rhythm_probes(whole_clips, mel.x_res, torch.Generator().manual_seed(args.seed + 1), work / "sets"))
+        probes_from = whole_clips(sets[whole.name], mel)
+        sets.update(rhythm_probes(probes_from, mel.x_res, torch.Generator().manual_seed(args.seed + 1), work / "sets"))
         references = {"WAV folder": reference, "dataset": dataset}
         rows += evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
                               mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip

@@ -20,34 +20,18 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from audiodiff.artifacts import Fences, clip_reasons, comparable_windows, image_statistics
-from audiodiff.audio import load_audio
-from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
 from audiodiff.evaluation.clips import open_source
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.machine import machine_line
+from benchlib.sides import whole_clips
 from benchlib.tables import result_line
 
 WORK = Path(os.environ.get("AUDIODIFF_BENCH_BASE", Path.home() / ".cache" / "audiodiff" / "bench-base"))
 SETS = {"real": "real held-out 6 s", "base": "base model", "blurred": "blurred (sigma 2 px)"}
-
-
-def whole_clips(folder: Path, mel: MelConfig) -> torch.Tensor:
-    """The clips of a set folder as whole images `(N, 1, n_mels, frames)`: its PNGs, else its WAVs encoded whole
-    (a folder of WAVs read as an evaluation's clip source gives one clip per slice; here a 6 s excerpt is one clip,
-    with its four windows, like a generated 6 s clip)."""
-    pngs = sorted(folder.glob("*.png"))
-    if pngs:
-        source = open_source(folder, mel)
-        return source.load(source.refs).images
-    codec = SpectrogramCodec(mel)
-    audio = [load_audio(path, mel.sample_rate) for path in sorted(folder.glob("*.wav"))]
-    length = min(len(clip) for clip in audio)
-    return codec.encode(torch.from_numpy(np.stack([clip[:length] for clip in audio])))
 
 
 def main() -> None:

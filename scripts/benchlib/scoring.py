@@ -83,13 +83,14 @@ def headline(report: dict) -> dict:
     fidelity = report["precision_recall"]["log-mel-fine"]
     cola = report["precision_recall"].get("cola") or {}
     cola_real = cola.get("real") or {}
+    structure = report["artifacts"].get("structure") or {}
     return {
         "flagged": report["artifacts"]["flagged_share"],
         "reasons": {name: count for name, count in report["artifacts"]["by_reason"].items() if count},
-        "detail_ratio": ((report["artifacts"].get("structure") or {}).get("spectral_detail") or {}).get("ratio"),
-        "onset_ratio": ((report["artifacts"].get("structure") or {}).get("onset_strength") or {}).get("ratio"),
-        "pulse_ratio": ((report["artifacts"].get("structure") or {}).get("pulse_clarity") or {}).get("ratio"),
-        "pulse_real_ratio": ((report["artifacts"].get("structure") or {}).get("pulse_clarity") or {}).get("real_ratio"),
+        "detail_ratio": (structure.get("spectral_detail") or {}).get("ratio"),
+        "onset_ratio": (structure.get("onset_strength") or {}).get("ratio"),
+        "pulse_ratio": (structure.get("pulse_clarity") or {}).get("ratio"),
+        "pulse_real_ratio": (structure.get("pulse_clarity") or {}).get("real_ratio"),
         "precision": fidelity["precision"],
         "recall": fidelity["recall"],
         "density": fidelity["density"],

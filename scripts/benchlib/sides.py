@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from benchlib.cli import audiodiff
 
@@ -37,22 +38,32 @@ def write_wavs(clips: np.ndarray, folder: Path, sample_rate: int, stem: str = "e
     return folder
 
 
+def whole_clips(folder: Path, mel) -> torch.Tensor:
+    """The clips of a set folder as whole images `(N, 1, n_mels, frames)` (`mel`: a `MelConfig`): its PNGs, else
+    its WAVs, each encoded whole, cut to the shortest. (Evaluated, a folder of WAVs is read one slice per clip; a
+    6 s excerpt here is one clip with its four windows, like a generated 6 s clip.)"""
+    from audiodiff.audio import load_audio
+    from audiodiff.codec import SpectrogramCodec
+    from audiodiff.evaluation.clips import open_source
+
+    if any(folder.glob("*.png")):
+        source = open_source(folder, mel)
+        return source.load(source.refs).images
+    codec = SpectrogramCodec(mel)
+    images = [codec.encode(torch.from_numpy(load_audio(path, mel.sample_rate))[None])
+              for path in sorted(folder.glob("*.wav"))]  # fmt: skip
+    frames = min(image.shape[-1] for image in images)
+    return torch.cat([image[..., :frames] for image in images])
+
+
 def whole_images(wavs: Path, mel, folder: Path) -> Path:
-    """The WAVs of `wavs`, each encoded whole (`mel`: a `MelConfig`) as an 8-bit PNG `folder/<name>.png` (made
+    """The WAVs of `wavs`, each encoded whole (`whole_clips`), as 8-bit PNGs `folder/excerpt_<k>.png` (made
     afresh); the folder. Evaluated, each is one clip of its full length, as a generated clip is: a folder of WAVs is
     read one slice per clip."""
-    import torch
-
-    from audiodiff.audio import load_audio
-    from audiodiff.codec import SpectrogramCodec, model_to_pixels, save_png
+    from benchlib.known_sets import write_pngs
 
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    codec = SpectrogramCodec(mel)
-    for path in sorted(wavs.glob("*.wav")):
-        image = codec.encode(torch.from_numpy(load_audio(path, mel.sample_rate))[None])[0, 0]
-        save_png(folder / f"{path.stem}.png", model_to_pixels(image))
-    return folder
+    return write_pngs(whole_clips(wavs, mel), folder, "excerpt")
 
 
 def evaluate_sets(sets: dict[str, Path], references: dict[str, Path], reports: Path, headline, genre: str,
