@@ -16,6 +16,7 @@ import torch
 from audiodiff.codec import SpectrogramCodec
 from audiodiff.config import MelConfig
 from audiodiff.evaluation.artifacts import (
+    FENCE_SPREADS,
     Fences,
     check_artifacts,
     check_seams,
@@ -163,7 +164,14 @@ def test_fences_follow_the_reference_and_respect_their_floors():
     assert smooth == pytest.approx(float(torch.quantile(torch.linspace(0.5, 3, 101), 0.05)) / 2)
     low, median = float(torch.quantile(torch.linspace(2, 6, 101).log(), 0.05)), math.log(4)
     assert fences.limits["onset_strength"] == pytest.approx(math.exp(low - 2 * (median - low)))
-    assert fences.limits["total_variation"] == pytest.approx(0.095 + 2 * (0.095 - 0.05))
+    # Each statistic sits its own number of spreads beyond the tail (texture differs more between recordings than
+    # inside one: the speckle and noise fences sit further out); `spreads` overrides them, one by one.
+    assert FENCE_SPREADS["total_variation"] == 3.0 and FENCE_SPREADS["spectral_flatness"] == 5.0
+    assert fences.limits["total_variation"] == pytest.approx(0.095 + 3 * (0.095 - 0.05))
+    assert fences.limits["spectral_flatness"] == pytest.approx(0.095 + 5 * (0.095 - 0.05))
+    override = Fences.fit(values, spreads={"total_variation": 2.0}).limits
+    assert override["total_variation"] == pytest.approx(0.095 + 2 * (0.095 - 0.05))
+    assert override["spectral_flatness"] == fences.limits["spectral_flatness"]
     assert fences.limits["dark_fraction"] == 0.85 and fences.limits["saturated_fraction"] == 0.05
     assert fences.limits["level_spread"] == pytest.approx(10.5 - 2 * (15 - 10.5))
     # A very uniform reference (synthesized music: every window's levels spread 21-23 dB) still calls a window flat

@@ -8,7 +8,6 @@ from audiodiff.artifacts import (  # noqa: F401 - evaluation's names for them
     FENCE_QUANTILE,
     FENCE_SAMPLE,
     FENCE_SPREADS,
-    LOG_FENCE_SPREADS,
     LOG_SCALE,
     PULSE_BPM,
     PULSE_RUNS,
