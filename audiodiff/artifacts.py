@@ -4,14 +4,15 @@ A Frechet distance compares two sets as Gaussians; a set with a few clips of pur
 the fitted Gaussian little, so it can still score close to real music. These checks look at every clip:
 
 - **Artefacts.** Every `width`-frame window of a clip (the model's slice width) gets texture statistics: image total
-  variation (speckle), spectral flatness (noise), the dark fraction (silence), the saturated fraction and the spread
-  of levels (a flat grey image). A window is flagged when a statistic lies beyond a fence fitted on the same
-  statistic of real windows: `q95 + k (q95 - median)` (or `q05 - k (median - q05)` where low is bad; `k` from
-  `FENCE_SPREADS`, calibrated across tracks), a fence that follows the tail of the genre's own distribution
-  (distorted rock is flatter than a synthesizer pad, quiet passages make the dark fraction heavy-tailed), and never
-  closer to normal than a fixed floor (a window is only called silent when 85% of it is at the floor, flat when its
-  levels spread less than 10 dB: a very uniform reference, such as synthesized music, would otherwise call every
-  slightly softer clip an artefact). A clip is flagged when any of its windows is.
+  variation (speckle), spectral flatness (noise), the dark fraction (silence), the saturated fraction and the spread of
+  levels (a flat grey image), and the flicker (a typical frame jumps from the one before: frames without continuity). A
+  window is flagged when a statistic lies beyond a fence fitted on the same statistic of real windows: `q95 + k (q95 -
+  median)` (or `q05 - k (median - q05)` where low is bad; `k` from `FENCE_SPREADS`, calibrated across tracks), a fence
+  that follows the tail of the genre's own distribution (distorted rock is flatter than a synthesizer pad, quiet
+  passages make the dark fraction heavy-tailed), and never closer to normal than a fixed floor (a window is only called
+  silent when 85% of it is at the floor, flat when its levels spread less than 10 dB, flickering only from a median rise
+  of 1 dB: a very uniform reference, such as synthesized music, would otherwise call every slightly softer clip an
+  artefact). A clip is flagged when any of its windows is.
 - **Seams.** For clips longer than one slice, the change of the spectral envelope across each join: the mean
   absolute difference in dB of the band levels (16 bands) of the `context` frames before and after the join. When
   the joins are not known (a clip denoised in one piece, or audio from elsewhere), every point `context` frames
@@ -54,6 +55,11 @@ STATISTICS: dict[str, tuple[str, float, str]] = {
         float("inf"),
         "blurred, no tonal lines: mean distance in dB of each pixel from its frame's spectrum smoothed over mel rows",
     ),
+    "flicker": (
+        "high",
+        1.0,
+        "flicker, no continuity: median over frames of the spectral flux (mean rise in dB): every frame jumps",
+    ),
 }
 # Statistics whose fences are fitted on their logarithm: positive, with a long low tail in real music (a quiet bar
 # of a beat has a tenth of its onsets), where a wash sits an order of magnitude lower rather than a few dB.
@@ -65,7 +71,7 @@ FENCE_QUANTILE = 0.95
 # How many spreads beyond the reference's tail each fence sits, calibrated across tracks by
 # `scripts/bench_fence_spreads.py` (BENCHMARKS.md, "The fences' spreads"): fitted on 4 tracks of a genre, each
 # statistic may flag at most 1% of whole 6 s excerpts of 3 other tracks on average (the base's training tracks,
-# 40 draws per genre), so that the seven together stay well under the 5% of real music the issue allows. Texture
+# 40 draws per genre), so that all of them together stay well under the 5% of real music the issue allows. Texture
 # differs more between recordings than inside one: at 2 spreads a grainier cinematic recording tripped the speckle
 # fence (9% of held-out excerpts) and a noisier electronic one the noise fence (3.3% on average).
 FENCE_SPREADS = {**dict.fromkeys(STATISTICS, 2.0), "total_variation": 3.0, "spectral_flatness": 5.0}
@@ -145,7 +151,18 @@ def image_statistics(images: torch.Tensor, top_db: float) -> dict[str, torch.Ten
         "saturated_fraction": (pixels >= 0.98).float().mean(dim=(1, 2, 3)),
         "level_spread": decibels.flatten(1).std(dim=1),
         **structure_statistics(decibels),
+        "flicker": flicker(decibels),
     }
+
+
+def flicker(decibels: torch.Tensor) -> torch.Tensor:
+    """How much a typical frame differs from the one before, per image `(batch, n_mels, frames)` of dB levels:
+    the median over frames of the `spectral_flux`, in dB `(batch,)`. Music mostly continues from frame to frame and
+    rises at its onsets (real windows: about 0.2-1.1 dB); frames shuffled in time, or sampling noise that a model
+    did not turn into sound, rise at every frame (1-4 dB). High values are the failure."""
+    if decibels.shape[-1] < 3:
+        return torch.zeros(len(decibels), dtype=decibels.dtype, device=decibels.device)
+    return spectral_flux(decibels).median(dim=-1).values
 
 
 def spectral_flux(decibels: torch.Tensor) -> torch.Tensor:

@@ -123,8 +123,8 @@ class PipelineIOMixin:
     def check_clips(self, images: torch.Tensor) -> list[list[str]] | None:
         """The artefact check (`audiodiff.evaluation.artifacts`) of images `(batch, 1, y_res, frames)` in [-1, 1]
         against the fences stored with the pipeline (fitted on its training data): per clip, the statistics it fails
-        (speckle, noise-like flat spectrum, silence, saturation, flat image); an empty list passes. None when the
-        pipeline stores no fences (reference checkpoints; audiodiff's training writes them)."""
+        (speckle, noise-like flat spectrum, silence, saturation, flat image, flicker); an empty list passes. None when
+        the pipeline stores no fences (reference checkpoints; audiodiff's training writes them)."""
         if not self.quality or "fences" not in self.quality:
             return None
         from audiodiff.artifacts import Fences, clip_reasons

@@ -15,7 +15,7 @@ the pixel range, Gaussian-blurred by 2 px) that the statistic is there to catch.
         [--splits 40] [--target 0.01]
 
 The chosen spread of a statistic is the smallest of `--spreads` whose false alarms, averaged over the splits, are at
-most `--target` in every genre (1%: seven statistics at 1% each stay under the 5% of real music the quality issue
+most `--target` in every genre (1%: eight statistics at 1% each stay under the 5% of real music the quality issue
 allows to be flagged; `audiodiff.artifacts.FENCE_SPREADS` holds the spreads this chose). Last line: `RESULT
 <statistic>=<chosen spread> ... real_flagged_<genre>=<share of real excerpts flagged for any reason at the chosen
 spreads, mean over splits> ... shuffled_flagged_<genre>=<the same for frames shuffled>`.

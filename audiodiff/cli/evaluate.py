@@ -108,9 +108,9 @@ def command(
 ) -> None:
     """Compare generated clips with reference clips; print the report and write OUT/report.json + OUT/report.png.
 
-    Metrics: the share of generated clips flagged for artefacts (speckle noise, noise-like spectra, silence,
-    saturation; thresholds from the reference's own range, fitted on up to 1024 of its windows, false-alarm rate
-    measured on held-out reference clips) and how much spectral detail and onset strength a typical window has
+    Metrics: the share of generated clips flagged for artefacts (speckle noise, noise-like spectra, silence, saturation,
+    flicker; thresholds from the reference's own range, fitted on up to 1024 of its windows, false-alarm rate measured
+    on held-out reference clips) and how much spectral detail and onset strength a typical window has
     against the reference's (the structure ratios, next to real music's); how regular whole clips' onsets are (the
     pulse, against runs of real slices of the same length); for clips longer than one slice, the seam
     score (envelope change at joins against the same inside real music); Frechet distance and precision / recall in

@@ -5,8 +5,8 @@ right?
 JSON-ready report:
 
 - Artefacts: every generated clip checked window by window for speckle noise, noise-like flat spectra, silence,
-  saturation and flat grey images against the reference's own range; the share of flagged clips, flagged clips
-  first. The same check on held-out real clips gives its false-alarm rate.
+  saturation, flat grey images and flicker (frames that jump) against the reference's own range; the share of flagged
+  clips, flagged clips first. The same check on held-out real clips gives its false-alarm rate.
 - Seams (clips longer than one slice): the change of the spectral envelope across joins (or everywhere, when the
   joins are unknown) against the same change inside real music.
 
