@@ -18,8 +18,9 @@ reference with `audiodiff evaluate`'s instrument (`run_evaluation`):
   whole 6 s excerpts, judged on their pulse alone: the frames shuffled in time, and clips spliced from slices of 4
   different excerpts (each slice real, no one beat over the clip).
 
-Genre share comes from a three-genre classifier (`audiodiff train-classifier`) trained on the base's training data
-(other tracks than both sides). Reported per set: precision, recall, density, coverage (fine log-mel and COLA
+Genre share comes from a three-genre classifier (`audiodiff train-classifier`, seed 0) trained on the base's training
+data (other tracks than both sides); two more (seeds 1 and 2, `benchlib.genres`) score the models' and the real sets
+again, and the table gives the range. Reported per set: precision, recall, density, coverage (fine log-mel and COLA
 embeddings), Frechet distance ratios, flagged share by reason, the structure ratios (spectral detail, onsets, and the
 pulse of whole clips against real runs of their length), seam score, genre share, diversity.
 
@@ -29,7 +30,8 @@ pulse of whole clips against real runs of their length), seam score, genre share
 Last line: `RESULT precision_ratio=<min over genres> recall_ratio=<min> flagged=<max> flagged_real=<max>
 genre_share=<min> blurred_flagged=<min> bad_ranked_below=<share> precision_ratio_cola=<min> recall_ratio_cola=<min>
 fd_cola=<max over genres and references> fd_cola_real=<max> pulse_ratio=<min> pulse_ratio_real=<min>
-pulse_ratio_shuffled=<max> pulse_ratio_spliced=<max>` (pulse: the
+pulse_ratio_shuffled=<max> pulse_ratio_spliced=<max> genre_share_seeds_min=<min over genres and classifier seeds>
+genre_share_seeds_max=<min over genres of the max over seeds>` (pulse: the
 median clip's pulse clarity over real music's of its length; the `_cola` ones in the COLA embedding, the others in
 the fine log-mel one; the ratios and the `_real` keys are to / of the real held-out excerpts scored whole, like the
 generated 6 s clips; a known-bad set, one slice a clip, is held against the excerpts read one slice per clip),
@@ -53,6 +55,7 @@ from audiodiff.config import MelConfig
 from audiodiff.pretrained import DEFAULT_BASE, shipped_folder
 from benchlib.cli import audiodiff
 from benchlib.collection import SHAREABLE_LICENCES, excerpts, manifest_by_file, split_tracks
+from benchlib.genres import genre_shares, spread_text, trained_classifiers
 from benchlib.known_sets import SHUFFLED_WHOLE, SPLICED_WHOLE, known_bad_sets, rhythm_probes
 from benchlib.machine import machine_line
 from benchlib.scoring import headline
@@ -174,10 +177,7 @@ def main() -> None:
     codec = SpectrogramCodec(mel)
     split = split_tracks(collection)
     WORK.mkdir(parents=True, exist_ok=True)
-    classifier = WORK / "classifier"
-    if not (classifier / "config.json").is_file():
-        audiodiff("train-classifier", "--data", BASE_DATA, "--out", classifier, "--max-steps", 600, "--device", "cpu",
-                  quiet=True)  # fmt: skip
+    classifiers = trained_classifiers(WORK, BASE_DATA)
     slices = round(args.seconds / mel.slice_seconds)
     args.all_held_out = {}
     rows = []
@@ -229,8 +229,13 @@ def main() -> None:
         probes_from = whole_clips(sets[whole.name], mel)
         sets.update(rhythm_probes(probes_from, mel.x_res, torch.Generator().manual_seed(args.seed + 1), work / "sets"))
         references = {"WAV folder": reference, "dataset": dataset}
-        rows += evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
-                              mel_config=mel, seed=args.seed, classifier=classifier)  # fmt: skip
+        genre_rows = evaluate_sets(sets, references, work / "reports", base_headline, genre, count=args.clips,
+                                   mel_config=mel, seed=args.seed, classifier=classifiers[0])  # fmt: skip
+        # The genre share of the models' and the real sets under every classifier seed (`benchlib.genres`): the
+        # same for both references, so counted once a set.
+        shares = {name: genre_shares(sets[name], mel, classifiers, genre, args.clips)
+                  for name in sets if name in {model[0] for model in models} or name.startswith("real")}  # fmt: skip
+        rows += [{**row, "genre_shares": shares.get(row["set"])} for row in genre_rows]
     (WORK / "rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     if args.docs is not None:
         print(f"figure: {write_figure(pictures, args.docs / 'base-vs-real.png')}")
@@ -248,6 +253,7 @@ def main() -> None:
 
     for row in rows:
         share = "" if row["genre_share"] is None else f"{row['genre_share']:.2f}"
+        share = spread_text(row["genre_shares"]) if row.get("genre_shares") else share
         diversity = f"{row['diversity_db']:.1f} ({row['reference_diversity_db']:.1f})"
         seam = "" if row["seam"] is None else row["seam"]
         print(f"| {row['genre']} | {row['reference']} | {row['set']} | {100 * row['flagged']:.0f}% "
@@ -290,6 +296,10 @@ def main() -> None:
             "recall_ratio": ratio("recall", rows),
             "flagged": f"{max(row['flagged'] for row in rows):.3f}",
             "genre_share": f"{min(row['genre_share'] or 0 for row in rows):.2f}",
+            "genre_share_seeds_min": number(min((min(row["genre_shares"]) for row in rows if row.get("genre_shares")),
+                                                default=None), 2),
+            "genre_share_seeds_max": number(min((max(row["genre_shares"]) for row in rows if row.get("genre_shares")),
+                                                default=None), 2),
             "precision_ratio_cola": ratio("precision_cola", rows),
             "recall_ratio_cola": ratio("recall_cola", rows),
             "fd_cola": f"{max(row['fd_cola'] or 0 for row in rows):.2f}",
