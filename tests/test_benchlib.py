@@ -421,3 +421,36 @@ def test_generate_images_are_the_sampling_jobs_clips_in_model_space():
     assert images.shape == (2, 1, MEL.y_res, MEL.x_res) and len(clips.audios) == 2
     expected = sampling.generate(pipeline, **options)
     assert torch.equal(images, pixels_to_model(expected.images, expected.bits).unsqueeze(1))
+
+
+def test_genre_shares_score_a_set_as_evaluate_reads_it_with_each_classifier(tmp_path, monkeypatch):
+    """Every classifier of the seeds sees the same windows: a folder of 2-slice PNGs cut into slice-wide windows
+    re-referenced to their peaks (`comparable_windows`), as `audiodiff evaluate` cuts a generated set; a classifier
+    folder whose training report names another seed is trained again, one of the right seed is kept."""
+    genres = module("benchlib.genres")
+    known = module("benchlib.known_sets")
+    from audiodiff.classifier import ClassifierConfig, GenreClassifier
+    from audiodiff.codec import load_png, pixels_to_model
+    from audiodiff.evaluation.artifacts import comparable_windows
+
+    images = torch.rand(3, 1, 32, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    folder = known.write_pngs(images, tmp_path / "set", "clip")
+    config = ClassifierConfig(genres=("beats", "pads"), mel_config=MEL.to_dict(), input_size=32)
+    folders = [genres.classifier_folder(tmp_path, seed) for seed in genres.CLASSIFIER_SEEDS[:2]]
+    assert [path.name for path in folders] == ["classifier", "classifier-seed1"]
+    for seed, path in zip(genres.CLASSIFIER_SEEDS, folders):
+        GenreClassifier(config, generator=torch.Generator().manual_seed(seed)).save_pretrained(path)
+        (path / "training_report.json").write_text(json.dumps({"seed": seed}))
+    shares = genres.genre_shares(folder, MEL, folders, "pads", count=3)
+    read = torch.stack([pixels_to_model(torch.from_numpy(load_png(png)[0].astype("int64")), 8)[None]
+                        for png in sorted(folder.glob("*.png"))])  # fmt: skip
+    windows = comparable_windows(read, MEL.x_res)[0]
+    for path, share in zip(folders, shares):
+        predicted = GenreClassifier.from_pretrained(path).predict_proba(windows).argmax(dim=-1)
+        assert share == pytest.approx(float((predicted == 1).float().mean()))
+    assert len(windows) == 6 and genres.spread_text([0.5, 0.25, 0.75]) == "0.50 (0.25-0.75)"
+    calls = []
+    monkeypatch.setattr(module("benchlib.cli"), "audiodiff", lambda *arguments, **options: calls.append(arguments))
+    (folders[1] / "training_report.json").write_text(json.dumps({"seed": 12345}))  # a random seed's classifier
+    assert genres.trained_classifiers(tmp_path, tmp_path / "data", seeds=(0, 1)) == folders
+    assert len(calls) == 1 and calls[0][calls[0].index("--seed") + 1] == 1 and folders[1] in calls[0]
