@@ -11,7 +11,8 @@ every count. Through the CLI, timed, with the peak memory of each command:
    for the largest count also, with `--lora`, LoRA adapters (`--config finetune-lora`), with `--offsets`
    `--random-offsets`, with `--old` the issue's old preset (6 optimizer steps, `--max-steps 6`), and with
    `--genre-init` the new genre's class row started from the unconditional label (`--genre-init unconditional`)
-   instead of the default, the closest label (printed);
+   instead of the default, the closest label (printed); each `--variant 'LABEL=OPTIONS'` one more fine-tune of the
+   largest count with those options (`--add` keeps the last run's sets and runs only the variants);
 3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
    closest genre it knows) and unconditional;
 4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
@@ -24,6 +25,7 @@ every count. Through the CLI, timed, with the peak memory of each command:
 
     python scripts/bench_small_data.py [--package colobot-common-sounds] [--songs 3,10] [--clips 32] [--lora]
     python scripts/bench_small_data.py --rescore   # the last run's clips, scored again (after the instrument changed)
+    python scripts/bench_small_data.py --add --variant 'lr 3e-4=--learning-rate 3e-4'   # one more fine-tune, then all
 
 Last line: `RESULT steps_default_10=... genre_share_10=... copy_share_10=... recall_ratio_10=... minutes_10=...
 lora_genre_share_10=... unconditional_start_genre_share_10=... genre_share_base=... genre_share_real=...
@@ -118,6 +120,12 @@ def main() -> None:
     parser.add_argument("--genre-init", action="store_true",
                         help="also start the new genre's class row from the unconditional label (the default: the "
                         "closest known label) and compare")  # fmt: skip
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OPTIONS",
+                        help="also fine-tune the largest count with these finetune options, e.g. 'lr 3e-4="
+                        "--learning-rate 3e-4' (repeatable; the set is named '10 songs, LABEL')")  # fmt: skip
+    parser.add_argument("--add", action="store_true",
+                        help="keep the last run: fine-tune and generate only the --variant runs, then score every "
+                        "set again (as --rescore)")  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=None, help="override the default plan (a shorter run)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the last run's clip sets again with today's instrument: no prepare, fine-tune or "
@@ -132,8 +140,19 @@ def main() -> None:
     files = sorted(row["file"] for row in manifest(collection) if row["package"] == args.package)
     held_out = files[most:]
     print(f"{args.package}: fine-tuning on the first {args.songs} tracks, {len(held_out)} held out")
+    variants = [parsed_variant(text, most) for text in args.variant]
     if args.rescore:
         return report(args, *rescored_sets(args, counts))
+    if args.add:
+        if not variants:
+            parser.error("--add needs at least one --variant")
+        mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
+        sets, training_of, datasets, plans = rescored_sets(args, counts)
+        for label, count, options in variants:
+            plans[label] = fine_tuned(args, label, WORK / f"data-{count}", options)
+            sets[label] = generated(args, model_folder(label), ["--genre", args.genre], label, mel)
+            training_of[label] = datasets[count]
+        return report(args, sets, training_of, datasets, plans)
     shutil.rmtree(WORK, ignore_errors=True)
     reference = WORK / "held-out" / args.genre
     reference.mkdir(parents=True)
@@ -160,36 +179,62 @@ def main() -> None:
     runs += [(f"{most} songs, old preset (6 steps)", most, ["--max-steps", 6])] if args.old else []
     runs += [(f"{most} songs, new genre from unconditional", most, ["--genre-init", "unconditional"])
              ] if args.genre_init else []  # fmt: skip
+    runs += variants
     models, plans = [], {}
     for label, count, options in runs:
-        tuned = WORK / "models" / label.replace(", ", "-").replace(" ", "-").replace("(", "").replace(")", "")
-        if args.max_steps and "--max-steps" not in options:
-            options = [*options, "--max-steps", args.max_steps]
-        output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", datasets[count], "--genre", args.genre,
-                                      "--out", tuned, *options)  # fmt: skip
-        plan = next(line for line in output.splitlines() if line.startswith("plan:"))
-        steps = int(plan.split("; ")[1].split(" steps")[0])
-        starts = [line.split("starting from ", 1)[1] for line in output.splitlines() if "starting from " in line]
-        start = starts[0] if starts else ""
-        plans[label] = {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan, "genre_start": start}
-        print(f"{label}: {plan}\nnew genre's class row: {start}\nfinetune: {minutes:.1f} min, peak memory of the "
-              f"commands so far {peak:.0f} MB")  # fmt: skip
-        models.append((label, tuned, ["--genre", args.genre], count))
+        plans[label] = fine_tuned(args, label, datasets[count], options)
+        models.append((label, model_folder(label), ["--genre", args.genre], count))
     models += [("base, electronic", DEFAULT_BASE, ["--genre", "electronic"], most),
                ("base, unconditional", DEFAULT_BASE, [], most)]  # fmt: skip
     mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
     sets, training_of = {}, {}
     for name, pipeline, genre_options, count in models:
-        folder = WORK / "sets" / name
-        timed("generate", pipeline, *genre_options, "--clips", args.clips, "--seconds", 6, "--seed", args.seed,
-              "--out", folder, "--device", "cpu")  # fmt: skip
-        sets[name], training_of[name] = folder, datasets[count]
+        sets[name], training_of[name] = generated(args, pipeline, genre_options, name, mel), datasets[count]
     generator = torch.Generator().manual_seed(args.seed)
     real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
     sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
     sets[WHOLE] = whole_images(sets["real held-out 6 s"], mel, WORK / "sets" / WHOLE)
     sets.update(training_slice_sets(datasets[most], args.clips, args.seed))
     report(args, sets, training_of, datasets, plans)
+
+
+def parsed_variant(text: str, count: int) -> tuple[str, int, list[str]]:
+    """A `--variant 'LABEL=OPTIONS'` as a run: ('COUNT songs, LABEL', COUNT, the options split on spaces)."""
+    label, separator, options = text.partition("=")
+    if not separator or not label.strip() or not options.split():
+        raise SystemExit(f"--variant {text!r}: expected LABEL=OPTIONS, e.g. 'lr 3e-4=--learning-rate 3e-4'")
+    return f"{count} songs, {label.strip()}", count, options.split()
+
+
+def model_folder(label: str) -> Path:
+    return WORK / "models" / label.replace(", ", "-").replace(" ", "-").replace("(", "").replace(")", "")
+
+
+def fine_tuned(args, label: str, data: Path, options: list) -> dict:
+    """`audiodiff finetune` of the shipped base on `data` into `model_folder(label)`, timed: the plan it printed,
+    its steps, minutes, peak memory and where the new genre's class row started."""
+    if args.max_steps and "--max-steps" not in options:
+        options = [*options, "--max-steps", args.max_steps]
+    shutil.rmtree(model_folder(label), ignore_errors=True)
+    output, minutes, peak = timed("finetune", DEFAULT_BASE, "--data", data, "--genre", args.genre,
+                                  "--out", model_folder(label), *options)  # fmt: skip
+    plan = next(line for line in output.splitlines() if line.startswith("plan:"))
+    steps = int(plan.split("; ")[1].split(" steps")[0])
+    starts = [line.split("starting from ", 1)[1] for line in output.splitlines() if "starting from " in line]
+    start = starts[0] if starts else ""
+    print(f"{label}: {plan}\nnew genre's class row: {start}\nfinetune: {minutes:.1f} min, peak memory of the "
+          f"commands so far {peak:.0f} MB")  # fmt: skip
+    return {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan, "genre_start": start}
+
+
+def generated(args, pipeline, genre_options: list, name: str, mel: MelConfig) -> Path:
+    """`args.clips` clips of 6 s from `pipeline` into `WORK/sets/name`, timed (the minutes go into the plan rows)."""
+    folder = WORK / "sets" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    _, minutes, _ = timed("generate", pipeline, *genre_options, "--clips", args.clips, "--seconds", 6, "--seed",
+                          args.seed, "--out", folder, "--device", "cpu")  # fmt: skip
+    print(f"generate {name}: {minutes:.1f} min")
+    return folder
 
 
 def rescored_sets(args, counts: list[int]):
