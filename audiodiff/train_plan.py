@@ -152,3 +152,17 @@ class TrainingPlan:
                 "expect the model to replay them (check with audiodiff evaluate --training)"
             )
         return lines
+
+
+# A run estimated longer than this gets a hint of the --max-steps that fits it (the issue's bound for a CPU fine-tune).
+HINT_MINUTES = 15.0
+
+
+def shorter_run_hint(seconds_left: float, steps_per_second: float, minutes: float = HINT_MINUTES) -> str:
+    """'; --max-steps N fits about 15 min here' when `seconds_left` is over `minutes`, N the steps that
+    `steps_per_second` (measured) fits in them, rounded down to 100 (at least 100); else ''. The plan itself stays a
+    pure function of the data and the preset, so the same command gives the same model on any machine."""
+    if seconds_left <= minutes * 60 or steps_per_second <= 0:
+        return ""
+    steps = max(100, int(minutes * 60 * steps_per_second) // 100 * 100)
+    return f"; --max-steps {steps} fits about {minutes:.0f} min here"

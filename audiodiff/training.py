@@ -59,7 +59,7 @@ from audiodiff.runs import same_source as _same_source  # noqa: F401
 from audiodiff.schedulers import AUTO_SCHEDULER
 from audiodiff.train_config import MAX_WIDTH, ZERO_SNR_EPSILON, TrainConfig, TrainingError  # noqa: F401
 from audiodiff.train_outputs import previews_copy_check, quality_fences, write_previews
-from audiodiff.train_plan import TrainingPlan
+from audiodiff.train_plan import TrainingPlan, shorter_run_hint
 from audiodiff.train_start import load_pretrained as _load_pretrained  # noqa: F401
 from audiodiff.train_start import mel_mismatch as _mel_mismatch  # noqa: F401
 from audiodiff.train_start import new_model, pretrained_model
@@ -266,8 +266,9 @@ class Trainer(RunFolderHolder):
                 if trained_samples == 5 * self.images_per_step and self.global_step < self.total_steps:
                     left = (self.total_steps - self.global_step) * self.images_per_step / rate
                     steps_left = self.total_steps - self.global_step
+                    hint = shorter_run_hint(left, rate / self.images_per_step)
                     bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {accelerator.device} "
-                              "(from the first 5 steps)")  # fmt: skip
+                              f"(from the first 5 steps){hint}")  # fmt: skip
                 bar.update(1)
                 bar.set_postfix(loss=f"{accumulated:.4f}", samples_per_s=f"{rate:.1f}")
                 if self.global_step % max(1, config.log_every) == 0 or self.global_step == self.total_steps:

@@ -385,13 +385,13 @@ def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, da
                              progress=False)  # fmt: skip
 
     small = planned("a")
-    assert 3 * pads / 4 < 300 and small.total_steps == 300 and small.warmup_steps == 15  # the floor
+    assert 9 * pads / 4 < 300 and small.total_steps == 300 and small.warmup_steps == 15  # the floor
     assert small.plan() == [
-        f"plan: genre 'pads': {pads} slices of 2 tracks; 300 steps of 4 images (3 passes over the rows, within "
-        f"300-1000) = 1200 images seen, {1200 / pads:.1f} per slice; warm-up 15 steps"
+        f"plan: genre 'pads': {pads} slices of 2 tracks; 300 steps of 4 images (9 passes over the rows, within "
+        f"300-3000) = 1200 images seen, {1200 / pads:.1f} per slice; warm-up 15 steps"
     ]
-    assert 300 < 200 * pads / 4 < 1000 and planned("b", passes=200).total_steps == math.ceil(200 * pads / 4)
-    assert planned("c", passes=10_000).total_steps == 1000  # the ceiling
+    assert 300 < 200 * pads / 4 < 3000 and planned("b", passes=200).total_steps == math.ceil(200 * pads / 4)
+    assert planned("c", passes=10_000).total_steps == 3000  # the ceiling
     assert planned("d", epochs=2).total_steps == 2 * planned("e").steps_per_epoch  # --epochs overrides
     short = planned("f", max_steps=6, warmup_fraction=None, lr_warmup_steps=20)
     assert short.total_steps == 6 and short.warmup_steps == 20
@@ -402,6 +402,17 @@ def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, da
     assert "plan: genre 'pads'" in result.output and "trained 3 steps" in result.output
     with pytest.raises(ConfigError, match="set epochs, max_steps or passes"):
         TrainConfig(epochs=None, max_steps=None)
+
+
+def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
+    """The default plan is a pure function of the data (the same model on any machine); the estimate after five
+    steps tells a user on a slow machine what a shorter run is."""
+    from audiodiff.train_plan import shorter_run_hint
+
+    assert shorter_run_hint(15 * 60, 1.0) == ""  # within the bound: nothing to add
+    assert shorter_run_hint(37 * 60, 1000 / (12.2 * 60)) == "; --max-steps 1200 fits about 15 min here"
+    assert shorter_run_hint(40 * 60, 4.5) == "; --max-steps 4000 fits about 15 min here"
+    assert shorter_run_hint(3 * 3600, 0.01) == "; --max-steps 100 fits about 15 min here"  # never below 100
 
 
 def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(dataset_dir, tmp_path):
