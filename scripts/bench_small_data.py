@@ -222,8 +222,9 @@ def fine_tuned(args, label: str, data: Path, options: list) -> dict:
     steps = int(plan.split("; ")[1].split(" steps")[0])
     starts = [line.split("starting from ", 1)[1] for line in output.splitlines() if "starting from " in line]
     start = starts[0] if starts else ""
-    print(f"{label}: {plan}\nnew genre's class row: {start}\nfinetune: {minutes:.1f} min, peak memory of the "
-          f"commands so far {peak:.0f} MB")  # fmt: skip
+    estimates = [line.strip() for line in output.splitlines() if line.strip().startswith("estimated: ")]
+    print(f"{label}: {plan}\nnew genre's class row: {start}\n{estimates[0] if estimates else 'no estimate'}\n"
+          f"finetune: {minutes:.1f} min, peak memory of the commands so far {peak:.0f} MB")  # fmt: skip
     return {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan, "genre_start": start}
 
 
