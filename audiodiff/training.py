@@ -246,6 +246,7 @@ class Trainer(RunFolderHolder):
                    disable=not (self.progress and accelerator.is_local_main_process))  # fmt: skip
         self.unet.train()
         started, trained_samples = time.perf_counter(), 0
+        first_done = started  # when the first step (with its one-time costs) ended: the estimate leaves it out
         while self.global_step < self.total_steps:
             epoch, position = divmod(self.global_step, self.steps_per_epoch)
             batches = self.data_plan.epoch_batches(epoch, position, accelerator.process_index)
@@ -262,13 +263,17 @@ class Trainer(RunFolderHolder):
                 self.global_step += 1
                 trained_samples += self.images_per_step
                 self.losses.append(accumulated)
-                rate = trained_samples / (time.perf_counter() - started)
-                if trained_samples == 5 * self.images_per_step and self.global_step < self.total_steps:
-                    left = (self.total_steps - self.global_step) * self.images_per_step / rate
+                now = time.perf_counter()
+                rate = trained_samples / (now - started)
+                if trained_samples == self.images_per_step:
+                    first_done = now
+                if trained_samples == 6 * self.images_per_step and self.global_step < self.total_steps:
+                    steps_per_second = 5 / max(now - first_done, 1e-9)
                     steps_left = self.total_steps - self.global_step
-                    hint = shorter_run_hint(left, rate / self.images_per_step)
+                    left = steps_left / steps_per_second
+                    hint = shorter_run_hint(left, steps_per_second)
                     bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {accelerator.device} "
-                              f"(from the first 5 steps){hint}")  # fmt: skip
+                              f"(from steps 2-6){hint}")  # fmt: skip
                 bar.update(1)
                 bar.set_postfix(loss=f"{accumulated:.4f}", samples_per_s=f"{rate:.1f}")
                 if self.global_step % max(1, config.log_every) == 0 or self.global_step == self.total_steps:
