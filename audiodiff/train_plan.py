@@ -158,11 +158,12 @@ class TrainingPlan:
 HINT_MINUTES = 15.0
 
 
-def shorter_run_hint(seconds_left: float, steps_per_second: float, minutes: float = HINT_MINUTES) -> str:
+def shorter_run_hint(seconds_left: float, steps_per_second: float, minutes: float | None = None) -> str:
     """'; --max-steps N fits about 15 min here' when `seconds_left` is over `minutes`, N the steps that
     `steps_per_second` (measured) fits in them, rounded down to 100 (at least 100); else ''. The plan itself stays a
     pure function of the data and the preset, so the same command gives the same model on any machine."""
+    minutes = HINT_MINUTES if minutes is None else minutes
     if seconds_left <= minutes * 60 or steps_per_second <= 0:
         return ""
     steps = max(100, int(minutes * 60 * steps_per_second) // 100 * 100)
-    return f"; --max-steps {steps} fits about {minutes:.0f} min here"
+    return f"; --max-steps {steps} fits about {minutes:g} min here"

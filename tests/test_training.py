@@ -415,6 +415,22 @@ def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
     assert shorter_run_hint(3 * 3600, 0.01) == "; --max-steps 100 fits about 15 min here"  # never below 100
 
 
+def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tmp_path, monkeypatch):
+    """The estimate times steps 2-6 (the first step's one-time costs left out) and, past the bound, names the
+    --max-steps that fits it: here a bound of a thousandth of a second, so that an 8-step run is past it."""
+    import re
+
+    import audiodiff.train_plan
+
+    monkeypatch.setattr(audiodiff.train_plan, "HINT_MINUTES", 1e-5)
+    result = _cli("train", "--data", dataset_dir, "--config", "tiny", "--max-steps", 8, "--sample-every", 0,
+                  "--checkpoint-every", 0, "--out", tmp_path / "run")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    estimate = re.search(r"estimated: [\d.]+ min for the 2 steps left on cpu \(from steps 2-6\); --max-steps (\d+) "
+                         r"fits about 1e-05 min here", result.output)  # fmt: skip
+    assert estimate and int(estimate.group(1)) == 100, result.output  # the floor: never fewer than 100 steps
+
+
 def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(dataset_dir, tmp_path):
     run = tmp_path / "run"
     common = ["train", "--data", dataset_dir, "--config", "tiny", "--sample-every", "0", "--out", run]
