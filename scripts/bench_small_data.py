@@ -146,11 +146,10 @@ def main() -> None:
     if args.add:
         if not variants:
             parser.error("--add needs at least one --variant")
-        mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
         sets, training_of, datasets, plans = rescored_sets(args, counts)
         for label, count, options in variants:
-            plans[label] = fine_tuned(args, label, WORK / f"data-{count}", options)
-            sets[label] = generated(args, model_folder(label), ["--genre", args.genre], label, mel)
+            plans[label] = fine_tuned(args, label, datasets[count], options)
+            sets[label] = generated(args, model_folder(label), ["--genre", args.genre], label)
             training_of[label] = datasets[count]
         return report(args, sets, training_of, datasets, plans)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -189,7 +188,7 @@ def main() -> None:
     mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
     sets, training_of = {}, {}
     for name, pipeline, genre_options, count in models:
-        sets[name], training_of[name] = generated(args, pipeline, genre_options, name, mel), datasets[count]
+        sets[name], training_of[name] = generated(args, pipeline, genre_options, name), datasets[count]
     generator = torch.Generator().manual_seed(args.seed)
     real = excerpts([collection / file for file in held_out], mel, 4, args.clips, generator)
     sets["real held-out 6 s"] = write_wavs(real, WORK / "sets" / "real held-out 6 s", mel.sample_rate)
@@ -228,8 +227,9 @@ def fine_tuned(args, label: str, data: Path, options: list) -> dict:
     return {"steps": steps, "minutes": minutes, "peak_mb": peak, "plan": plan, "genre_start": start}
 
 
-def generated(args, pipeline, genre_options: list, name: str, mel: MelConfig) -> Path:
-    """`args.clips` clips of 6 s from `pipeline` into `WORK/sets/name`, timed (the minutes go into the plan rows)."""
+def generated(args, pipeline, genre_options: list, name: str) -> Path:
+    """`args.clips` clips of 6 s from `pipeline` into `WORK/sets/name` (an earlier set of that name replaced), timed:
+    the minutes are printed."""
     folder = WORK / "sets" / name
     shutil.rmtree(folder, ignore_errors=True)
     _, minutes, _ = timed("generate", pipeline, *genre_options, "--clips", args.clips, "--seconds", 6, "--seed",

@@ -405,7 +405,7 @@ def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, da
 
 
 def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
-    """The default plan is a pure function of the data (the same model on any machine); the estimate after five
+    """The default plan is a pure function of the data (the same model on any machine); the estimate after six
     steps tells a user on a slow machine what a shorter run is."""
     from audiodiff.train_plan import shorter_run_hint
 
@@ -417,7 +417,7 @@ def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
 
 def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tmp_path, monkeypatch):
     """The estimate times steps 2-6 (the first step's one-time costs left out) and, past the bound, names the
-    --max-steps that fits it: here a bound of a thousandth of a second, so that an 8-step run is past it."""
+    --max-steps that fits it: here a bound of 1e-5 min (0.6 ms), so that an 8-step run is past it."""
     import re
 
     import audiodiff.train_plan
