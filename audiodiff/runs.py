@@ -33,6 +33,25 @@ from audiodiff.utils import LOCK_NAME, FolderInUseError, first_line, output_lock
 RUN_FILE = "run.json"
 
 
+def make_accelerator(out_dir: Path, mixed_precision: str, **options):
+    """The `accelerate.Accelerator` of a run in `out_dir` (TensorBoard logs in `out_dir/logs`). accelerate keeps one
+    mixed precision per process: a second run in the same single process (a notebook, a script training twice) with
+    another precision resets it instead of failing; a multi-process launch keeps the launcher's."""
+    from accelerate import Accelerator, PartialState
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import ProjectConfiguration
+
+    earlier = AcceleratorState._shared_state.get("_mixed_precision")
+    if earlier not in (None, mixed_precision) and PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(Path(out_dir) / "logs")),
+        **options,
+    )
+
+
 class RunFolderHolder:
     """What every trainer does with its run folder (see the module docstring).
 

@@ -71,6 +71,8 @@ class TrainConfig:
     Throughput options, which change the speed and not the model (BENCHMARKS.md, "Training loop"): `channels_last`
     (the model's tensors in NHWC memory layout, for GPU convolutions) and `compile` (`torch.compile` the training
     forward pass; on these CPUs it costs about 100 s of compilation to win 6% per step, so it pays only for long runs).
+    `mixed_precision`: "no", "fp16" (GPU), "bf16" (a GPU, or a CPU: torch's bf16 autocast) or "auto", bf16 where the
+    device runs it fast (a GPU with bf16, a CPU with AMX) and fp32 elsewhere (`runtime.mixed_precision_for`).
     """
 
     presets: ClassVar[str] = "train"  # the folder of configs/ that holds this class's presets
@@ -210,8 +212,8 @@ class TrainConfig:
             raise ConfigError(f"resolution_shift must be a positive number (1: no shift), got {self.resolution_shift}")
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ConfigError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        if self.mixed_precision not in ("no", "fp16", "bf16", "auto"):
+            raise ConfigError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
         if not 0.0 <= self.guidance_dropout < 1.0:
             raise ConfigError("guidance_dropout must be in [0, 1)")
 

@@ -54,8 +54,9 @@ from audiodiff.objective import check_schedule as _check_schedule  # noqa: F401
 from audiodiff.objective import finetune_noise_scheduler as _finetune_noise_scheduler  # noqa: F401
 from audiodiff.objective import make_noise_scheduler as _make_noise_scheduler  # noqa: F401
 from audiodiff.optimizer_steps import FusedEMA, adamw
-from audiodiff.runs import RUN_FILE, RunFolderHolder  # noqa: F401 - RUN_FILE re-exported
+from audiodiff.runs import RUN_FILE, RunFolderHolder, make_accelerator  # noqa: F401 - RUN_FILE re-exported
 from audiodiff.runs import same_source as _same_source  # noqa: F401
+from audiodiff.runtime import best_device, mixed_precision_for
 from audiodiff.schedulers import AUTO_SCHEDULER
 from audiodiff.train_config import MAX_WIDTH, ZERO_SNR_EPSILON, TrainConfig, TrainingError  # noqa: F401
 from audiodiff.train_outputs import previews_copy_check, quality_fences, write_previews
@@ -94,17 +95,14 @@ class Trainer(RunFolderHolder):
     def __init__(self, config: TrainConfig, data, out_dir: str | os.PathLike, unet, noise_scheduler,
                  mel_config: MelConfig, genres: list[str] | None, genre: str | None, run_info: dict[str, Any],
                  progress: bool = True):  # fmt: skip
-        from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration
-
         self.config, self.data, self.out_dir, self.mel_config = config, data, Path(out_dir), mel_config
         self.genres, self.genre, self.run_info, self.progress = genres, genre, run_info, progress
-        self.accelerator = Accelerator(
-            mixed_precision=config.mixed_precision,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            log_with="tensorboard",
-            project_config=ProjectConfiguration(project_dir=str(self.out_dir), logging_dir=str(self.out_dir / "logs")),
-        )
+        device = best_device()
+        self.precision = mixed_precision_for(config.mixed_precision, device)
+        if self.precision == "fp16" and device.type != "cuda":
+            raise TrainingError(f"--mixed-precision fp16 needs a CUDA GPU; on {device.type} use bf16 or auto")
+        self.accelerator = make_accelerator(self.out_dir, self.precision,
+                                            gradient_accumulation_steps=config.gradient_accumulation_steps)  # fmt: skip
         self.noise_scheduler = noise_scheduler
         self.conditional = unet.config.num_class_embeds is not None
         if self.conditional and not genres:
@@ -272,7 +270,8 @@ class Trainer(RunFolderHolder):
                     steps_left = self.total_steps - self.global_step
                     left = steps_left / steps_per_second
                     hint = shorter_run_hint(left, steps_per_second)
-                    bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {accelerator.device} "
+                    where = accelerator.device if self.precision == "no" else f"{accelerator.device}, {self.precision}"
+                    bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {where} "
                               f"(from steps 2-6){hint}")  # fmt: skip
                 bar.update(1)
                 bar.set_postfix(loss=f"{accumulated:.4f}", samples_per_s=f"{rate:.1f}")

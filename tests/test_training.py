@@ -15,6 +15,7 @@ from conftest import killed_resumed_and_straight, stopped_after_first_checkpoint
 from audiodiff.checkpoints import checkpoint_dirs
 from audiodiff.config import ConfigError
 from audiodiff.data.order import epoch_indices
+from audiodiff.runtime import cpu_has_amx
 from audiodiff.training import TrainConfig, Trainer, TrainingError, train
 
 
@@ -158,10 +159,13 @@ def _trainer_args(config, data, out_dir):
     )
 
 
-def test_sigkill_then_resume_equals_uninterrupted(dataset_dir, data, tmp_path):
-    """A run killed with SIGKILL after a checkpoint and resumed ends with the same weights as one never stopped."""
+@pytest.mark.parametrize("precision", ["no", "bf16"])
+def test_sigkill_then_resume_equals_uninterrupted(dataset_dir, data, tmp_path, precision):
+    """A run killed with SIGKILL after a checkpoint and resumed ends with the same weights as one never stopped, in
+    fp32 and with bf16 autocast on the CPU."""
     steps = 30
-    command = [sys.executable, "-m", "audiodiff.cli.main", "train", "--data", str(dataset_dir), "--config", "tiny"]
+    command = [sys.executable, "-m", "audiodiff.cli.main", "train", "--data", str(dataset_dir), "--config", "tiny",
+               "--mixed-precision", precision]  # fmt: skip
     options = ["--max-steps", str(steps), "--checkpoint-every", "3", "--sample-every", "0", "--learning-rate", "0.002"]
     killed_dir, straight_dir = killed_resumed_and_straight(command, options, steps, tmp_path)
 
@@ -338,6 +342,7 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
         ),
         ("snr_gamma: 0", "snr_gamma must be a positive number (or null for uniform weighting), got 0.0"),
         ("noise_offset: 1.5", "noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got 1.5"),
+        ("mixed_precision: fp8", "mixed_precision must be no, fp16, bf16 or auto, got 'fp8'"),
     ],
 )
 def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):
@@ -415,20 +420,34 @@ def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
     assert shorter_run_hint(3 * 3600, 0.01) == "; --max-steps 100 fits about 15 min here"  # never below 100
 
 
-def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tmp_path, monkeypatch):
-    """The estimate times steps 2-6 (the first step's one-time costs left out) and, past the bound, names the
-    --max-steps that fits it: here a bound of 1e-5 min (0.6 ms), so that an 8-step run is past it."""
+@pytest.mark.parametrize(
+    "precision, where", [("no", "cpu"), ("bf16", "cpu, bf16"), ("auto", "cpu, bf16" if cpu_has_amx() else "cpu")]
+)
+def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tmp_path, monkeypatch, precision, where):
+    """The estimate times steps 2-6 (the first step's one-time costs left out), names the device and the mixed
+    precision, and, past the bound, names the --max-steps that fits it: here a bound of 1e-5 min (0.6 ms), so that an
+    8-step run is past it."""
     import re
 
     import audiodiff.train_plan
 
     monkeypatch.setattr(audiodiff.train_plan, "HINT_MINUTES", 1e-5)
     result = _cli("train", "--data", dataset_dir, "--config", "tiny", "--max-steps", 8, "--sample-every", 0,
-                  "--checkpoint-every", 0, "--out", tmp_path / "run")  # fmt: skip
+                  "--checkpoint-every", 0, "--mixed-precision", precision, "--out", tmp_path / "run")  # fmt: skip
     assert result.exit_code == 0, result.output
-    estimate = re.search(r"estimated: [\d.]+ min for the 2 steps left on cpu \(from steps 2-6\); --max-steps (\d+) "
-                         r"fits about 1e-05 min here", result.output)  # fmt: skip
+    estimate = re.search(rf"estimated: [\d.]+ min for the 2 steps left on {re.escape(where)} \(from steps 2-6\); "
+                         r"--max-steps (\d+) fits about 1e-05 min here", result.output)  # fmt: skip
     assert estimate and int(estimate.group(1)) == 100, result.output  # the floor: never fewer than 100 steps
+
+
+def test_one_process_trains_in_fp32_then_bf16_then_fp32_again(dataset_dir, tmp_path):
+    """accelerate keeps one mixed precision per process: a notebook (here the CLI in one process) that trains twice
+    with different precisions gets both, not "AcceleratorState has already been initialized"."""
+    for run, precision in enumerate(["no", "bf16", "no"]):
+        result = _cli("train", "--data", dataset_dir, "--config", "tiny", "--max-steps", 2, "--sample-every", 0,
+                      "--checkpoint-every", 0, "--mixed-precision", precision,
+                      "--out", tmp_path / f"run{run}")  # fmt: skip
+        assert result.exit_code == 0 and "trained 2 steps" in result.output, result.output
 
 
 def test_resume_refuses_settings_it_would_not_apply_and_a_used_out_folder(dataset_dir, tmp_path):
@@ -626,6 +645,12 @@ def test_finetune_keeps_the_pretrained_schedule_and_refuses_another_prediction_t
         (["--snr-gamma", "nan"], 2, "Invalid value for '--snr-gamma'"),
         (["--noise-offset", "2"], 2, "Invalid value for '--noise-offset'"),
         (["--noise-offset", "-0.1"], 2, "Invalid value for '--noise-offset'"),
+        pytest.param(
+            ["--mixed-precision", "fp16"],
+            1,
+            "Error: --mixed-precision fp16 needs a CUDA GPU; on cpu use bf16 or auto",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is refused only without a GPU"),
+        ),
     ],
 )
 def test_bad_recipe_options_are_refused_on_the_command_line(dataset_dir, tmp_path, arguments, code, message):

@@ -79,3 +79,27 @@ def test_atomic_folder_replaces_the_whole_folder(tmp_path):
     with atomic_folder(target) as folder:
         (folder / "weights").write_text("w")
     assert sorted(path.name for path in target.iterdir()) == ["weights"]
+
+
+def test_auto_mixed_precision_is_bf16_only_where_the_device_runs_it_fast(monkeypatch):
+    """ "auto" is bf16 on a CPU with AMX (Linux names it amx_tile) or a GPU with bf16, fp32 elsewhere; a named
+    precision is kept."""
+    from pathlib import Path
+
+    import torch
+
+    from audiodiff import runtime
+
+    cpu = torch.device("cpu")
+    assert [runtime.mixed_precision_for(name, cpu) for name in ("no", "bf16", "fp16")] == ["no", "bf16", "fp16"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        assert runtime.cpu_has_amx() == ("amx_tile" in cpuinfo.read_text())
+    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: True)
+    assert runtime.mixed_precision_for("auto", cpu) == "bf16"
+    assert runtime.mixed_precision_for("auto", torch.device("mps")) == "no"
+    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: False)
+    assert runtime.mixed_precision_for("auto", cpu) == "no"
+    for supported, expected in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, supported=supported, **kwargs: supported)
+        assert runtime.mixed_precision_for("auto", torch.device("cuda")) == expected

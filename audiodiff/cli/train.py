@@ -32,7 +32,13 @@ OVERRIDES = (
     click.option("--batch-size", type=COUNT, default=None, help="Images per device per micro-batch."),
     click.option("--gradient-accumulation-steps", type=COUNT, default=None, help="Micro-batches per optimizer step."),
     click.option("--learning-rate", type=POSITIVE, default=None, help="Peak AdamW learning rate."),
-    click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="GPU only."),
+    click.option(
+        "--mixed-precision",
+        type=click.Choice(["no", "fp16", "bf16", "auto"]),
+        default=None,
+        help="bf16 autocast (a GPU, or a CPU: fast only with AMX), fp16 (GPU), or auto: bf16 where the device runs it "
+        "fast, fp32 elsewhere.",
+    ),
     click.option(
         "--checkpoint-every", type=_NON_NEGATIVE, default=None, help="Steps between checkpoints (0: only at the end)."
     ),

@@ -39,7 +39,7 @@ from audiodiff.checkpoints import (
 )
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.optimizer_steps import FusedEMA, adamw
-from audiodiff.runs import RUN_FILE, RunFolderHolder
+from audiodiff.runs import RUN_FILE, RunFolderHolder, make_accelerator
 from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoder_training.data import VocoderData, build_data
 from audiodiff.vocoder_training.discriminators import (
@@ -195,18 +195,11 @@ class VocoderTrainer(RunFolderHolder):
     resumable = RESUMABLE
 
     def __init__(self, config: VocoderTrainConfig, data: VocoderData, out_dir, run_info: dict, progress: bool = True):
-        from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration
-
         self.config, self.data, self.out_dir = config, data, Path(out_dir)
         self.mel_config = data.mel_config
         self.run_info = run_info
         self.progress = progress
-        self.accelerator = Accelerator(
-            mixed_precision=config.mixed_precision,
-            log_with="tensorboard",
-            project_config=ProjectConfiguration(project_dir=str(self.out_dir), logging_dir=str(self.out_dir / "logs")),
-        )
+        self.accelerator = make_accelerator(self.out_dir, config.mixed_precision)
         mel = self.mel_config
         # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
         with torch.random.fork_rng(devices=[]):
