@@ -4,10 +4,11 @@ The plain loop is AdamW + MSE on the noise over a DataLoader of the same dataset
 AdamW, as the course notebook; a second plain loop takes the fused AdamW audiodiff uses, the stricter baseline).
 audiodiff's loop adds the cosine schedule with warm-up, gradient clipping, EMA, accelerate and its resumable data
 order. All run in this process, alternately, for the same number of steps; the best of the rounds is kept for each.
-`--channels-last` / `--compile` turn on audiodiff's throughput options (the plain loops stay as they are). The last
-line is machine-readable.
+`--channels-last` / `--compile` / `--mixed-precision bf16|auto` turn on audiodiff's throughput options (the plain
+loops stay as they are, in fp32). The last line is machine-readable.
 
     .venv/bin/python scripts/bench_train.py [--model small-64] [--size 64] [--batch-size 8] [--steps 30]
+        [--mixed-precision no|bf16|auto]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 from audiodiff.data import images_to_tensor, load_spectrogram_dataset, prepare_dataset
 from audiodiff.models import ModelPreset, build_unet
+from audiodiff.runtime import best_device, mixed_precision_for
 from audiodiff.synth import write_collection
 from audiodiff.training import TrainConfig, Trainer
 from benchlib.machine import machine_line
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="compiles once per round (the time counts)")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "auto"], help="audiodiff's loop")
     args = parser.parse_args()
     print(machine_line())
     from audiodiff.config import MelConfig
@@ -98,7 +101,8 @@ def main() -> None:
         preset = ModelPreset.load(args.model)
         print(
             f"model {args.model}, {args.size}x{args.size}, batch {args.batch_size}, {args.steps} steps, "
-            f"{len(data.dataset)} images, channels_last={args.channels_last}, compile={args.compile}"
+            f"{len(data.dataset)} images, channels_last={args.channels_last}, compile={args.compile}, "
+            f"mixed_precision={args.mixed_precision} ({mixed_precision_for(args.mixed_precision, best_device())})"
         )
         plain, fused, ours = [], [], []
         for round_index in range(args.rounds):
@@ -114,6 +118,7 @@ def main() -> None:
                     folder / f"run{round_index}",
                     channels_last=args.channels_last,
                     compile=args.compile,
+                    mixed_precision=args.mixed_precision,
                 )
             )
             print(
