@@ -403,7 +403,9 @@ class Trainer(RunFolderHolder):
     def build_pipeline(self):
         from audiodiff.pipeline import AudioDiffusionPipeline
 
-        record = {**self.run_info, "steps": self.global_step, "final_loss": self.losses[-1] if self.losses else None}
+        # "precision": what --mixed-precision (or "auto") came to on this machine, in the run's last session
+        record = {**self.run_info, "steps": self.global_step, "final_loss": self.losses[-1] if self.losses else None,
+                  "precision": self.precision}  # fmt: skip
         components = dict(unet=self._inference_unet(), scheduler=self.noise_scheduler, mel_config=self.mel_config,
                           genres=self.genres, bits=self.data.bits, training=record,
                           quality=self._quality_fences())  # fmt: skip

@@ -105,7 +105,7 @@ def test_the_card_of_a_trained_folder_states_its_genres_settings_data_and_recipe
     assert f"{summary['slices_written']} slices of 4 tracks ({minutes:.1f} min of audio)" in card
     for genre in ("beats", "pads"):
         assert f"| {genre} | 2 | {summary['genres'][genre]['slices']} |" in card
-    assert "| optimizer steps | 3 |" in card and "| preset | `tiny` |" in card
+    assert "| optimizer steps | 3 |" in card and "| preset | `tiny` |" in card and "| precision | fp32 |" in card
     record = json.loads((root / "run" / "audiodiff.json").read_text())["training"]
     assert f"| final loss | {record['final_loss']:.4f} |" in card
     assert "Not measured yet" in card

@@ -438,6 +438,10 @@ def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tm
     estimate = re.search(rf"estimated: [\d.]+ min for the 2 steps left on {re.escape(where)} \(from steps 2-6\); "
                          r"--max-steps (\d+) fits about 1e-05 min here", result.output)  # fmt: skip
     assert estimate and int(estimate.group(1)) == 100, result.output  # the floor: never fewer than 100 steps
+    precision = "no" if where == "cpu" else "bf16"
+    assert json.loads((tmp_path / "run" / "audiodiff.json").read_text())["training"]["precision"] == precision
+    names = {"no": "fp32", "bf16": "bf16 autocast, fp32 weights"}
+    assert f"| precision | {names[precision]} |" in (tmp_path / "run" / "README.md").read_text()
 
 
 def test_one_process_trains_in_fp32_then_bf16_then_fp32_again(dataset_dir, tmp_path):

@@ -53,6 +53,10 @@ def _warmup(config: dict[str, Any]) -> str:
     return f"{config.get('lr_warmup_steps')} warm-up steps"
 
 
+# The training record's "precision" (what --mixed-precision, or "auto", came to) as the card's recipe says it.
+PRECISIONS = {"no": "fp32", "bf16": "bf16 autocast, fp32 weights", "fp16": "fp16 autocast, fp32 weights"}
+
+
 def _recipe_rows(training: dict[str, Any], scheduler: dict[str, Any], parameters: int | None) -> list[tuple]:
     config = training.get("config") or {}
     # A fine-tune or student keeps its pretrained model's network: the preset's `model` did not apply.
@@ -78,6 +82,7 @@ def _recipe_rows(training: dict[str, Any], scheduler: dict[str, Any], parameters
         ("Min-SNR gamma", config.get("snr_gamma")),
         ("offset noise", config.get("noise_offset") or None),
         ("genre dropout (guidance)", config.get("guidance_dropout") if config.get("conditional") else None),
+        ("precision", PRECISIONS.get(training.get("precision"))),
         ("final loss", f"{training['final_loss']:.4f}" if isinstance(training.get("final_loss"), float) else None),
     ]  # fmt: skip
     return [(name, value) for name, value in rows if value is not None]
