@@ -27,20 +27,27 @@ from typing import Any, ClassVar
 
 from audiodiff.checkpoints import check_finite, checkpoint_dirs
 from audiodiff.config import load_dataclass
+from audiodiff.runtime import best_device, mixed_precision_for
 from audiodiff.utils import LOCK_NAME, FolderInUseError, first_line, output_lock
 
 # A run folder's record of how it was started (data, pretrained, preset, config), written first by every trainer.
 RUN_FILE = "run.json"
 
 
-def make_accelerator(out_dir: Path, mixed_precision: str, **options):
-    """The `accelerate.Accelerator` of a run in `out_dir` (TensorBoard logs in `out_dir/logs`). accelerate keeps one
-    mixed precision per process: a second run in the same single process (a notebook, a script training twice) with
+def make_accelerator(out_dir: Path, mixed_precision: str, error: type[Exception] = ValueError, **options):
+    """The `accelerate.Accelerator` of a run in `out_dir` (TensorBoard logs in `out_dir/logs`), in `mixed_precision`
+    ("auto" resolved by `runtime.mixed_precision_for`; its `.mixed_precision` says what it came to). fp16 without a
+    GPU raises `error` in one line (accelerate would train in fp32 without a word). accelerate keeps one mixed
+    precision per process: a second run in the same single process (a notebook, a script training twice) with
     another precision resets it instead of failing; a multi-process launch keeps the launcher's."""
     from accelerate import Accelerator, PartialState
     from accelerate.state import AcceleratorState
     from accelerate.utils import ProjectConfiguration
 
+    device = best_device()
+    mixed_precision = mixed_precision_for(mixed_precision, device)
+    if mixed_precision == "fp16" and device.type != "cuda":
+        raise error(f"--mixed-precision fp16 needs a CUDA GPU; on {device.type} use bf16 or auto")
     earlier = AcceleratorState._shared_state.get("_mixed_precision")
     if earlier not in (None, mixed_precision) and PartialState().num_processes == 1:
         AcceleratorState._reset_state()

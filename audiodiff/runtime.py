@@ -41,6 +41,10 @@ def cpu_has_amx() -> bool:
         return False
 
 
+# `--mixed-precision` / `mixed_precision` of every trainer: accelerate's names, and "auto" (`mixed_precision_for`).
+MIXED_PRECISIONS = ("no", "fp16", "bf16", "auto")
+
+
 def mixed_precision_for(name: str, device: torch.device) -> str:
     """The mixed precision a run uses on `device`: "auto" is "bf16" where the device computes it fast (a CUDA GPU
     with bf16, or a CPU with AMX: a fine-tune step 1.5x faster on such a 2-core CPU, BENCHMARKS.md "bf16 on the

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from audiodiff.config import ConfigError, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.data.order import EPOCH_SAMPLING
+from audiodiff.runtime import MIXED_PRECISIONS
 from audiodiff.schedulers import BETA_SCHEDULES, PREDICTION_TYPES, scheduler_class
 
 
@@ -212,7 +213,7 @@ class TrainConfig:
             raise ConfigError(f"resolution_shift must be a positive number (1: no shift), got {self.resolution_shift}")
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
-        if self.mixed_precision not in ("no", "fp16", "bf16", "auto"):
+        if self.mixed_precision not in MIXED_PRECISIONS:
             raise ConfigError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
         if not 0.0 <= self.guidance_dropout < 1.0:
             raise ConfigError("guidance_dropout must be in [0, 1)")

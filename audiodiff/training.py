@@ -56,7 +56,6 @@ from audiodiff.objective import make_noise_scheduler as _make_noise_scheduler  #
 from audiodiff.optimizer_steps import FusedEMA, adamw
 from audiodiff.runs import RUN_FILE, RunFolderHolder, make_accelerator  # noqa: F401 - RUN_FILE re-exported
 from audiodiff.runs import same_source as _same_source  # noqa: F401
-from audiodiff.runtime import best_device, mixed_precision_for
 from audiodiff.schedulers import AUTO_SCHEDULER
 from audiodiff.train_config import MAX_WIDTH, ZERO_SNR_EPSILON, TrainConfig, TrainingError  # noqa: F401
 from audiodiff.train_outputs import previews_copy_check, quality_fences, write_previews
@@ -97,11 +96,7 @@ class Trainer(RunFolderHolder):
                  progress: bool = True):  # fmt: skip
         self.config, self.data, self.out_dir, self.mel_config = config, data, Path(out_dir), mel_config
         self.genres, self.genre, self.run_info, self.progress = genres, genre, run_info, progress
-        device = best_device()
-        self.precision = mixed_precision_for(config.mixed_precision, device)
-        if self.precision == "fp16" and device.type != "cuda":
-            raise TrainingError(f"--mixed-precision fp16 needs a CUDA GPU; on {device.type} use bf16 or auto")
-        self.accelerator = make_accelerator(self.out_dir, self.precision,
+        self.accelerator = make_accelerator(self.out_dir, config.mixed_precision, self.error,
                                             gradient_accumulation_steps=config.gradient_accumulation_steps)  # fmt: skip
         self.noise_scheduler = noise_scheduler
         self.conditional = unet.config.num_class_embeds is not None
@@ -270,7 +265,8 @@ class Trainer(RunFolderHolder):
                     steps_left = self.total_steps - self.global_step
                     left = steps_left / steps_per_second
                     hint = shorter_run_hint(left, steps_per_second)
-                    where = accelerator.device if self.precision == "no" else f"{accelerator.device}, {self.precision}"
+                    precision = accelerator.mixed_precision
+                    where = accelerator.device if precision == "no" else f"{accelerator.device}, {precision}"
                     bar.write(f"estimated: {left / 60:.1f} min for the {steps_left} steps left on {where} "
                               f"(from steps 2-6){hint}")  # fmt: skip
                 bar.update(1)
@@ -405,7 +401,7 @@ class Trainer(RunFolderHolder):
 
         # "precision": what --mixed-precision (or "auto") came to on this machine, in the run's last session
         record = {**self.run_info, "steps": self.global_step, "final_loss": self.losses[-1] if self.losses else None,
-                  "precision": self.precision}  # fmt: skip
+                  "precision": self.accelerator.mixed_precision}  # fmt: skip
         components = dict(unet=self._inference_unet(), scheduler=self.noise_scheduler, mel_config=self.mel_config,
                           genres=self.genres, bits=self.data.bits, training=record,
                           quality=self._quality_fences())  # fmt: skip

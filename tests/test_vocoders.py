@@ -283,6 +283,18 @@ def test_a_diverged_vocoder_run_stops_with_one_line_and_saves_nothing(music_fold
         assert all(torch.isfinite(tensor).all() for tensor in load_file(folder / "generator.safetensors").values())
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is refused only without a GPU")
+def test_fp16_without_a_gpu_is_refused_in_one_line_before_anything_is_written(music_folder, tmp_path):
+    """The diffusion trainer's rule (`runs.make_accelerator`): accelerate would train in fp32 without a word."""
+    from audiodiff.vocoder_training.trainer import VocoderTrainingError
+
+    with pytest.raises(
+        VocoderTrainingError, match="^--mixed-precision fp16 needs a CUDA GPU; on cpu use bf16 or auto$"
+    ):
+        _tiny_run(music_folder, tmp_path / "run", mixed_precision="fp16")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_vocoder_run_into_a_folder_another_run_holds_is_refused(music_folder, tmp_path):
     import os
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from audiodiff.config import ConfigError, MelConfig
+from audiodiff.runtime import MIXED_PRECISIONS
 from audiodiff.utils import first_line
 
 if TYPE_CHECKING:
@@ -128,6 +129,16 @@ def out_option(help_text: str = "Output folder.", required: bool = True, default
         help=help_text,
         **keywords,
     )
+
+
+# --mixed-precision of `train`, `finetune`, `distill` and `train-vocoder` (None: the preset's).
+MIXED_PRECISION_OPTION = click.option(
+    "--mixed-precision",
+    type=click.Choice(MIXED_PRECISIONS),
+    default=None,
+    help="bf16 autocast (a GPU, or a CPU: fast only with AMX), fp16 (GPU), or auto: bf16 where the device runs it "
+    "fast, fp32 elsewhere.",
+)
 
 
 def seed_option(function: Callable) -> Callable:

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, POSITIVE, SEED, FiniteFloat, out_option, share, share_options
+from audiodiff.cli.common import (
+    COUNT,
+    MIXED_PRECISION_OPTION,
+    POSITIVE,
+    SEED,
+    FiniteFloat,
+    out_option,
+    share,
+    share_options,
+)
 from audiodiff.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 
 _NON_NEGATIVE = click.IntRange(min=0)
@@ -32,13 +41,7 @@ OVERRIDES = (
     click.option("--batch-size", type=COUNT, default=None, help="Images per device per micro-batch."),
     click.option("--gradient-accumulation-steps", type=COUNT, default=None, help="Micro-batches per optimizer step."),
     click.option("--learning-rate", type=POSITIVE, default=None, help="Peak AdamW learning rate."),
-    click.option(
-        "--mixed-precision",
-        type=click.Choice(["no", "fp16", "bf16", "auto"]),
-        default=None,
-        help="bf16 autocast (a GPU, or a CPU: fast only with AMX), fp16 (GPU), or auto: bf16 where the device runs it "
-        "fast, fp32 elsewhere.",
-    ),
+    MIXED_PRECISION_OPTION,
     click.option(
         "--checkpoint-every", type=_NON_NEGATIVE, default=None, help="Steps between checkpoints (0: only at the end)."
     ),

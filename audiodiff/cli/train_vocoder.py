@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, out_option, share, share_options
+from audiodiff.cli.common import (
+    COUNT,
+    FIRST_ARGUMENT,
+    MIXED_PRECISION_OPTION,
+    SEED,
+    RenamedOptions,
+    out_option,
+    share,
+    share_options,
+)
 
 
 @click.command("train-vocoder", cls=RenamedOptions, renamed={"--from": FIRST_ARGUMENT})
@@ -30,7 +39,7 @@ from audiodiff.cli.common import COUNT, FIRST_ARGUMENT, SEED, RenamedOptions, ou
 @click.option("--config", "config_name", default="cpu", help="Vocoder preset (configs/vocoder/NAME.yaml) or YAML.")
 @click.option("--max-steps", type=COUNT, default=None, help="Training steps (overrides the preset).")
 @click.option("--batch-size", type=COUNT, default=None, help="Segments per step (overrides the preset).")
-@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="GPU only.")
+@MIXED_PRECISION_OPTION
 @click.option("--seed", type=SEED, default=None, help="Seed of the data draws and the initial weights.")
 @click.option(
     "--resume",

@@ -40,6 +40,7 @@ from audiodiff.checkpoints import (
 from audiodiff.config import ConfigError, MelConfig, load_dataclass, read_yaml, resolve_config_file
 from audiodiff.optimizer_steps import FusedEMA, adamw
 from audiodiff.runs import RUN_FILE, RunFolderHolder, make_accelerator
+from audiodiff.runtime import MIXED_PRECISIONS
 from audiodiff.utils import atomic_folder, first_line
 from audiodiff.vocoder_training.data import VocoderData, build_data
 from audiodiff.vocoder_training.discriminators import (
@@ -121,8 +122,8 @@ class VocoderTrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.adversarial_start is not None and self.adversarial_start < 0:
             raise ConfigError(f"adversarial_start must be at least 0 (or null: never), got {self.adversarial_start}")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ConfigError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ConfigError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, **overrides: Any) -> VocoderTrainConfig:
@@ -199,7 +200,7 @@ class VocoderTrainer(RunFolderHolder):
         self.mel_config = data.mel_config
         self.run_info = run_info
         self.progress = progress
-        self.accelerator = make_accelerator(self.out_dir, config.mixed_precision)
+        self.accelerator = make_accelerator(self.out_dir, config.mixed_precision, self.error)
         mel = self.mel_config
         # Initial weights from the run's seed, without leaving the global RNG changed for the caller.
         with torch.random.fork_rng(devices=[]):
