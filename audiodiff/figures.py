@@ -45,6 +45,19 @@ def colourise(image: torch.Tensor) -> np.ndarray:
 
 
 # --- the evaluation report figure -------------------------------------------------------------------------------------
+def wrap_text(text: str, font, width: float, indent: str = "    ") -> list[str]:
+    """`text` broken at spaces into lines that `font` draws at most `width` pixels wide, continuation lines starting
+    with `indent` (a word longer than the width stays whole on its own line)."""
+    words, lines, line = text.split(" "), [], ""
+    for word in words:
+        candidate = f"{line} {word}" if line else word
+        if line and font.getlength(candidate) > width:
+            lines.append(line)
+            candidate = indent + word
+        line = candidate
+    return [*lines, line]
+
+
 def render_figure(
     generated: ClipSet,
     reference: ClipSet,
@@ -64,7 +77,6 @@ def render_figure(
     except TypeError:  # Pillow without FreeType: the bitmap font
         font = title_font = ImageFont.load_default()
     margin, label_width, line_height, caption = 12, 90, 18, 22
-    lines = list(lines)
     x_res = reference.images.shape[-1]
     stretch = max(1.0, min(generated.images.shape[-1] / x_res, 4.0))  # long clips are drawn wider
     generated_width = int(tile * stretch)
@@ -72,6 +84,7 @@ def render_figure(
     order = _figure_order(generated, report)[: max(per_row, columns if stretch == 1 else 2 * per_row)]
     generated_rows = -(-len(order) // per_row)
     width = max(label_width + max(columns * (tile + margin), per_row * (generated_width + margin)) + margin, 980)
+    lines = [part for line in lines for part in wrap_text(line, font, width - 2 * margin)]
     height = margin + 26 + (generated_rows + 1) * (tile + caption) + margin + line_height * len(lines) + margin
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
@@ -136,12 +149,10 @@ def render_copy_pairs(
         font = ImageFont.load_default(size=13)
     except TypeError:  # Pillow without FreeType: the bitmap font
         font = ImageFont.load_default()
-    import textwrap
-
     margin, caption, line_height = 12, 22, 18
-    header = textwrap.wrap(summary, 110)
-    top = margin + line_height * len(header) + 6
     width = max(2 * tile + 3 * margin + 260, 780)
+    header = wrap_text(summary, font, width - 2 * margin, indent="") if summary else []
+    top = margin + line_height * len(header) + 6
     height = top + max(1, len(pairs)) * (tile + caption + margin) + margin
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)

@@ -39,3 +39,22 @@ def test_spectrogram_picture_has_a_time_axis_and_highlights_a_range():
     shaded = np.asarray(spectrogram_picture(image, 0.1, height=96, highlight=(1.0, 2.0)))
     inside, outside = shaded[48, 45], shaded[48, 150]  # 1.5 s and 5 s into the clip
     assert inside.sum() > outside.sum()
+
+
+def test_long_text_lines_are_wrapped_to_the_figure_width():
+    from PIL import ImageFont
+
+    from audiodiff.figures import wrap_text
+
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:
+        font = ImageFont.load_default()
+    text = "copies: 3 of 12 generated windows are within 6.10 dB of a training window " * 4
+    lines = wrap_text(text.strip(), font, 400)
+    assert len(lines) > 1
+    assert all(font.getlength(line) <= 400 for line in lines)
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert " ".join(line.strip() for line in lines) == text.strip()  # no word lost or split
+    assert wrap_text("short", font, 400) == ["short"]
+    assert wrap_text("a" * 200, font, 50) == ["a" * 200]  # one word wider than the width stays whole
