@@ -43,9 +43,10 @@ EXPORT = Path(__file__).resolve().parents[1] / "audiodiff" / "pretrained" / "bas
 # The sampler "auto" uses for the exported weights: `bench_base.py --also-scheduler dpm-sde` measured it better than
 # the default (dpm) on every genre's minimum (BENCHMARKS.md, "The shipped base model"). Measure again for new weights.
 RECOMMENDED_SAMPLER = "dpm-sde"
-# Its steps: 40 against its own 20 took the cinematic clips flagged as blurred from 69% to 0% and the electronic genre
-# share from 0.82 to 0.93 (`bench_base.py --also-scheduler dpm-sde --also-steps 40`, BENCHMARKS.md).
-RECOMMENDED_STEPS = 40
+# Its steps: for the 9000-step weights, 60 against 40 took the cinematic clips flagged as blurred from 9% to 0% and the
+# worst COLA precision ratio from 0.65 to 0.78 (`bench_base.py --also-scheduler dpm-sde --also-steps 60`, BENCHMARKS.md;
+# for the 3000-step weights before them, 40 against 20 had taken that flagged share from 69% to 0%).
+RECOMMENDED_STEPS = 60
 
 
 def licensed_split(collection: Path) -> dict[str, dict[str, list[str]]]:

@@ -101,21 +101,21 @@ def test_the_base_recommends_its_sampler_and_auto_uses_it(tmp_path):
 
 
 def test_the_base_recommends_its_steps_for_its_sampler_only(tmp_path):
-    """The base's folder also records the steps measured best with its sampler (40 for dpm-sde, against the
+    """The base's folder also records the steps measured best with its sampler (60 for dpm-sde, against the
     sampler's own 20): "auto" and "dpm-sde" default to them, other samplers keep their own, a save keeps them, a
     value that is no whole number of steps within the training timesteps or has no sampler beside it is refused."""
     pipeline = AudioDiffusionPipeline.from_pretrained(DEFAULT_BASE)
-    assert pipeline.sampler_steps == 40 and SCHEDULERS["dpm-sde"].steps == 20
-    assert pipeline.set_scheduler("auto").default_steps == 40 == pipeline.steps_for("auto")
-    assert pipeline.set_scheduler("dpm-sde").default_steps == 40
+    assert pipeline.sampler_steps == 60 and SCHEDULERS["dpm-sde"].steps == 20
+    assert pipeline.set_scheduler("auto").default_steps == 60 == pipeline.steps_for("auto")
+    assert pipeline.set_scheduler("dpm-sde").default_steps == 60
     assert pipeline.set_scheduler("dpm").default_steps == 20 == pipeline.steps_for("dpm")
     pipeline.save_pretrained(tmp_path / "copy")
-    assert json.loads((tmp_path / "copy" / "audiodiff.json").read_text())["sampler_steps"] == 40
-    assert AudioDiffusionPipeline.from_pretrained(tmp_path / "copy", scheduler="auto").default_steps == 40
+    assert json.loads((tmp_path / "copy" / "audiodiff.json").read_text())["sampler_steps"] == 60
+    assert AudioDiffusionPipeline.from_pretrained(tmp_path / "copy", scheduler="auto").default_steps == 60
     for bad in (0, 1001, 2.5, True):
         with pytest.raises(ValueError, match="recommended sampler steps must be a whole number from 1 to 1000"):
             pipeline.sampler_steps = bad
-    assert pipeline.sampler_steps == 40
+    assert pipeline.sampler_steps == 60
     pipeline.sampler = "dpm"
     assert pipeline.sampler_steps is None  # measured for dpm-sde, they say nothing of dpm
     pipeline.sampler = None

@@ -318,7 +318,7 @@ def scheduler_option(default: str | None = None, choices: list[str] | None = Non
         type=click.Choice(choices or scheduler_names()),
         default=default or AUTO_SCHEDULER,
         help=f"Sampler: {AUTO_SCHEDULER} = the sampler the model's folder recommends (audiodiff-base-64: dpm-sde, "
-        "40 steps), "
+        "60 steps), "
         f"else {DEFAULT_SCHEDULER}, or a distilled student's own few-step sampler (the default); "
         f"{describe_schedulers()}; saved = the folder's own.",
     )
