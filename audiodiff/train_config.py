@@ -214,7 +214,9 @@ class TrainConfig:
         if self.epoch_sampling not in EPOCH_SAMPLING:
             raise ConfigError(f"epoch_sampling must be one of {EPOCH_SAMPLING}, got {self.epoch_sampling!r}")
         if self.mixed_precision not in MIXED_PRECISIONS:
-            raise ConfigError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
+            raise ConfigError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, got {self.mixed_precision!r}"
+            )
         if not 0.0 <= self.guidance_dropout < 1.0:
             raise ConfigError("guidance_dropout must be in [0, 1)")
 

@@ -152,12 +152,22 @@ def export_pipeline(run: Path, target: Path, split: dict) -> dict:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     pipeline.unet.half()
     pipeline.save_pretrained(target)
+    forget_source(target)
     if kept is not None:
         card.write_text(kept)
     curve = [sum(losses[i : i + 50]) / len(losses[i : i + 50]) for i in range(0, len(losses), 50)]
     record = {**summary, "loss_every_50_steps": curve, "machine": environment_info(), "split": split}
     (target / "training.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return summary
+
+
+def forget_source(folder: Path) -> None:
+    """Drop the `_name_or_path` diffusers writes into a saved folder's configs: the local path the run was loaded
+    from, which means nothing in a shipped copy."""
+    for path in [folder / "model_index.json", *folder.glob("*/config.json")]:
+        config = json.loads(path.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def stage_export(args) -> None:

@@ -49,6 +49,11 @@ def test_the_base_ships_as_fp16_safetensors_under_25_mb_with_its_model_card(base
     assert base.quality and "fences" in base.quality
     training = json.loads((folder / "training.json").read_text())
     assert training["steps"] == base.training["steps"] and training["samples_seen"] >= 16 * training["steps"]
+    # No record of the machine it was made on names a local path (diffusers' `_name_or_path` included).
+    for record in folder.rglob("*.json"):
+        text = record.read_text()
+        local = [root for root in ("/tmp", "/root", "/home") if f'"{root}' in text]
+        assert "_name_or_path" not in text and not local, record
 
 
 def test_a_local_folder_of_the_same_name_wins(tmp_path, monkeypatch):

@@ -342,7 +342,7 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
         ),
         ("snr_gamma: 0", "snr_gamma must be a positive number (or null for uniform weighting), got 0.0"),
         ("noise_offset: 1.5", "noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got 1.5"),
-        ("mixed_precision: fp8", "mixed_precision must be no, fp16, bf16 or auto, got 'fp8'"),
+        ("mixed_precision: fp8", "mixed_precision must be one of no, fp16, bf16, auto, got 'fp8'"),
     ],
 )
 def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):

@@ -59,7 +59,7 @@ def sampler_options(default_scheduler: str | None = None, schedulers: list[str] 
             type=click.IntRange(min=1),
             default=None,
             help="Sampler steps, at most the model's training timesteps (1000). Default: those the model's folder "
-            "recommends for its sampler (audiodiff-base-64: 40 with dpm-sde), else the scheduler's (20 for "
+            "recommends for its sampler (audiodiff-base-64: 60 with dpm-sde), else the scheduler's (20 for "
             "ddpm-fast, dpm and the other fast solvers, 50 for ddim, 1000 for ddpm).",
         )(function)
         return common.scheduler_option(default_scheduler, schedulers)(function)

@@ -123,7 +123,9 @@ class VocoderTrainConfig:
         if self.adversarial_start is not None and self.adversarial_start < 0:
             raise ConfigError(f"adversarial_start must be at least 0 (or null: never), got {self.adversarial_start}")
         if self.mixed_precision not in MIXED_PRECISIONS:
-            raise ConfigError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
+            raise ConfigError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, got {self.mixed_precision!r}"
+            )
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, **overrides: Any) -> VocoderTrainConfig:
