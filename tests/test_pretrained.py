@@ -105,6 +105,17 @@ def test_the_base_recommends_its_sampler_and_auto_uses_it(tmp_path):
     assert result.exit_code == 2 and "recommended sampler 'fastest' is not one of" in result.output
 
 
+def test_the_help_names_the_sampler_and_steps_the_base_records():
+    """`--scheduler` and `--steps` help name the base's recommended sampling in words; they follow its folder."""
+    base = AudioDiffusionPipeline.from_pretrained(DEFAULT_BASE)
+    def squeezed(text):  # click wraps help anywhere, after hyphens too
+        return "".join(text.split())
+
+    text = squeezed(invoke("generate", "--help").output)
+    assert squeezed(f"{DEFAULT_BASE}: {base.sampler}, {base.sampler_steps} steps") in text
+    assert squeezed(f"{DEFAULT_BASE}: {base.sampler_steps} with {base.sampler}") in text
+
+
 def test_the_base_recommends_its_steps_for_its_sampler_only(tmp_path):
     """The base's folder also records the steps measured best with its sampler (60 for dpm-sde, against the
     sampler's own 20): "auto" and "dpm-sde" default to them, other samplers keep their own, a save keeps them, a
