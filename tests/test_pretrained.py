@@ -108,6 +108,7 @@ def test_the_base_recommends_its_sampler_and_auto_uses_it(tmp_path):
 def test_the_help_names_the_sampler_and_steps_the_base_records():
     """`--scheduler` and `--steps` help name the base's recommended sampling in words; they follow its folder."""
     base = AudioDiffusionPipeline.from_pretrained(DEFAULT_BASE)
+
     def squeezed(text):  # click wraps help anywhere, after hyphens too
         return "".join(text.split())
 
