@@ -126,5 +126,7 @@ def test_every_shipped_training_preset_loads_and_names_a_known_schedule():
         config = TrainConfig.load(preset.stem)
         assert config.lr_scheduler in {kind.value for kind in SchedulerType}, preset.name
     gpu = TrainConfig.load("base-gpu")
-    assert (gpu.model, gpu.prediction_type, gpu.snr_gamma) == ("small-64", "v_prediction", 5.0)  # base's recipe
+    base = TrainConfig.load("base")
+    assert (gpu.model, gpu.prediction_type, gpu.snr_gamma) == (base.model, "v_prediction", 5.0)  # base's recipe
+    assert base.model == "medium-64"  # the shipped base's architecture (audiodiff/pretrained/base-64)
     assert gpu.lr_scheduler == "constant_with_warmup" and gpu.checkpoint_every > 0
