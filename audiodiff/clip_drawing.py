@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # Seeds drawn for the user stay below 2**31 so that they are short to type; any seed below 2**63 works.
 RANDOM_SEED_LIMIT = 2**31 - 1
 # The longest clip `generate` makes. A long clip is denoised as one batch of overlapping windows, so memory and the
-# time of a step grow with its length: on the demo's model (3.7 M parameters, 64 bands, CPU, one clip at once) the
+# time of a step grow with its length: on small-64 (3.7 M parameters, 64 bands, CPU, one clip at once), the
 # peak was 0.98 GB at 1 s, 1.66 GB at 60 s, 2.18 GB at 120 s, 3.57 GB at 240 s: about 1 GB + 11 MB per second of
 # clip, so 4.2 GB at 300 s (600 s took 7 GB and 65 s per step), and clips sampled at once add up. 300 s (five
 # minutes, 200 demo slices) still fits a laptop's memory.

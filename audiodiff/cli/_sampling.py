@@ -201,7 +201,7 @@ def announce(pipeline, count: int, steps: int | None, seconds: float | None, ove
     click.echo(
         f"{count} clip(s) of {length}, {steps} steps: {total} model windows in all ({windows} per step per clip, "
         f"{at_once} clip(s) at once: memory grows with seconds x clips at once, about 11 MB per second of clip on "
-        "the demo's 3.7 M-parameter model); each clip is written as soon as it is done",
+        "a 64-band small-64 model, 3.7 M parameters); each clip is written as soon as it is done",
         err=True,
     )
 
