@@ -12,7 +12,9 @@ every count. Through the CLI, timed, with the peak memory of each command:
    `--random-offsets`, with `--old` the issue's old preset (6 optimizer steps, `--max-steps 6`), and with
    `--genre-init` the new genre's class row started from the unconditional label (`--genre-init unconditional`)
    instead of the default, the closest label (printed); each `--variant 'LABEL=OPTIONS'` one more fine-tune of the
-   largest count with those options (`--add` keeps the last run's sets and runs only the variants);
+   largest count with those options (`--add` keeps the last run's sets and runs only the variants), and
+   `'LABEL=OPTIONS :: GENERATE OPTIONS'` samples it with those `generate` options too (variants with the same
+   finetune options share one fine-tune: one model sampled at several guidance scales);
 3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
    closest genre it knows) and unconditional;
 4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
@@ -120,9 +122,11 @@ def main() -> None:
     parser.add_argument("--genre-init", action="store_true",
                         help="also start the new genre's class row from the unconditional label (the default: the "
                         "closest known label) and compare")  # fmt: skip
-    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OPTIONS",
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OPTIONS[ :: GENERATE OPTIONS]",
                         help="also fine-tune the largest count with these finetune options, e.g. 'lr 3e-4="
-                        "--learning-rate 3e-4' (repeatable; the set is named '10 songs, LABEL')")  # fmt: skip
+                        "--learning-rate 3e-4', and sample it with these generate options, e.g. ':: --guidance 2' "
+                        "(repeatable; the set is named '10 songs, LABEL'; the same finetune options train once)"
+                        )  # fmt: skip
     parser.add_argument("--add", action="store_true",
                         help="keep the last run: fine-tune and generate only the --variant runs, then score every "
                         "set again (as --rescore)")  # fmt: skip
@@ -141,15 +145,16 @@ def main() -> None:
     held_out = files[most:]
     print(f"{args.package}: fine-tuning on the first {args.songs} tracks, {len(held_out)} held out")
     variants = [parsed_variant(text, most) for text in args.variant]
+    args.models = {}
     if args.rescore:
         return report(args, *rescored_sets(args, counts))
     if args.add:
         if not variants:
             parser.error("--add needs at least one --variant")
         sets, training_of, datasets, plans = rescored_sets(args, counts)
-        for label, count, options in variants:
-            plans[label] = fine_tuned(args, label, datasets[count], options)
-            sets[label] = generated(args, model_folder(label), ["--genre", args.genre], label)
+        plans.update(fine_tuned_variants(args, variants, datasets))
+        for label, count, _, generate in variants:
+            sets[label] = generated(args, args.models[label], ["--genre", args.genre, *generate], label)
             training_of[label] = datasets[count]
         return report(args, sets, training_of, datasets, plans)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -178,11 +183,13 @@ def main() -> None:
     runs += [(f"{most} songs, old preset (6 steps)", most, ["--max-steps", 6])] if args.old else []
     runs += [(f"{most} songs, new genre from unconditional", most, ["--genre-init", "unconditional"])
              ] if args.genre_init else []  # fmt: skip
-    runs += variants
     models, plans = [], {}
     for label, count, options in runs:
         plans[label] = fine_tuned(args, label, datasets[count], options)
         models.append((label, model_folder(label), ["--genre", args.genre], count))
+    plans.update(fine_tuned_variants(args, variants, datasets))
+    models += [(label, args.models[label], ["--genre", args.genre, *generate], count)
+               for label, count, _, generate in variants]  # fmt: skip
     models += [("base, electronic", DEFAULT_BASE, ["--genre", "electronic"], most),
                ("base, unconditional", DEFAULT_BASE, [], most)]  # fmt: skip
     mel = MelConfig.load(shipped_folder(DEFAULT_BASE) / "mel" / "mel_config.json")
@@ -197,12 +204,29 @@ def main() -> None:
     report(args, sets, training_of, datasets, plans)
 
 
-def parsed_variant(text: str, count: int) -> tuple[str, int, list[str]]:
-    """A `--variant 'LABEL=OPTIONS'` as a run: ('COUNT songs, LABEL', COUNT, the options split on spaces)."""
+def parsed_variant(text: str, count: int) -> tuple[str, int, list[str], list[str]]:
+    """A `--variant 'LABEL=OPTIONS[ :: GENERATE OPTIONS]'` as a run: ('COUNT songs, LABEL', COUNT, the finetune
+    options split on spaces, the generate options)."""
     label, separator, options = text.partition("=")
+    options, _, generate = options.partition("::")
     if not separator or not label.strip() or not options.split():
         raise SystemExit(f"--variant {text!r}: expected LABEL=OPTIONS, e.g. 'lr 3e-4=--learning-rate 3e-4'")
-    return f"{count} songs, {label.strip()}", count, options.split()
+    return f"{count} songs, {label.strip()}", count, options.split(), generate.split()
+
+
+def fine_tuned_variants(args, variants, datasets: dict) -> dict[str, dict]:
+    """Fine-tune each `--variant` (variants with the same count and finetune options share the first one's model:
+    one fine-tune sampled with several generate options); the plans by label, and `args.models` by label."""
+    plans, trained = {}, {}
+    for label, count, options, _ in variants:
+        key = (count, tuple(options))
+        if key not in trained:
+            trained[key] = label
+            plans[label] = fine_tuned(args, label, datasets[count], options)
+        else:
+            plans[label] = dict(plans[trained[key]])
+        args.models[label] = model_folder(trained[key])
+    return plans
 
 
 def model_folder(label: str) -> Path:
