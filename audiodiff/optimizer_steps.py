@@ -45,3 +45,15 @@ class FusedEMA(EMAModel):
             torch._foreach_lerp_(trained_shadows, trained, 1.0 - decay)
         if frozen:
             torch._foreach_copy_(frozen_shadows, frozen)
+
+
+def parameter_groups(model, parameters: list, config) -> list:
+    """The optimizer's parameter groups for training `parameters` of `model` with `config` (a `TrainConfig`): the
+    parameters as they are, or, when `config.class_embedding_lr_scale` is not 1 and the model's genre embedding
+    (`class_embedding`) is among them, two groups, the embedding's at `learning_rate * class_embedding_lr_scale`."""
+    weight = getattr(getattr(model, "class_embedding", None), "weight", None)
+    scale = config.class_embedding_lr_scale
+    if scale == 1.0 or weight is None or not any(parameter is weight for parameter in parameters):
+        return parameters
+    rest = [parameter for parameter in parameters if parameter is not weight]
+    return [{"params": rest}, {"params": [weight], "lr": config.learning_rate * scale}]

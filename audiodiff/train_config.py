@@ -43,7 +43,10 @@ class TrainConfig:
     rank); the saved folder holds the merged weights and the adapter alone in `lora/`. `genre_init`: where the class
     row of a genre new to a pretrained genre-conditioned model starts: `closest` (the known genre, or the
     unconditional label, under which the model denoises the new genre's images best: `objective.label_losses`),
-    `unconditional`, or a known genre's name.
+    `unconditional`, or a known genre's name. `class_embedding_lr_scale`: the genre labels' embedding rows
+    (`class_embedding`) train at this multiple of `learning_rate`: a label is one vector against millions of shared
+    weights, and at the shared weights' rate a new genre's row hardly moves (the fine-tune then teaches the whole
+    network the songs, whatever the label).
 
     The recipe options of the training-improvements study (README, "Training recipe options"):
     - `prediction_type`: what the UNet predicts, `epsilon` (the noise, Ho et al. 2020), `v_prediction` (Salimans and
@@ -82,6 +85,7 @@ class TrainConfig:
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-4
+    class_embedding_lr_scale: float = 1.0
     weight_decay: float = 1e-6
     adam_beta1: float = 0.95
     adam_beta2: float = 0.999
@@ -169,7 +173,7 @@ class TrainConfig:
             raise ConfigError("lora_alpha needs lora_rank (LoRA is off without a rank)")
         if self.warmup_fraction is not None and not 0 <= self.warmup_fraction < 1:
             raise ConfigError(f"warmup_fraction must be in [0, 1) (or null), got {self.warmup_fraction}")
-        for name in ("learning_rate", "adam_epsilon"):
+        for name in ("learning_rate", "adam_epsilon", "class_embedding_lr_scale"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
         for name in ("weight_decay", "max_grad_norm"):

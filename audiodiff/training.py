@@ -53,7 +53,7 @@ from audiodiff.objective import (  # noqa: F401 - re-exported: these lived here
 from audiodiff.objective import check_schedule as _check_schedule  # noqa: F401
 from audiodiff.objective import finetune_noise_scheduler as _finetune_noise_scheduler  # noqa: F401
 from audiodiff.objective import make_noise_scheduler as _make_noise_scheduler  # noqa: F401
-from audiodiff.optimizer_steps import FusedEMA, adamw
+from audiodiff.optimizer_steps import FusedEMA, adamw, parameter_groups
 from audiodiff.runs import RUN_FILE, RunFolderHolder, make_accelerator  # noqa: F401 - RUN_FILE re-exported
 from audiodiff.runs import same_source as _same_source  # noqa: F401
 from audiodiff.schedulers import AUTO_SCHEDULER
@@ -110,7 +110,7 @@ class Trainer(RunFolderHolder):
         parameters = list(unet.parameters())
         if config.lora_rank is not None:  # the base frozen; the adapter (and the class embedding) trained
             parameters = lora.add_adapter(unet, config.lora_rank, config.lora_alpha, seed=config.seed)
-        optimizer = adamw(parameters, self.accelerator.device, lr=config.learning_rate,
+        optimizer = adamw(parameter_groups(unet, parameters, config), self.accelerator.device, lr=config.learning_rate,
                           betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.weight_decay,
                           eps=config.adam_epsilon)  # fmt: skip
         from diffusers.optimization import get_scheduler
