@@ -227,6 +227,37 @@ def test_finetune_adds_a_genre_the_base_does_not_know(data, tmp_path):
     assert images.images[0].size == (MEL.x_res, MEL.y_res)
 
 
+def test_class_embedding_lr_scale_moves_the_new_genre_row_and_only_it_further(data, tmp_path):
+    """At the shared weights' learning rate a new genre's row hardly moves; `class_embedding_lr_scale` trains the
+    embedding at a multiple of it, in its own optimizer group. With no label dropout the other rows get no gradient
+    and stay (AdamW's decoupled weight decay aside)."""
+    from audiodiff.optimizer_steps import parameter_groups
+
+    train(tiny_config(conditional=True, max_steps=2, num_samples=0), data, tmp_path / "base", progress=False)
+    theirs = dataclasses.replace(data, genres=["beats", "pads", "strings"])
+    moved = {}
+    for scale in (1.0, 100.0):
+        config = tiny_config(max_steps=4, num_samples=0, genre_init="unconditional", guidance_dropout=0.0,
+                             class_embedding_lr_scale=scale)  # fmt: skip
+        tuned = Trainer.start(config, theirs, tmp_path / f"tuned-{scale:g}", pretrained=str(tmp_path / "base"),
+                              genre="strings", progress=False)  # fmt: skip
+        groups = tuned.optimizer.param_groups
+        if scale == 1.0:
+            assert len(groups) == 1
+        else:
+            assert [len(group["params"]) for group in groups][1:] == [1]
+            assert groups[1]["params"][0] is tuned.accelerator.unwrap_model(tuned.unet).class_embedding.weight
+        start = tuned.unet.class_embedding.weight.detach().clone()
+        tuned.run()
+        rows = tuned.accelerator.unwrap_model(tuned.unet).class_embedding.weight.detach()
+        moved[scale] = float((rows[3] - start[3]).norm())
+        others = [0, 1, 2, 4]
+        torch.testing.assert_close(rows[others], start[others], rtol=1e-4, atol=1e-6)
+    assert moved[100.0] > 10 * moved[1.0] > 0
+    plain = [torch.nn.Parameter(torch.zeros(1))]  # a model without a genre embedding: one group, as given
+    assert parameter_groups(torch.nn.Linear(2, 2), plain, tiny_config(class_embedding_lr_scale=5.0)) is plain
+
+
 def test_new_genre_row_starts_where_genre_init_says(data, tmp_path):
     import diffusers
 
@@ -343,6 +374,7 @@ def test_finetune_cli_from_reference_format_bin_weights(dataset_dir, data, tmp_p
         ("snr_gamma: 0", "snr_gamma must be a positive number (or null for uniform weighting), got 0.0"),
         ("noise_offset: 1.5", "noise_offset must be in [0, 1] (0 turns it off; 0.05 to 0.1 is usual), got 1.5"),
         ("mixed_precision: fp8", "mixed_precision must be one of no, fp16, bf16, auto, got 'fp8'"),
+        ("class_embedding_lr_scale: 0", "class_embedding_lr_scale must be a positive number, got 0.0"),
     ],
 )
 def test_config_values_are_checked_against_their_types_and_ranges(tmp_path, line, message):
