@@ -119,7 +119,7 @@ def main() -> None:
         real = codec.encode(torch.from_numpy(excerpts(tracks, mel, 1, 4 * args.clips, generator)))
         shuffled = real[..., torch.randperm(real.shape[-1], generator=generator)]
         whole = codec.encode(torch.from_numpy(excerpts(tracks, mel, slices, 2 * args.clips, generator)))[..., :frames]
-        whole_shuffled = whole[..., torch.randperm(frames, generator=generator)]
+        whole_shuffled = whole[..., torch.randperm(whole.shape[-1], generator=generator)]
         real_sets = {
             "real slices": real,
             "real slices, frames shuffled": shuffled,
