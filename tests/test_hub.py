@@ -115,7 +115,8 @@ def test_the_card_of_a_trained_folder_states_its_genres_settings_data_and_recipe
     with Image.open(root / "run" / "examples.png") as sheet:  # one coloured 128-pixel cell, captioned
         assert sheet.mode == "RGB" and sheet.size == (6 + 128 + 6, 128 + 14 + 12)
     # How to use it names the repository it was pushed to.
-    assert f'AudioDiffusionPipeline.from_pretrained("{REPO}", scheduler="auto")' in card and f"audiodiff generate {REPO}" in card
+    assert f'AudioDiffusionPipeline.from_pretrained("{REPO}", scheduler="auto")' in card
+    assert f"audiodiff generate {REPO}" in card
     assert "State your data's licence" not in card
     assert f"card: {root / 'run' / 'README.md'}" in output
 
