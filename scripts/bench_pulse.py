@@ -48,20 +48,14 @@ def summary(values: torch.Tensor) -> str:
     return f"{values.median():.3f} ({values.quantile(0.25):.3f}-{values.quantile(0.75):.3f})"
 
 
-def model_slices(pipeline, genre: str, clips: int, seed: int, steps: int | None = None) -> torch.Tensor:
-    """`clips` single slices of `genre`, `(clips, 1, height, width)` in [-1, 1]."""
+def model_clips(
+    pipeline, genre: str, clips: int, seed: int, steps: int | None = None, seconds: float | None = None
+) -> torch.Tensor:
+    """`clips` clips of `genre`, `(clips, 1, height, frames)` in [-1, 1]: single slices, or with `seconds` clips that
+    long denoised jointly in overlapping windows (the pipeline's long-clip path); `steps` sampler steps."""
     return torch.cat([
-        pipeline(batch_size=min(BATCH, clips - start), genre=genre, num_inference_steps=steps, output_type="pt",
-                 generator=torch.Generator().manual_seed(seed + start)).images
-        for start in range(0, clips, BATCH)
-    ])  # fmt: skip
-
-
-def joint_clips(pipeline, genre: str, clips: int, seed: int, seconds: float) -> torch.Tensor:
-    """`clips` clips of `seconds` denoised jointly in overlapping windows (the pipeline's long-clip path)."""
-    return torch.cat([
-        pipeline(batch_size=min(BATCH, clips - start), genre=genre, seconds=seconds, output_type="pt",
-                 generator=torch.Generator().manual_seed(seed + start)).images
+        pipeline(batch_size=min(BATCH, clips - start), genre=genre, num_inference_steps=steps, seconds=seconds,
+                 output_type="pt", generator=torch.Generator().manual_seed(seed + start)).images
         for start in range(0, clips, BATCH)
     ])  # fmt: skip
 
@@ -129,9 +123,9 @@ def main() -> None:
         pulses = {name: pulse_clarity(images, mel.top_db, rate) for name, images in real_sets.items()}
         timings = {}
         seconds = f"{args.seconds:g} s"
-        runs = [("model slices (auto sampler)", "auto", model_slices, {"clips": 4 * args.clips})]
-        runs += [("model slices (1000-step DDPM)", "ddpm", model_slices, {"steps": 1000})] if args.ddpm else []
-        runs += [(f"model {seconds}, joint", "auto", joint_clips, {"seconds": args.seconds})]
+        runs = [("model slices (auto sampler)", "auto", model_clips, {"clips": 4 * args.clips})]
+        runs += [("model slices (1000-step DDPM)", "ddpm", model_clips, {"steps": 1000})] if args.ddpm else []
+        runs += [(f"model {seconds}, joint", "auto", model_clips, {"seconds": args.seconds})]
         runs += [(f"model {seconds}, continued", "auto", continued_clips, {"frames": frames})] if args.continued else []
         for name, sampler, make, options in runs:
             pipeline.set_scheduler(sampler)

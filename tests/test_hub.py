@@ -155,7 +155,7 @@ def test_a_user_readme_is_kept_and_an_untouched_card_is_refreshed(shared, tmp_pa
     assert written_by_audiodiff(folder / "README.md")
     # An untouched card is rewritten with newer facts (here: no repository named).
     write_model_card(folder)
-    assert 'from_pretrained("model")' in (folder / "README.md").read_text()
+    assert 'from_pretrained("model", scheduler="auto")' in (folder / "README.md").read_text()
     # An edited card, or the user's own README, is kept, with one line saying so.
     (folder / "README.md").write_text((folder / "README.md").read_text() + "\nMy notes.\n")
     assert not written_by_audiodiff(folder / "README.md")
