@@ -102,27 +102,30 @@ def main() -> None:
     slices = round(args.seconds / mel.slice_seconds)
     frames = round(args.seconds * rate)
     split = split_tracks(collection)
+    seconds = f"{args.seconds:g} s"
+    # RESULT key -> (the set, the real set it is held against): chance is the real set's frames shuffled.
+    keys = {"slice_ratio": ("model slices (auto sampler)", "real slices"),
+            "chance_ratio": ("real slices, frames shuffled", "real slices"),
+            "joint_ratio": (f"model {seconds}, joint", f"real {seconds}, whole"),
+            "clip_chance_ratio": (f"real {seconds}, frames shuffled", f"real {seconds}, whole"),
+            "continued_ratio": (f"model {seconds}, continued", f"real {seconds}, whole"),
+            "ddpm_slice_ratio": ("model slices (1000-step DDPM)", "real slices")}  # fmt: skip
     ratios: dict[str, list[float]] = {}
-
-    def record(key: str, value: float) -> None:
-        ratios.setdefault(key, []).append(value)
-
     for genre in args.genres.split(","):
         tracks = sorted(collection / file for file in split[genre]["held_out"])
         generator = torch.Generator().manual_seed(args.seed)
         real = codec.encode(torch.from_numpy(excerpts(tracks, mel, 1, 4 * args.clips, generator)))
         shuffled = real[..., torch.randperm(real.shape[-1], generator=generator)]
-        whole = codec.encode(torch.from_numpy(excerpts(tracks, mel, slices, 2 * args.clips, generator)))[..., :frames]
+        whole = codec.encode(torch.from_numpy(excerpts(tracks, mel, slices, 2 * args.clips, generator)))
         whole_shuffled = whole[..., torch.randperm(whole.shape[-1], generator=generator)]
         real_sets = {
             "real slices": real,
             "real slices, frames shuffled": shuffled,
-            f"real {args.seconds:g} s, whole": whole,
-            f"real {args.seconds:g} s, frames shuffled": whole_shuffled,
+            f"real {seconds}, whole": whole,
+            f"real {seconds}, frames shuffled": whole_shuffled,
         }
         pulses = {name: pulse_clarity(images, mel.top_db, rate) for name, images in real_sets.items()}
         timings = {}
-        seconds = f"{args.seconds:g} s"
         runs = [("model slices (auto sampler)", "auto", model_clips, {"clips": 4 * args.clips})]
         runs += [("model slices (1000-step DDPM)", "ddpm", model_clips, {"steps": 1000})] if args.ddpm else []
         runs += [(f"model {seconds}, joint", "auto", model_clips, {"seconds": args.seconds})]
@@ -137,16 +140,9 @@ def main() -> None:
         for name, values in pulses.items():
             took = f", {timings[name] / 60:.1f} min" if name in timings else ""
             print(f"  {name}: {summary(values)} over {len(values)}{took}")
-        slice_real = float(pulses["real slices"].median())
-        clip_real = float(pulses[f"real {args.seconds:g} s, whole"].median())
-        record("slice_ratio", float(pulses["model slices (auto sampler)"].median()) / slice_real)
-        record("chance_ratio", float(pulses["real slices, frames shuffled"].median()) / slice_real)
-        record("joint_ratio", float(pulses[f"model {args.seconds:g} s, joint"].median()) / clip_real)
-        record("clip_chance_ratio", float(pulses[f"real {args.seconds:g} s, frames shuffled"].median()) / clip_real)
-        if args.continued:
-            record("continued_ratio", float(pulses[f"model {args.seconds:g} s, continued"].median()) / clip_real)
-        if args.ddpm:
-            record("ddpm_slice_ratio", float(pulses["model slices (1000-step DDPM)"].median()) / slice_real)
+        for key, (name, real_name) in keys.items():
+            if name in pulses:
+                ratios.setdefault(key, []).append(float(pulses[name].median()) / float(pulses[real_name].median()))
     worst = {key: (max(values) if "chance" in key else min(values)) for key, values in ratios.items()}
     print(result_line({key: f"{value:.3f}" for key, value in worst.items()}))
 

@@ -145,16 +145,16 @@ def main() -> None:
     held_out = files[most:]
     print(f"{args.package}: fine-tuning on the first {args.songs} tracks, {len(held_out)} held out")
     variants = [parsed_variant(text, most) for text in args.variant]
-    args.models = {}
     if args.rescore:
         return report(args, *rescored_sets(args, counts))
     if args.add:
         if not variants:
             parser.error("--add needs at least one --variant")
         sets, training_of, datasets, plans = rescored_sets(args, counts)
-        plans.update(fine_tuned_variants(args, variants, datasets))
+        variant_plans, folders = fine_tuned_variants(args, variants, datasets)
+        plans.update(variant_plans)
         for label, count, _, generate in variants:
-            sets[label] = generated(args, args.models[label], ["--genre", args.genre, *generate], label)
+            sets[label] = generated(args, folders[label], ["--genre", args.genre, *generate], label)
             training_of[label] = datasets[count]
         return report(args, sets, training_of, datasets, plans)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -187,8 +187,9 @@ def main() -> None:
     for label, count, options in runs:
         plans[label] = fine_tuned(args, label, datasets[count], options)
         models.append((label, model_folder(label), ["--genre", args.genre], count))
-    plans.update(fine_tuned_variants(args, variants, datasets))
-    models += [(label, args.models[label], ["--genre", args.genre, *generate], count)
+    variant_plans, folders = fine_tuned_variants(args, variants, datasets)
+    plans.update(variant_plans)
+    models += [(label, folders[label], ["--genre", args.genre, *generate], count)
                for label, count, _, generate in variants]  # fmt: skip
     models += [("base, electronic", DEFAULT_BASE, ["--genre", "electronic"], most),
                ("base, unconditional", DEFAULT_BASE, [], most)]  # fmt: skip
@@ -214,19 +215,15 @@ def parsed_variant(text: str, count: int) -> tuple[str, int, list[str], list[str
     return f"{count} songs, {label.strip()}", count, options.split(), generate.split()
 
 
-def fine_tuned_variants(args, variants, datasets: dict) -> dict[str, dict]:
+def fine_tuned_variants(args, variants, datasets: dict) -> tuple[dict[str, dict], dict[str, Path]]:
     """Fine-tune each `--variant` (variants with the same count and finetune options share the first one's model:
-    one fine-tune sampled with several generate options); the plans by label, and `args.models` by label."""
-    plans, trained = {}, {}
+    one fine-tune sampled with several generate options); the plans and the model folders, by label."""
+    plans, folders, first = {}, {}, {}
     for label, count, options, _ in variants:
-        key = (count, tuple(options))
-        if key not in trained:
-            trained[key] = label
-            plans[label] = fine_tuned(args, label, datasets[count], options)
-        else:
-            plans[label] = dict(plans[trained[key]])
-        args.models[label] = model_folder(trained[key])
-    return plans
+        trained = first.setdefault((count, tuple(options)), label)
+        plans[label] = fine_tuned(args, label, datasets[count], options) if trained == label else plans[trained]
+        folders[label] = model_folder(trained)
+    return plans, folders
 
 
 def model_folder(label: str) -> Path:

@@ -241,15 +241,15 @@ def test_class_embedding_lr_scale_moves_the_new_genre_row_and_only_it_further(da
                              class_embedding_lr_scale=scale)  # fmt: skip
         tuned = Trainer.start(config, theirs, tmp_path / f"tuned-{scale:g}", pretrained=str(tmp_path / "base"),
                               genre="strings", progress=False)  # fmt: skip
-        groups = tuned.optimizer.param_groups
+        groups, embedding = tuned.optimizer.param_groups, tuned.accelerator.unwrap_model(tuned.unet).class_embedding
         if scale == 1.0:
             assert len(groups) == 1
         else:
             assert [len(group["params"]) for group in groups][1:] == [1]
-            assert groups[1]["params"][0] is tuned.accelerator.unwrap_model(tuned.unet).class_embedding.weight
-        start = tuned.unet.class_embedding.weight.detach().clone()
+            assert groups[1]["params"][0] is embedding.weight
+        start = embedding.weight.detach().clone()
         tuned.run()
-        rows = tuned.accelerator.unwrap_model(tuned.unet).class_embedding.weight.detach()
+        rows = embedding.weight.detach()
         moved[scale] = float((rows[3] - start[3]).norm())
         others = [0, 1, 2, 4]
         torch.testing.assert_close(rows[others], start[others], rtol=1e-4, atol=1e-6)
