@@ -39,6 +39,7 @@ from audiodiff.evaluation.embeddings import (
     log_mel_frame_embeddings,
     parse_backend,
 )
+from audiodiff.evaluation.metrics import pairwise_log_mel_distances
 from audiodiff.evaluation.run import run_evaluation
 from audiodiff.evaluation.sets import pulse_sample, window_statistics
 from audiodiff.figures import render_figure
@@ -135,6 +136,26 @@ def test_copies_of_one_clip_have_zero_diversity_and_distinct_clips_do_not(genres
     spread = diversity(genres["beats"].images, MEL.top_db)
     assert spread["mean_pairwise_db"] > 5.0
     assert 0 < spread["closest_pair_db"] <= spread["mean_pairwise_db"]
+
+
+def test_diversity_and_leave_one_out_skip_windows_of_the_same_clip(genres):
+    # Neighbouring windows of one clip overlap almost entirely (here: the same window with a little noise); only
+    # windows of different clips are compared.
+    images = genres["beats"].images[:3]
+    noise = 0.02 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
+    windows = torch.cat([images, (images + noise).clamp(-1, 1)])  # windows i and i + 3 belong to clip i
+    clip_index = [0, 1, 2, 0, 1, 2]
+    overlapping = diversity(windows, MEL.top_db)
+    across = diversity(windows, MEL.top_db, clip_index)
+    same_clip = pairwise_log_mel_distances(images, windows[3:], MEL.top_db).diagonal()
+    assert overlapping["closest_pair_db"] == pytest.approx(float(same_clip.min()))  # two windows of one clip
+    assert across["closest_pair_db"] > float(same_clip.max()) + 3.0
+    assert across["mean_pairwise_db"] > overlapping["mean_pairwise_db"]
+    nearest = nearest_neighbour_distances(windows, windows, MEL.top_db, exclude_self=True, clip_index=clip_index)
+    own = nearest_neighbour_distances(windows, windows, MEL.top_db, exclude_self=True)
+    assert (nearest > own).all()
+    with pytest.raises(EvaluationError, match="windows of at least 2 clips"):
+        diversity(windows[[0, 3]], MEL.top_db, [0, 0])
 
 
 def test_nearest_reference_distance_catches_copied_training_clips(genres):

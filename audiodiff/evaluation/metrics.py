@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from audiodiff.evaluation.embeddings import images_to_db
@@ -80,30 +82,50 @@ def pairwise_log_mel_distances(images_a: torch.Tensor, images_b: torch.Tensor, t
     return (squared / flat_a.shape[1]).sqrt()
 
 
-def diversity(images: torch.Tensor, top_db: float) -> dict[str, float]:
+def _same_clip(clip_index: Sequence[int] | None, count: int) -> torch.Tensor:
+    """`(count, count)` True where two windows come from the same clip (`clip_index[i]`: window i's clip; None:
+    every window is its own clip, only the diagonal)."""
+    if clip_index is None:
+        return torch.eye(count, dtype=torch.bool)
+    if len(clip_index) != count:
+        raise EvaluationError(f"got {len(clip_index)} clip indices for {count} windows")
+    index = torch.as_tensor(list(clip_index))
+    return index[:, None] == index[None, :]
+
+
+def diversity(images: torch.Tensor, top_db: float, clip_index: Sequence[int] | None = None) -> dict[str, float]:
     """Mean and smallest pairwise log-mel distance (dB, `pairwise_log_mel_distances`) within one set of clips.
 
-    images: `(N, 1, n_mels, frames)`, N >= 2. `mean_pairwise_db` ~ 0 means every clip is the same clip;
-    `closest_pair_db` ~ 0 means at least two clips are (near) duplicates.
+    images: `(N, 1, n_mels, frames)`, N >= 2. clip_index: for windows cut from longer clips, the clip of each window;
+    pairs of windows of one clip are then left out (neighbouring windows of a clip overlap, and would read as
+    duplicates). `mean_pairwise_db` ~ 0 means every clip is the same clip; `closest_pair_db` ~ 0 means at least two
+    clips are (near) duplicates.
     """
     if len(images) < 2:
         raise EvaluationError(f"diversity needs at least 2 clips, got {len(images)}")
     distances = pairwise_log_mel_distances(images, images, top_db)
-    upper = torch.triu_indices(len(images), len(images), offset=1)
-    pairs = distances[upper[0], upper[1]]
+    upper = torch.triu(~_same_clip(clip_index, len(images)), diagonal=1)
+    if not upper.any():
+        raise EvaluationError("diversity needs windows of at least 2 clips, got windows of one clip")
+    pairs = distances[upper]
     return {"mean_pairwise_db": float(pairs.mean()), "closest_pair_db": float(pairs.min())}
 
 
 def nearest_neighbour_distances(
-    queries: torch.Tensor, references: torch.Tensor, top_db: float, exclude_self: bool = False
+    queries: torch.Tensor,
+    references: torch.Tensor,
+    top_db: float,
+    exclude_self: bool = False,
+    clip_index: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """For each query clip the log-mel distance (dB) to its nearest reference clip: `(Nq,)`.
 
-    With `exclude_self` (queries are the references) the diagonal is skipped: leave-one-out nearest neighbours.
+    With `exclude_self` (queries are the references) the diagonal is skipped: leave-one-out nearest neighbours; with
+    `clip_index` too (windows cut from longer clips), every window of the query's own clip is skipped.
     """
     distances = pairwise_log_mel_distances(queries, references, top_db)
     if exclude_self:
-        distances = distances + torch.diag(torch.full((len(distances),), float("inf"), dtype=distances.dtype))
+        distances = distances.masked_fill(_same_clip(clip_index, len(distances)), float("inf"))
     return distances.min(dim=1).values
 
 

@@ -406,10 +406,14 @@ def _diversity_section(sets: _Sets) -> dict[str, Any]:
     """Mean pairwise log-mel distance between generated windows, next to the same for the compared reference; and
     the distance of each generated window to its nearest reference window (copying)."""
     windows, compared, top_db = sets.windows.images, sets.compared.images, sets.top_db
-    generated_spread = diversity(windows, top_db)
-    reference_spread = diversity(compared, top_db)
+    # Windows of one clip overlap (a 6 s clip's last window starts 2 columns after the one before): only windows of
+    # different clips are compared with each other.
+    generated_spread = diversity(windows, top_db, sets.windows.clip_index)
+    reference_spread = diversity(compared, top_db, sets.compared.clip_index)
     nearest = nearest_neighbour_distances(windows, compared, top_db)
-    reference_nearest = nearest_neighbour_distances(compared, compared, top_db, exclude_self=True)
+    reference_nearest = nearest_neighbour_distances(
+        compared, compared, top_db, exclude_self=True, clip_index=sets.compared.clip_index
+    )
     spread = reference_spread["mean_pairwise_db"]
     ratio = generated_spread["mean_pairwise_db"] / spread if spread > 0 else None
     return {
