@@ -96,7 +96,10 @@ def relabelled(data: Path, tempos: dict[str, float], out: Path) -> None:
     shutil.copy(data / "mel_config.json", out / "mel_config.json")
     record = json.loads((data / "audiodiff_dataset.json").read_text())
     (out / "audiodiff_dataset.json").write_text(json.dumps({**record, "genres": names}, indent=2))
-    print("  " + ", ".join(f"{name}: {count}" for name, count in collections.Counter(rows["genre"]).items()))
+    print(
+        "  "
+        + ", ".join(f"{names[index]}: {count}" for index, count in sorted(collections.Counter(rows["genre"]).items()))
+    )
 
 
 def expanded(base: str, row_noise: float, out: Path) -> None:
