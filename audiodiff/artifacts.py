@@ -191,17 +191,17 @@ def structure_statistics(decibels: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"onset_strength": onset, "spectral_detail": (decibels - smooth).abs().mean(dim=(1, 2))}
 
 
-def pulse_clarity(
+def onset_autocorrelation(
     images: torch.Tensor, top_db: float, frame_rate: float, ignore: Sequence[int] = (), bpm=PULSE_BPM
-) -> torch.Tensor:
-    """How regular the onsets of each whole image `(batch, 1, n_mels, frames)` are; `(batch,)` from 0 (no repeating
-    beat) to 1 (onsets exactly periodic).
+) -> tuple[range, torch.Tensor]:
+    """The correlation of each whole image's onset envelope with itself shifted by each beat period: `(lags,
+    correlations)`, lags in frames (the periods within `bpm` at `frame_rate` frames per second, up to half the
+    envelope), correlations `(batch, len(lags))` (Pearson's, over the frames both cover).
 
-    The onset envelope is the `spectral_flux` of the image re-referenced to its peak; the value is the largest
-    correlation of the envelope with itself shifted by a beat period (Pearson's, over the frames both cover) among the
-    periods within `bpm` at `frame_rate` frames per second, up to half the envelope. `ignore`: columns whose rise is
-    not the music's (where separately encoded slices of a real run were joined: each slice is referred to its own
-    peak and its edge frames see padding), replaced by the envelope's median. Under 4 frames of lag to search, 0."""
+    The onset envelope is the `spectral_flux` of the image `(batch, 1, n_mels, frames)` re-referenced to its peak.
+    `ignore`: columns whose rise is not the music's (where separately encoded slices of a real run were joined: each
+    slice is referred to its own peak and its edge frames see padding), replaced by the envelope's median. Under 4
+    frames of lag to search: no lags, correlations `(batch, 0)`."""
     decibels = (rereferenced(images)[:, 0].float().clamp(-1, 1) + 1) / 2 * top_db
     flux = spectral_flux(decibels)
     columns = sorted({column - 1 for column in ignore if 0 < column < decibels.shape[-1]})
@@ -210,14 +210,27 @@ def pulse_clarity(
     lowest = max(1, math.floor(frame_rate * 60 / bpm[1]))
     highest = min(math.ceil(frame_rate * 60 / bpm[0]), flux.shape[-1] // 2)
     if highest < max(lowest, 4):
-        return torch.zeros(len(images))
+        return range(0), flux.new_zeros((len(images), 0))
+    lags = range(lowest, highest + 1)
     correlations = []
-    for lag in range(lowest, highest + 1):
+    for lag in lags:
         early, late = flux[:, :-lag], flux[:, lag:]
         early, late = early - early.mean(dim=-1, keepdim=True), late - late.mean(dim=-1, keepdim=True)
         spread = (early.pow(2).sum(dim=-1) * late.pow(2).sum(dim=-1)).sqrt().clamp(min=1e-9)
         correlations.append((early * late).sum(dim=-1) / spread)
-    return torch.stack(correlations, dim=-1).amax(dim=-1).clamp(min=0.0)
+    return lags, torch.stack(correlations, dim=-1)
+
+
+def pulse_clarity(
+    images: torch.Tensor, top_db: float, frame_rate: float, ignore: Sequence[int] = (), bpm=PULSE_BPM
+) -> torch.Tensor:
+    """How regular the onsets of each whole image `(batch, 1, n_mels, frames)` are; `(batch,)` from 0 (no repeating
+    beat) to 1 (onsets exactly periodic): the largest `onset_autocorrelation` among the beat periods within `bpm`
+    (`ignore`: see there). Under 4 frames of lag to search, 0."""
+    lags, correlations = onset_autocorrelation(images, top_db, frame_rate, ignore, bpm)
+    if not lags:
+        return torch.zeros(len(images))
+    return correlations.amax(dim=-1).clamp(min=0.0)
 
 
 @dataclasses.dataclass

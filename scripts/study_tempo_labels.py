@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import math
 import random
 import shutil
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 import soundfile
 import torch
 
-from audiodiff.artifacts import pulse_clarity, rereferenced, spectral_flux
+from audiodiff.artifacts import onset_autocorrelation, pulse_clarity
 from audiodiff.beats import bar_grid
 from audiodiff.models import add_genre
 from audiodiff.pipeline import AudioDiffusionPipeline
@@ -118,16 +117,10 @@ def expanded(base: str, row_noise: float, out: Path) -> None:
 
 
 def strongest_tempo(images: torch.Tensor, top_db: float, rate: float) -> torch.Tensor:
-    """Each clip's onset period of largest autocorrelation (60-200 BPM) as BPM, folded into 80-160 BPM."""
-    flux = spectral_flux((rereferenced(images)[:, 0].float().clamp(-1, 1) + 1) / 2 * top_db)
-    lags = range(math.floor(rate * 60 / 200), min(math.ceil(rate * 60 / 60), flux.shape[-1] // 2) + 1)
-    correlations = []
-    for lag in lags:
-        early, late = flux[:, :-lag], flux[:, lag:]
-        early, late = early - early.mean(-1, keepdim=True), late - late.mean(-1, keepdim=True)
-        spread = (early.pow(2).sum(-1) * late.pow(2).sum(-1)).sqrt().clamp(min=1e-9)
-        correlations.append((early * late).sum(-1) / spread)
-    bpm = 60 * rate / torch.tensor(list(lags))[torch.stack(correlations, -1).argmax(-1)].float()
+    """Each clip's onset period of largest autocorrelation (`onset_autocorrelation`, 60-200 BPM) as BPM, folded into
+    80-160 BPM."""
+    lags, correlations = onset_autocorrelation(images, top_db, rate)
+    bpm = 60 * rate / torch.tensor(list(lags))[correlations.argmax(-1)].float()
     while ((bpm < 80) | (bpm >= 160)).any():
         bpm = torch.where(bpm < 80, bpm * 2, torch.where(bpm >= 160, bpm / 2, bpm))
     return bpm
