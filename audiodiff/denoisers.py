@@ -9,6 +9,8 @@ which only `windowed` uses (its window grid moves with it). They compose:
     denoiser = windowed(guided(model, labels, scale, null_label), width, stride)
 
 - `guided`: class conditioning and classifier-free guidance (Ho and Salimans 2022) in one batched model call;
+- `autoguided`: a denoiser guided by a weaker model's (autoguidance, Karras et al. 2024): the step moves away from
+  what the weaker model would do, towards what only the stronger one learned;
 - `windowed`: samples wider than the model's window denoised jointly in overlapping windows, overlap-added with
   tapered weights on a grid that moves from step to step (MultiDiffusion, Bar-Tal et al. 2023);
 - `class_labels`: genre names or indices -> the labels `guided` conditions on.
@@ -48,6 +50,19 @@ def guided(model: Model, labels: torch.Tensor | None, scale: float = 1.0, null_l
         return editing.classifier_free_guidance(unconditional, conditional, scale)
 
     return denoise
+
+
+def autoguided(denoise: Denoiser, guide: Denoiser, scale: float) -> Denoiser:
+    """`guide + scale * (denoise - guide)`: `denoise` guided by the denoiser of a weaker model of the same inputs and
+    the same noise schedule and prediction type (autoguidance, Karras et al. 2024, arXiv 2406.02507; there a smaller,
+    shorter-trained copy, here also the base a fine-tune started from). scale 1 is `denoise` alone; above 1 the
+    prediction is pushed away from the weaker model's, by as much as the two differ. Both are called every step."""
+
+    def denoise_guided(sample: torch.Tensor, timestep: torch.Tensor, step: int = 0) -> torch.Tensor:
+        weak = guide(sample, timestep, step)
+        return weak + scale * (denoise(sample, timestep, step) - weak)
+
+    return denoise_guided
 
 
 def windowed(denoise: Denoiser, width: int, stride: int | None = None) -> Denoiser:

@@ -28,6 +28,8 @@ OPTIONS: dict[str, str] = {
     "overlap": "--overlap",
     "genre": "--genre",
     "guidance": "--guidance",
+    "guide": "--guide",
+    "guide_scale": "--guide-scale",
     "scheduler": "--scheduler",
     "steps": "--steps",
     "seed": "--seed",
@@ -50,7 +52,7 @@ COMMAND_FIELDS: dict[str, frozenset[str]] = {
 # Settings field -> keyword of the jobs in `audiodiff.sampling`, where the two differ.
 JOB_KEYWORDS: dict[str, str] = {"overlap": "overlap_seconds"}
 # Fields that set the pipeline (its sampler and decoder), not the job: every drawing command takes their options.
-PIPELINE_FIELDS = ("scheduler", "n_iter", "phase_init", "vocoder")
+PIPELINE_FIELDS = ("scheduler", "guide", "guide_scale", "n_iter", "phase_init", "vocoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +62,9 @@ class DrawSettings:
     count: clips to make (for `interpolate`, clips along the path, both ends included). seed: clip k is drawn with
     seed `seed + k` (`audiodiff.sampling.clip_generators`). steps: sampler steps (None: the sampler's default).
     scheduler: a short name of `audiodiff.schedulers` (None: the command's default). genre, guidance: the class and
-    the classifier-free guidance scale of a genre-conditioned model. seconds, overlap: clip length and the overlap of
+    the classifier-free guidance scale of a genre-conditioned model. guide, guide_scale: the weaker model that guides
+    the sampling and its scale (autoguidance, `AudioDiffusionPipeline.set_guide`; None and None: no guide; either
+    alone: the model's base, or the default scale). seconds, overlap: clip length and the overlap of
     its windows (None: one slice, half a window). n_iter, phase_init, vocoder: how spectrograms become audio (None:
     the pipeline's own). batch_size: clips sampled at once. redraw: rounds of drawing again the clips that fail the
     artefact check.
@@ -72,6 +76,8 @@ class DrawSettings:
     scheduler: str | None = None
     genre: str | int | None = None
     guidance: float = 1.0
+    guide: str | None = None
+    guide_scale: float | None = None
     seconds: float | None = None
     overlap: float | None = None
     n_iter: int | None = None
@@ -91,7 +97,7 @@ class DrawSettings:
             raise ValueError(f"count and batch_size must be at least 1, got {self.count} and {self.batch_size}")
         if self.seed < 0 or self.redraw < 0:
             raise ValueError(f"seed and redraw must not be negative, got {self.seed} and {self.redraw}")
-        for name in ("guidance", "seconds", "overlap"):
+        for name in ("guidance", "guide_scale", "seconds", "overlap"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")

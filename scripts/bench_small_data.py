@@ -14,7 +14,8 @@ every count. Through the CLI, timed, with the peak memory of each command:
    instead of the default, the closest label (printed); each `--variant 'LABEL=OPTIONS'` one more fine-tune of the
    largest count with those options (`--add` keeps the last run's sets and runs only the variants), and
    `'LABEL=OPTIONS :: GENERATE OPTIONS'` samples it with those `generate` options too (variants with the same
-   finetune options share one fine-tune: one model sampled at several guidance scales);
+   finetune options share one fine-tune: one model sampled at several guidance scales; OPTIONS `default` samples
+   the default fine-tune, e.g. `'guided by the base=default :: --guide base'`);
 3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
    closest genre it knows) and unconditional;
 4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
@@ -125,7 +126,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OPTIONS[ :: GENERATE OPTIONS]",
                         help="also fine-tune the largest count with these finetune options, e.g. 'lr 3e-4="
                         "--learning-rate 3e-4', and sample it with these generate options, e.g. ':: --guidance 2' "
-                        "(repeatable; the set is named '10 songs, LABEL'; the same finetune options train once)"
+                        "(repeatable; the set is named '10 songs, LABEL'; the same finetune options train once; "
+                        "OPTIONS 'default' samples the default fine-tune, e.g. 'base guided=default :: --guide base')"
                         )  # fmt: skip
     parser.add_argument("--add", action="store_true",
                         help="keep the last run: fine-tune and generate only the --variant runs, then score every "
@@ -151,7 +153,7 @@ def main() -> None:
         if not variants:
             parser.error("--add needs at least one --variant")
         sets, training_of, datasets, plans = rescored_sets(args, counts)
-        variant_plans, folders = fine_tuned_variants(args, variants, datasets)
+        variant_plans, folders = fine_tuned_variants(args, variants, datasets, plans)
         plans.update(variant_plans)
         for label, count, _, generate in variants:
             sets[label] = generated(args, folders[label], ["--genre", args.genre, *generate], label)
@@ -187,7 +189,7 @@ def main() -> None:
     for label, count, options in runs:
         plans[label] = fine_tuned(args, label, datasets[count], options)
         models.append((label, model_folder(label), ["--genre", args.genre], count))
-    variant_plans, folders = fine_tuned_variants(args, variants, datasets)
+    variant_plans, folders = fine_tuned_variants(args, variants, datasets, plans)
     plans.update(variant_plans)
     models += [(label, folders[label], ["--genre", args.genre, *generate], count)
                for label, count, _, generate in variants]  # fmt: skip
@@ -215,11 +217,23 @@ def parsed_variant(text: str, count: int) -> tuple[str, int, list[str], list[str
     return f"{count} songs, {label.strip()}", count, options.split(), generate.split()
 
 
-def fine_tuned_variants(args, variants, datasets: dict) -> tuple[dict[str, dict], dict[str, Path]]:
+# A variant's finetune options that name no fine-tune of its own: it samples the count's default fine-tune.
+DEFAULT_RUN = "default"
+
+
+def fine_tuned_variants(args, variants, datasets: dict, known: dict) -> tuple[dict[str, dict], dict[str, Path]]:
     """Fine-tune each `--variant` (variants with the same count and finetune options share the first one's model:
-    one fine-tune sampled with several generate options); the plans and the model folders, by label."""
+    one fine-tune sampled with several generate options; options `default`: the count's default fine-tune, made by
+    this run or the last, with its plan from `known`); the plans and the model folders, by label."""
     plans, folders, first = {}, {}, {}
     for label, count, options, _ in variants:
+        if options == [DEFAULT_RUN]:
+            folders[label] = model_folder(f"{count} songs, default")
+            if not folders[label].is_dir():
+                raise SystemExit(f"--variant {label!r}: no default fine-tune of {count} songs to sample; run without "
+                                 "--add first")  # fmt: skip
+            plans[label] = dict(known.get(f"{count} songs, default", {}))
+            continue
         trained = first.setdefault((count, tuple(options)), label)
         plans[label] = fine_tuned(args, label, datasets[count], options) if trained == label else plans[trained]
         folders[label] = model_folder(trained)

@@ -217,6 +217,7 @@ def describe_run(
         "bits": pipeline.bits,
         "sampler": {"scheduler": settings.scheduler, "class": type(pipeline.scheduler).__name__, "steps": steps},
         "guidance": settings.guidance,
+        "guide": pipeline.guide,
         "genre": settings.genre,
         "decoder": decoder,
         "device": str(device),

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from audiodiff.autoguide import BASE as BASE_GUIDE
+from audiodiff.autoguide import DEFAULT_SCALE as DEFAULT_GUIDE_SCALE
 from audiodiff.cli import common
 from audiodiff.cli._clip_sets import (  # noqa: F401 - re-exported: the commands and tests use them from here
     NAMING_WAIT_SECONDS,
@@ -68,6 +70,19 @@ def sampler_options(default_scheduler: str | None = None, schedulers: list[str] 
 
 
 def genre_options(function: Callable) -> Callable:
+    function = click.option(
+        "--guide-scale",
+        type=common.FiniteFloat(min=0),
+        default=None,
+        help="Autoguidance scale w: weak + w (model - weak), with --guide as the weak model (default: the model's "
+        f"base). 1 = off. Default with --guide: {DEFAULT_GUIDE_SCALE:g}. Each step costs the guide's call too.",
+    )(function)
+    function = click.option(
+        "--guide",
+        default=None,
+        help="Guide the sampling with a weaker model of the same settings (autoguidance, Karras et al. 2024): 'base' "
+        "(the model a fine-tune started from: more of your songs, less of the base), a shipped name or a folder.",
+    )(function)
     function = click.option(
         "--guidance",
         type=common.FiniteFloat(),
@@ -166,6 +181,14 @@ def load_pipeline(
         pipeline.set_scheduler(scheduler)
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
+    if isinstance(settings, DrawSettings) and (settings.guide is not None or settings.guide_scale is not None):
+        try:
+            pipeline.set_guide(settings.guide or BASE_GUIDE, DEFAULT_GUIDE_SCALE if settings.guide_scale is None
+                               else settings.guide_scale)  # fmt: skip
+        except ValueError as error:
+            raise click.BadParameter(first_line(error), param_hint="--guide") from None
+        click.echo(f"guided by {pipeline.guide['model']} at {pipeline.guide['scale']:g} (autoguidance: its model runs "
+                   "at every step too)")  # fmt: skip
     pipeline = pipeline.to(torch_device)
     try:
         if vocoder is not None:
