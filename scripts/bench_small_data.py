@@ -139,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     from real_music import ensure_collection
 
-    collection = ensure_collection()
+    collection = ensure_collection(package=args.package)
     print(machine_line())
     counts = sorted(int(count) for count in args.songs.split(","))
     most = counts[-1]
