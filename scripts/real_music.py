@@ -295,22 +295,15 @@ def ensure_collection(
     `EXTRA_SOURCES`, built alone in `extra/PACKAGE` of the cache, whose folder is returned instead (any other name:
     the collection)."""
     cache = Path(cache) if cache is not None else default_cache()
-    extra = [source for source in EXTRA_SOURCES if source.package == package]
-    if extra:
-        cache = cache / "extra" / package
-        manifest = cache / "manifest.json"
-        if not manifest.is_file() or any(
-            not (cache / row["file"]).is_file() or row["sample_rate"] != sample_rate
-            for row in json.loads(manifest.read_text())
-        ):
-            build(cache, sample_rate, log=log, sources=tuple(extra))
-        return cache
+    sources = tuple(source for source in EXTRA_SOURCES if source.package == package) or SOURCES
+    if sources is not SOURCES:
+        cache = cache / "extra" / str(package)
     manifest = cache / "manifest.json"
     if not manifest.is_file() or any(
         not (cache / row["file"]).is_file() or row["sample_rate"] != sample_rate
         for row in json.loads(manifest.read_text())
     ):
-        build(cache, sample_rate, log=log)
+        build(cache, sample_rate, log=log, sources=sources)
     return cache
 
 
