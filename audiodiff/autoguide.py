@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from audiodiff.config import COMPATIBLE_KEYS
+
 # The guide named by this word is the model a fine-tune started from (its folder records it).
 BASE = "base"
 # The scale `set_guide` and `--guide` use when none is given, measured on a ten-song fine-tune (BENCHMARKS.md "Guided
@@ -49,8 +51,7 @@ def check_guide(pipeline, guide, name: str) -> None:
         raise ValueError(
             f"guide {name} makes samples of shape {guide.latent_shape}, this pipeline {pipeline.latent_shape}"
         )
-    different = pipeline.mel_config.mismatches(guide.mel_config, keys=("x_res", "y_res", "sample_rate", "n_fft",
-                                                                         "hop_length", "top_db"))  # fmt: skip
+    different = pipeline.mel_config.mismatches(guide.mel_config, keys=("x_res", *COMPATIBLE_KEYS))
     if different:
         key = different[0]
         raise ValueError(

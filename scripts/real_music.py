@@ -115,8 +115,8 @@ SOURCES = (
 # Packages outside the collection, built only when a benchmark names one (`ensure_collection(package=...)`), each in a
 # folder of its own (`extra/PACKAGE` in the cache), so that the benchmarks that read every genre of the collection
 # keep seeing the same three. SuperTux's soundtrack (game music: chiptune, orchestral and band themes; Debian lists
-# data/music/* as GPL-2+ by Marek Moeckel): 44 tracks once the short jingles and voice clips are left out, enough
-# for `bench_small_data.py --songs 3,10,20` to hold out 24 (Colobot's 21 cannot hold 20 songs and a reference).
+# data/music/* as GPL-2+ by Marek Moeckel): 43 tracks once the short jingles and voice clips are left out, enough
+# for `bench_small_data.py --songs 3,10,20` to hold out 23 (Colobot's 21 cannot hold 20 songs and a reference).
 EXTRA_SOURCES = (
     Source(
         "supertux-data",
@@ -295,15 +295,15 @@ def ensure_collection(
     `EXTRA_SOURCES`, built alone in `extra/PACKAGE` of the cache, whose folder is returned instead (any other name:
     the collection)."""
     cache = Path(cache) if cache is not None else default_cache()
-    sources = tuple(source for source in EXTRA_SOURCES if source.package == package) or SOURCES
-    if sources is not SOURCES:
+    extra = tuple(source for source in EXTRA_SOURCES if source.package == package)
+    if extra:
         cache = cache / "extra" / str(package)
     manifest = cache / "manifest.json"
     if not manifest.is_file() or any(
         not (cache / row["file"]).is_file() or row["sample_rate"] != sample_rate
         for row in json.loads(manifest.read_text())
     ):
-        build(cache, sample_rate, log=log, sources=sources)
+        build(cache, sample_rate, log=log, sources=extra or SOURCES)
     return cache
 
 
