@@ -41,19 +41,38 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags Linux lists for this CPU in /proc/cpuinfo (empty elsewhere, or when unreadable)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: AMX tiles (Intel Xeon 4th generation and later) or AVX512-BF16 (AMD
+    EPYC Zen 4 and later, Intel Cooper Lake). A fine-tune step of the shipped base in bf16 autocast is 1.5x faster
+    than fp32 on both 2-core kinds that have one (BENCHMARKS.md, "bf16 on the CPU"); a CPU without either emulates
+    bf16 and runs it no faster."""
+    return cpu_has_amx() or "avx512_bf16" in cpu_flags()
+
+
 # `--mixed-precision` / `mixed_precision` of every trainer: accelerate's names, and "auto" (`mixed_precision_for`).
 MIXED_PRECISIONS = ("no", "fp16", "bf16", "auto")
 
 
 def mixed_precision_for(name: str, device: torch.device) -> str:
     """The mixed precision a run uses on `device`: "auto" is "bf16" where the device computes it fast (a CUDA GPU
-    with bf16, or a CPU with AMX: a fine-tune step 1.5x faster on such a 2-core CPU, BENCHMARKS.md "bf16 on the
-    CPU") and "no" elsewhere (a CPU without AMX emulates bf16 or runs it no faster); other names are kept."""
+    with bf16, or a CPU with AMX or AVX512-BF16, `cpu_has_fast_bf16`) and "no" elsewhere; other names are kept."""
     if name != "auto":
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if device.type == "cpu" and cpu_has_amx() else "no"
+    return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "no"
 
 
 def environment_info() -> dict[str, str]:

@@ -76,7 +76,7 @@ class TrainConfig:
     (the model's tensors in NHWC memory layout, for GPU convolutions) and `compile` (`torch.compile` the training
     forward pass; on these CPUs it costs about 100 s of compilation to win 6% per step, so it pays only for long runs).
     `mixed_precision`: "no", "fp16" (GPU), "bf16" (a GPU, or a CPU: torch's bf16 autocast) or "auto", bf16 where the
-    device runs it fast (a GPU with bf16, a CPU with AMX) and fp32 elsewhere (`runtime.mixed_precision_for`).
+    device runs it fast (a GPU with bf16, a CPU with AMX or AVX512-BF16) and fp32 elsewhere (`runtime.mixed_precision_for`).
     """
 
     presets: ClassVar[str] = "train"  # the folder of configs/ that holds this class's presets

@@ -15,7 +15,7 @@ from conftest import killed_resumed_and_straight, stopped_after_first_checkpoint
 from audiodiff.checkpoints import checkpoint_dirs
 from audiodiff.config import ConfigError
 from audiodiff.data.order import epoch_indices
-from audiodiff.runtime import cpu_has_amx
+from audiodiff.runtime import cpu_has_fast_bf16
 from audiodiff.training import TrainConfig, Trainer, TrainingError, train
 
 
@@ -453,7 +453,7 @@ def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():
 
 
 @pytest.mark.parametrize(
-    "precision, where", [("no", "cpu"), ("bf16", "cpu, bf16"), ("auto", "cpu, bf16" if cpu_has_amx() else "cpu")]
+    "precision, where", [("no", "cpu"), ("bf16", "cpu, bf16"), ("auto", "cpu, bf16" if cpu_has_fast_bf16() else "cpu")]
 )
 def test_a_run_prints_its_estimate_after_six_steps_with_the_hint(dataset_dir, tmp_path, monkeypatch, precision, where):
     """The estimate times steps 2-6 (the first step's one-time costs left out), names the device and the mixed

@@ -82,8 +82,8 @@ def test_atomic_folder_replaces_the_whole_folder(tmp_path):
 
 
 def test_auto_mixed_precision_is_bf16_only_where_the_device_runs_it_fast(monkeypatch):
-    """ "auto" is bf16 on a CPU with AMX (Linux names it amx_tile) or a GPU with bf16, fp32 elsewhere; a named
-    precision is kept."""
+    """ "auto" is bf16 on a CPU with AMX or AVX512-BF16 (Linux names them amx_tile, avx512_bf16) or a GPU with bf16,
+    fp32 elsewhere; a named precision is kept."""
     from pathlib import Path
 
     import torch
@@ -94,12 +94,16 @@ def test_auto_mixed_precision_is_bf16_only_where_the_device_runs_it_fast(monkeyp
     assert [runtime.mixed_precision_for(name, cpu) for name in ("no", "bf16", "fp16")] == ["no", "bf16", "fp16"]
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        assert runtime.cpu_has_amx() == ("amx_tile" in cpuinfo.read_text())
-    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: True)
-    assert runtime.mixed_precision_for("auto", cpu) == "bf16"
+        flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+        assert runtime.cpu_has_amx() == ("amx_tile" in flags)
+        assert runtime.cpu_flags() >= flags - {"flags", ":"}
+        assert runtime.cpu_has_fast_bf16() == bool(flags & {"amx_tile", "avx512_bf16"})
+    for amx, flags, expected in ((True, set(), "bf16"), (False, {"avx512f", "avx512_bf16"}, "bf16"),
+                                 (False, {"avx512f", "avx2"}, "no")):  # fmt: skip
+        monkeypatch.setattr(runtime, "cpu_has_amx", lambda amx=amx: amx)
+        monkeypatch.setattr(runtime, "cpu_flags", lambda flags=flags: frozenset(flags))
+        assert runtime.mixed_precision_for("auto", cpu) == expected
     assert runtime.mixed_precision_for("auto", torch.device("mps")) == "no"
-    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: False)
-    assert runtime.mixed_precision_for("auto", cpu) == "no"
     for supported, expected in ((True, "bf16"), (False, "no")):
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, supported=supported, **kwargs: supported)
         assert runtime.mixed_precision_for("auto", torch.device("cuda")) == expected
