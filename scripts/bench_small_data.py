@@ -42,6 +42,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +67,16 @@ WORK = Path(os.environ.get("AUDIODIFF_BENCH_SMALL_DATA", Path.home() / ".cache" 
 # The real held-out excerpts as whole 6 s images, scored exactly like generated clips (`benchlib.sides.whole_images`).
 WHOLE = "real held-out 6 s, whole"
 BASE_DATA = Path(os.environ.get("AUDIODIFF_BASE_WORK", Path.home() / ".cache" / "audiodiff" / "base-64")) / "dataset"
+
+
+def ensure_base_data() -> None:
+    """The base model's training slices (the classifiers' other genres), built by `train_base.py --stage data` (the
+    same split and thinning as the shipped base) where a fresh machine has none yet."""
+    if (BASE_DATA / "audiodiff_dataset.json").is_file():
+        return
+    print(f"{BASE_DATA}: none yet, building it (scripts/train_base.py --stage data)", flush=True)
+    script = Path(__file__).with_name("train_base.py")
+    subprocess.run([sys.executable, str(script), "--stage", "data", "--work", str(BASE_DATA.parent)], check=True)
 
 
 def copy_headline(report: dict) -> dict:
@@ -174,6 +186,7 @@ def main() -> None:
         _, minutes, _ = timed("prepare", music.parent, "--out", datasets[count], "--mel-config", DEFAULT_BASE,
                               "--genre-from", "folder")  # fmt: skip
         print(f"prepare {count} songs: {minutes:.1f} min")
+    ensure_base_data()
     timed("prepare", "--merge", BASE_DATA, datasets[most], "--out", WORK / "classifier-data")
     started = time.perf_counter()
     trained_classifiers(WORK, WORK / "classifier-data")
