@@ -12,6 +12,7 @@ the guided model is told to the guide.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -20,6 +21,10 @@ from audiodiff.config import COMPATIBLE_KEYS
 
 # The guide named by this word is the model a fine-tune started from (its folder records it).
 BASE = "base"
+# The guide named by this word is the one the model's folder recommends (`recommended`), or none where it has none.
+AUTO = "auto"
+# This word (or None) samples without a guide.
+NONE = "none"
 # The scale `set_guide` and `--guide` use when none is given, measured on a ten-song fine-tune (BENCHMARKS.md "Guided
 # by the base"): genre share 0.94-0.98 against 0.85-0.89 unguided, no near-copies, COLA recall 0.78 against 0.89;
 # 1.5 gave 0.97-0.99 for recall 0.74 and 1.72x real music's spectral detail, 2 recall 0.33.
@@ -36,6 +41,22 @@ def base_of(training: dict[str, Any]) -> str:
             "made elsewhere); give the guiding model's folder or name instead"
         )
     return str(base)
+
+
+def recommendation(value: Any) -> dict[str, Any] | None:
+    """A folder's recommended guide `{"model": name, "scale": w}` checked and normalised (None: no recommendation).
+    ValueError (one line) for anything else: a recommendation is what `auto` samples with, so a bad one is refused
+    when it is set, not at the first clip."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"model", "scale"}:
+        raise ValueError(f"a recommended guide is {{'model': name, 'scale': w}}, not {value!r}")
+    model, scale = value["model"], value["scale"]
+    if not isinstance(model, str) or not model.strip() or model in (AUTO, NONE):
+        raise ValueError(f"a recommended guide's model must name a model ('base', a name or folder), not {model!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"a recommended guide's scale must be a finite number of at least 0, not {scale!r}")
+    return {"model": model, "scale": float(scale)}
 
 
 def check_guide(pipeline, guide, name: str) -> None:

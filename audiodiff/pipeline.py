@@ -71,6 +71,8 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
     only with its own scheduler and at its own guidance, with one UNet call per step. sampler: the short name
     (`SCHEDULERS`) measured best for these weights, which "auto" samples with (None: `DEFAULT_SCHEDULER`); saved in
     `audiodiff.json`, and not passed on to a fine-tune (its weights are not the ones it was measured on).
+    recommended_guide: `{"model": "base" or a name, "scale": w}`, the guide `set_guide("auto")` and the sampling
+    commands use by default (a fine-tune with the `finetune` preset records its base at 1.25; None: none).
 
     `unet_evaluations` counts UNet evaluations, one per image (a guided step counts 2), summed over the batch and
     accumulated over calls (reset it to 0 to count one call).
@@ -94,6 +96,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         distillation: dict[str, Any] | None = None,
         sampler: str | None = None,
         sampler_steps: int | None = None,
+        recommended_guide: dict[str, Any] | None = None,
     ):
         super().__init__()
         if mel is None:
@@ -111,11 +114,13 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         self.distillation = dict(distillation) if distillation else None
         self.sampler = sampler
         self.sampler_steps = sampler_steps
+        self.recommended_guide = recommended_guide
         if self.distillation is not None:
             setattr(scheduler, STEPS_ATTRIBUTE, int(self.distillation["steps"]))
         self.unet_evaluations = 0
         self._guide: AudioDiffusionPipeline | None = None
         self._guide_record: dict[str, Any] | None = None
+        self._guide_loaded: tuple[str, AudioDiffusionPipeline] | None = None  # (name, model) of the last one loaded
         self._codecs: dict[str, SpectrogramCodec] = {}
         pipeline_folder.check_components(unet, vqvae, self.mel_config, self.genres)
         self.vocoder = None
@@ -200,6 +205,19 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         return SCHEDULERS[name].steps
 
     @property
+    def recommended_guide(self) -> dict[str, Any] | None:
+        """The guide the folder recommends, `{"model": ..., "scale": w}` (`set_guide("auto")` uses it), or None;
+        checked whenever it is set (`autoguide.recommendation`), and refused on a distilled student."""
+        return dict(self._recommended_guide) if self._recommended_guide else None
+
+    @recommended_guide.setter
+    def recommended_guide(self, value: dict[str, Any] | None) -> None:
+        value = autoguide.recommendation(value)
+        if value is not None and self.distillation is not None:
+            raise ValueError("a distilled student samples without a guide: it cannot recommend one")
+        self._recommended_guide = value
+
+    @property
     def auto_sampler(self) -> str:
         """The short name "auto" samples a diffusion model with: the folder's recommended `sampler`, else the
         default (`DEFAULT_SCHEDULER`)."""
@@ -279,20 +297,31 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         return unet(sample, timestep, **conditions).sample
 
     def set_guide(
-        self, guide: str | AudioDiffusionPipeline | None, scale: float = autoguide.DEFAULT_SCALE
+        self, guide: str | AudioDiffusionPipeline | None, scale: float | None = None
     ) -> AudioDiffusionPipeline:
         """Sample guided by a weaker model (autoguidance, Karras et al. 2024; `audiodiff.autoguide`): every step
         predicts `weak + scale (this - weak)`, at the cost of the guide's UNet call. Returns self.
 
-        guide: "base" (the model this one was fine-tuned from, which its folder records), a shipped name, folder or
-        hub id, an `AudioDiffusionPipeline`, or None to sample without one. The guide must be a diffusion model of
-        the same sample shape, mel settings, noise schedule and prediction type (ValueError, one line). It is asked
-        for the same genre by name, or unconditionally for a genre it does not know (one a fine-tune added).
-        scale: 1 is this model alone. A fine-tune on ten songs guided by its base at 1.25 made clips that genre
-        classifiers heard as the songs 94-98% of the time (85-89% unguided), no nearer the songs themselves
-        (BENCHMARKS.md "Guided by the base"); at 2 the clips left the genre's other music (recall 0.33).
+        guide: "base" (the model this one was fine-tuned from, which its folder records), "auto" (the guide the
+        folder recommends, `recommended_guide`, at its scale; none where it recommends none), a shipped name, folder
+        or hub id, an `AudioDiffusionPipeline`, or None / "none" to sample without one. The guide must be a
+        diffusion model of the same sample shape, mel settings, noise schedule and prediction type (ValueError, one
+        line). It is asked for the same genre by name, or unconditionally for a genre it does not know (one a
+        fine-tune added).
+        scale: 1 is this model alone; None: `autoguide.DEFAULT_SCALE` (1.25), or the recommended scale for "auto".
+        A fine-tune on ten songs guided by its base at 1.25 made clips that genre classifiers heard as the songs
+        94-98% of the time (85-89% unguided), no nearer the songs themselves (BENCHMARKS.md "Guided by the base");
+        at 2 the clips left the genre's other music (recall 0.33).
         """
-        if guide is None or scale == 1.0:
+        if isinstance(guide, str) and guide == autoguide.AUTO:
+            recommended = self.recommended_guide
+            if recommended is None:
+                guide = None
+            else:
+                guide, scale = recommended["model"], recommended["scale"] if scale is None else scale
+        if scale is None:
+            scale = autoguide.DEFAULT_SCALE
+        if guide is None or (isinstance(guide, str) and guide == autoguide.NONE) or scale == 1.0:
             self._guide, self._guide_record = None, None
             return self
         if isinstance(scale, bool) or not np.isfinite(float(scale)) or float(scale) < 0:
@@ -301,12 +330,17 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
             name, model = str(guide.config.get("_name_or_path") or "the given pipeline"), guide
         else:
             name = autoguide.base_of(self.training) if str(guide) == autoguide.BASE else str(guide)
-            try:
-                model = AudioDiffusionPipeline.from_pretrained(name, vocoder=False)
-            except Exception as error:  # noqa: BLE001 - a missing or damaged folder fails in many ways in diffusers
-                raise ValueError(f"guide {name}: cannot load it ({first_line(error)})") from None
+            if self._guide_loaded is not None and self._guide_loaded[0] == name:
+                model = self._guide_loaded[1]  # the guide loaded last: a studio sets it for every job
+            else:
+                try:
+                    model = AudioDiffusionPipeline.from_pretrained(name, vocoder=False)
+                except Exception as error:  # noqa: BLE001 - a missing or damaged folder fails in many ways
+                    raise ValueError(f"guide {name}: cannot load it ({first_line(error)})") from None
         autoguide.check_guide(self, model, name)
         model.unet.eval().requires_grad_(False)
+        if not isinstance(guide, AudioDiffusionPipeline):
+            self._guide_loaded = name, model
         self._guide, self._guide_record = model, {"model": name, "scale": float(scale)}
         return self
 

@@ -8,7 +8,8 @@ A pipeline folder is loadable by `diffusers.DiffusionPipeline` as well as by `Au
     unet/ scheduler/ mel/mel_config.json [vqvae/]
     audiodiff.json     audiodiff's additions: genre names, PNG bit depth, a free-form "training" record, the quality
                        fences, the recommended "sampler" (what `auto` samples with) and its measured
-                       "sampler_steps" (optional), and for a distilled student its "distillation" record (method,
+                       "sampler_steps" (optional), the recommended "guide" ({"model", "scale"}: what `auto`
+                       guides with, optional), and for a distilled student its "distillation" record (method,
                        steps, guidance, teacher)
     vocoder/           optional: the trained vocoder that decodes its images (`audiodiff train-vocoder`), named in
                        audiodiff.json so that diffusers, which does not know it, loads the folder as before
@@ -110,6 +111,7 @@ class PipelineFolderMixin:
             vocoder=self.vocoder,
             sampler=self.sampler,
             sampler_steps=self.sampler_steps,
+            recommended_guide=self.recommended_guide,
         )
         if push_to_hub:
             push_folder(save_directory, repo_id, **hub)
@@ -188,6 +190,7 @@ def write_additions(
     vocoder=None,
     sampler: str | None = None,
     sampler_steps: int | None = None,
+    recommended_guide: dict[str, Any] | None = None,
 ) -> None:
     """Complete a folder diffusers' `save_pretrained` has written: `mel` named as the reference's `Mel` in
     model_index.json (an absent vqvae dropped from it), `mel/mel_config.json`, the vocoder's `vocoder/` when it can
@@ -209,6 +212,8 @@ def write_additions(
         metadata["sampler"] = sampler
     if sampler_steps:
         metadata["sampler_steps"] = int(sampler_steps)
+    if recommended_guide:
+        metadata["guide"] = dict(recommended_guide)
     if hasattr(vocoder, "save_pretrained"):
         vocoder.save_pretrained(folder / VOCODER_FOLDER)
         metadata["vocoder"] = VOCODER_FOLDER
@@ -219,7 +224,8 @@ def load_components(
     folder: str | os.PathLike, torch_dtype: torch.dtype | None = None
 ) -> tuple[dict[str, Any], Path | None]:
     """A pipeline folder's components, as `AudioDiffusionPipeline`'s keyword arguments (unet, scheduler, vqvae,
-    mel_config, genres, bits, training, quality, distillation, sampler, sampler_steps), and its own vocoder folder
+    mel_config, genres, bits, training, quality, distillation, sampler, sampler_steps, recommended_guide), and its
+    own vocoder folder
     (None without one).
 
     A hostile `unet/config.json` is refused before its network is built (`models.check_backbone_folder`). Reference
@@ -260,6 +266,7 @@ def load_components(
         distillation=metadata.get("distillation"),
         sampler=metadata.get("sampler"),
         sampler_steps=metadata.get("sampler_steps"),
+        recommended_guide=metadata.get("guide"),
     )
     return components, folder / str(metadata["vocoder"]) if metadata.get("vocoder") else None
 

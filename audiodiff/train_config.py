@@ -72,11 +72,16 @@ class TrainConfig:
     trained on `[1, 2, 4]` generates clips up to 4 slices long in one piece, with no window seams; the saved pipeline
     records it and `seconds=` uses it.
 
+    `guide_scale`: what a fine-tune's folder recommends to sample with: guided by its base at this scale
+    (autoguidance, `AudioDiffusionPipeline.set_guide`; "auto", the default of every sampling command, uses it). None
+    or 1: no recommendation; a model trained from scratch has no base and recommends none.
+
     Throughput options, which change the speed and not the model (BENCHMARKS.md, "Training loop"): `channels_last`
     (the model's tensors in NHWC memory layout, for GPU convolutions) and `compile` (`torch.compile` the training
     forward pass; on these CPUs it costs about 100 s of compilation to win 6% per step, so it pays only for long runs).
     `mixed_precision`: "no", "fp16" (GPU), "bf16" (a GPU, or a CPU: torch's bf16 autocast) or "auto", bf16 where the
-    device runs it fast (a GPU with bf16, a CPU with AMX or AVX512-BF16) and fp32 elsewhere (`runtime.mixed_precision_for`).
+    device runs it fast (a GPU with bf16, a CPU with AMX or AVX512-BF16) and fp32 elsewhere
+    (`runtime.mixed_precision_for`).
     """
 
     presets: ClassVar[str] = "train"  # the folder of configs/ that holds this class's presets
@@ -103,6 +108,7 @@ class TrainConfig:
     lora_rank: int | None = None
     lora_alpha: float | None = None
     genre_init: str = "closest"
+    guide_scale: float | None = None
     use_ema: bool = True
     ema_max_decay: float = 0.9999
     ema_inv_gamma: float = 1.0
@@ -171,6 +177,9 @@ class TrainConfig:
             raise ConfigError(f"genre_init must be closest, unconditional or a genre name, got {self.genre_init!r}")
         if self.lora_alpha is not None and self.lora_rank is None:
             raise ConfigError("lora_alpha needs lora_rank (LoRA is off without a rank)")
+        scale = self.guide_scale
+        if scale is not None and (isinstance(scale, bool) or not 0 <= scale < math.inf):
+            raise ConfigError(f"guide_scale must be a finite number of at least 0 (or null: none), got {scale}")
         if self.warmup_fraction is not None and not 0 <= self.warmup_fraction < 1:
             raise ConfigError(f"warmup_fraction must be in [0, 1) (or null), got {self.warmup_fraction}")
         for name in ("learning_rate", "adam_epsilon", "class_embedding_lr_scale"):

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from audiodiff import lora
+from audiodiff import autoguide, lora
 from audiodiff.checkpoints import (
     CheckpointError,
     checkpoint_folder,
@@ -408,9 +408,12 @@ class Trainer(RunFolderHolder):
         return AudioDiffusionPipeline(**{**components, **self._pipeline_extras()})
 
     def _pipeline_extras(self) -> dict[str, Any]:
-        """`AudioDiffusionPipeline` arguments that replace or add to the saved pipeline's (a distilled student's
-        scheduler and record)."""
-        return {}
+        """`AudioDiffusionPipeline` arguments that replace or add to the saved pipeline's: a fine-tune's recommended
+        guide, its base at the preset's `guide_scale` (a distilled student's scheduler and record instead)."""
+        scale = self.config.guide_scale
+        if not self.run_info.get("pretrained") or scale is None or scale == 1:
+            return {}
+        return {"recommended_guide": {"model": autoguide.BASE, "scale": scale}}
 
     def _extra_state(self) -> dict[str, Any]:
         """Further checkpoint state (tensors and plain values) of a subclass, restored by `_load_extra_state`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -133,3 +134,80 @@ def test_cli_generate_guided_by_the_recorded_base_records_it(tmp_path):
     assert result.exit_code == 2
     assert "--guide" in result.output and "records no base it was fine-tuned from" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_recommended_guide_is_checked_saved_and_used_by_auto(tmp_path):
+    """A folder's recommended guide is what "auto" samples with: checked when set, saved in audiodiff.json, loaded
+    back; "auto" without one, "none" and None sample unguided."""
+    base = weaker(tiny_pipeline(genres=["pads"]))
+    base.save_pretrained(tmp_path / "base")
+    tuned = tiny_pipeline(genres=["pads", "mine"], training={"pretrained": str(tmp_path / "base")},
+                          recommended_guide={"model": "base", "scale": 1.5})  # fmt: skip
+    tuned.save_pretrained(tmp_path / "tuned")
+    assert json.loads((tmp_path / "tuned" / "audiodiff.json").read_text())["guide"] == {"model": "base", "scale": 1.5}
+    loaded = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
+    assert loaded.recommended_guide == {"model": "base", "scale": 1.5}
+    assert loaded.guide is None  # loading alone guides nothing: the caller (or the CLI) asks for "auto"
+    assert loaded.set_guide("auto").guide == {"model": str(tmp_path / "base"), "scale": 1.5}
+    assert loaded.set_guide("auto", 2.0).guide == {"model": str(tmp_path / "base"), "scale": 2.0}
+    assert loaded.set_guide("none").guide is None
+    assert tiny_pipeline(genres=["pads"]).set_guide("auto").guide is None  # nothing recommended: no guide
+    for bad, message in (({"model": "base"}, "a recommended guide is"), ({"model": "", "scale": 1.2}, "must name"),
+                         ({"model": "auto", "scale": 1.2}, "must name"),
+                         ({"model": "base", "scale": -1}, "finite number of at least 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            loaded.recommended_guide = bad
+    assert loaded.recommended_guide == {"model": "base", "scale": 1.5}  # nothing refused was kept
+    student = tiny_pipeline(genres=["pads"], scheduler="auto", distillation={"method": "progressive", "steps": 2})
+    with pytest.raises(ValueError, match="distilled student samples without a guide"):
+        student.recommended_guide = {"model": "base", "scale": 1.25}
+
+
+def test_cli_sampling_follows_the_folders_recommended_guide_unless_told(tmp_path):
+    base = weaker(tiny_pipeline(genres=["pads"]))
+    base.save_pretrained(tmp_path / "base")
+    tuned = tiny_pipeline(genres=["pads", "mine"], training={"pretrained": str(tmp_path / "base")},
+                          recommended_guide={"model": "base", "scale": 1.25})  # fmt: skip
+    tuned.save_pretrained(tmp_path / "tuned")
+    runner = CliRunner()
+    options = ["--genre", "mine", "--steps", "2", "--clips", "1", "--seed", "5", "--scheduler", "ddim"]
+
+    def generate(out, *extra):
+        result = runner.invoke(cli, ["generate", str(tmp_path / "tuned"), "--out", str(tmp_path / out), *options,
+                                     *extra])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        record = json.loads(next((tmp_path / out).glob("generated_*.json")).read_text())
+        return result.output, record
+
+    output, record = generate("auto")
+    assert f"guided by {tmp_path / 'base'} at 1.25 (its folder's recommendation; --guide none" in output
+    assert record["guide"] == {"model": str(tmp_path / "base"), "scale": 1.25}
+    output, record = generate("none", "--guide", "none")
+    assert "guided by" not in output and record["guide"] is None
+    output, record = generate("scale", "--guide-scale", "2")  # the scale alone: the recommended model at it
+    assert record["guide"] == {"model": str(tmp_path / "base"), "scale": 2.0}
+
+    # A recommendation that cannot be followed (the base moved away) warns and samples unguided: nobody asked for it.
+    shutil.rmtree(tmp_path / "base")
+    output, record = generate("moved")
+    assert "warning: not guided as the model's folder recommends: guide" in output and "cannot load it" in output
+    assert record["guide"] is None and "Traceback" not in output
+    result = runner.invoke(cli, ["generate", str(tmp_path / "tuned"), "--out", str(tmp_path / "asked"), *options,
+                                 "--guide", "base"])  # fmt: skip
+    assert result.exit_code == 2 and "cannot load it" in result.output  # asked for: a usage error
+
+
+def test_evaluate_generates_as_generate_does_guided_as_the_folder_recommends(tmp_path):
+    from audiodiff.evaluation.clips import generate_clips
+
+    weaker(tiny_pipeline(genres=["pads"])).save_pretrained(tmp_path / "base")
+    tuned = tiny_pipeline(genres=["pads", "mine"], training={"pretrained": str(tmp_path / "base")},
+                          recommended_guide={"model": "base", "scale": 1.5})  # fmt: skip
+    tuned.save_pretrained(tmp_path / "tuned")
+    said = []
+    options = dict(genre="mine", num_inference_steps=2, scheduler="ddim", seed=3, log=said.append)
+    guided = generate_clips(tmp_path / "tuned", 1, guide="auto", **options)
+    assert said == [f"guided by {tmp_path / 'base'} at 1.5"]
+    plain = generate_clips(tmp_path / "tuned", 1, guide="none", **options)
+    assert said == [f"guided by {tmp_path / 'base'} at 1.5"]  # nothing more: no guide
+    assert (guided.images - plain.images).abs().mean() > 1e-3

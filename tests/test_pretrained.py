@@ -161,9 +161,13 @@ def test_finetune_the_base_on_a_new_genre_then_generate_it(tmp_path):
     tuned = AudioDiffusionPipeline.from_pretrained(tmp_path / "tuned")
     assert tuned.genres == [*GENRES, "arpeggios"] and tuned.unet.config.num_class_embeds == 5
     assert tuned.sampler is None  # measured for the base's weights, not passed on to a fine-tune
+    # The finetune preset recommends sampling guided by the base (autoguidance), and generate follows it by default.
+    assert tuned.recommended_guide == {"model": "base", "scale": 1.25}
+    assert "its clips are guided by its base at 1.25 by default" in result.output
     result = invoke("generate", tmp_path / "tuned", "--genre", "arpeggios", "--steps", 2, "--out", tmp_path / "clips",
                     "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert f"guided by {DEFAULT_BASE} at 1.25 (its folder's recommendation" in result.output
     assert (tmp_path / "clips" / "generated_000.wav").is_file()
 
 

@@ -437,8 +437,16 @@ def test_finetune_preset_sizes_the_run_from_the_data_and_says_so(dataset_dir, da
                   tmp_path / "tuned", "--max-steps", 3)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "plan: genre 'pads'" in result.output and "trained 3 steps" in result.output
+    # The preset's guide_scale: the fine-tune recommends its base as the guide; a model from scratch has no base.
+    recommended = json.loads((tmp_path / "tuned" / "audiodiff.json").read_text())["guide"]
+    assert recommended == {"model": "base", "scale": 1.25}
+    assert "guide" not in json.loads((tmp_path / "base" / "audiodiff.json").read_text())
+    train(tiny_config(max_steps=1, num_samples=0, guide_scale=1.5), data, tmp_path / "scratch", progress=False)
+    assert "guide" not in json.loads((tmp_path / "scratch" / "audiodiff.json").read_text())
     with pytest.raises(ConfigError, match="set epochs, max_steps or passes"):
         TrainConfig(epochs=None, max_steps=None)
+    with pytest.raises(ConfigError, match="guide_scale must be a finite number of at least 0"):
+        TrainConfig(max_steps=1, guide_scale=-1.0)
 
 
 def test_a_long_run_estimate_names_the_max_steps_that_fit_fifteen_minutes():

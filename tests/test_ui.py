@@ -209,6 +209,36 @@ def test_auto_steps_are_those_of_the_sampler_the_folder_recommends(tmp_path):
     assert studio.steps_for("models/measured", "ddim") == SCHEDULERS["ddim"].steps
 
 
+def test_the_studio_follows_the_folders_recommended_guide_as_the_cli_does(workspace, tmp_path, monkeypatch):
+    """A fine-tune whose folder recommends sampling guided by its base: the page says so, its jobs are guided as
+    `audiodiff generate` is by default (the command shown makes the same bytes, and differs from --guide none),
+    including a job that inverts a clip with DDIM (edit)."""
+    tiny_pipeline(genres=["beats"], scheduler="ddpm").save_pretrained(tmp_path / "base")
+    tuned = tiny_pipeline(genres=["beats", "mine"], scheduler="ddpm", training={"pretrained": str(tmp_path / "base")},
+                          recommended_guide={"model": "base", "scale": 1.5})  # fmt: skip
+    tuned.save_pretrained(tmp_path / "models" / "tuned")
+    studio = Studio(Catalogue([tmp_path / "models"], base=tmp_path), tmp_path / "clips")
+    assert "guided by its base at 1.5" in studio.model_info("models/tuned").description
+    settings = DrawSettings(genre="mine", scheduler="ddim", steps=3, seed=2, n_iter=6)
+    song = tmp_path / "song.wav"
+    song.write_bytes((workspace / "song.wav").read_bytes())
+    song = str(song)
+    monkeypatch.chdir(tmp_path)
+    for kind, result in (("generate", studio.generate("models/tuned", settings)),
+                         ("edit", studio.edit("models/tuned", song, "beats", 0.5, 0, 0.0, settings))):  # fmt: skip
+        words = shlex.split(result.command)
+        assert "--guide" not in words
+        made = {}
+        for variant, extra in (("same", []), ("none", ["--guide", "none"])):
+            words[words.index("--out") + 1] = str(tmp_path / kind / variant)
+            run = CliRunner().invoke(cli, [*words[1:], *extra], catch_exceptions=False)
+            assert run.exit_code == 0, run.output
+            made[variant] = next((tmp_path / kind / variant).glob("*.wav")).read_bytes()
+        assert Path(result.records[0].wav).read_bytes() == made["same"]
+        assert made["same"] != made["none"]
+    assert studio.catalogue.pipeline("models/tuned").guide is None  # set per job, not left on the shared pipeline
+
+
 def test_model_info_preview_and_commands(studio, workspace):
     info = studio.model_info("models/tiny")
     assert info.genres == ["beats", "pads"] and "32x32 spectrograms" in info.description and info.n_iter == MEL.n_iter

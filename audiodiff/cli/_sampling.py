@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from audiodiff.autoguide import AUTO as AUTO_GUIDE
 from audiodiff.autoguide import BASE as BASE_GUIDE
 from audiodiff.autoguide import DEFAULT_SCALE as DEFAULT_GUIDE_SCALE
 from audiodiff.cli import common
@@ -74,14 +75,16 @@ def genre_options(function: Callable) -> Callable:
         "--guide-scale",
         type=common.FiniteFloat(min=0),
         default=None,
-        help="Autoguidance scale w: weak + w (model - weak), with --guide as the weak model (default: the model's "
-        f"base). 1 = off. Default with --guide: {DEFAULT_GUIDE_SCALE:g}. Each step costs the guide's call too.",
+        help="Autoguidance scale w: weak + w (model - weak), with --guide as the weak model. 1 = off. Default: the "
+        f"scale the model's folder recommends, else {DEFAULT_GUIDE_SCALE:g}. Each step costs the guide's call too.",
     )(function)
     function = click.option(
         "--guide",
         default=None,
         help="Guide the sampling with a weaker model of the same settings (autoguidance, Karras et al. 2024): 'base' "
-        "(the model a fine-tune started from: more of your songs, less of the base), a shipped name or a folder.",
+        "(the model a fine-tune started from: more of your songs, less of the base), a shipped name or a folder; "
+        "'none' samples without. Default: what the model's folder recommends (a fine-tune made with the finetune "
+        "preset: its base at 1.25), else none.",
     )(function)
     function = click.option(
         "--guidance",
@@ -181,14 +184,8 @@ def load_pipeline(
         pipeline.set_scheduler(scheduler)
     except (ValueError, OSError, ConfigError) as error:
         raise click.BadParameter(first_line(error), param_hint="PIPELINE") from None
-    if isinstance(settings, DrawSettings) and (settings.guide is not None or settings.guide_scale is not None):
-        try:
-            pipeline.set_guide(settings.guide or BASE_GUIDE, DEFAULT_GUIDE_SCALE if settings.guide_scale is None
-                               else settings.guide_scale)  # fmt: skip
-        except ValueError as error:
-            raise click.BadParameter(first_line(error), param_hint="--guide") from None
-        click.echo(f"guided by {pipeline.guide['model']} at {pipeline.guide['scale']:g} (autoguidance: its model runs "
-                   "at every step too)")  # fmt: skip
+    if isinstance(settings, DrawSettings):
+        set_guide(pipeline, settings.guide, settings.guide_scale)
     pipeline = pipeline.to(torch_device)
     try:
         if vocoder is not None:
@@ -200,6 +197,32 @@ def load_pipeline(
     except ValueError as error:
         raise click.BadParameter(first_line(error), param_hint="--vocoder") from None
     return pipeline
+
+
+def set_guide(pipeline, guide: str | None, scale: float | None) -> None:
+    """--guide and --guide-scale on a loaded pipeline, with one line saying what guides it. Neither given: the guide
+    its folder recommends (a fine-tune's base), if any, and where that cannot load a warning and no guide, since
+    nobody asked for it; --guide-scale alone: the recommended guide's model, else the base, at that scale; --guide
+    none: no guide. A guide asked for that cannot load is a usage error. DDIM inversion (edit, interpolate between
+    clips) follows the same guided model, and inverts as exactly: 0.03 dB of reconstruction error either way on the
+    ten-song fine-tune (BENCHMARKS.md "Ten songs on the AVX512-BF16 kind")."""
+    asked = guide is not None or scale is not None
+    recommendation = pipeline.recommended_guide
+    if guide is None:
+        guide = AUTO_GUIDE if scale is None else (recommendation or {}).get("model", BASE_GUIDE)
+    try:
+        pipeline.set_guide(guide, scale)
+    except ValueError as error:
+        if asked:
+            raise click.BadParameter(first_line(error), param_hint="--guide") from None
+        click.secho(f"warning: not guided as the model's folder recommends: {first_line(error)}", fg="yellow",
+                    err=True)  # fmt: skip
+        return
+    if pipeline.guide is None:
+        return
+    why = " (its folder's recommendation; --guide none samples without it)" if not asked else ""
+    click.echo(f"guided by {pipeline.guide['model']} at {pipeline.guide['scale']:g}{why}: autoguidance, its model "
+               "runs at every step too")  # fmt: skip
 
 
 # Jobs at least this many model windows long (steps x windows x clips; a one-slice clip at 20 steps is 20) get an

@@ -136,8 +136,8 @@ MIXED_PRECISION_OPTION = click.option(
     "--mixed-precision",
     type=click.Choice(MIXED_PRECISIONS),
     default=None,
-    help="bf16 autocast (a GPU, or a CPU: fast only with AMX or AVX512-BF16), fp16 (GPU), or auto: bf16 where the device runs it "
-    "fast, fp32 elsewhere.",
+    help="bf16 autocast (a GPU, or a CPU: fast only with AMX or AVX512-BF16), fp16 (GPU), or auto: bf16 where the "
+    "device runs it fast, fp32 elsewhere.",
 )
 
 

@@ -76,6 +76,14 @@ from audiodiff.schedulers import AUTO_SCHEDULER, DEFAULT_SCHEDULER
     "reference's 1000 steps), unipc, ..., or saved (the folder's own).",
 )
 @click.option(
+    "--guide",
+    default="auto",
+    show_default=True,
+    help="The weaker model that guides the sampling when generating from a pipeline (autoguidance): auto (the "
+    "default of `audiodiff generate`: the guide the folder recommends, a fine-tune's base, else none), none, base, "
+    "or a shipped name or folder.",
+)
+@click.option(
     "--seconds",
     type=common.FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
     default=None,
@@ -101,6 +109,7 @@ def command(
     reconstruction_clips,
     steps,
     scheduler,
+    guide,
     seconds,
     batch_size,
     seed,
@@ -164,6 +173,7 @@ def command(
             reconstruction_clips=reconstruction_clips,
             num_inference_steps=steps,
             scheduler=scheduler,
+            guide=guide,
             seconds=seconds,
             batch_size=batch_size,
             seed=seed,

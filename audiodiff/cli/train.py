@@ -196,7 +196,14 @@ def run(config_name, out_dir: Path, data_path, pretrained, genre, resume, overri
         f"{result.samples_per_second:.1f} samples/s"
     )
     click.echo(f"pipeline written to {out_dir} (samples in {out_dir / 'samples'}); next: audiodiff generate {out_dir}")
-    if pretrained is not None and genre is not None:
+    from audiodiff.pipeline_folder import read_metadata
+
+    recommended = read_metadata(out_dir).get("guide") if pretrained is not None else None
+    if recommended:
+        click.echo(f"its clips are guided by its base at {recommended['scale']:g} by default (more of your songs, less "
+                   "of the base, twice the sampling time); --guide none samples without (README: Fine-tune on your "
+                   "own songs)")  # fmt: skip
+    elif pretrained is not None and genre is not None:
         click.echo(f"clips with more of your songs and less of the base: audiodiff generate {out_dir} --genre {genre} "
                    "--guide base (README: Fine-tune on your own songs)")  # fmt: skip
     if pretrained is not None:  # a fine-tune: did it learn to replay its songs? (a first look; evaluate --training)

@@ -345,11 +345,13 @@ def generate_clips(
     genre: str | None = None,
     num_inference_steps: int | None = None,
     scheduler: str | None = None,
+    guide: str | None = None,
     seconds: float | None = None,
     batch_size: int = 8,
     seed: int = 0,
     device: torch.device | str = "cpu",
     vocoder: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ClipSet:
     """Generate `count` clips with a pipeline folder, as `audiodiff generate --seed SEED` does (clip k from a
     generator seeded `seed + k`, `audiodiff.sampling.generate`) but without drawing failed clips again: the
@@ -357,7 +359,9 @@ def generate_clips(
 
     `genre` conditions a genre-conditioned pipeline (it must know the genre); an unconditional pipeline (typically
     fine-tuned on that one genre) samples unconditionally. `scheduler` swaps the sampler ("dpm", "ddim", ...;
-    "saved" keeps the folder's); `num_inference_steps` defaults to the sampler's; `seconds` sets the clip length
+    "saved" keeps the folder's); `guide`: the weaker model that guides the sampling (`AudioDiffusionPipeline.set_guide`;
+    "auto": the one the folder recommends, as `audiodiff generate` samples, or none where it cannot load, which `log`
+    is told); `num_inference_steps` defaults to the sampler's; `seconds` sets the clip length
     (default one slice); `vocoder` (a trained vocoder's folder) replaces the pipeline's decoder. Images
     `(count, 1, n_mels, frames)` and audio `(count, time)`.
     """
@@ -372,6 +376,14 @@ def generate_clips(
     except (OSError, ValueError, KeyError, ConfigError) as error:
         raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({first_line(error)})") from None
     pipeline.set_progress_bar_config(disable=True)
+    try:
+        pipeline.set_guide(guide)
+    except ValueError as error:
+        if guide != "auto":
+            raise EvaluationError(f"{pipeline_folder}: {first_line(error)}") from None
+        (log or (lambda line: None))(f"{pipeline_folder}: not guided as its folder recommends: {first_line(error)}")
+    if pipeline.guide is not None and log is not None:
+        log(f"guided by {pipeline.guide['model']} at {pipeline.guide['scale']:g}")
     condition = None
     if genre is not None and pipeline.genres:
         if genre not in pipeline.genres:
@@ -404,7 +416,7 @@ class PipelineClips:
     """Clips generated on `load` by a pipeline folder, as a `ClipSource`.
 
     `refs` are the `count` clips to generate; `options` are `generate_clips`'s (genre, num_inference_steps,
-    scheduler, seconds, batch_size, seed, vocoder); `log` is told when generation starts.
+    scheduler, guide, seconds, batch_size, seed, vocoder); `log` is told when generation starts.
     """
 
     kind = "pipeline"
@@ -425,7 +437,7 @@ class PipelineClips:
         """Generate one clip per ref; every clip carries its generated audio."""
         if self.log is not None:
             self.log(f"generating {len(refs)} clips with {self.folder} ...")
-        return generate_clips(self.folder, len(refs), device=device, **self.options)
+        return generate_clips(self.folder, len(refs), device=device, log=self.log, **self.options)
 
 
 @dataclasses.dataclass(frozen=True)

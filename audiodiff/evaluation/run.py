@@ -90,6 +90,7 @@ def run_evaluation(
     reconstruction_clips: int = 8,
     num_inference_steps: int | None = None,
     scheduler: str | None = AUTO_SCHEDULER,
+    guide: str | None = "auto",
     seconds: float | None = None,
     batch_size: int = 8,
     seed: int = 0,
@@ -99,8 +100,9 @@ def run_evaluation(
     """Evaluate `generated` against `reference` and write `out_dir/report.json` and `out_dir/report.png`.
 
     generated: a folder of WAV/PNG files, a prepared dataset, or a pipeline folder (then `count` clips are generated
-    with `num_inference_steps` steps of `scheduler`, "saved" for the folder's own, `seconds` long (default one
-    slice), `batch_size` at a time, and kept in `out_dir/generated/`). reference: a prepared dataset (or hub id)
+    with `num_inference_steps` steps of `scheduler`, "saved" for the folder's own, guided by `guide` ("auto": the
+    guide the folder recommends, as `audiodiff generate` samples; None: none), `seconds` long (default one slice),
+    `batch_size` at a time, and kept in `out_dir/generated/`). reference: a prepared dataset (or hub id)
     or a folder of WAV/PNG files, optionally one sub-folder per genre; up to `2 * count` of its clips of `genre`
     are drawn, half compared and half for the baseline. `mel_config` overrides the settings of folders; a folder
     without its own borrows the other side's.
@@ -120,8 +122,8 @@ def run_evaluation(
     log = log or (lambda line: None)
     generated, reference, out_dir = Path(generated), Path(reference), Path(out_dir)
     generation = dict(
-        count=count, genre=genre, num_inference_steps=num_inference_steps, scheduler=scheduler, seconds=seconds,
-        batch_size=batch_size, seed=seed, log=log,
+        count=count, genre=genre, num_inference_steps=num_inference_steps, scheduler=scheduler, guide=guide,
+        seconds=seconds, batch_size=batch_size, seed=seed, log=log,
     )  # fmt: skip
     if generated.is_dir() and Path(vocoder).is_dir():
         generation["vocoder"] = vocoder  # a trained vocoder decodes the generated clips too

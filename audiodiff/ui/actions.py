@@ -28,6 +28,8 @@ import numpy as np
 
 from audiodiff import sampling
 from audiodiff.audio import load_audio, save_audio
+from audiodiff.autoguide import AUTO as AUTO_GUIDE
+from audiodiff.autoguide import BASE as BASE_GUIDE
 from audiodiff.codec import pixels_to_model, save_png
 from audiodiff.figures import spectrogram_picture
 from audiodiff.schedulers import AUTO_SCHEDULER, SCHEDULERS
@@ -178,6 +180,10 @@ class Studio(Workspace):
             f"one slice = {config.slice_seconds:.2f} s",
             f"genres: {', '.join(genres)}" if genres else ("genre-conditioned" if conditioned else "no genres"),
         ]
+        recommended = pipeline.recommended_guide
+        if recommended:  # what every job is guided by, as in the CLI
+            guide = "its base" if recommended["model"] == BASE_GUIDE else recommended["model"]
+            parts.append(f"guided by {guide} at {recommended['scale']:g}")
         return ModelInfo(
             genres, config.sample_rate, config.slice_seconds, config.n_iter, " · ".join(parts),
             sampling.max_steps(pipeline),
@@ -392,11 +398,13 @@ class Studio(Workspace):
         return dataclasses.replace(result, morph=morph)
 
     def _pipeline(self, model: str, settings: DrawSettings):
-        """The pipeline `model` with the sampler and decoder iterations of `settings`. The studio decodes with the
-        pipeline's own decoder: it refuses settings that name another (the CLI's --phase-init and --vocoder)."""
+        """The pipeline `model` with the sampler, guide and decoder iterations of `settings`: no guide given is the
+        guide the folder recommends (a fine-tune's base), as in the CLI. The studio decodes with the pipeline's own
+        decoder: it refuses settings that name another (the CLI's --phase-init and --vocoder)."""
         if settings.phase_init is not None or settings.vocoder is not None:
             raise ValueError("the studio decodes with the pipeline's own decoder: leave phase_init and vocoder unset")
-        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter)
+        guide = AUTO_GUIDE if settings.guide is None else settings.guide
+        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter, guide, settings.guide_scale)
 
     # --- files ----------------------------------------------------------------------------------------------------
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:

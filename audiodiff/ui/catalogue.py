@@ -8,6 +8,7 @@ made afresh from the folder's own scheduler settings (as `audiodiff generate PIP
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -97,16 +98,33 @@ class Catalogue:
                 self._loaded[name] = pipeline, copy.deepcopy(pipeline.scheduler)
             return self._loaded[name]
 
-    def pipeline(self, name: str, scheduler: str | None = None, n_iter: int | None = None) -> AudioDiffusionPipeline:
+    def pipeline(
+        self,
+        name: str,
+        scheduler: str | None = None,
+        n_iter: int | None = None,
+        guide: str | None = None,
+        guide_scale: float | None = None,
+    ) -> AudioDiffusionPipeline:
         """The pipeline `name`, sampling with `scheduler` (a short name, "auto" for the default or a distilled
-        student's own; None or "saved": the folder's own) and decoding with `n_iter` Griffin-Lim iterations (None:
-        its mel config's)."""
+        student's own; None or "saved": the folder's own), guided by `guide` at `guide_scale` (autoguidance,
+        `AudioDiffusionPipeline.set_guide`: None samples without; "auto", the guide the folder recommends, samples
+        without where that cannot load, with a warning in the log, as the CLI does) and decoding with `n_iter`
+        Griffin-Lim iterations (None: its mel config's)."""
+        from audiodiff.autoguide import AUTO
         from audiodiff.sampling import set_griffin_lim_iterations
 
         pipeline, saved = self._load(name)
         pipeline.set_scheduler(copy.deepcopy(saved))
         if scheduler is not None:
             pipeline.set_scheduler(scheduler)  # by name: a student keeps its own for "auto" and refuses others
+        try:
+            pipeline.set_guide(guide, guide_scale)
+        except ValueError as error:
+            if guide != AUTO or guide_scale is not None:
+                raise
+            logging.getLogger(__name__).warning("%s: not guided as its folder recommends: %s", name, error)
+            pipeline.set_guide(None)
         if hasattr(pipeline.codec().vocoder, "n_iter"):  # a pipeline saved with a trained vocoder has none to set
             set_griffin_lim_iterations(pipeline, n_iter)
         return pipeline
