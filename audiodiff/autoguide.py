@@ -59,6 +59,17 @@ def recommendation(value: Any) -> dict[str, Any] | None:
     return {"model": model, "scale": float(scale)}
 
 
+def requested(guide: str | None, scale: float | None, recommended: dict[str, Any] | None) -> tuple[str, float | None]:
+    """What `--guide GUIDE --guide-scale SCALE` ask of a model whose folder recommends `recommended`, as
+    `set_guide`'s `(guide, scale)`: neither given is the recommendation (`AUTO`); a scale alone is the recommended
+    guide's model, else the base, at that scale; a guide is itself."""
+    if guide is not None:
+        return guide, scale
+    if scale is None:
+        return AUTO, None
+    return (recommended or {}).get("model", BASE), scale
+
+
 def check_guide(pipeline, guide, name: str) -> None:
     """ValueError (one line, naming the guide `name`) unless `guide` can guide `pipeline`: both diffusion models
     (not distilled students) on samples of the same shape and mel settings, with the same noise schedule and

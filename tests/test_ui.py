@@ -237,6 +237,28 @@ def test_the_studio_follows_the_folders_recommended_guide_as_the_cli_does(worksp
         assert Path(result.records[0].wav).read_bytes() == made["same"]
         assert made["same"] != made["none"]
     assert studio.catalogue.pipeline("models/tuned").guide is None  # set per job, not left on the shared pipeline
+    info = studio.model_info("models/tuned")
+    assert info.guide_scale == 1.5 and info.guidable
+
+    # The page's guide control as the CLI's options: the folder's scale is no option, 1 is --guide none, another
+    # scale is --guide-scale (the recommended guide at it); each result is what its command makes.
+    def page(scale):
+        return page_settings("mine", 1, 3, "ddim", 2, 6, **studio.guide_settings("models/tuned", scale))
+
+    assert [(page(w).guide, page(w).guide_scale) for w in (1.5, 1.0, 2.0)] == [(None, None), ("none", None),
+                                                                             (None, 2.0)]  # fmt: skip
+    for scale, option in ((1.0, "--guide none"), (2.0, "--guide-scale 2")):
+        result = studio.generate("models/tuned", page(scale))
+        assert option in result.command
+        words = shlex.split(result.command)
+        words[words.index("--out") + 1] = str(tmp_path / "page" / str(scale))
+        assert CliRunner().invoke(cli, words[1:], catch_exceptions=False).exit_code == 0
+        made_there = next((tmp_path / "page" / str(scale)).glob("*.wav")).read_bytes()
+        assert Path(result.records[0].wav).read_bytes() == made_there
+    tiny_pipeline(genres=["beats"], scheduler="ddpm").save_pretrained(tmp_path / "models" / "plain")
+    plain = Studio(Catalogue([tmp_path / "models"], base=tmp_path), tmp_path / "clips2")
+    assert plain.model_info("models/plain").guide_scale is None and not plain.model_info("models/plain").guidable
+    assert page_settings("beats", 1, 3, "ddim", 2, 6, **plain.guide_settings("models/plain", 1.0)).guide is None
 
 
 def test_model_info_preview_and_commands(studio, workspace):
@@ -318,6 +340,9 @@ def test_studio_in_a_real_browser(workspace, tmp_path, monkeypatch):
     try:
         driver.get(base + "/")
         wait.until(lambda page: "genres: beats, pads" in page.find_element(By.ID, "model-info").text)
+        # a model with no base to be guided by: the guide control stays at 1 (off) and cannot be moved
+        guide = driver.find_element(By.CSS_SELECTOR, "#guide input[type=range]")
+        assert guide.get_attribute("value") == "1" and not guide.is_enabled()
 
         # Generate: pick a genre, fewer steps, two clips; the player's WAV is one slice of sound.
         tools.choose(driver, "genre", "pads")
@@ -445,8 +470,8 @@ class Queue:
 
 
 def _generate_inputs(steps: int, count: int = 1) -> list:
-    # model, genre, guidance, steps, sampler, seed, n_iter, seconds, count, history
-    return ["models/tiny", NO_GENRE, 1, steps, "ddim", 0, 4, 0, count, None]
+    # model, genre, guidance, steps, sampler, seed, n_iter, guide scale, seconds, count, history
+    return ["models/tiny", NO_GENRE, 1, steps, "ddim", 0, 4, 1, 0, count, None]
 
 
 def test_jobs_nobody_waits_for_stop(workspace, tmp_path, monkeypatch):

@@ -21,8 +21,7 @@ from typing import Any
 
 import click
 
-from audiodiff.autoguide import AUTO as AUTO_GUIDE
-from audiodiff.autoguide import BASE as BASE_GUIDE
+from audiodiff import autoguide
 from audiodiff.autoguide import DEFAULT_SCALE as DEFAULT_GUIDE_SCALE
 from audiodiff.cli import common
 from audiodiff.cli._clip_sets import (  # noqa: F401 - re-exported: the commands and tests use them from here
@@ -207,9 +206,7 @@ def set_guide(pipeline, guide: str | None, scale: float | None) -> None:
     clips) follows the same guided model, and inverts as exactly: 0.03 dB of reconstruction error either way on the
     ten-song fine-tune (BENCHMARKS.md "Ten songs on the AVX512-BF16 kind")."""
     asked = guide is not None or scale is not None
-    recommendation = pipeline.recommended_guide
-    if guide is None:
-        guide = AUTO_GUIDE if scale is None else (recommendation or {}).get("model", BASE_GUIDE)
+    guide, scale = autoguide.requested(guide, scale, pipeline.recommended_guide)
     try:
         pipeline.set_guide(guide, scale)
     except ValueError as error:

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from audiodiff import sampling
+from audiodiff import autoguide, sampling
 from audiodiff.audio import load_audio, save_audio
-from audiodiff.autoguide import AUTO as AUTO_GUIDE
 from audiodiff.autoguide import BASE as BASE_GUIDE
+from audiodiff.autoguide import NONE as AUTO_NONE
 from audiodiff.codec import pixels_to_model, save_png
 from audiodiff.figures import spectrogram_picture
 from audiodiff.schedulers import AUTO_SCHEDULER, SCHEDULERS
@@ -100,6 +100,8 @@ class ModelInfo:
     n_iter: int
     description: str
     max_steps: int = 1000  # `sampling.max_steps`: the steps control's maximum
+    guide_scale: float | None = None  # the scale of the guide the folder recommends (None: none)
+    guidable: bool = False  # whether it records a base to be guided by (a fine-tune that is not a student)
 
 
 def genre_choice(value: str | None) -> str | None:
@@ -123,17 +125,34 @@ def page_settings(
     n_iter: float | None,
     count: float = 1,
     seconds: float | None = None,
+    guide_scale: float | None = None,
+    recommended_scale: float | None = None,
 ) -> DrawSettings:
     """The shared controls of the page (and a tab's clips and seconds) -> the settings of its job: "(no genre)" is
     None, 0 seconds is one slice, numbers arrive as floats, and clips that fail the artefact check are drawn again
-    (`sampling.DEFAULT_REDRAW` rounds, the CLI's default)."""
+    (`sampling.DEFAULT_REDRAW` rounds, the CLI's default). The guide's scale (`guide_choice`) against the one the
+    model's folder recommends (`recommended_scale`, None: none)."""
     if seed is None or seed == "":
         raise ValueError("enter a seed (or roll the dice)")
+    guide, scale = guide_choice(guide_scale, recommended_scale)
     return DrawSettings(
         count=int(count), seed=int(seed), steps=None if steps is None else int(steps), scheduler=scheduler,
-        genre=genre_choice(genre), guidance=float(guidance), seconds=seconds or None,
+        genre=genre_choice(genre), guidance=float(guidance), guide=guide, guide_scale=scale, seconds=seconds or None,
         n_iter=None if n_iter is None else int(n_iter), redraw=sampling.DEFAULT_REDRAW,
     )  # fmt: skip
+
+
+def guide_choice(value: float | None, recommended: float | None) -> tuple[str | None, float | None]:
+    """The page's guide scale -> the settings' `(guide, guide_scale)`, as the CLI's options say it: the scale the
+    folder recommends (or 1 where it recommends none), or no value, is `(None, None)`, the folder's own (no option);
+    1 is `("none", None)`, unguided (--guide none); any other is `(None, w)`, the recommended guide (or the base) at
+    w (--guide-scale w)."""
+    if value is None:
+        return None, None
+    value = round(float(value), 4)
+    if value == (1.0 if recommended is None else round(float(recommended), 4)):
+        return None, None
+    return (AUTO_NONE, None) if value == 1.0 else (None, value)
 
 
 def _studio_job(method: Callable) -> Callable:
@@ -184,10 +203,17 @@ class Studio(Workspace):
         if recommended:  # what every job is guided by, as in the CLI
             guide = "its base" if recommended["model"] == BASE_GUIDE else recommended["model"]
             parts.append(f"guided by {guide} at {recommended['scale']:g}")
+        guidable = bool(pipeline.training.get("pretrained")) and pipeline.distillation is None
         return ModelInfo(
             genres, config.sample_rate, config.slice_seconds, config.n_iter, " · ".join(parts),
-            sampling.max_steps(pipeline),
+            sampling.max_steps(pipeline), recommended["scale"] if recommended else None, guidable or bool(recommended),
         )  # fmt: skip
+
+    def guide_settings(self, model: str, scale: float | None) -> dict[str, float | None]:
+        """`page_settings`' keywords for the page's guide scale on `model`: the scale and the one its folder
+        recommends."""
+        recommended = self.catalogue.recommended_guide(model)
+        return {"guide_scale": scale, "recommended_scale": recommended["scale"] if recommended else None}
 
     def steps_for(self, model: str, scheduler: str | None) -> int:
         """The default steps of `scheduler` on `model`: for a short name, or "auto" and None (the sampler the folder
@@ -403,8 +429,9 @@ class Studio(Workspace):
         decoder: it refuses settings that name another (the CLI's --phase-init and --vocoder)."""
         if settings.phase_init is not None or settings.vocoder is not None:
             raise ValueError("the studio decodes with the pipeline's own decoder: leave phase_init and vocoder unset")
-        guide = AUTO_GUIDE if settings.guide is None else settings.guide
-        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter, guide, settings.guide_scale)
+        recommended = self.catalogue.recommended_guide(model)
+        guide, scale = autoguide.requested(settings.guide, settings.guide_scale, recommended)
+        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter, guide, scale)
 
     # --- files ----------------------------------------------------------------------------------------------------
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:

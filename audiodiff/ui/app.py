@@ -62,7 +62,8 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 def _wire_model(app: gr.Blocks, studio: Studio, shared: Shared, tabs: list[Tab]) -> None:
     """A model chosen (or the page loaded): its description, genres (the shared control's and the tabs'), decoder
-    iterations and its sampler's default steps; a sampler chosen: its default steps."""
+    iterations, its sampler's default steps and the guide's scale its folder recommends (the control usable only for
+    a model that has a base); a sampler chosen: its default steps."""
 
     @errors_as_messages
     def model_changed(name, sampler):
@@ -78,11 +79,12 @@ def _wire_model(app: gr.Blocks, studio: Studio, shared: Shared, tabs: list[Tab])
             *[gr.update(choices=genres, value=NO_GENRE, interactive=interactive) for _ in no_genre],
             gr.update(value=described.n_iter),
             gr.update(value=studio.steps_for(name, sampler), maximum=described.max_steps),
+            gr.update(value=described.guide_scale or 1, interactive=described.guidable),
         ]
 
     first_genre = [shared.genre, *[genre for tab in tabs for genre in tab.target_genres]]
     no_genre = [genre for tab in tabs for genre in tab.genres]
-    outputs = [shared.info, *first_genre, *no_genre, shared.n_iter, shared.steps]
+    outputs = [shared.info, *first_genre, *no_genre, shared.n_iter, shared.steps, shared.guide]
     for event in (shared.model.change, app.load):
         event(model_changed, [shared.model, shared.scheduler], outputs, concurrency_id=QUEUE)
     shared.scheduler.change(

@@ -129,6 +129,10 @@ class Catalogue:
             set_griffin_lim_iterations(pipeline, n_iter)
         return pipeline
 
+    def recommended_guide(self, name: str) -> dict | None:
+        """The guide the folder of `name` recommends (`AudioDiffusionPipeline.recommended_guide`), or None."""
+        return self._load(name)[0].recommended_guide
+
     def is_student(self, name: str) -> bool:
         """Whether the pipeline `name` is a distilled few-step student (it samples with its own scheduler)."""
         return self._load(name)[0].distillation is not None

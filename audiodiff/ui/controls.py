@@ -27,16 +27,18 @@ class Shared:
     steps: gr.Number
     seed: gr.Number
     n_iter: gr.Slider
+    guide: gr.Slider
 
     @property
     def inputs(self) -> list:
         """What the job handlers take first, in this order (the order of the HTTP API's data too): model, genre,
-        guidance, steps, sampler, seed, decoder iterations."""
-        return [self.model, self.genre, self.guidance, self.steps, self.scheduler, self.seed, self.n_iter]
+        guidance, steps, sampler, seed, decoder iterations, the scale of the guide (autoguidance by the base)."""
+        return [self.model, self.genre, self.guidance, self.steps, self.scheduler, self.seed, self.n_iter, self.guide]
 
 
 def shared_controls(studio: Studio) -> Shared:
-    """The model and the controls every job uses: genre, guidance, sampler, steps, seed (with a dice), decoder."""
+    """The model and the controls every job uses: genre, guidance, sampler, steps, seed (with a dice), decoder, and
+    the scale of the guide (for a fine-tune: its base; set to what its folder recommends when the model is chosen)."""
     models = studio.catalogue.names()
     with gr.Row():
         model = gr.Dropdown(models, value=models[0] if models else None, label="Model", elem_id="model", scale=2)
@@ -51,11 +53,15 @@ def shared_controls(studio: Studio) -> Shared:
         seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="seed", scale=1)
         dice = gr.Button("Random seed", elem_id="dice", scale=0, min_width=90)
         n_iter = gr.Slider(1, 256, value=32, step=1, label="Decode: Griffin-Lim iterations", scale=2)
+        guide = gr.Slider(
+            0, 3, value=1, step=0.05, label="Guided by the base", info="autoguidance, 1 = off; for a fine-tune",
+            interactive=False, elem_id="guide", scale=2,
+        )  # fmt: skip
     with gr.Accordion("Samplers", open=False):
         lines = [f"- `{name}`: {sampler.description}" for name, sampler in SCHEDULERS.items()]
         gr.Markdown("\n".join([*lines, "- `saved`: the pipeline folder's own scheduler"]))
     dice.click(lambda: sampling.random_seed(), None, seed, queue=False)
-    return Shared(model, info, genre, guidance, scheduler, steps, seed, n_iter)
+    return Shared(model, info, genre, guidance, scheduler, steps, seed, n_iter, guide)
 
 
 def _steps_control(value: int) -> gr.Number:

@@ -73,10 +73,11 @@ def generate_tab(studio: Studio, shared: Shared, history: gr.State) -> Tab:
     @cancellable
     @errors_as_messages
     def run_generate(
-        name, genre, guidance, steps, sampler, seed, n_iter, length, clips, records, request: gr.Request,
+        name, genre, guidance, steps, sampler, seed, n_iter, guide, length, clips, records, request: gr.Request,
         progress=gr.Progress(),
     ):  # fmt: skip
-        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips, seconds=length)
+        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips, seconds=length,
+                                 **studio.guide_settings(name, guide))  # fmt: skip
         return shown_result(studio.generate(name, settings, **job_context(request, progress)), records)
 
     on_click(button, run_generate, [*shared.inputs, seconds, count, history], [*out.outputs, history])
@@ -97,11 +98,12 @@ def vary_tab(studio: Studio, shared: Shared, history: gr.State, audio_types: lis
     @cancellable
     @errors_as_messages
     def run_vary(
-        name, genre, guidance, steps, sampler, seed, n_iter, upload, pick, amount, offset, clips, records,
+        name, genre, guidance, steps, sampler, seed, n_iter, guide, upload, pick, amount, offset, clips, records,
         request: gr.Request, progress=gr.Progress(),
     ):  # fmt: skip
         clip = chosen_clip(upload, pick, records)
-        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips)
+        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips,
+                                 **studio.guide_settings(name, guide))  # fmt: skip
         result = studio.vary(name, clip, amount, offset or 0.0, settings, **job_context(request, progress))
         return shown_result(result, records)
 
@@ -128,11 +130,12 @@ def inpaint_tab(studio: Studio, shared: Shared, history: gr.State, audio_types: 
     @cancellable
     @errors_as_messages
     def run_inpaint(
-        name, genre, guidance, steps, sampler, seed, n_iter, upload, pick, looping, range_start, range_end, around,
-        clips, records, request: gr.Request, progress=gr.Progress(),
+        name, genre, guidance, steps, sampler, seed, n_iter, guide, upload, pick, looping, range_start, range_end,
+        around, clips, records, request: gr.Request, progress=gr.Progress(),
     ):  # fmt: skip
         clip = chosen_clip(upload, pick, records)
-        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips)
+        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips,
+                                 **studio.guide_settings(name, guide))  # fmt: skip
         context = job_context(request, progress)
         if looping:
             result = studio.loop(name, clip, around, 0.0, settings, **context)
@@ -169,17 +172,17 @@ def edit_tab(studio: Studio, shared: Shared, history: gr.State, audio_types: lis
     @cancellable
     @errors_as_messages
     def run_edit(
-        name, guidance, steps, seed, n_iter, upload, pick, source, target, amount, refinements, offset, records,
+        name, guidance, steps, seed, n_iter, guide, upload, pick, source, target, amount, refinements, offset, records,
         request: gr.Request, progress=gr.Progress(),
     ):  # fmt: skip
         clip = chosen_clip(upload, pick, records)
-        settings = page_settings(target, guidance, steps, None, seed, n_iter)
+        settings = page_settings(target, guidance, steps, None, seed, n_iter, **studio.guide_settings(name, guide))
         context = job_context(request, progress)
         result = studio.edit(name, clip, source, amount, int(refinements), offset or 0.0, settings, **context)
         return [result.source_picture, *shown_result(result, records)]
 
-    inputs = [shared.model, shared.guidance, shared.steps, shared.seed, shared.n_iter, upload, pick, source_genre,
-              target_genre, strength, refine, offset, history]  # fmt: skip
+    inputs = [shared.model, shared.guidance, shared.steps, shared.seed, shared.n_iter, shared.guide, upload, pick,
+              source_genre, target_genre, strength, refine, offset, history]  # fmt: skip
     on_click(button, run_edit, inputs, [source_picture, *out.outputs, history])
     return Tab(picks=[pick], genres=[source_genre], target_genres=[target_genre])
 
@@ -204,8 +207,8 @@ def interpolate_tab(studio: Studio, shared: Shared, history: gr.State, audio_typ
     @cancellable
     @errors_as_messages
     def run_interpolate(
-        name, genre, guidance, steps, sampler, seed, n_iter, mode, other_seed, frame_count, first_upload, first_pick,
-        second_upload, second_pick, records, request: gr.Request, progress=gr.Progress(),
+        name, genre, guidance, steps, sampler, seed, n_iter, guide, mode, other_seed, frame_count, first_upload,
+        first_pick, second_upload, second_pick, records, request: gr.Request, progress=gr.Progress(),
     ):  # fmt: skip
         clips = None
         if mode == "two clips":
@@ -213,7 +216,8 @@ def interpolate_tab(studio: Studio, shared: Shared, history: gr.State, audio_typ
                 chosen_clip(first_upload, first_pick, records, "the first clip"),
                 chosen_clip(second_upload, second_pick, records, "the second clip"),
             ]
-        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=frame_count)
+        settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=frame_count,
+                                 **studio.guide_settings(name, guide))  # fmt: skip
         result = studio.interpolate(name, clips, other_seed, settings, **job_context(request, progress))
         return [result.morph.wav, *shown_result(result, records)]
 
