@@ -15,8 +15,10 @@ every count. Through the CLI, timed, with the peak memory of each command:
    largest count with those options (`--add` keeps the last run's sets and runs only the variants), and
    `'LABEL=OPTIONS :: GENERATE OPTIONS'` samples it with those `generate` options too (variants with the same
    finetune options share one fine-tune: one model sampled at several guidance scales; OPTIONS `default` samples
-   the default fine-tune, e.g. `'guided by the base=default :: --guide base'`);
-3. 32 clips of 6 s from each fine-tune (`--genre G`) and, as "before", from the base: `--genre electronic` (the
+   the default fine-tune, e.g. `'unguided=default :: --guide none'`);
+3. 32 clips of 6 s from each fine-tune (`--genre G`; sampled as its folder recommends: since 2026-12-08 a
+   `finetune`-preset fine-tune is guided by its base at 1.25 unless the variant's generate options say
+   `--guide none`) and, as "before", from the base: `--genre electronic` (the
    closest genre it knows) and unconditional;
 4. `audiodiff evaluate --training DATA --classifier C` of each against the held-out tracks: precision/recall (COLA
    and fine log-mel embeddings), Frechet distances, flagged share, genre share and the copy check; next to real
