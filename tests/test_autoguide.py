@@ -211,3 +211,12 @@ def test_evaluate_generates_as_generate_does_guided_as_the_folder_recommends(tmp
     plain = generate_clips(tmp_path / "tuned", 1, guide="none", **options)
     assert said == [f"guided by {tmp_path / 'base'} at 1.5"]  # nothing more: no guide
     assert (guided.images - plain.images).abs().mean() > 1e-3
+
+
+def test_the_fine_tune_presets_recommend_their_base_as_the_guide():
+    """Measured for full and LoRA fine-tunes of ten songs (BENCHMARKS.md); the demo's preset was not, and keeps
+    sampling unguided."""
+    from audiodiff.train_config import TrainConfig
+
+    assert TrainConfig.load("finetune").guide_scale == TrainConfig.load("finetune-lora").guide_scale == DEFAULT_SCALE
+    assert TrainConfig.load("demo-finetune").guide_scale is None and TrainConfig.load("base").guide_scale is None
