@@ -222,6 +222,12 @@ def test_a_fine_tune_card_names_its_base_and_genre(shared, tmp_path):
     record["training"]["pretrained"] = "teticio/audio-diffusion-256"
     (tmp_path / "tuned" / "audiodiff.json").write_text(json.dumps(record))
     assert "base_model: teticio/audio-diffusion-256\n" in model_card(tmp_path / "tuned").split("---")[1]
+    # How to use it asks for the fine-tuned genre, and says how the folder recommends sampling it.
+    assert "audiodiff generate tuned --genre pads" in card and "set_guide" not in card
+    record["guide"] = {"model": "base", "scale": 1.25}
+    (tmp_path / "tuned" / "audiodiff.json").write_text(json.dumps(record))
+    guided = model_card(tmp_path / "tuned")
+    assert "It samples guided by its base at 1.25" in guided and 'pipeline.set_guide("auto")' in guided
 
 
 def test_a_failed_push_is_one_line_and_the_folder_stays(shared, tmp_path, monkeypatch):

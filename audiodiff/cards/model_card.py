@@ -171,16 +171,28 @@ def _loss_plot(folder: Path) -> None:
         write_loss_plot(losses, folder / LOSS_PLOT_NAME, "training loss")
 
 
-def _usage(name: str, genres: list[str] | None, kind: str) -> list[str]:
+def _usage(
+    name: str, genres: list[str] | None, kind: str, tuned: str | None = None, guide: dict | None = None
+) -> list[str]:
+    """The card's "How to use it": commands and Python for the model, asking for its fine-tuned genre `tuned` (else
+    its first genre) and saying how it samples when its folder recommends a `guide`."""
     if kind == "vocoder":
         return ["## How to use it", "", "Decode spectrograms with it in any command that takes `--vocoder` (a local "
                 f"folder: download it first, e.g. `hf download {name} --local-dir VOCODER`):", "", "```",
                 "audiodiff generate MODEL --vocoder VOCODER --seconds 6 --out clips",
                 "audiodiff decode IMAGES --vocoder VOCODER --out audio", "```", ""]  # fmt: skip
-    genre = f" --genre {genres[0]}" if genres else ""
+    example = tuned if genres and tuned in genres else (genres[0] if genres else None)  # a fine-tune's own genre
+    genre = f" --genre {example}" if example else ""
+    guided = []
+    if guide:
+        by = "its base" if guide.get("model") == "base" else f"`{guide.get('model')}`"
+        guided = [f"It samples guided by {by} at {guide.get('scale'):g} (autoguidance, the folder's recommendation: "
+                  "more of the fine-tune, less of the base, at twice the sampling time); `--guide none` samples it "
+                  "alone.", ""]  # fmt: skip
     return [
         "## How to use it",
         "",
+        *guided,
         "With audiodiff installed:",
         "",
         "```",
@@ -192,7 +204,12 @@ def _usage(name: str, genres: list[str] | None, kind: str) -> list[str]:
         "",
         "# scheduler='auto': the sampler the folder recommends (the saved one is the 1000-step training scheduler)",
         f'pipeline = AudioDiffusionPipeline.from_pretrained("{name}", scheduler="auto")',
-        f"output = pipeline(batch_size=1{', genre=' + repr(genres[0]) if genres else ''}, seconds=6)",
+        *(
+            ['pipeline.set_guide("auto")  # guided as the folder recommends, as `audiodiff generate` samples']
+            if guide
+            else []
+        ),  # fmt: skip
+        f"output = pipeline(batch_size=1{', genre=' + repr(example) if example else ''}, seconds=6)",
         "output.audios[0]  # (samples,) at output.sample_rate",
         "```",
         "",
@@ -284,7 +301,7 @@ def model_card(folder: str | os.PathLike, repo_id: str | None = None, report: st
         *_quality_section(report_path, folder),
         *_examples_section(folder, examples, previews[0] if previews else None),
         *licence_section(licence, "model", pretrained),
-        *_usage(name, genres, kind),
+        *_usage(name, genres, kind, training.get("genre"), metadata.get("guide")),
     ]
     return with_checksum(front, "\n".join(body))
 
