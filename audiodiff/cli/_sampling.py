@@ -82,7 +82,7 @@ def genre_options(function: Callable) -> Callable:
         default=None,
         help="Guide the sampling with a weaker model of the same settings (autoguidance, Karras et al. 2024): 'base' "
         "(the model a fine-tune started from: more of your songs, less of the base), a shipped name or a folder; "
-        "'none' samples without. Default: what the model's folder recommends (a fine-tune made with the finetune "
+        "'none' samples without. Default: what the model's folder recommends (a fine-tune made with a finetune "
         "preset: its base at 1.25), else none.",
     )(function)
     function = click.option(
