@@ -13,11 +13,13 @@ the guided model is told to the guide.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from audiodiff.config import COMPATIBLE_KEYS
+from audiodiff.utils import first_line
 
 # The guide named by this word is the model a fine-tune started from (its folder records it).
 BASE = "base"
@@ -68,6 +70,24 @@ def requested(guide: str | None, scale: float | None, recommended: dict[str, Any
     if scale is None:
         return AUTO, None
     return (recommended or {}).get("model", BASE), scale
+
+
+def follow(pipeline, guide: str | None, scale: float | None, warn: Callable[[str], None]) -> bool:
+    """Set `pipeline`'s guide (`set_guide`) as `--guide GUIDE --guide-scale SCALE` ask (`requested`). Where nothing
+    was asked (neither, or GUIDE "auto" alone) and the guide the folder recommends cannot load, `warn` is told in one
+    line and the pipeline samples unguided, since nobody asked for that guide; a guide asked for that cannot load
+    raises ValueError (one line). Returns whether a guide was asked for. The one rule of the CLI, the studio and
+    `evaluate`."""
+    asked = guide not in (None, AUTO) or scale is not None
+    guide, scale = requested(guide, scale, pipeline.recommended_guide)
+    try:
+        pipeline.set_guide(guide, scale)
+    except ValueError as error:
+        if asked:
+            raise
+        warn(f"not guided as the model's folder recommends: {first_line(error)}")
+        pipeline.set_guide(None)
+    return asked
 
 
 def check_guide(pipeline, guide, name: str) -> None:

@@ -199,22 +199,17 @@ def load_pipeline(
 
 
 def set_guide(pipeline, guide: str | None, scale: float | None) -> None:
-    """--guide and --guide-scale on a loaded pipeline, with one line saying what guides it. Neither given: the guide
-    its folder recommends (a fine-tune's base), if any, and where that cannot load a warning and no guide, since
-    nobody asked for it; --guide-scale alone: the recommended guide's model, else the base, at that scale; --guide
-    none: no guide. A guide asked for that cannot load is a usage error. DDIM inversion (edit, interpolate between
-    clips) follows the same guided model, and inverts as exactly: 0.03 dB of reconstruction error either way on the
-    ten-song fine-tune (BENCHMARKS.md "Ten songs on the AVX512-BF16 kind")."""
-    asked = guide is not None or scale is not None
-    guide, scale = autoguide.requested(guide, scale, pipeline.recommended_guide)
+    """--guide and --guide-scale on a loaded pipeline (`autoguide.follow`), with one line saying what guides it.
+    Neither given: the guide its folder recommends (a fine-tune's base), if any, and where that cannot load a warning
+    and no guide, since nobody asked for it; --guide-scale alone: the recommended guide's model, else the base, at
+    that scale; --guide none: no guide. A guide asked for that cannot load is a usage error. DDIM inversion (edit,
+    interpolate between clips) follows the same guided model, and inverts as exactly: 0.03 dB of reconstruction
+    error either way on the ten-song fine-tune (BENCHMARKS.md "Ten songs on the AVX512-BF16 kind")."""
     try:
-        pipeline.set_guide(guide, scale)
+        asked = autoguide.follow(pipeline, guide, scale, lambda line: click.secho(f"warning: {line}", fg="yellow",
+                                                                                  err=True))  # fmt: skip
     except ValueError as error:
-        if asked:
-            raise click.BadParameter(first_line(error), param_hint="--guide") from None
-        click.secho(f"warning: not guided as the model's folder recommends: {first_line(error)}", fg="yellow",
-                    err=True)  # fmt: skip
-        return
+        raise click.BadParameter(first_line(error), param_hint="--guide") from None
     if pipeline.guide is None:
         return
     why = " (its folder's recommendation; --guide none samples without it)" if not asked else ""

@@ -367,6 +367,7 @@ def generate_clips(
     """
     # Imported here: diffusers takes seconds to import, and evaluating folders of clips does not need it.
     from audiodiff import sampling
+    from audiodiff.autoguide import NONE, follow
     from audiodiff.pipeline import AudioDiffusionPipeline
 
     try:
@@ -377,11 +378,10 @@ def generate_clips(
         raise EvaluationError(f"{pipeline_folder}: cannot load the pipeline ({first_line(error)})") from None
     pipeline.set_progress_bar_config(disable=True)
     try:
-        pipeline.set_guide(guide)
+        warn = log or (lambda line: None)
+        follow(pipeline, NONE if guide is None else guide, None, lambda line: warn(f"{pipeline_folder}: {line}"))
     except ValueError as error:
-        if guide != "auto":
-            raise EvaluationError(f"{pipeline_folder}: {first_line(error)}") from None
-        (log or (lambda line: None))(f"{pipeline_folder}: not guided as its folder recommends: {first_line(error)}")
+        raise EvaluationError(f"{pipeline_folder}: {first_line(error)}") from None
     if pipeline.guide is not None and log is not None:
         log(f"guided by {pipeline.guide['model']} at {pipeline.guide['scale']:g}")
     condition = None

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from audiodiff import autoguide, sampling
+from audiodiff import sampling
 from audiodiff.audio import load_audio, save_audio
 from audiodiff.autoguide import BASE as BASE_GUIDE
 from audiodiff.autoguide import NONE as AUTO_NONE
@@ -429,9 +429,7 @@ class Studio(Workspace):
         decoder: it refuses settings that name another (the CLI's --phase-init and --vocoder)."""
         if settings.phase_init is not None or settings.vocoder is not None:
             raise ValueError("the studio decodes with the pipeline's own decoder: leave phase_init and vocoder unset")
-        recommended = self.catalogue.recommended_guide(model)
-        guide, scale = autoguide.requested(settings.guide, settings.guide_scale, recommended)
-        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter, guide, scale)
+        return self.catalogue.pipeline(model, settings.scheduler, settings.n_iter, settings.guide, settings.guide_scale)
 
     # --- files ----------------------------------------------------------------------------------------------------
     def _picture(self, pixels: np.ndarray, pipeline, path: Path) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from audiodiff.pipeline import AudioDiffusionPipeline
 
 PIPELINE_MARKER = "model_index.json"
+NO_GUIDE = "none"  # `Catalogue.pipeline`'s guide unless a job asks (`autoguide.NONE`, kept out of start-up imports)
 # Folders never searched for pipelines: training checkpoints (not pipelines), environments and caches.
 SKIPPED_FOLDERS = {"checkpoints", "node_modules", "site-packages", "__pycache__"}
 SEARCH_DEPTH = 4
@@ -103,28 +104,22 @@ class Catalogue:
         name: str,
         scheduler: str | None = None,
         n_iter: int | None = None,
-        guide: str | None = None,
+        guide: str | None = NO_GUIDE,
         guide_scale: float | None = None,
     ) -> AudioDiffusionPipeline:
         """The pipeline `name`, sampling with `scheduler` (a short name, "auto" for the default or a distilled
-        student's own; None or "saved": the folder's own), guided by `guide` at `guide_scale` (autoguidance,
-        `AudioDiffusionPipeline.set_guide`: None samples without; "auto", the guide the folder recommends, samples
-        without where that cannot load, with a warning in the log, as the CLI does) and decoding with `n_iter`
-        Griffin-Lim iterations (None: its mel config's)."""
-        from audiodiff.autoguide import AUTO
+        student's own; None or "saved": the folder's own), guided as `--guide GUIDE --guide-scale GUIDE_SCALE` ask
+        (`autoguide.follow`: by default none; None and None, the guide the folder recommends, or none with a warning
+        in the log where that cannot load, as the CLI does) and decoding with `n_iter` Griffin-Lim iterations (None:
+        its mel config's)."""
+        from audiodiff.autoguide import follow
         from audiodiff.sampling import set_griffin_lim_iterations
 
         pipeline, saved = self._load(name)
         pipeline.set_scheduler(copy.deepcopy(saved))
         if scheduler is not None:
             pipeline.set_scheduler(scheduler)  # by name: a student keeps its own for "auto" and refuses others
-        try:
-            pipeline.set_guide(guide, guide_scale)
-        except ValueError as error:
-            if guide != AUTO or guide_scale is not None:
-                raise
-            logging.getLogger(__name__).warning("%s: not guided as its folder recommends: %s", name, error)
-            pipeline.set_guide(None)
+        follow(pipeline, guide, guide_scale, lambda line: logging.getLogger(__name__).warning("%s: %s", name, line))
         if hasattr(pipeline.codec().vocoder, "n_iter"):  # a pipeline saved with a trained vocoder has none to set
             set_griffin_lim_iterations(pipeline, n_iter)
         return pipeline
