@@ -12,6 +12,7 @@ Samples are `(batch, channels, height, width)` in the scheduler's space; keep-ma
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -83,6 +84,7 @@ def denoise(
     noise: torch.Tensor | None = None,
     keep: torch.Tensor | None = None,
     step_kwargs: dict | None = None,
+    step_noise: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
     clip_range: float | None = None,
     progress: Callable = iter,
 ) -> torch.Tensor:
@@ -92,8 +94,10 @@ def denoise(
     clip x0 the DDIM way when `clip_range` is set, step (`step_kwargs`: `schedulers.step_kwargs`). With a keep-mask
     `keep` (latent width, broadcastable), the kept part is then replaced by `known` (the input's samples) noised
     with `noise` to the next timestep, and by `known` itself after the last step. `progress` wraps the timesteps
-    (a progress bar).
+    (a progress bar). `step_noise` `(shape) -> noise`: the noise of a stochastic step, for a scheduler that takes it
+    (`variance_noise`: DPM-Solver's SDE variants, DDIM with eta); the others draw their own.
     """
+    takes_noise = step_noise is not None and "variance_noise" in inspect.signature(scheduler.step).parameters
     prediction_type = scheduler.config.get("prediction_type", "epsilon")
     for index, timestep in enumerate(progress(timesteps)):
         model_input = scheduler.scale_model_input(sample, timestep)
@@ -101,7 +105,11 @@ def denoise(
         if clip_range is not None:
             alpha_prod = scheduler.alphas_cumprod[int(timestep)]
             output, sample = editing.clip_consistently(output, sample, alpha_prod, prediction_type, clip_range)
-        sample = scheduler.step(output, timestep, sample, **(step_kwargs or {})).prev_sample
+        kwargs = dict(step_kwargs or {})
+        if takes_noise:  # in place of the generator's draw (DDIM refuses both)
+            kwargs.pop("generator", None)
+            kwargs["variance_noise"] = step_noise(tuple(sample.shape))
+        sample = scheduler.step(output, timestep, sample, **kwargs).prev_sample
         if keep is not None:
             if index + 1 < len(timesteps):
                 target = scheduler.add_noise(known, noise, timesteps[index + 1 : index + 2].repeat(len(sample)))

@@ -22,9 +22,8 @@ import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DModel
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils.torch_utils import randn_tensor
 
-from audiodiff import autoguide, editing, pipeline_folder, schedulers
+from audiodiff import autoguide, editing, pipeline_folder, schedulers, tempo_noise
 from audiodiff.codec import SpectrogramCodec, levels_for
 from audiodiff.config import MelConfig
 from audiodiff.denoise import canvas_columns, ddim_inversion, denoise, pad_canvas, start_sample
@@ -49,6 +48,9 @@ from audiodiff.schedulers import (  # noqa: F401 - re-exported: the registry liv
     scheduler_class,
 )
 from audiodiff.utils import first_line
+
+# Samplers that draw fresh white noise of their own at every step, which `bpm` cannot lock.
+OWN_STEP_NOISE = frozenset({"DDPMScheduler", "EulerAncestralDiscreteScheduler"})
 
 
 class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipeline):
@@ -255,17 +257,35 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         batch_size: int,
         generator: torch.Generator | list[torch.Generator] | None = None,
         width: int | None = None,
+        tempo: tuple[int, float] | None = None,
     ) -> torch.Tensor:
         """Standard Gaussian noise `(batch, channels, height, width)` in the UNet's sample space (`width` defaults
-        to the model's)."""
+        to the model's); with `tempo` `(period, lock)` (`tempo_period`) tempo-locked (`tempo_noise.locked_noise`)."""
         check_generators(generator, batch_size)
         channels, height, model_width = self.latent_shape
-        return randn_tensor(
-            (batch_size, channels, height, width or model_width),
-            generator=generator,
-            device=self._execution_device,
-            dtype=self.unet.dtype,
-        )
+        period, lock = tempo or (None, 0.0)
+        return tempo_noise.locked_noise(
+            (batch_size, channels, height, width or model_width), generator, self._execution_device, self.unet.dtype,
+            period, lock,
+        )  # fmt: skip
+
+    def tempo_period(self, bpm: float | None, lock: float | None = None) -> tuple[int, float] | None:
+        """`(period in the UNet's sample columns, lock)` of noise locked to `bpm` (`tempo_noise`; `lock` None: its
+        `DEFAULT_LOCK`), or None for `bpm` None or `lock` 0. ValueError (one line) for a tempo out of range, or a
+        sampler that adds white noise of its own at every step (DDPM, Euler ancestral), which would undo the lock."""
+        tempo_noise.check(bpm, lock)
+        lock = tempo_noise.DEFAULT_LOCK if lock is None else float(lock)
+        if bpm is None or lock == 0.0:
+            return None
+        name = type(self.scheduler).__name__
+        if name in OWN_STEP_NOISE:
+            raise ValueError(
+                f"a tempo needs a sampler whose step noise audiodiff draws: {name} draws its own white noise at every "
+                "step; use dpm-sde (the shipped base's), dpm, ddim or another deterministic sampler"
+            )
+        mel = self.mel_config
+        columns = tempo_noise.period_columns(bpm, mel.sample_rate / mel.hop_length)
+        return max(1, round(columns * self.latent_shape[2] / mel.x_res)), lock
 
     def denoiser(self, labels: torch.Tensor | None, guidance_scale: float = 1.0, stride: int | None = None) -> Denoiser:
         """The UNet as a denoiser `(sample (batch, channels, height, width), timestep, step=0) -> output`: conditioned
@@ -367,6 +387,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         eta: float,
         frames: int | None = None,
         stride: int | None = None,
+        tempo: tuple[int, float] | None = None,
     ) -> torch.Tensor:
         """One sampling run -> images `(batch, 1, y_res, frames)` in [-1, 1] (`frames` defaults to `x_res`).
 
@@ -374,7 +395,8 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         noise), else the noised `init_images` `(batch, 1, y_res, frames)` (strength < 1), else noise. Where the
         keep-mask `keep` (`(frames,)` or broadcastable) is 1, every step replaces the sample by `init_images` noised
         to the next timestep (RePaint-style inpainting), and the result by `init_images`. Canvases wider than the
-        model are denoised jointly in overlapping windows `stride` columns apart (`denoisers.windowed`).
+        model are denoised jointly in overlapping windows `stride` columns apart (`denoisers.windowed`). `tempo`
+        (`tempo_period`): the start noise and every step's noise tempo-locked.
         """
         device = self._execution_device
         frames = frames or self.mel_config.x_res
@@ -382,7 +404,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         init_images, keep = pad_canvas(columns, init_images, keep)
         first_step = editing.start_step(num_inference_steps, strength)
         timesteps = schedulers.sampling_timesteps(self.scheduler, num_inference_steps, first_step, device)
-        noise = self.prepare_latents(batch_size, generator, canvas)
+        noise = self.prepare_latents(batch_size, generator, canvas, tempo)
         known = None if init_images is None else self.images_to_latents(init_images)
         if len(timesteps) == 0:
             if init_images is not None:
@@ -398,6 +420,9 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
             noise=noise,
             keep=None if keep is None else editing.resize_mask(keep.to(device), canvas),
             step_kwargs=schedulers.step_kwargs(self.scheduler, eta, generator),
+            step_noise=None
+            if tempo is None
+            else (lambda shape: tempo_noise.locked_noise(shape, generator, noise.device, noise.dtype, *tempo)),
             clip_range=self._clip_range(timesteps[0]),
             progress=self.progress_bar,
         )
@@ -456,6 +481,8 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         genre: str | int | Sequence[str | int] | None = None,
         guidance_scale: float = 1.0,
         eta: float = 0.0,
+        bpm: float | None = None,
+        tempo_lock: float | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> AudioDiffusionOutput | tuple:
@@ -486,6 +513,9 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
             genre: genre name/index (or one per item) for genre-conditioned models; None = unconditional.
             guidance_scale: classifier-free guidance `eps_u + w (eps_c - eps_u)`; 1 = conditional only.
             eta: DDIM's eta (0 = deterministic); ignored by schedulers without it.
+            bpm: draw the clip at this tempo: its noise, at the start and at every stochastic step, repeats every two
+                beats (`audiodiff.tempo_noise`), so the model's onsets fall on a grid; None = white noise.
+            tempo_lock: how much of the noise repeats, in [0, 1) (default 0.8, `tempo_noise.DEFAULT_LOCK`).
             output_type: "pil", "np" (integer pixels) or "pt" (float images in [-1, 1]).
             return_dict: `AudioDiffusionOutput`, else the tuple `(images, audios, sample_rate)`.
 
@@ -512,6 +542,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         batch_size = self.check_inputs(batch_size, init_images, latents, generator, strength, mask, inpaint_seconds,
                                        loop_seconds, seconds, output_type)  # fmt: skip
         guidance_scale = self._student_guidance(guidance_scale)
+        tempo = self.tempo_period(bpm, tempo_lock)
 
         # 2. Prepare. One input clip or start sample serves the whole batch; genres become class labels; the keep-mask
         #    of inpainting (a loop is sampled rolled by `shift`, so that its seam is in the middle); the windows of a
@@ -525,7 +556,7 @@ class AudioDiffusionPipeline(PipelineFolderMixin, PipelineIOMixin, DiffusionPipe
         frames, overlap, stride = self._clip_columns(seconds, overlap_seconds)
         steps = int(num_inference_steps or self.default_steps)
         sampling = dict(batch_size=batch_size, num_inference_steps=steps, generator=generator, labels=labels,
-                        guidance_scale=guidance_scale, eta=eta, stride=stride)  # fmt: skip
+                        guidance_scale=guidance_scale, eta=eta, stride=stride, tempo=tempo)  # fmt: skip
 
         # 3. Denoise. Plain generation of a long clip denoises the whole canvas jointly in overlapping windows; a clip
         #    that starts from an input (variation, inpainting, inversion latents) is sampled as one slice, then

@@ -75,16 +75,20 @@ def generate(
     progress: Progress | None = None,
     redraw: int = 0,
     on_clip: ClipDone | None = None,
+    bpm: float | None = None,
+    tempo_lock: float | None = None,
 ) -> Clips:
     """`count` new clips of `seconds` (default one slice; longer clips are denoised jointly in overlapping windows).
     `redraw`: rounds of drawing again the clips that fail the artefact check (`sample_batches`); `on_clip`: told of
-    each clip as soon as it is final (`ClipDone`). `seconds` is at most `MAX_SECONDS`."""
+    each clip as soon as it is final (`ClipDone`). `seconds` is at most `MAX_SECONDS`. `bpm`: drawn at that tempo
+    from tempo-locked noise (`audiodiff.tempo_noise`), `tempo_lock` of it repeating (None: the default)."""
     steps = check_steps(pipeline, steps)
     check_seconds(seconds)
+    pipeline.tempo_period(bpm, tempo_lock)  # a bad tempo or a sampler that cannot lock: before any sampling
     return sample_batches(
         pipeline, count, seed, batch_size, progress, redraw, lambda audios: set_level(audios, GENERATED_RMS), on_clip,
         num_inference_steps=steps, genre=genre, guidance_scale=guidance, seconds=seconds,
-        overlap_seconds=overlap_seconds,
+        overlap_seconds=overlap_seconds, **({} if bpm is None else {"bpm": bpm, "tempo_lock": tempo_lock}),
     )  # fmt: skip
 
 

@@ -26,6 +26,8 @@ OPTIONS: dict[str, str] = {
     "count": "--clips",
     "seconds": "--seconds",
     "overlap": "--overlap",
+    "bpm": "--bpm",
+    "tempo_lock": "--tempo-lock",
     "genre": "--genre",
     "guidance": "--guidance",
     "guide": "--guide",
@@ -41,10 +43,11 @@ OPTIONS: dict[str, str] = {
 }
 # The settings each sampling command has an option for; the others are fixed by the command (an edit makes one clip,
 # an inpainting one slice), so its command line leaves them out. A command not named here gets every option.
-_SLICE_JOB = frozenset(OPTIONS) - {"seconds", "overlap", "batch_size", "redraw"}
+_TEMPO = frozenset({"bpm", "tempo_lock"})  # generate's alone: the noise of a new clip
+_SLICE_JOB = frozenset(OPTIONS) - {"seconds", "overlap", "batch_size", "redraw"} - _TEMPO
 COMMAND_FIELDS: dict[str, frozenset[str]] = {
     "generate": frozenset(OPTIONS),
-    "vary": frozenset(OPTIONS) - {"seconds", "overlap"},
+    "vary": frozenset(OPTIONS) - {"seconds", "overlap"} - _TEMPO,
     "inpaint": _SLICE_JOB,
     "interpolate": _SLICE_JOB,
     "edit": _SLICE_JOB - {"count"},
@@ -65,9 +68,10 @@ class DrawSettings:
     the classifier-free guidance scale of a genre-conditioned model. guide, guide_scale: the weaker model that guides
     the sampling and its scale (autoguidance, `AudioDiffusionPipeline.set_guide`; None and None: no guide; either
     alone: the model's base, or the default scale). seconds, overlap: clip length and the overlap of
-    its windows (None: one slice, half a window). n_iter, phase_init, vocoder: how spectrograms become audio (None:
-    the pipeline's own). batch_size: clips sampled at once. redraw: rounds of drawing again the clips that fail the
-    artefact check.
+    its windows (None: one slice, half a window). bpm, tempo_lock: a new clip's tempo and how much of its noise
+    repeats with it (`audiodiff.tempo_noise`; None: white noise, the default lock). n_iter, phase_init, vocoder:
+    how spectrograms become audio (None: the pipeline's own). batch_size: clips sampled at once. redraw: rounds of
+    drawing again the clips that fail the artefact check.
     """
 
     count: int = 1
@@ -80,6 +84,8 @@ class DrawSettings:
     guide_scale: float | None = None
     seconds: float | None = None
     overlap: float | None = None
+    bpm: float | None = None
+    tempo_lock: float | None = None
     n_iter: int | None = None
     phase_init: str | None = None
     vocoder: str | None = None
@@ -97,7 +103,7 @@ class DrawSettings:
             raise ValueError(f"count and batch_size must be at least 1, got {self.count} and {self.batch_size}")
         if self.seed < 0 or self.redraw < 0:
             raise ValueError(f"seed and redraw must not be negative, got {self.seed} and {self.redraw}")
-        for name in ("guidance", "guide_scale", "seconds", "overlap"):
+        for name in ("guidance", "guide_scale", "seconds", "overlap", "bpm", "tempo_lock"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -147,8 +147,9 @@ def write_figure(rows: list[tuple[str, list[Path], list[Path]]], path: Path, til
 def also_name(args) -> str:
     """The set name of `--also-scheduler` (and `--also-steps`): "base model (dpm-sde)", "base model (dpm-sde, 40
     steps)"."""
-    steps = f", {args.also_steps} steps" if args.also_steps else ""
-    return f"base model ({args.also_scheduler}{steps})"
+    parts = [args.also_scheduler or "", f"{args.also_steps} steps" if args.also_steps else "",
+             f"{args.also_bpm:g} BPM" if args.also_bpm else ""]  # fmt: skip
+    return f"base model ({', '.join(part for part in parts if part)})"
 
 
 def main() -> None:
@@ -163,6 +164,13 @@ def main() -> None:
                         help="also score the base's clips made with this sampler (e.g. dpm-sde)")  # fmt: skip
     parser.add_argument("--also-steps", type=int, default=None, metavar="N",
                         help="with --also-scheduler: this many sampling steps (default: its own)")  # fmt: skip
+    parser.add_argument(
+        "--also-bpm",
+        type=float,
+        default=None,
+        metavar="BPM",
+        help="also (or with --also-scheduler) score the base's clips drawn at this tempo (--bpm)",
+    )
     parser.add_argument("--docs", type=Path, default=None, help="write the README's figure and example WAVs here")
     parser.add_argument("--rescore", action="store_true",
                         help="keep the models' clip sets of the last run where they exist (no generate): score them "
@@ -188,9 +196,11 @@ def main() -> None:
         side_a, side_b = tracks[0::2], tracks[1::2]
         work = WORK / genre
         models = [("base model", args.base, []), ("from scratch (demo presets)", args.scratch, [])]
-        if args.also_scheduler:
-            steps = ["--steps", args.also_steps] if args.also_steps else []
-            models.append((also_name(args), args.base, ["--scheduler", args.also_scheduler, *steps]))
+        if args.also_scheduler or args.also_bpm:
+            options = ["--scheduler", args.also_scheduler] if args.also_scheduler else []
+            options += ["--steps", args.also_steps] if args.also_steps else []
+            options += ["--bpm", args.also_bpm] if args.also_bpm else []
+            models.append((also_name(args), args.base, options))
         aside = WORK / ".kept" / genre  # --rescore: the models' sets survive `reference_folders` making work anew
         for name, _, _ in models if args.rescore else ():
             if (work / "sets" / name).is_dir():
@@ -308,7 +318,11 @@ def main() -> None:
         }.items()}  # fmt: skip
 
     other = [row for row in rows if row["set"] == also_name(args)]
-    suffix = f"_{(args.also_scheduler or '').replace('-', '_')}" + (f"_{args.also_steps}" if args.also_steps else "")
+    suffix = (
+        (f"_{args.also_scheduler.replace('-', '_')}" if args.also_scheduler else "")
+        + (f"_{args.also_steps}" if args.also_steps else "")
+        + (f"_bpm_{args.also_bpm:g}" if args.also_bpm else "")
+    )
     print(result_line({
         **scores(base),
         "flagged_real": f"{max(row['flagged'] for row in real):.3f}",

@@ -6,6 +6,7 @@ import click
 
 from audiodiff.cli import _sampling, common
 from audiodiff.sampling import MAX_SECONDS
+from audiodiff.tempo_noise import BPM_RANGE, DEFAULT_LOCK
 
 
 @click.command("generate", cls=common.RenamedOptions, renamed={"--n": "--clips"})
@@ -27,6 +28,19 @@ from audiodiff.sampling import MAX_SECONDS
     default=None,
     help="Seconds that neighbouring windows share when a clip is longer than one window (a slice, or the widest "
     "trained width). Default: half a window.",
+)
+@click.option(
+    "--bpm",
+    type=common.FiniteFloat(min=BPM_RANGE[0], max=BPM_RANGE[1]),
+    default=None,
+    help="Draw the clips at this tempo: their noise repeats every two beats (at the start and at every step of a "
+    "stochastic sampler such as the base's dpm-sde), so the model's onsets fall on a beat grid. Default: no tempo.",
+)
+@click.option(
+    "--tempo-lock",
+    type=common.FiniteFloat(min=0, max=1, max_open=True),
+    default=None,
+    help=f"With --bpm: how much of the noise repeats, 0 to below 1 (default {DEFAULT_LOCK:g}; lower: a looser beat).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Clips sampled at once.")
 @_sampling.redraw_option
