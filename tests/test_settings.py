@@ -11,14 +11,15 @@ from audiodiff.settings import DrawSettings
 
 
 def test_job_arguments_follow_each_jobs_signature():
-    settings = DrawSettings(count=3, seed=7, steps=5, genre="rock", guidance=2.5, seconds=12.0, overlap=1.5)
+    settings = DrawSettings(count=3, seed=7, steps=5, genre="rock", guidance=2.5, seconds=12.0, overlap=1.5, bpm=120.0)
     generate = settings.job_arguments(sampling.generate)
     assert generate == {
         "count": 3, "seed": 7, "steps": 5, "genre": "rock", "guidance": 2.5, "seconds": 12.0,
-        "overlap_seconds": 1.5, "batch_size": 4, "redraw": 0,
+        "overlap_seconds": 1.5, "batch_size": 4, "redraw": 0, "bpm": 120.0, "tempo_lock": None,
     }  # fmt: skip
     inpaint = settings.job_arguments(sampling.inpaint)
     assert "batch_size" not in inpaint and "seconds" not in inpaint and inpaint["count"] == 3
+    assert "bpm" not in inpaint and "--bpm" not in settings.options("vary") and "--bpm" in settings.options("generate")
     assert settings.job_arguments(sampling.interpolate)["frames"] == 3
 
 

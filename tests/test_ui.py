@@ -152,7 +152,7 @@ def test_the_command_shown_reads_back_as_the_same_settings(studio, workspace, mo
     """Every setting a job took is in its command, spelled so that the CLI reads back the very same values; the
     settings it does not take are left out (the command would refuse them)."""
     song = str(workspace / "song.wav")
-    settings = page_settings("pads", 2.5, 2, "ddim", 7, 5, count=2, seconds=0.1 + 0.2)
+    settings = page_settings("pads", 2.5, 2, "ddim", 7, 5, count=2, seconds=0.1 + 0.2, bpm=200)
     jobs = {
         "generate": lambda: studio.generate("models/tiny", settings),
         "vary": lambda: studio.vary("models/tiny", song, 0.3, 0.0, settings),
@@ -164,7 +164,7 @@ def test_the_command_shown_reads_back_as_the_same_settings(studio, workspace, mo
     monkeypatch.chdir(workspace)  # the command names the model as the page showed it
     command, given = _parsed_settings(jobs[kind]().command)
     taken = {  # the fields of each job besides those of the pipeline (scheduler, decoder)
-        "generate": {"count", "seed", "steps", "genre", "guidance", "seconds", "batch_size", "redraw"},
+        "generate": {"count", "seed", "steps", "genre", "guidance", "seconds", "bpm", "batch_size", "redraw"},
         "vary": {"count", "seed", "steps", "genre", "guidance", "batch_size", "redraw"},
         "inpaint": {"count", "seed", "steps", "genre", "guidance"},
         "loop": {"count", "seed", "steps", "genre", "guidance"},
@@ -272,8 +272,8 @@ def test_model_info_preview_and_commands(studio, workspace):
     outside = studio.preview("models/tiny", str(workspace / "other.wav"), highlight=(1.0, 2.0))
     assert outside.highlight == (0.12, 0.18)  # a range outside the 0.3 s clip moves to its middle
     # the page's controls as a job's settings: "(no genre)" is none, 0 seconds one slice, floats made whole
-    settings = page_settings(NO_GENRE, 1, 4.0, "auto", 3.0, 32.0, count=2.0, seconds=0)
-    assert settings == DrawSettings(count=2, seed=3, steps=4, scheduler="auto", n_iter=32, redraw=3)
+    settings = page_settings(NO_GENRE, 1, 4.0, "auto", 3.0, 32.0, count=2.0, seconds=0, bpm=0)
+    assert settings == DrawSettings(count=2, seed=3, steps=4, scheduler="auto", n_iter=32, redraw=3)  # 0 BPM: none
     with pytest.raises(ValueError, match="enter a seed"):
         page_settings("pads", 1, 4, "auto", None, 32)
     with pytest.raises(ValueError, match="leave phase_init and vocoder unset"):  # the studio cannot decode otherwise

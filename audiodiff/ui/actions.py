@@ -127,18 +127,19 @@ def page_settings(
     seconds: float | None = None,
     guide_scale: float | None = None,
     recommended_scale: float | None = None,
+    bpm: float | None = None,
 ) -> DrawSettings:
     """The shared controls of the page (and a tab's clips and seconds) -> the settings of its job: "(no genre)" is
     None, 0 seconds is one slice, numbers arrive as floats, and clips that fail the artefact check are drawn again
     (`sampling.DEFAULT_REDRAW` rounds, the CLI's default). The guide's scale (`guide_choice`) against the one the
-    model's folder recommends (`recommended_scale`, None: none)."""
+    model's folder recommends (`recommended_scale`, None: none). A tempo `bpm` of 0 is none (white noise)."""
     if seed is None or seed == "":
         raise ValueError("enter a seed (or roll the dice)")
     guide, scale = guide_choice(guide_scale, recommended_scale)
     return DrawSettings(
         count=int(count), seed=int(seed), steps=None if steps is None else int(steps), scheduler=scheduler,
         genre=genre_choice(genre), guidance=float(guidance), guide=guide, guide_scale=scale, seconds=seconds or None,
-        n_iter=None if n_iter is None else int(n_iter), redraw=sampling.DEFAULT_REDRAW,
+        bpm=float(bpm) if bpm else None, n_iter=None if n_iter is None else int(n_iter), redraw=sampling.DEFAULT_REDRAW,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import gradio as gr
 
 from audiodiff import sampling
+from audiodiff.tempo_noise import BPM_RANGE
 from audiodiff.ui.actions import NO_GENRE, Record, Studio, page_settings
 from audiodiff.ui.controls import (
     MAX_CLIPS,
@@ -66,6 +67,8 @@ def generate_tab(studio: Studio, shared: Shared, history: gr.State) -> Tab:
     with gr.Tab("Generate", id="generate"):
         with gr.Row():
             seconds = gr.Slider(0, 60, value=0, step=0.5, label="Seconds (0 = one slice)", elem_id="seconds")
+            bpm = gr.Number(0, label="Tempo, BPM (0 = none): onsets on a beat grid", minimum=0, maximum=BPM_RANGE[1],
+                            elem_id="bpm")  # fmt: skip
             count = gr.Slider(1, MAX_CLIPS, value=1, step=1, label="Clips", elem_id="count")
             button = gr.Button("Generate", variant="primary", elem_id="generate-button")
         out = Results("generate")
@@ -73,14 +76,14 @@ def generate_tab(studio: Studio, shared: Shared, history: gr.State) -> Tab:
     @cancellable
     @errors_as_messages
     def run_generate(
-        name, genre, guidance, steps, sampler, seed, n_iter, guide, length, clips, records, request: gr.Request,
-        progress=gr.Progress(),
+        name, genre, guidance, steps, sampler, seed, n_iter, guide, length, tempo, clips, records,
+        request: gr.Request, progress=gr.Progress(),
     ):  # fmt: skip
         settings = page_settings(genre, guidance, steps, sampler, seed, n_iter, count=clips, seconds=length,
-                                 **studio.guide_settings(name, guide))  # fmt: skip
+                                 bpm=tempo, **studio.guide_settings(name, guide))  # fmt: skip
         return shown_result(studio.generate(name, settings, **job_context(request, progress)), records)
 
-    on_click(button, run_generate, [*shared.inputs, seconds, count, history], [*out.outputs, history])
+    on_click(button, run_generate, [*shared.inputs, seconds, bpm, count, history], [*out.outputs, history])
     return Tab()
 
 
