@@ -470,8 +470,8 @@ class Queue:
 
 
 def _generate_inputs(steps: int, count: int = 1) -> list:
-    # model, genre, guidance, steps, sampler, seed, n_iter, guide scale, seconds, count, history
-    return ["models/tiny", NO_GENRE, 1, steps, "ddim", 0, 4, 1, 0, count, None]
+    # model, genre, guidance, steps, sampler, seed, n_iter, guide scale, seconds, tempo (0: none), count, history
+    return ["models/tiny", NO_GENRE, 1, steps, "ddim", 0, 4, 1, 0, 0, count, None]
 
 
 def test_jobs_nobody_waits_for_stop(workspace, tmp_path, monkeypatch):
