@@ -126,6 +126,7 @@ def test_generate_bpm_is_recorded_and_its_command_remakes_the_clip(tmp_path):
     common = ["--steps", 3, "--scheduler", "dpm-sde", "--seconds", 1, "--genre", "beats", "--device", "cpu"]
     made = invoke("generate", folder, "--out", tmp_path / "a", "--bpm", 240, "--tempo-lock", 0.7, "--seed", 4, *common)
     assert made.exit_code == 0, made.output
+    assert "at 241.9 BPM: 0.7 of the noise repeats every two beats" in made.output  # 62 columns at 125 a second
     record = json.loads((tmp_path / "a" / "generated_000.json").read_text())
     assert record["settings"]["bpm"] == 240 and record["settings"]["tempo_lock"] == 0.7
     words = shlex.split(record["clips"][0]["command"])
@@ -155,4 +156,5 @@ def test_generate_refuses_a_bad_tempo_in_one_line_before_sampling(tmp_path, opti
                                       *map(str, options)])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+    assert "BPM:" not in result.output  # nothing announced for a tempo that is refused
     assert not list((tmp_path / "out").glob("*.wav")) if (tmp_path / "out").exists() else True

@@ -6,7 +6,7 @@ import click
 
 from audiodiff.cli import _sampling, common
 from audiodiff.sampling import MAX_SECONDS
-from audiodiff.tempo_noise import BPM_RANGE, DEFAULT_LOCK
+from audiodiff.tempo_noise import BPM_RANGE, DEFAULT_LOCK, locked_bpm
 
 
 @click.command("generate", cls=common.RenamedOptions, renamed={"--n": "--clips"})
@@ -58,6 +58,15 @@ def command(pipeline, out_dir, device, **options):
     settings, _ = _sampling.draw_settings(options)
     pipe = _sampling.load_pipeline(pipeline, settings, device)
     _sampling.announce(pipe, settings.count, settings.steps, settings.seconds, settings.overlap, settings.batch_size)
+    try:
+        pipe.tempo_period(settings.bpm, settings.tempo_lock)  # a sampler that cannot lock: refused before the line
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    if settings.bpm is not None and settings.tempo_lock != 0:
+        mel = pipe.mel_config
+        lock = DEFAULT_LOCK if settings.tempo_lock is None else settings.tempo_lock
+        click.echo(f"at {locked_bpm(settings.bpm, mel.sample_rate / mel.hop_length):.1f} BPM: {lock:g} of the noise "
+                   "repeats every two beats (whole spectrogram columns)")  # fmt: skip
     clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device, output=output)
     writer = _sampling.ClipWriter(out_dir, None, pipe, clip_set)
     clips = clip_set.run(sampling.generate, pipe, **settings.job_arguments(sampling.generate), on_clip=writer)
