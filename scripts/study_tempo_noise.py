@@ -11,7 +11,7 @@ quartiles), the strongest onset period as BPM, onset strength and spectral detai
 clip is to itself one block later (`beat_repeat`: a loop scores 1), and a figure of the first three clips of each.
 
     python scripts/study_tempo_noise.py [--genres electronic,rock] [--clips 8] [--rhos 0,0.5,0.8] [--bpm 120]
-        [--figure F.png]
+        [--figure F.png] [--scheduler dpm]
 
 Last line: `RESULT pulse_<rho>=<min over genres of median pulse over real's> ...`.
 """
@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", default=None)
+    parser.add_argument("--scheduler", default="auto", help="the sampler (default: the folder's recommended one)")
     args = parser.parse_args()
     from real_music import ensure_collection
 
@@ -69,7 +70,7 @@ def main() -> None:
     print(machine_line())
     pipeline = AudioDiffusionPipeline.from_pretrained(resolve(args.base))
     pipeline.set_progress_bar_config(disable=True)
-    pipeline.set_scheduler("auto")  # the folder's recommended sampler, as `generate` uses
+    pipeline.set_scheduler(args.scheduler)  # "auto": the folder's recommended sampler, as `generate` uses
     mel = pipeline.mel_config
     codec = SpectrogramCodec(mel)
     rate = mel.sample_rate / mel.hop_length
