@@ -88,7 +88,7 @@ def generate(
     return sample_batches(
         pipeline, count, seed, batch_size, progress, redraw, lambda audios: set_level(audios, GENERATED_RMS), on_clip,
         num_inference_steps=steps, genre=genre, guidance_scale=guidance, seconds=seconds,
-        overlap_seconds=overlap_seconds, **({} if bpm is None else {"bpm": bpm, "tempo_lock": tempo_lock}),
+        overlap_seconds=overlap_seconds, bpm=bpm, tempo_lock=tempo_lock,
     )  # fmt: skip
 
 

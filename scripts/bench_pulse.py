@@ -49,13 +49,14 @@ def summary(values: torch.Tensor) -> str:
 
 
 def model_clips(
-    pipeline, genre: str, clips: int, seed: int, steps: int | None = None, seconds: float | None = None
+    pipeline, genre: str, clips: int, seed: int, steps: int | None = None, seconds: float | None = None, **options
 ) -> torch.Tensor:
     """`clips` clips of `genre`, `(clips, 1, height, frames)` in [-1, 1]: single slices, or with `seconds` clips that
-    long denoised jointly in overlapping windows (the pipeline's long-clip path); `steps` sampler steps."""
+    long denoised jointly in overlapping windows (the pipeline's long-clip path); `steps` sampler steps; `options`: the
+    pipeline's other keywords (`bpm`, ...)."""
     return torch.cat([
         pipeline(batch_size=min(BATCH, clips - start), genre=genre, num_inference_steps=steps, seconds=seconds,
-                 output_type="pt", generator=torch.Generator().manual_seed(seed + start)).images
+                 output_type="pt", generator=torch.Generator().manual_seed(seed + start), **options).images
         for start in range(0, clips, BATCH)
     ])  # fmt: skip
 

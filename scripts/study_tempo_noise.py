@@ -22,6 +22,7 @@ import argparse
 import time
 
 import torch
+from bench_pulse import model_clips, summary
 
 from audiodiff import tempo_noise
 from audiodiff.artifacts import image_statistics, onset_autocorrelation, pulse_clarity
@@ -31,8 +32,6 @@ from audiodiff.pretrained import DEFAULT_BASE, resolve
 from benchlib.collection import excerpts, split_tracks
 from benchlib.machine import machine_line
 from benchlib.tables import result_line
-
-BATCH = 8
 
 
 def strongest_bpm(images: torch.Tensor, top_db: float, rate: float) -> torch.Tensor:
@@ -46,10 +45,6 @@ def beat_repeat(images: torch.Tensor, period: int) -> torch.Tensor:
     early, late = images[..., :-period].flatten(1).double(), images[..., period:].flatten(1).double()
     early, late = early - early.mean(1, keepdim=True), late - late.mean(1, keepdim=True)
     return ((early * late).sum(1) / (early.norm(dim=1) * late.norm(dim=1)).clamp(min=1e-9)).float()
-
-
-def summary(values: torch.Tensor) -> str:
-    return f"{values.median():.3f} ({values.quantile(0.25):.3f}-{values.quantile(0.75):.3f})"
 
 
 def main() -> None:
@@ -89,11 +84,7 @@ def main() -> None:
         for rho in rhos:
             started = time.perf_counter()
             tempo = {"bpm": args.bpm, "tempo_lock": rho} if rho > 0 else {}
-            made = torch.cat([
-                pipeline(batch_size=min(BATCH, args.clips - start), genre=genre, seconds=args.seconds,
-                         output_type="pt", generator=torch.Generator().manual_seed(args.seed + start), **tempo).images
-                for start in range(0, args.clips, BATCH)
-            ])  # fmt: skip
+            made = model_clips(pipeline, genre, args.clips, args.seed, seconds=args.seconds, **tempo)
             sets[f"rho {rho:g}"] = made
             print(f"{genre} rho {rho:g}: {time.perf_counter() - started:.0f} s", flush=True)
         print(f"\n{genre} ({len(tracks)} held-out tracks)")

@@ -59,12 +59,11 @@ def command(pipeline, out_dir, device, **options):
     pipe = _sampling.load_pipeline(pipeline, settings, device)
     _sampling.announce(pipe, settings.count, settings.steps, settings.seconds, settings.overlap, settings.batch_size)
     try:
-        pipe.tempo_period(settings.bpm, settings.tempo_lock)  # a sampler that cannot lock: refused before the line
+        tempo = pipe.tempo_period(settings.bpm, settings.tempo_lock)  # a sampler that cannot lock: before the line
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    if settings.bpm is not None and settings.tempo_lock != 0:
-        mel = pipe.mel_config
-        lock = DEFAULT_LOCK if settings.tempo_lock is None else settings.tempo_lock
+    if tempo is not None:
+        mel, (_, lock) = pipe.mel_config, tempo
         click.echo(f"at {locked_bpm(settings.bpm, mel.sample_rate / mel.hop_length):.1f} BPM: {lock:g} of the noise "
                    "repeats every two beats (whole spectrogram columns)")  # fmt: skip
     clip_set = _sampling.clip_set(out_dir, "generated", "generate", pipe, pipeline, settings, device, output=output)
